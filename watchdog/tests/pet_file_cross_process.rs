@@ -1,0 +1,57 @@
+//! A second process pets a `pet-file:` watchdog; this test reads the file and judges
+//! whether the watchdog was petted in time and when it would have fired.
+//!
+//! The child is this same test binary re-run with `PALISADE_PET_CHILD` set; it pets every
+//! 100 ms for 500 ms and then exits without a magic close (a "fencing exit").
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use watchdog::{monotonic_now, PetLog, WatchdogConfig};
+
+const CHILD_ENV: &str = "PALISADE_PET_CHILD";
+
+#[test]
+fn child_petter() {
+    let Some(path) = std::env::var_os(CHILD_ENV) else {
+        return; // only meaningful as the child of the test below
+    };
+    let config: WatchdogConfig = format!("pet-file:{}", PathBuf::from(path).display())
+        .parse()
+        .unwrap();
+    let mut dog = config.arm(Some(Duration::from_secs(1))).unwrap().unwrap();
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(100));
+        dog.keepalive().unwrap();
+    }
+    // Dropped without magic close: the timer keeps running.
+}
+
+#[test]
+fn another_process_stops_petting_and_the_model_fires() {
+    let path = std::env::temp_dir().join(format!("palisade-xproc-pet-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_petter", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, &path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let log = PetLog::read(&path).unwrap();
+    let pets = log.pets();
+    assert_eq!(pets.len(), 6, "one pet at arm time + five in the loop");
+    assert!(!log.magic_closed());
+    // Petted in time while it ran: no gap reached the 1 s timeout.
+    let last = *pets.last().unwrap();
+    assert!(log.longest_gap(last) < Duration::from_secs(1));
+    assert_eq!(log.fired_at(last), None);
+    // After it stopped, the modelled timer runs out 1 s after the last pet.
+    std::thread::sleep(Duration::from_millis(1100).saturating_sub(monotonic_now() - last));
+    assert_eq!(
+        log.fired_at(monotonic_now()),
+        Some(last + Duration::from_secs(1))
+    );
+    std::fs::remove_file(&path).unwrap();
+}
