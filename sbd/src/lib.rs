@@ -3,3 +3,4 @@
 //! This crate will own the on-disk format (header, slot and mailbox sectors), the block
 //! device access, the per-device servant, the inquisitor that decides whether to pet the
 //! watchdog, and the sbd(8) command line.
+pub mod inquisitor;
