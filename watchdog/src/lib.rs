@@ -11,6 +11,8 @@
 //! * [`TestWatchdog`] and [`PetFileWatchdog`] are test devices: the first models expiry
 //!   against a clock you control, the second appends pets to a file so a test can watch
 //!   another process pet (or stop petting) its watchdog.
+//! * [`WatchdogConfig`] turns the configured setting (`/dev/watchdogN`, `/dev/null`,
+//!   `pet-file:PATH`) into an armed `Box<dyn Watchdog>`.
 //! * [`SelfFence`] executes reboot / off / crashdump. The real executor,
 //!   [`KernelSelfFence`], needs a [`Production`] token that tests cannot obtain;
 //!   [`RecordingSelfFence`] only records what was decided.

@@ -303,6 +303,35 @@ mod tests {
         std::fs::remove_dir_all(root).unwrap();
     }
 
+    /// The /dev entries are FIFOs: opening one for writing would block forever without a
+    /// reader, so a probe that returns proves it only looked at them with stat.
+    #[test]
+    fn never_opens_device_nodes() {
+        let (root, sys, dev) = fake_tree("fifo");
+        write_attrs(
+            &sys.join("class/watchdog/watchdog0"),
+            &[("identity", "Software Watchdog")],
+        );
+        for node in ["watchdog0", "watchdog"] {
+            let status = std::process::Command::new("mkfifo")
+                .arg(dev.join(node))
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s, d) = (sys.clone(), dev.clone());
+        std::thread::spawn(move || {
+            let _ = tx.send(probe_at(&s, &d).map(|v| v.len()));
+        });
+        let found = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("probe blocked: it opened a device node")
+            .unwrap();
+        assert_eq!(found, 1);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
     #[test]
     fn sorts_numerically() {
         let (root, sys, dev) = fake_tree("sort");

@@ -32,12 +32,16 @@ fn child_petter() {
 fn another_process_stops_petting_and_the_model_fires() {
     let path = std::env::temp_dir().join(format!("palisade-xproc-pet-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_petter", "--nocapture", "--test-threads=1"])
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_petter", "--test-threads=1"])
         .env(CHILD_ENV, &path)
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(
+        child.status.success(),
+        "{}",
+        String::from_utf8_lossy(&child.stdout)
+    );
 
     let log = PetLog::read(&path).unwrap();
     let pets = log.pets();
