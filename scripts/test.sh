@@ -81,7 +81,7 @@ step fmt cargo fmt --all --check
 # One build of everything (bins included: the tests run the built agents).
 if step build cargo build --workspace --all-targets --locked; then
     step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
-    step test cargo test --workspace --locked
+    step test cargo test --workspace --locked --no-fail-fast
 fi
 
 if ((${#failed[@]})); then
