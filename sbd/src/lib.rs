@@ -1,6 +1,8 @@
 //! SBD: poison-pill slots on shared storage, byte-compatible with ClusterLabs sbd.
 //!
-//! This crate will own the on-disk format (header, slot and mailbox sectors), the block
-//! device access, the per-device servant, the inquisitor that decides whether to pet the
-//! watchdog, and the sbd(8) command line.
+//! This crate owns the on-disk format ([`format`]: header, slot and mailbox sectors), the
+//! block device access, the disk operations and the sbd(8) command line, and the
+//! [`inquisitor`] that decides whether to pet the watchdog. The per-device servant and
+//! the daemon are planned.
+pub mod format;
 pub mod inquisitor;
