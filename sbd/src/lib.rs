@@ -4,5 +4,6 @@
 //! block device access, the disk operations and the sbd(8) command line, and the
 //! [`inquisitor`] that decides whether to pet the watchdog. The per-device servant and
 //! the daemon are planned.
+pub mod blockdev;
 pub mod format;
 pub mod inquisitor;

@@ -1,0 +1,147 @@
+//! Unit tests of the memory device and of the file device on regular files.
+
+use super::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A scratch directory removed on drop.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> ScratchDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "palisade-sbd-blockdev-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        ScratchDir(dir)
+    }
+
+    fn file(&self, name: &str, len: u64) -> PathBuf {
+        let path = self.0.join(name);
+        let file = File::create(&path).expect("create file");
+        file.set_len(len).expect("set_len");
+        path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn memory_device_round_trips_and_shares_storage() {
+    let dev = MemoryDevice::new(512, 4);
+    let other_node = dev.clone();
+    assert_eq!(dev.sector_count().expect("count"), 4);
+    let data = vec![0xab; 512];
+    dev.write_sector(3, &data).expect("write");
+    assert_eq!(other_node.read_sector(3).expect("read"), data);
+    assert_eq!(other_node.read_sector(0).expect("read"), vec![0; 512]);
+    assert_eq!(dev.write_count(), 1);
+    assert_eq!(dev.contents().len(), 2048);
+}
+
+#[test]
+fn memory_device_reports_bad_requests() {
+    let dev = MemoryDevice::named("mem0", 512, 2);
+    assert!(matches!(
+        dev.read_sector(2),
+        Err(BlockDevError::OutOfRange {
+            sector: 2,
+            sectors: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        dev.write_sector(0, &[1, 2, 3]),
+        Err(BlockDevError::WrongLength { len: 3, .. })
+    ));
+    dev.set_failing(true, false);
+    let err = dev.read_sector(0).expect_err("injected");
+    assert!(err.to_string().contains("mem0"), "{err}");
+    dev.write_sector(0, &[0; 512]).expect("writes still work");
+    dev.set_failing(false, true);
+    assert!(matches!(
+        dev.write_sector(0, &[0; 512]),
+        Err(BlockDevError::Write { .. })
+    ));
+}
+
+#[test]
+fn regular_file_gets_512_byte_sectors_and_round_trips() {
+    let dir = ScratchDir::new();
+    let path = dir.file("disk.img", 8 * 512);
+    let dev = FileDevice::open(&path).expect("open");
+    assert_eq!(dev.kind(), DeviceKind::RegularFile);
+    assert_eq!(dev.sector_size(), 512);
+    assert_eq!(dev.sector_count().expect("count"), 8);
+    // Direct on ext4/xfs, buffered on tmpfs: both must work.
+    assert!(matches!(dev.io_mode(), IoMode::Direct | IoMode::Buffered));
+    let mut data = vec![0u8; 512];
+    data[0] = 0x5a;
+    data[511] = 0xa5;
+    dev.write_sector(7, &data).expect("write");
+    assert_eq!(dev.read_sector(7).expect("read"), data);
+    let raw = std::fs::read(&path).expect("read file");
+    assert_eq!(&raw[7 * 512..], &data[..]);
+}
+
+#[test]
+fn regular_file_refuses_io_past_its_end() {
+    let dir = ScratchDir::new();
+    let path = dir.file("small.img", 2 * 512);
+    let dev = FileDevice::open(&path).expect("open");
+    assert!(matches!(
+        dev.read_sector(2),
+        Err(BlockDevError::OutOfRange {
+            sector: 2,
+            sectors: 2,
+            ..
+        })
+    ));
+    assert!(matches!(
+        dev.write_sector(5, &[0; 512]),
+        Err(BlockDevError::OutOfRange { .. })
+    ));
+    assert_eq!(std::fs::metadata(&path).expect("stat").len(), 1024);
+    assert!(matches!(
+        dev.write_sector(0, &[0; 100]),
+        Err(BlockDevError::WrongLength { .. })
+    ));
+}
+
+#[test]
+fn regular_file_can_have_4096_byte_sectors() {
+    let dir = ScratchDir::new();
+    let path = dir.file("4k.img", 3 * 4096);
+    let dev = FileDevice::open_with_file_sector_size(&path, 4096).expect("open");
+    assert_eq!(dev.sector_count().expect("count"), 3);
+    dev.write_sector(1, &[7; 4096]).expect("write");
+    assert_eq!(dev.read_sector(1).expect("read"), vec![7; 4096]);
+    assert!(matches!(
+        FileDevice::open_with_file_sector_size(&path, 1000),
+        Err(BlockDevError::UnsupportedSectorSize { size: 1000, .. })
+    ));
+}
+
+#[test]
+fn open_errors_name_the_path() {
+    let dir = ScratchDir::new();
+    let missing = dir.0.join("missing.img");
+    let err = FileDevice::open(&missing).expect_err("missing");
+    assert!(matches!(err, BlockDevError::Open { .. }));
+    assert!(err.to_string().contains("missing.img"), "{err}");
+    assert!(matches!(
+        FileDevice::open(&dir.0),
+        Err(BlockDevError::UnsupportedKind { .. })
+    ));
+    // A character device is rejected from its metadata alone; it is never opened.
+    assert!(matches!(
+        FileDevice::open("/dev/null"),
+        Err(BlockDevError::UnsupportedKind { .. })
+    ));
+}
