@@ -60,8 +60,7 @@ impl Deadline {
 
     /// Time left; `None` when there is no limit, zero when it has passed.
     pub fn remaining(self) -> Option<Duration> {
-        self.0
-            .map(|t| t.saturating_duration_since(Instant::now()))
+        self.0.map(|t| t.saturating_duration_since(Instant::now()))
     }
 
     /// True once the deadline has passed.
@@ -89,7 +88,7 @@ impl Deadline {
 
 /// Why a device operation failed. Each variant maps to one ClusterLabs EC_* reason
 /// (kept in the message; the process exit status is 1 for all of them, as ClusterLabs).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DeviceError {
     /// The device refused our credentials (EC_LOGIN_DENIED).
     #[error("Unable to connect/login to fencing device: authentication failed: {0}")]
@@ -146,7 +145,10 @@ mod tests {
 
     #[test]
     fn bound_takes_the_smaller_of_step_and_remaining() {
-        assert_eq!(Deadline::NONE.bound(Duration::from_secs(3)), Duration::from_secs(3));
+        assert_eq!(
+            Deadline::NONE.bound(Duration::from_secs(3)),
+            Duration::from_secs(3)
+        );
         let d = Deadline::after(Duration::from_millis(100));
         assert!(d.bound(Duration::from_secs(3)) <= Duration::from_millis(100));
         assert!(!d.expired());

@@ -1,2 +1,5 @@
-//! Device families. Each module implements [`crate::PowerDevice`] for one kind of device.
+//! Device families. Each module implements [`crate::PowerDevice`] for one kind of device
+//! and declares its agent ([`crate::agent::Agent`]).
+pub mod dummy;
 pub mod ipmi;
+pub mod ipmilan;

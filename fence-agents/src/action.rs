@@ -1,0 +1,300 @@
+//! The action sequences, once for every agent: status, on, off, reboot (on/off or one
+//! cycle), monitor, list, list-status, diag — over any [`PowerDevice`], with sleeps and
+//! clock behind [`Clock`] so the sequences are unit-tested instantly with a fake device.
+//!
+//! Semantics follow ClusterLabs `fencing.py` with one deliberate difference: a reboot
+//! whose power-on half fails is reported as a failure (ClusterLabs reports success).
+
+use std::time::{Duration, Instant};
+
+use crate::device::{DeviceError, Plug, PowerDevice, PowerState};
+use crate::log::{Level, LogSink};
+use crate::params::{Action, Method, Timing};
+
+/// Time as the sequences see it.
+pub trait Clock {
+    fn now(&self) -> Instant;
+    fn sleep(&mut self, d: Duration);
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn sleep(&mut self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// A successful action, with what to print on stdout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// `status`: the state read.
+    Status(PowerState),
+    /// `on`/`off` found the plug already there.
+    Already(PowerState),
+    /// `on`/`off` switched and the state was confirmed.
+    Powered(PowerState),
+    /// `reboot` done (off confirmed and on confirmed, or one cycle sent).
+    Rebooted,
+    /// `diag` sent (ClusterLabs reports it as a reboot).
+    DiagSent,
+    /// `monitor`: device reachable; prints nothing.
+    Monitored,
+    /// `list` / `list-status`: one line per plug.
+    Listed(Vec<String>),
+    /// `list` on a device without plugs.
+    NoPlugs,
+    /// `list` on a plug device that cannot enumerate.
+    ListUnsupported,
+}
+
+impl Done {
+    /// Lines for stdout, in ClusterLabs' words.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            Done::Status(s) => vec![format!("Status: {}", s.as_upper())],
+            Done::Already(s) => vec![format!("Success: Already {}", s.as_upper())],
+            Done::Powered(s) => vec![format!("Success: Powered {}", s.as_upper())],
+            Done::Rebooted => vec!["Success: Rebooted".into()],
+            Done::DiagSent => vec!["Success: Rebooted".into()],
+            Done::Monitored => Vec::new(),
+            Done::Listed(lines) => lines.clone(),
+            Done::NoPlugs => vec!["N/A".into()],
+            Done::ListUnsupported => {
+                vec!["NOTICE: List option is not working on this device yet".into()]
+            }
+        }
+    }
+}
+
+/// Why an action failed (exit 1). The message keeps the ClusterLabs words and the reason.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Failure {
+    /// Talking to the device failed (login, timeout, connection...).
+    #[error("{0}")]
+    Device(#[from] DeviceError),
+    /// The state did not arrive within power_timeout (EC_WAITING_ON / EC_WAITING_OFF).
+    #[error("Failed: Timed out waiting to power {}", .0.as_upper())]
+    Waiting(PowerState),
+    /// Reboot: the node was powered off (fenced) but did not come back on.
+    #[error("Failed: node was powered OFF but did not power back ON: {0}")]
+    NotBackOn(Box<Failure>),
+    /// The action needs a capability this device lacks.
+    #[error("Failed: action {0} is not supported by this agent")]
+    NotSupported(&'static str),
+}
+
+/// What one run acts on: `[None]` for a port-less device, else the plugs.
+pub type Targets = [Option<String>];
+
+/// Everything a sequence needs besides the device.
+pub struct Sequence<'a> {
+    pub timing: Timing,
+    pub method: Method,
+    pub clock: &'a mut dyn Clock,
+    pub log: &'a mut dyn LogSink,
+}
+
+impl Sequence<'_> {
+    /// Run `action` against `device`.
+    pub fn run(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        action: Action,
+        targets: &Targets,
+        list_capable: Option<bool>,
+        separator: &str,
+    ) -> Result<Done, Failure> {
+        match action {
+            Action::Status => Ok(Done::Status(self.status(device, targets)?)),
+            Action::On => self.switch(device, targets, PowerState::On),
+            Action::Off => self.switch(device, targets, PowerState::Off),
+            Action::Reboot => self.reboot(device, targets),
+            Action::Diag => {
+                for t in targets {
+                    device.diag(t.as_deref())?;
+                }
+                self.clock.sleep(self.timing.power_wait);
+                Ok(Done::DiagSent)
+            }
+            Action::Monitor => {
+                match list_capable {
+                    Some(true) => {
+                        device.list_plugs()?;
+                    }
+                    _ => {
+                        self.status(device, &[None])?;
+                    }
+                }
+                Ok(Done::Monitored)
+            }
+            Action::List | Action::ListStatus => match list_capable {
+                None => Ok(Done::NoPlugs),
+                Some(false) => Ok(Done::ListUnsupported),
+                Some(true) => self.list(device, action == Action::ListStatus, separator),
+            },
+            Action::Metadata | Action::Manpage | Action::ValidateAll => {
+                Err(Failure::NotSupported(action.name()))
+            }
+        }
+    }
+
+    /// ON if any target is on.
+    fn status(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        targets: &Targets,
+    ) -> Result<PowerState, Failure> {
+        let mut any_on = false;
+        for t in targets {
+            let s = device.power_status(t.as_deref())?;
+            self.log.log(
+                Level::Debug,
+                &format!(
+                    "Status of {}: {}",
+                    t.as_deref().unwrap_or("device"),
+                    s.as_upper()
+                ),
+            );
+            any_on |= s == PowerState::On;
+        }
+        Ok(if any_on {
+            PowerState::On
+        } else {
+            PowerState::Off
+        })
+    }
+
+    fn switch(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        targets: &Targets,
+        to: PowerState,
+    ) -> Result<Done, Failure> {
+        if self.status(device, targets)? == to {
+            return Ok(Done::Already(to));
+        }
+        let rounds = match to {
+            PowerState::On => 1 + self.timing.retry_on,
+            PowerState::Off => 1,
+        };
+        self.phase(device, targets, to, rounds)?;
+        Ok(Done::Powered(to))
+    }
+
+    fn reboot(&mut self, device: &mut dyn PowerDevice, targets: &Targets) -> Result<Done, Failure> {
+        let now = self.status(device, targets)?;
+        if self.method == Method::Cycle && now == PowerState::On {
+            for t in targets {
+                device.power_cycle(t.as_deref())?;
+            }
+            self.clock.sleep(self.timing.power_wait);
+            return Ok(Done::Rebooted);
+        }
+        if now == PowerState::On {
+            self.phase(device, targets, PowerState::Off, 1)?;
+        }
+        let rounds = self.timing.retry_on.max(1);
+        self.phase(device, targets, PowerState::On, rounds)
+            .map_err(|e| Failure::NotBackOn(Box::new(e)))?;
+        Ok(Done::Rebooted)
+    }
+
+    /// Send `to` to every target and wait until all report it, up to `rounds` times.
+    fn phase(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        targets: &Targets,
+        to: PowerState,
+        rounds: u32,
+    ) -> Result<(), Failure> {
+        let mut last = Failure::Waiting(to);
+        for round in 1..=rounds.max(1) {
+            self.log.log(
+                Level::Info,
+                &format!("Powering {} (attempt {round} of {rounds})", to.as_upper()),
+            );
+            for t in targets {
+                device.set_power(t.as_deref(), to)?;
+            }
+            self.clock.sleep(self.timing.power_wait);
+            match self.wait_for(device, targets, to) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.log.log(Level::Warning, &e.to_string());
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Poll until every target reports `to`, for at most power_timeout (no limit with
+    /// disable_timeout: the caller's own timeout governs). Transient device errors are
+    /// retried while time remains; refusals end the wait at once.
+    fn wait_for(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        targets: &Targets,
+        to: PowerState,
+    ) -> Result<(), Failure> {
+        let until =
+            (!self.timing.disable_timeout).then(|| self.clock.now() + self.timing.power_timeout);
+        loop {
+            let mut reached = true;
+            for t in targets {
+                match device.power_status(t.as_deref()) {
+                    Ok(s) => reached &= s == to,
+                    Err(
+                        e @ (DeviceError::LoginDenied(_) | DeviceError::InsufficientPrivilege(_)),
+                    )
+                    | Err(e @ (DeviceError::NoSuchPlug(_) | DeviceError::Unsupported(_))) => {
+                        return Err(e.into())
+                    }
+                    Err(e) => {
+                        self.log
+                            .log(Level::Debug, &format!("status poll failed: {e}"));
+                        reached = false;
+                    }
+                }
+            }
+            if reached {
+                return Ok(());
+            }
+            if until.is_some_and(|u| self.clock.now() >= u) {
+                return Err(Failure::Waiting(to));
+            }
+            self.clock.sleep(self.timing.status_sleep);
+        }
+    }
+
+    fn list(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        with_status: bool,
+        sep: &str,
+    ) -> Result<Done, Failure> {
+        let plugs: Vec<Plug> = device.list_plugs()?;
+        let mut lines = Vec::with_capacity(plugs.len());
+        for p in plugs {
+            if with_status {
+                let state = match device.power_status(Some(&p.id)) {
+                    Ok(s) => s.as_upper(),
+                    Err(_) => "UNKNOWN",
+                };
+                lines.push(format!("{}{sep}{}{sep}{state}", p.id, p.alias));
+            } else {
+                lines.push(format!("{}{sep}{}", p.id, p.alias));
+            }
+        }
+        Ok(Done::Listed(lines))
+    }
+}
+
+#[cfg(test)]
+#[path = "action_tests.rs"]
+mod tests;

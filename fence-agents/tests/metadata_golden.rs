@@ -1,0 +1,109 @@
+//! Golden files of the metadata XML pacemaker reads, and the compatibility check against
+//! ClusterLabs: every parameter the ClusterLabs agent of the same name offers (deprecated
+//! aliases included) is offered by ours, with the same type and default.
+//!
+//! Regenerate the golden files after an intended change: `UPDATE_GOLDEN=1 cargo test -p
+//! fence-agents --test metadata_golden`, then review the diff.
+
+use fence_agents::agent::Agent;
+use fence_agents::metadata;
+use std::path::PathBuf;
+
+fn agents() -> Vec<(&'static str, Agent)> {
+    vec![
+        ("fence_ipmilan", fence_agents::agents::ipmilan::AGENT),
+        ("fence_ilo3", fence_agents::agents::ipmilan::AGENT),
+        ("fence_dummy", fence_agents::agents::dummy::AGENT),
+    ]
+}
+
+fn dir(sub: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(sub)
+}
+
+#[test]
+fn metadata_matches_golden_files() {
+    for (name, agent) in agents() {
+        let xml = metadata::xml(&agent.invoked_as(name));
+        let path = dir("golden").join(format!("{name}.xml"));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &xml).unwrap();
+            continue;
+        }
+        let golden = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+        assert_eq!(
+            xml,
+            golden,
+            "{name}: metadata differs from {}",
+            path.display()
+        );
+    }
+}
+
+/// `(name, type, default)` of every `<parameter>` in a metadata document.
+fn parameters(xml: &str) -> Vec<(String, String, Option<String>)> {
+    let attr = |text: &str, key: &str| -> Option<String> {
+        let start = text.find(&format!("{key}=\""))? + key.len() + 2;
+        let len = text[start..].find('"')?;
+        Some(text[start..start + len].to_string())
+    };
+    xml.split("<parameter ")
+        .skip(1)
+        .map(|p| {
+            let content = &p[p.find("<content").unwrap()..];
+            (
+                attr(p, "name").unwrap(),
+                attr(content, "type").unwrap(),
+                attr(content.split('>').next().unwrap(), "default"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_clusterlabs_parameter_is_offered_with_same_type_and_default() {
+    for (name, agent) in agents() {
+        let reference = dir("fixtures/clusterlabs").join(format!("{name}.metadata.xml"));
+        let Ok(theirs) = std::fs::read_to_string(&reference) else {
+            continue; // variants share the base agent's reference
+        };
+        let ours = parameters(&metadata::xml(&agent.invoked_as(name)));
+        for (pname, ptype, pdefault) in parameters(&theirs) {
+            let mine = ours
+                .iter()
+                .find(|(n, _, _)| *n == pname)
+                .unwrap_or_else(|| panic!("{name}: ClusterLabs parameter {pname} missing"));
+            // A select is a stricter string (ClusterLabs fence_dummy declares `type` as string).
+            let same_type = mine.1 == ptype || (ptype == "string" && mine.1 == "select");
+            assert!(
+                same_type,
+                "{name}: {pname} is {} here, {ptype} in ClusterLabs",
+                mine.1
+            );
+            assert_eq!(mine.2, pdefault, "{name}: default of {pname}");
+        }
+    }
+}
+
+#[test]
+fn variants_change_only_their_defaults() {
+    let agent = fence_agents::agents::ipmilan::AGENT;
+    let ilo3 = parameters(&metadata::xml(&agent.invoked_as("fence_ilo3")));
+    let lanplus = ilo3.iter().find(|p| p.0 == "lanplus").unwrap();
+    assert_eq!(lanplus.2.as_deref(), Some("1"));
+    let wait = ilo3.iter().find(|p| p.0 == "power_wait").unwrap();
+    assert_eq!(wait.2.as_deref(), Some("4"));
+    let idrac = parameters(&metadata::xml(&agent.invoked_as("fence_idrac")));
+    assert_eq!(
+        idrac
+            .iter()
+            .find(|p| p.0 == "lanplus")
+            .unwrap()
+            .2
+            .as_deref(),
+        Some("0")
+    );
+}
