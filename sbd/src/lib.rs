@@ -5,5 +5,6 @@
 //! [`inquisitor`] that decides whether to pet the watchdog. The per-device servant and
 //! the daemon are planned.
 pub mod blockdev;
+pub mod disk;
 pub mod format;
 pub mod inquisitor;
