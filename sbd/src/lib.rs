@@ -5,6 +5,7 @@
 //! [`inquisitor`] that decides whether to pet the watchdog. The per-device servant and
 //! the daemon are planned.
 pub mod blockdev;
+pub mod cli;
 pub mod disk;
 pub mod format;
 pub mod inquisitor;

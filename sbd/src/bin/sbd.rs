@@ -1,0 +1,6 @@
+//! `palisade-sbd`: the sbd(8) disk commands (create, dump, list, allocate, message).
+//! All logic lives in [`sbd::cli`]; this only hands over the exit code.
+
+fn main() {
+    std::process::exit(sbd::cli::main_from_env());
+}
