@@ -1,0 +1,16 @@
+//! The fencer: devices, topology, targeting, the operation state machine, the agent
+//! executor and the history journal.
+//!
+//! Pure (no I/O, driven by the caller with a [`duration::Moment`]):
+//! - [`duration`]: time spans as pacemaker writes them; the fencer's clock type.
+//! - [`hostmap`]: `pcmk_host_list`, `pcmk_host_map`, per-node `pcmk_delay_base`.
+//! - [`device`]: one device: agent, stdin parameters, `pcmk_*` steering parameters.
+//! - [`topology`]: levels 1-9 per target by name, pattern or attribute.
+//! - [`operation`]: requests, ids and results shared with the daemon and the API.
+//! - [`config`]: the TOML configuration.
+pub mod config;
+pub mod device;
+pub mod duration;
+pub mod hostmap;
+pub mod operation;
+pub mod topology;
