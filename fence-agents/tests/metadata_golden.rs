@@ -14,6 +14,7 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_ipmilan", fence_agents::agents::ipmilan::AGENT),
         ("fence_ilo3", fence_agents::agents::ipmilan::AGENT),
         ("fence_dummy", fence_agents::agents::dummy::AGENT),
+        ("fence_sbd", fence_agents::agents::sbd::AGENT),
     ]
 }
 

@@ -3,3 +3,4 @@
 pub mod dummy;
 pub mod ipmi;
 pub mod ipmilan;
+pub mod sbd;

@@ -1,0 +1,164 @@
+use super::*;
+use sbd::format::DiskTimeouts;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A temporary directory with `count` sbd disks (regular files) holding node1 and node2.
+struct Disks {
+    dir: PathBuf,
+    paths: Vec<String>,
+}
+
+impl Disks {
+    fn new(count: usize, msgwait: u32) -> Disks {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "palisade-fence-sbd-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut paths = Vec::new();
+        for i in 0..count {
+            let path = dir.join(format!("disk{i}"));
+            std::fs::File::create(&path)
+                .unwrap()
+                .set_len(1 << 20)
+                .unwrap();
+            let timeouts = DiskTimeouts {
+                msgwait,
+                ..DiskTimeouts::default()
+            };
+            let device: Box<dyn BlockDevice> = Box::new(FileDevice::open(&path).unwrap());
+            let disk = SbdDisk::create(device, timeouts, [7; 16]).unwrap();
+            for name in ["node1", "node2"] {
+                disk.allocate(&NodeName::parse(name).unwrap(), &mut |_| {})
+                    .unwrap();
+            }
+            paths.push(path.display().to_string());
+        }
+        Disks { dir, paths }
+    }
+
+    fn agent(&self) -> SbdDevices {
+        SbdDevices {
+            paths: self.paths.clone(),
+            msgwait_limit: Some(Duration::from_secs(30)),
+            sender: NodeName::parse("fencer").unwrap(),
+            pause: |_| {},
+        }
+    }
+
+    fn mailbox(&self, index: usize, node: &str) -> MailboxCommand {
+        let disk = open_disk(&self.paths[index]).unwrap();
+        let (_, mailbox) = disk
+            .read_own_message(&NodeName::parse(node).unwrap())
+            .unwrap();
+        mailbox.command
+    }
+}
+
+impl Drop for Disks {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn devices_are_a_trimmed_comma_list() {
+    assert_eq!(parse_devices(" /a, /b ,,/c"), vec!["/a", "/b", "/c"]);
+    assert!(parse_devices(" , ").is_empty());
+}
+
+#[test]
+fn off_on_cycle_and_status_on_three_disks() {
+    let disks = Disks::new(3, 10);
+    let mut agent = disks.agent();
+    assert_eq!(agent.msgwait(), Some(Duration::from_secs(10)));
+    assert_eq!(agent.power_status(Some("node1")), Ok(PowerState::On));
+    agent.set_power(Some("node1"), PowerState::Off).unwrap();
+    for i in 0..3 {
+        assert_eq!(disks.mailbox(i, "node1"), MailboxCommand::Off);
+        assert_eq!(disks.mailbox(i, "node2"), MailboxCommand::Clear);
+    }
+    assert_eq!(agent.power_status(Some("NODE1")), Ok(PowerState::Off));
+    agent.set_power(Some("node1"), PowerState::On).unwrap();
+    assert_eq!(disks.mailbox(0, "node1"), MailboxCommand::Clear);
+    agent.power_cycle(Some("node2")).unwrap();
+    assert_eq!(disks.mailbox(2, "node2"), MailboxCommand::Reset);
+    assert_eq!(agent.power_status(Some("node2")), Ok(PowerState::Off));
+    let listed: Vec<String> = agent
+        .list_plugs()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, vec!["node1", "node2"]);
+}
+
+#[test]
+fn one_lost_disk_of_three_still_fences_two_do_not() {
+    let disks = Disks::new(3, 10);
+    let mut agent = disks.agent();
+    agent.paths[1] = disks.dir.join("missing").display().to_string();
+    agent.set_power(Some("node1"), PowerState::Off).unwrap();
+    assert_eq!(agent.power_status(Some("node1")), Ok(PowerState::Off));
+    agent.paths[2] = disks.dir.join("missing2").display().to_string();
+    let err = agent.power_cycle(Some("node2")).unwrap_err();
+    assert!(
+        matches!(err, DeviceError::ConnectionLost(ref m) if m.contains("1 of 3")),
+        "{err}"
+    );
+    // A pill on one disk of three is not a majority: still ON.
+    assert_eq!(agent.power_status(Some("node2")), Ok(PowerState::On));
+}
+
+#[test]
+fn unknown_node_and_unreadable_devices_are_errors() {
+    let disks = Disks::new(1, 10);
+    let mut agent = disks.agent();
+    assert_eq!(
+        agent.power_status(Some("node9")),
+        Err(DeviceError::NoSuchPlug("node9".into()))
+    );
+    assert_eq!(
+        agent.set_power(Some("node9"), PowerState::Off),
+        Err(DeviceError::NoSuchPlug("node9".into()))
+    );
+    agent.paths = vec![disks.dir.join("nope").display().to_string()];
+    assert!(matches!(
+        agent.power_status(Some("node1")),
+        Err(DeviceError::ConnectionLost(_))
+    ));
+    assert!(matches!(
+        agent.list_plugs(),
+        Err(DeviceError::ConnectionLost(_))
+    ));
+}
+
+#[test]
+fn msgwait_beyond_power_timeout_fails_after_writing() {
+    let disks = Disks::new(1, 40);
+    let mut agent = disks.agent();
+    let err = agent.power_cycle(Some("node1")).unwrap_err();
+    assert!(matches!(err, DeviceError::TimedOut(_)), "{err}");
+    agent.msgwait_limit = None;
+    agent.power_cycle(Some("node1")).unwrap();
+}
+
+#[test]
+fn test_and_exit_read_as_on_crashdump_as_off() {
+    let disks = Disks::new(1, 10);
+    let mut agent = disks.agent();
+    let disk = open_disk(&disks.paths[0]).unwrap();
+    let node = NodeName::parse("node1").unwrap();
+    for (command, state) in [
+        (MailboxCommand::Test, PowerState::On),
+        (MailboxCommand::Exit, PowerState::On),
+        (MailboxCommand::Crashdump, PowerState::Off),
+        (MailboxCommand::Reset, PowerState::Off),
+    ] {
+        disk.message(&node, command, &node).unwrap();
+        assert_eq!(agent.power_status(Some("node1")), Ok(state), "{command:?}");
+    }
+}
