@@ -15,6 +15,7 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_ilo3", fence_agents::agents::ipmilan::AGENT),
         ("fence_dummy", fence_agents::agents::dummy::AGENT),
         ("fence_sbd", fence_agents::agents::sbd::AGENT),
+        ("fence_redfish", fence_agents::agents::redfish::AGENT),
     ]
 }
 

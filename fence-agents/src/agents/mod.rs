@@ -3,4 +3,5 @@
 pub mod dummy;
 pub mod ipmi;
 pub mod ipmilan;
+pub mod redfish;
 pub mod sbd;
