@@ -9,8 +9,9 @@
 //! simulator this test started, by the PID from its own PID file.
 
 use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,8 @@ struct Sim {
     port: u16,
     dir: PathBuf,
     pid: i32,
+    /// Set when this test (not the fixture) spawned ipmi_sim, to reap it.
+    child: Option<Child>,
 }
 
 impl Sim {
@@ -82,7 +85,12 @@ impl Sim {
                     .ok()
                     .and_then(|s| s.trim().parse::<i32>().ok())
                     .expect("ipmi_sim.pid after a successful start");
-                return Sim { port, dir, pid };
+                return Sim {
+                    port,
+                    dir,
+                    pid,
+                    child: None,
+                };
             }
             last_err = format!(
                 "{}{}",
@@ -92,6 +100,54 @@ impl Sim {
             let _ = std::fs::remove_dir_all(&dir);
         }
         panic!("could not start ipmi_sim (apt-get install openipmi ipmitool):\n{last_err}");
+    }
+
+    /// A simulator whose BMC key (Kg) is `key`: the fixture writes the configuration,
+    /// then ipmi_sim is restarted here with `bmc_key` added to its LAN section.
+    fn start_with_bmc_key(key: &str) -> Sim {
+        let mut sim = Sim::start(true);
+        sim.kill();
+        let conf = sim.dir.join("lan.conf");
+        let text = std::fs::read_to_string(&conf).expect("read lan.conf");
+        let text = text.replacen("  endlan", &format!("    bmc_key \"{key}\"\n  endlan"), 1);
+        std::fs::write(&conf, text).expect("write lan.conf");
+        let log = std::fs::File::create(sim.dir.join("ipmi_sim.log")).expect("log file");
+        let child = Command::new("ipmi_sim")
+            .arg("-n")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-f")
+            .arg(sim.dir.join("bmc.emu"))
+            .arg("-s")
+            .arg(sim.dir.join("state"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("spawn ipmi_sim");
+        sim.pid = i32::try_from(child.id()).expect("pid fits i32");
+        sim.child = Some(child);
+        // Ready when ipmitool can log in with the key.
+        for _ in 0..100 {
+            let ok = Command::new("ipmitool")
+                .args(["-I", "lanplus", "-C", "3", "-H", LOOPBACK, "-p"])
+                .arg(sim.port.to_string())
+                .args([
+                    "-U", ADMIN, "-P", ADMIN_PASS, "-k", key, "-N", "1", "-R", "1",
+                ])
+                .args(["mc", "guid"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return sim;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "ipmi_sim with a BMC key did not come up on port {}",
+            sim.port
+        );
     }
 
     fn power_file(&self) -> bool {
@@ -161,6 +217,9 @@ impl Sim {
                 }
             }
             self.pid = 0;
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
         }
     }
 }
@@ -476,5 +535,25 @@ fn sessions_are_closed_so_logins_never_run_out() {
         if i % 3 == 0 {
             dev.close();
         }
+    }
+}
+
+#[test]
+fn kg_two_key_login_needs_the_right_bmc_key() {
+    let sim = Sim::start_with_bmc_key("clusterkey");
+    let with_kg = IpmiConfig {
+        kg: Some(b"clusterkey".to_vec()),
+        ..config(sim.port, true)
+    };
+    let mut dev = connect(&with_kg);
+    assert_eq!(dev.power_status(None), Ok(PowerState::On));
+    for kg in [None, Some(b"otherkey".to_vec())] {
+        let cfg = IpmiConfig {
+            kg,
+            ..config(sim.port, true)
+        };
+        let err = IpmiDevice::connect(&cfg, Deadline::after(OK_DEADLINE)).expect_err("bad Kg");
+        assert!(matches!(err, DeviceError::LoginDenied(_)), "{err:?}");
+        assert!(!err.to_string().contains("clusterkey"));
     }
 }

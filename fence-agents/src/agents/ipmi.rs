@@ -6,7 +6,8 @@
 //!
 //! Submodules: `cipher` (RMCP+ cipher suites), `crypto` (HMAC, AES, MD5), `wire`
 //! (packet formats), `rakp` (RMCP+ handshake), all pure; `transport` (UDP with
-//! deadline and retransmission) and `session` (login, requests, logout) do the I/O.
+//! deadline and retransmission), `login` (IPMI 1.5 and RMCP+ login) and `session`
+//! (requests, privilege, logout) do the I/O.
 //!
 //! Facts: one BMC = one node, so there are no plugs and `list_plugs` is unsupported
 //! (the framework prints `N/A`, as ClusterLabs does for port-less agents). Cipher
@@ -16,6 +17,7 @@
 
 mod cipher;
 mod crypto;
+mod login;
 mod rakp;
 mod session;
 mod transport;
