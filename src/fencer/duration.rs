@@ -3,12 +3,17 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// A point on the fencer's clock, in milliseconds.
 ///
 /// The daemon anchors it to the wall clock once at start (Unix milliseconds then) and
 /// advances it with a monotonic clock, so it never goes backwards and still reads as a
 /// date in the history. Tests drive it by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Moment(pub u64);
 
 impl Moment {
@@ -73,6 +78,23 @@ pub fn format_duration(span: Duration) -> String {
         format!("{secs}s")
     } else {
         format!("{ms}ms")
+    }
+}
+
+/// Serde helpers: a `Duration` as whole milliseconds.
+pub mod serde_millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Write as milliseconds.
+    pub fn serialize<S: Serializer>(span: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(super::millis(*span))
+    }
+
+    /// Read milliseconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
     }
 }
 

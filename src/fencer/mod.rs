@@ -8,9 +8,16 @@
 //! - [`topology`]: levels 1-9 per target by name, pattern or attribute.
 //! - [`operation`]: requests, ids and results shared with the daemon and the API.
 //! - [`config`]: the TOML configuration.
+//! - [`targeting`]: which devices can fence a target (`pcmk_host_check`, `list` output).
+//! - [`plan`]: levels and steps for one operation (reboot remapped to off + on).
+//! - [`machine`]: the state machine `handle(event, now) -> actions`: merging, targeting,
+//!   levels, retries, timeouts, delays, device concurrency.
 pub mod config;
 pub mod device;
 pub mod duration;
 pub mod hostmap;
+pub mod machine;
 pub mod operation;
+pub mod plan;
+pub mod targeting;
 pub mod topology;

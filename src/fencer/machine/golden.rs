@@ -1,0 +1,278 @@
+//! Golden "state in → decisions out" tests of the fencer state machine.
+//!
+//! Each file in `src/fencer/golden/` is a transcript: an indented TOML configuration
+//! after `config:`, then event lines starting with `@<ms>`, each followed by the actions
+//! the machine returned (`  > ...`). The test replays the events and compares the whole
+//! transcript; `PALISADE_BLESS=1 cargo test` rewrites the files.
+//!
+//! Events: `@T fence <req> <target> <action> [timeout=S] [delay=S] [by=NAME]`,
+//! `@T query <req> <target>`, `@T done <run> exit=N [stdout=WORDS_WITH_|]` or
+//! `@T done <run> timeout|signal=N|spawn-failed`, `@T tick`, `@T shutdown`,
+//! `@T unregister <device>`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::fencer::config::parse_config;
+use crate::fencer::duration::{format_duration, parse_duration};
+use crate::fencer::operation::{FenceAction, RequestId};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src/fencer/golden")
+}
+
+fn render_action(a: &Action) -> String {
+    match a {
+        Action::RunAgent(r) => {
+            let stdin: Vec<String> = r.stdin.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!(
+                "run #{} {} {} target={} delay={} timeout={} stdin=[{}]",
+                r.run.0,
+                r.device,
+                r.action,
+                r.target.as_deref().unwrap_or("-"),
+                format_duration(r.delay),
+                format_duration(r.timeout),
+                stdin.join(" ")
+            )
+        }
+        Action::CancelRun(r) => format!("cancel #{}", r.0),
+        Action::Reply { request, reply } => match reply {
+            Reply::Fence { op, result } => {
+                format!("reply r{} op={} {}", request.0, op.0, render_result(result))
+            }
+            Reply::Query { devices } => {
+                format!("reply r{} devices=[{}]", request.0, devices.join(","))
+            }
+        },
+        Action::Notify(n) => format!("notify {}", render_notice(n)),
+        Action::Record(rec) => {
+            let attempts: Vec<String> = rec
+                .attempts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "L{} {} {} try{} {}..{} {}",
+                        a.level,
+                        a.device,
+                        a.action,
+                        a.attempt,
+                        a.started.0,
+                        a.finished.0,
+                        if a.ok { "ok" } else { "FAIL" }
+                    )
+                })
+                .collect();
+            format!(
+                "record op={} {} {} by=[{}] {}..{} {} attempts=[{}]",
+                rec.op.0,
+                rec.target,
+                rec.action,
+                rec.requesters.join(","),
+                rec.started.0,
+                rec.finished.0,
+                render_result(&rec.result),
+                attempts.join("; ")
+            )
+        }
+    }
+}
+
+fn render_result(r: &OpResult) -> String {
+    match r {
+        OpResult::Done {
+            level,
+            devices,
+            warnings,
+        } => {
+            let mut s = format!("done level={level} devices=[{}]", devices.join(","));
+            for w in warnings {
+                s.push_str(&format!(" warning=\"{w}\""));
+            }
+            s
+        }
+        OpResult::Failed { reason } => format!("failed: {reason}"),
+    }
+}
+
+fn render_notice(n: &Notice) -> String {
+    match n {
+        Notice::Started {
+            op,
+            target,
+            action,
+            requester,
+            timeout,
+        } => format!(
+            "started op={} {target} {action} by={requester} timeout={}",
+            op.0,
+            format_duration(*timeout)
+        ),
+        Notice::Merged {
+            op,
+            request,
+            requester,
+        } => format!("merged r{} into op={} by={requester}", request.0, op.0),
+        Notice::AttemptStarted {
+            op,
+            run,
+            level,
+            device,
+            action,
+            attempt,
+        } => format!(
+            "attempt op={} #{} L{level} {device} {action} try{attempt}",
+            op.0, run.0
+        ),
+        Notice::AttemptFinished {
+            op,
+            run,
+            device,
+            action,
+            ok,
+            outcome,
+            elapsed_ms,
+        } => format!(
+            "attempt-done op={} #{} {device} {action} {} \"{outcome}\" {elapsed_ms}ms",
+            op.0,
+            run.0,
+            if *ok { "ok" } else { "FAIL" }
+        ),
+        Notice::Finished {
+            op, target, action, ..
+        } => format!("finished op={} {target} {action}", op.0),
+    }
+}
+
+fn parse_request_id(word: &str) -> RequestId {
+    RequestId(
+        word.trim_start_matches('r')
+            .parse()
+            .expect("request id like r1"),
+    )
+}
+
+fn parse_event(fencer: &mut Fencer, words: &[&str]) -> Option<Event> {
+    let opts = |from: usize, key: &str| -> Option<String> {
+        words[from..]
+            .iter()
+            .find_map(|w| w.strip_prefix(&format!("{key}=")).map(str::to_string))
+    };
+    Some(match words[0] {
+        "fence" => Event::Fence(FenceRequest {
+            id: parse_request_id(words[1]),
+            target: words[2].to_string(),
+            action: FenceAction::parse(words[3]).expect("fence action"),
+            requester: opts(4, "by").unwrap_or_else(|| "test".into()),
+            timeout: opts(4, "timeout").map(|t| parse_duration(&t).expect("timeout")),
+            delay: opts(4, "delay").map_or(Duration::ZERO, |t| parse_duration(&t).expect("delay")),
+        }),
+        "query" => Event::Query(QueryRequest {
+            id: parse_request_id(words[1]),
+            target: words[2].to_string(),
+            timeout: opts(3, "timeout").map(|t| parse_duration(&t).expect("timeout")),
+        }),
+        "done" => {
+            let run = RunId(words[1].trim_start_matches('#').parse().expect("run id"));
+            let status = match words[2] {
+                "timeout" => AgentStatus::TimedOut,
+                "spawn-failed" => AgentStatus::SpawnFailed("no such file".into()),
+                w if w.starts_with("signal=") => {
+                    AgentStatus::Signalled(w[7..].parse().expect("signal"))
+                }
+                w => AgentStatus::Exited(w.trim_start_matches("exit=").parse().expect("exit")),
+            };
+            Event::AgentDone {
+                run,
+                outcome: AgentOutcome {
+                    status,
+                    stdout: opts(2, "stdout").unwrap_or_default().replace('|', "\n"),
+                    stderr: opts(2, "stderr").unwrap_or_default().replace('_', " "),
+                },
+            }
+        }
+        "tick" => Event::Tick,
+        "shutdown" => Event::Shutdown,
+        "unregister" => {
+            fencer.unregister_device(words[1]).expect("known device");
+            return None;
+        }
+        other => panic!("unknown golden event {other}"),
+    })
+}
+
+/// Replay one golden file; returns (expected, actual) transcripts.
+fn replay(text: &str) -> String {
+    let mut out = String::new();
+    let mut config_text = String::new();
+    let mut in_config = false;
+    let mut fencer: Option<Fencer> = None;
+    let mut seed = 1;
+    for line in text.lines() {
+        if line.starts_with("  > ") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if let Some(rest) = line.strip_prefix("seed: ") {
+            seed = rest.trim().parse().expect("seed");
+        } else if line == "config:" {
+            in_config = true;
+        } else if in_config && (line.starts_with("  ") || line.is_empty()) {
+            config_text.push_str(line.get(2..).unwrap_or(""));
+            config_text.push('\n');
+        } else if let Some(rest) = line.strip_prefix('@') {
+            in_config = false;
+            let fencer = fencer.get_or_insert_with(|| {
+                let config = parse_config(&config_text).expect("golden config");
+                Fencer::from_config(&config, None, seed).expect("golden topology")
+            });
+            let mut words = rest.split_whitespace();
+            let now = Moment(words.next().and_then(|w| w.parse().ok()).expect("@ms"));
+            let words: Vec<&str> = words.collect();
+            if let Some(event) = parse_event(fencer, &words) {
+                for action in fencer.handle(event, now) {
+                    out.push_str("  > ");
+                    out.push_str(&render_action(&action));
+                    out.push('\n');
+                }
+            }
+        } else {
+            in_config = false;
+        }
+    }
+    out
+}
+
+#[test]
+fn golden_transcripts() {
+    let bless = std::env::var_os("PALISADE_BLESS").is_some();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("golden directory")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden files");
+    let mut failures = Vec::new();
+    for path in files {
+        let expected = std::fs::read_to_string(&path).expect("readable golden file");
+        let actual = replay(&expected);
+        if actual != expected {
+            if bless {
+                std::fs::write(&path, &actual).expect("write golden file");
+            } else {
+                failures.push(format!(
+                    "{}:\n--- expected\n{expected}\n--- actual\n{actual}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden transcripts differ (PALISADE_BLESS=1 to accept):\n{}",
+        failures.join("\n")
+    );
+}
