@@ -313,7 +313,8 @@ fn lan15_speaks_every_auth_type() {
 #[test]
 fn lanplus_speaks_the_cipher_suites_the_bmc_offers() {
     // Not 7 and 8: OpenIPMI derives the MD5 integrity/AES keys unlike ipmitool and
-    // FreeIPMI (whose derivation this device follows); ipmitool fails there too.
+    // FreeIPMI (whose derivation this device follows, cross-checked in the crate's
+    // `interop_tests`); ipmitool fails against ipmi_sim there too.
     let sim = Sim::start(true);
     for cipher in [None, Some(0), Some(1), Some(2), Some(3), Some(6)] {
         let cfg = IpmiConfig {
