@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::mock_bmc::MockBmc;
 use super::{IpmiConfig, IpmiDevice, Privilege};
-use crate::device::{Deadline, PowerDevice, PowerState};
+use crate::device::{Deadline, DeviceError, PowerDevice, PowerState};
 
 fn ipmitool_reads_power_through_mock(suite: u8) {
     if Command::new("ipmitool").arg("-V").output().is_err() {
@@ -48,21 +48,25 @@ fn ipmitool_reads_power_through_mock(suite: u8) {
     );
 }
 
-fn our_device_reads_power_through_mock(suite: u8) {
-    let bmc = MockBmc::start("admin", "secret", Duration::from_secs(5));
-    let cfg = IpmiConfig {
+fn mock_config(port: u16, cipher: Option<u8>) -> IpmiConfig {
+    IpmiConfig {
         host: "127.0.0.1".into(),
-        port: bmc.port,
+        port,
         username: "admin".into(),
         password: "secret".into(),
         lanplus: true,
-        cipher: Some(suite),
+        cipher,
         privilege: Privilege::Administrator,
         auth: None,
         kg: None,
         target: None,
         retransmit: Duration::from_millis(300),
-    };
+    }
+}
+
+fn our_device_reads_power_through_mock(suite: u8) {
+    let bmc = MockBmc::start("admin", "secret", Duration::from_secs(5));
+    let cfg = mock_config(bmc.port, Some(suite));
     let mut dev =
         IpmiDevice::connect(&cfg, Deadline::after(Duration::from_secs(4))).expect("connect");
     assert_eq!(dev.power_status(None), Ok(PowerState::On), "suite {suite}");
@@ -98,4 +102,25 @@ fn md5_suites_7_and_8_agree_with_ipmitool() {
 #[test]
 fn sha1_suite_3_agrees_with_ipmitool_through_the_mock_too() {
     ipmitool_reads_power_through_mock(3);
+}
+
+#[test]
+fn no_cipher_given_falls_back_to_17_when_3_is_not_offered() {
+    let bmc = MockBmc::start_refusing("admin", "secret", Duration::from_secs(5), Some(3));
+    let mut dev = IpmiDevice::connect(
+        &mock_config(bmc.port, None),
+        Deadline::after(Duration::from_secs(4)),
+    )
+    .expect("connect with fallback");
+    assert_eq!(dev.power_status(None), Ok(PowerState::On));
+    assert_eq!(bmc.seen().suite, Some(17));
+    let err = IpmiDevice::connect(
+        &mock_config(bmc.port, Some(3)),
+        Deadline::after(Duration::from_secs(4)),
+    )
+    .expect_err("3 was asked for explicitly");
+    assert_eq!(
+        err,
+        DeviceError::Unsupported("cipher suite 3 (not offered by the BMC)")
+    );
 }

@@ -26,6 +26,8 @@ pub(crate) struct Seen {
     pub requests: Vec<(u8, u8)>,
     /// The client's RAKP 3 proof matched ours.
     pub rakp3_ok: bool,
+    /// The cipher suite of the last session opened.
+    pub suite: Option<u8>,
 }
 
 pub(crate) struct MockBmc {
@@ -36,8 +38,19 @@ pub(crate) struct MockBmc {
 }
 
 impl MockBmc {
-    /// Serve one user (`user`/`password`, optional Kg) for up to `life`.
+    /// Serve one user (`user`/`password`) for up to `life`.
     pub(crate) fn start(user: &str, password: &str, life: Duration) -> MockBmc {
+        MockBmc::start_refusing(user, password, life, None)
+    }
+
+    /// Like [`MockBmc::start`], answering Open Session for cipher suite `refused` with
+    /// "no cipher suite match" (a BMC that does not offer it).
+    pub(crate) fn start_refusing(
+        user: &str,
+        password: &str,
+        life: Duration,
+        refused: Option<u8>,
+    ) -> MockBmc {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind mock BMC");
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
@@ -51,8 +64,9 @@ impl MockBmc {
             seen.clone(),
             stop.clone(),
         );
-        let thread =
-            std::thread::spawn(move || serve(socket, &user, &password, life, &seen2, &stop2));
+        let thread = std::thread::spawn(move || {
+            serve(socket, &user, &password, life, refused, &seen2, &stop2)
+        });
         MockBmc {
             port,
             seen,
@@ -104,6 +118,7 @@ fn serve(
     user: &str,
     password: &str,
     life: Duration,
+    refused: Option<u8>,
     seen: &Mutex<Seen>,
     stop: &AtomicBool,
 ) {
@@ -134,10 +149,11 @@ fn serve(
             }
             continue;
         }
-        if let Some(k) = &keys {
-            let Ok(p) = wire::parse_v20_packet(k, pkt) else {
-                continue;
-            };
+        // In-session packets; anything else is a new login.
+        if let Some((k, p)) = keys
+            .as_ref()
+            .and_then(|k| Some((k, wire::parse_v20_packet(k, pkt).ok()?)))
+        {
             let Some((netfn, cmd, _)) = ipmb_response(&p.payload, 0, &[]) else {
                 continue;
             };
@@ -173,6 +189,13 @@ fn serve(
                 });
                 let Some(suite) = suite else { continue };
                 let console_sid = u32::from_le_bytes([d[4], d[5], d[6], d[7]]);
+                if refused == Some(suite.id) {
+                    let mut r = vec![d[0], 0x11, 0, 0];
+                    r.extend_from_slice(&console_sid.to_le_bytes());
+                    reply(from, unsecured(wire::PAYLOAD_OPEN_SESSION_RESPONSE, &r));
+                    continue;
+                }
+                seen.lock().expect("lock").suite = Some(suite.id);
                 hs = Some(Handshake {
                     suite,
                     console_sid,
