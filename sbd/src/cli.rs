@@ -55,6 +55,12 @@ pub enum UsageError {
     LocalName(String),
     #[error(transparent)]
     Name(#[from] NameError),
+    /// A `--name=value` option (palisade's own) given to a command other than watch.
+    #[error("option --{0} only applies to the watch command")]
+    LongOptionNeedsWatch(String),
+    /// A `--name` without `=value`.
+    #[error("option --{0} needs a value (--{0}=VALUE)")]
+    LongOptionValue(String),
 }
 
 /// What to do.
@@ -69,6 +75,8 @@ pub enum Command {
         target: NodeName,
         command: MailboxCommand,
     },
+    /// Run the daemon (see [`crate::daemon`]).
+    Watch,
 }
 
 /// A parsed command line.
@@ -79,9 +87,14 @@ pub struct Invocation {
     pub local_name: NodeName,
     /// Timeouts `create` writes (`-1` .. `-4`).
     pub timeouts: DiskTimeouts,
-    /// `-I`: only used to check the timeouts `create` writes.
+    /// `-I`: the I/O timeout (checks the timeouts `create` writes; watch uses it).
     pub io_timeout: Duration,
     pub command: Command,
+    /// Every short option in command-line order, flags with `None`; `watch` reads its
+    /// own ones from here (see [`crate::daemon::config`]).
+    pub options: Vec<(char, Option<String>)>,
+    /// palisade's own `--name=value` options (watch only).
+    pub long_options: Vec<(String, String)>,
 }
 
 /// sbd options that take a value; the disk commands ignore the watch-only ones.
@@ -105,6 +118,8 @@ pub fn parse_args(
     let mut io_timeout = Duration::from_secs(3);
     let mut help = false;
     let mut positional = Vec::new();
+    let mut options = Vec::new();
+    let mut long_options = Vec::new();
 
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -112,12 +127,20 @@ pub fn parse_args(
             positional.extend(iter.by_ref().cloned());
             break;
         }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, value) = long
+                .split_once('=')
+                .ok_or_else(|| UsageError::LongOptionValue(long.to_owned()))?;
+            long_options.push((name.to_owned(), value.to_owned()));
+            continue;
+        }
         let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) else {
             positional.push(arg.clone());
             continue;
         };
         for (pos, option) in cluster.char_indices() {
             if FLAGS.contains(option) {
+                options.push((option, None));
                 continue;
             }
             if option == 'h' {
@@ -135,6 +158,7 @@ pub fn parse_args(
             } else {
                 attached.to_owned()
             };
+            options.push((option, Some(value.clone())));
             match option {
                 'd' => devices.push(value),
                 'n' => local_name = Some(NodeName::parse(&value)?),
@@ -154,6 +178,9 @@ pub fn parse_args(
     } else {
         parse_command_words(&positional)?
     };
+    if let (false, Some((name, _))) = (command == Command::Watch, long_options.first()) {
+        return Err(UsageError::LongOptionNeedsWatch(name.clone()));
+    }
     if command != Command::Help {
         if devices.is_empty() {
             if let Some(list) = env("SBD_DEVICE") {
@@ -165,7 +192,8 @@ pub fn parse_args(
                     .collect();
             }
         }
-        if devices.is_empty() {
+        // watch may run diskless (cluster integration only); the daemon checks that.
+        if devices.is_empty() && command != Command::Watch {
             return Err(UsageError::NoDevices);
         }
         if devices.len() > MAX_DEVICES {
@@ -175,7 +203,7 @@ pub fn parse_args(
     let local_name = match local_name {
         Some(name) => name,
         None => match &command {
-            Command::Message { .. } => {
+            Command::Message { .. } | Command::Watch => {
                 let host = hostname().map_err(|e| UsageError::LocalName(e.to_string()))?;
                 NodeName::parse(&host.trim().to_lowercase())?
             }
@@ -195,6 +223,8 @@ pub fn parse_args(
         timeouts,
         io_timeout,
         command,
+        options,
+        long_options,
     })
 }
 
@@ -226,7 +256,8 @@ fn parse_command_words(words: &[String]) -> Result<Command, UsageError> {
             let target = NodeName::parse(node)?;
             (Command::Message { target, command }, 2)
         }
-        "watch" | "ping" | "query-watchdog" | "test-watchdog" => {
+        "watch" => (Command::Watch, 0),
+        "ping" | "query-watchdog" | "test-watchdog" => {
             return Err(UsageError::Unsupported(first.clone()))
         }
         other => return Err(UsageError::UnknownCommand(other.to_owned())),
@@ -271,6 +302,10 @@ pub fn run(invocation: &Invocation, rt: &mut Runtime<'_>) -> i32 {
         Command::List => run_list(invocation, rt),
         Command::Allocate(name) => run_allocate(invocation, name, rt),
         Command::Message { target, command } => run_message(invocation, target, *command, rt),
+        Command::Watch => {
+            report(rt, &"watch runs through crate::daemon::main, not cli::run");
+            false
+        }
     };
     let _ = rt.out.flush();
     i32::from(!ok)
@@ -468,6 +503,10 @@ pub fn main_from_env() -> i32 {
             return 1;
         }
     };
+    if invocation.command == Command::Watch {
+        drop(stderr);
+        return crate::daemon::main(&invocation, &env);
+    }
     let open = |path: &str| -> Result<Box<dyn BlockDevice>, BlockDevError> {
         let device = FileDevice::open(path)?;
         if device.io_mode() == IoMode::Buffered {
@@ -517,8 +556,25 @@ Options:
 -2 <N>\t\tSet slot allocation timeout to N seconds (create only; default 2)
 -3 <N>\t\tSet daemon loop timeout to N seconds (create only; default 1)
 -4 <N>\t\tSet msgwait timeout to N seconds (create only; default 10)
--I <N>\t\tI/O timeout used to check the create timeouts (default 3)
-Other sbd options (-v -R -W -w -T -S -p -P -c -z -Z -s -t -F -5 -C -r) are accepted and ignored.
+-I <N>\t\tI/O timeout (default 3)
+Watch options (see sbd(8); environment SBD_DEVICE, SBD_WATCHDOG_DEV, SBD_WATCHDOG_TIMEOUT,
+SBD_STARTMODE, SBD_PACEMAKER, SBD_TIMEOUT_ACTION, SBD_DELAY_START, SBD_PIDFILE):
+-w <dev>\tWatchdog device (default /dev/watchdog; /dev/null: none; pet-file:PATH: test device)
+-W\t\tToggle the watchdog (given twice: no watchdog)
+-T\t\tKeep the driver's watchdog timeout
+-S <0|1>\tStart mode: 0/always, 1/clean (refuse to start with a fencing message pending)
+-P\t\tCluster integration on (health from the palisade daemon, see --health-file)
+-z\t\tOnce the cluster is up, require disk quorum and a healthy cluster
+-5 <N>\t\tLatency warning threshold
+-C <N>\t\tWatchdog timeout during a crashdump (default: disarm it)
+-r <action>\tTimeout action: flush|noflush,reboot|off|crashdump
+-s <N>\t\tWait up to N seconds for a valid device at start (default 120)
+-p <file>\tPID file
+-v\t\tMore log output (-vv: debug)
+--health-file=PATH\tCluster health file the palisade daemon refreshes (default /run/palisade/sbd-health)
+--self-fence=record:PATH\tTESTS ONLY: record self-fence decisions in PATH instead of
+\t\tresetting; refused unless PALISADE_FORBID_SELF_FENCE is set
+Other sbd options (-R -c -Z -t -F) are accepted and ignored.
 Commands:
 create\t\tinitialize 255 slots on <dev> - OVERWRITES DEVICE!
 list\t\tList all allocated slots on device, and messages.
@@ -527,6 +583,7 @@ allocate <node>
 \t\tAllocate a slot for node (optional)
 message <node> (test|reset|off|crashdump|clear|exit)
 \t\tWrites the specified message to node's slot (LOCAL = this node).
+watch\t\tRun the daemon in the foreground: watch the own slot, feed the watchdog.
 ";
 
 #[cfg(test)]

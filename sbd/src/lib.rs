@@ -2,10 +2,12 @@
 //!
 //! This crate owns the on-disk format ([`format`]: header, slot and mailbox sectors), the
 //! block device access, the disk operations and the sbd(8) command line, and the
-//! [`inquisitor`] that decides whether to pet the watchdog. The per-device servant and
-//! the daemon are planned.
+//! [`inquisitor`] that decides whether to pet the watchdog, the per-device [`servant`]s
+//! that read this node's mailbox, and the [`daemon`] (`watch`) that drives them.
 pub mod blockdev;
 pub mod cli;
+pub mod daemon;
 pub mod disk;
 pub mod format;
 pub mod inquisitor;
+pub mod servant;

@@ -132,8 +132,12 @@ fn bad_command_lines_are_usage_errors() {
         Err(UsageError::ExtraArgument("extra".into()))
     );
     assert_eq!(
-        parse("-d x watch"),
-        Err(UsageError::Unsupported("watch".into()))
+        parse("-d x ping node1"),
+        Err(UsageError::Unsupported("ping".into()))
+    );
+    assert_eq!(
+        parse("-d x --health-file=/h list"),
+        Err(UsageError::LongOptionNeedsWatch("health-file".into()))
     );
     let long = "n".repeat(64);
     assert!(matches!(

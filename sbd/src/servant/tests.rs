@@ -1,0 +1,198 @@
+//! Servant tests on memory devices: rounds, start mode, header/slot changes, failures,
+//! and a device that hangs (reported as timed out, not blocking).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use super::*;
+use crate::blockdev::MemoryDevice;
+
+fn name(s: &str) -> NodeName {
+    NodeName::parse(s).expect("valid name")
+}
+
+/// A memory sbd disk with node1 allocated.
+fn sbd_memory() -> MemoryDevice {
+    let device = MemoryDevice::named("mem", 512, 1024);
+    let disk = SbdDisk::create(device.clone(), DiskTimeouts::default(), [1; 16]).unwrap();
+    disk.allocate(&name("node1"), &mut |_| {}).unwrap();
+    device
+}
+
+/// A device whose reads block while `stalled` is set (a hung path).
+#[derive(Debug)]
+struct StallingDevice {
+    inner: MemoryDevice,
+    stalled: Arc<AtomicBool>,
+}
+
+impl BlockDevice for StallingDevice {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn sector_size(&self) -> usize {
+        self.inner.sector_size()
+    }
+    fn sector_count(&self) -> Result<u64, BlockDevError> {
+        self.inner.sector_count()
+    }
+    fn read_sector(&self, index: u64) -> Result<Vec<u8>, BlockDevError> {
+        while self.stalled.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.inner.read_sector(index)
+    }
+    fn write_sector(&self, index: u64, data: &[u8]) -> Result<(), BlockDevError> {
+        self.inner.write_sector(index, data)
+    }
+}
+
+fn setup(device: MemoryDevice, mode: StartMode) -> ServantSetup {
+    ServantSetup {
+        index: 0,
+        path: "mem".into(),
+        reference: DiskTimeouts::default(),
+        local_name: name("node1"),
+        start_mode: mode,
+        loop_timeout: Duration::from_millis(50),
+        io_timeout: Duration::from_millis(100),
+        opener: Arc::new(move |_: &str| -> Result<ServantDevice, BlockDevError> {
+            Ok(Box::new(device.clone()))
+        }),
+        pause: |_| {},
+    }
+}
+
+fn send(device: &MemoryDevice, command: MailboxCommand) {
+    let disk = SbdDisk::open(device.clone()).unwrap();
+    disk.message(&name("node1"), command, &name("node2"))
+        .unwrap();
+}
+
+#[test]
+fn rounds_read_the_mailbox_and_clear_works() {
+    let device = sbd_memory();
+    send(&device, MailboxCommand::Reset);
+    let mut watcher = DeviceWatcher::new(setup(device.clone(), StartMode::Always));
+    // First start with mode always: the old message is zeroed.
+    assert_eq!(watcher.round(), RoundOutcome::Mailbox(None));
+    send(&device, MailboxCommand::Test);
+    assert_eq!(
+        watcher.round(),
+        RoundOutcome::Mailbox(Some(MailboxCommand::Test))
+    );
+    watcher.clear().unwrap();
+    assert_eq!(watcher.round(), RoundOutcome::Mailbox(None));
+}
+
+#[test]
+fn start_mode_clean_refuses_a_pending_fence_but_not_exit() {
+    let device = sbd_memory();
+    send(&device, MailboxCommand::Off);
+    let mut watcher = DeviceWatcher::new(setup(device.clone(), StartMode::Clean));
+    assert_eq!(
+        watcher.round(),
+        RoundOutcome::StartRefused(StartRefused {
+            command: MailboxCommand::Off
+        })
+    );
+    send(&device, MailboxCommand::Exit);
+    assert_eq!(watcher.round(), RoundOutcome::Mailbox(None));
+}
+
+#[test]
+fn unknown_node_gets_a_slot_and_changes_fail_the_round() {
+    let device = sbd_memory();
+    let mut s = setup(device.clone(), StartMode::Always);
+    s.local_name = name("node3");
+    let mut watcher = DeviceWatcher::new(s);
+    assert_eq!(watcher.round(), RoundOutcome::Mailbox(None));
+    let disk = SbdDisk::open(device.clone()).unwrap();
+    assert_eq!(disk.find_slot(&name("node3")).unwrap(), Some(1));
+    // Someone wipes the header: the round fails, and keeps failing.
+    device.write_sector(0, &[0; 512]).unwrap();
+    assert!(matches!(watcher.round(), RoundOutcome::Failed(m) if m.contains("header")));
+    assert!(matches!(watcher.round(), RoundOutcome::Failed(_)));
+    device.set_failing(true, true);
+    assert!(matches!(watcher.round(), RoundOutcome::Failed(_)));
+}
+
+#[test]
+fn other_timeouts_on_a_device_fail_it() {
+    let device = sbd_memory();
+    let mut s = setup(device, StartMode::Always);
+    s.reference.msgwait = 20;
+    assert!(
+        matches!(DeviceWatcher::new(s).round(), RoundOutcome::Failed(m) if m.contains("differ"))
+    );
+}
+
+/// Next inquisitor event from the servant, skipping logs.
+fn next_event(rx: &Receiver<ServantMessage>) -> Event {
+    loop {
+        match rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("servant report")
+        {
+            ServantMessage::Event(e) => return e,
+            ServantMessage::Log { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_hung_device_is_reported_as_timed_out_and_recovers() {
+    let device = sbd_memory();
+    let stalled = Arc::new(AtomicBool::new(false));
+    let mut s = setup(device.clone(), StartMode::Always);
+    let (inner, flag) = (device.clone(), stalled.clone());
+    s.opener = Arc::new(move |_: &str| -> Result<ServantDevice, BlockDevError> {
+        Ok(Box::new(StallingDevice {
+            inner: inner.clone(),
+            stalled: flag.clone(),
+        }))
+    });
+    let (tx, rx) = mpsc::channel();
+    let handle = spawn(s, tx).unwrap();
+    assert_eq!(
+        next_event(&rx),
+        Event::ServantReport {
+            device: 0,
+            result: Ok(None)
+        }
+    );
+    stalled.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    loop {
+        match next_event(&rx) {
+            Event::ServantTimedOut { device: 0 } => break,
+            Event::ServantReport { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Reported within the I/O timeout after the round that hangs started.
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(next_event(&rx), Event::ServantTimedOut { device: 0 });
+    send(&device, MailboxCommand::Test);
+    stalled.store(false, Ordering::SeqCst);
+    loop {
+        match next_event(&rx) {
+            Event::ServantReport {
+                result: Ok(Some(MailboxCommand::Test)),
+                ..
+            } => break,
+            Event::ServantTimedOut { .. } | Event::ServantReport { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    handle.clear_message();
+    loop {
+        if let Event::ServantReport {
+            result: Ok(None), ..
+        } = next_event(&rx)
+        {
+            break;
+        }
+    }
+}
