@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::device::{DeviceError, Plug, PowerDevice, PowerState};
+use crate::device::{Deadline, DeviceError, Plug, PowerDevice, PowerState};
 use crate::log::{Level, LogSink};
 use crate::params::{Action, Method, Timing};
 
@@ -100,6 +100,14 @@ pub struct Sequence<'a> {
 }
 
 impl Sequence<'_> {
+    /// Give the device its bound for the next step: power_timeout (at least 1 s), even
+    /// under disable_timeout — a device that does not answer one request in that time
+    /// is lost, and failing lets the fencer try the next topology level.
+    fn step(&self, device: &mut dyn PowerDevice) {
+        let bound = self.timing.power_timeout.max(Duration::from_secs(1));
+        device.set_deadline(Deadline::at(self.clock.now() + bound));
+    }
+
     /// Run `action` against `device`.
     pub fn run(
         &mut self,
@@ -116,6 +124,7 @@ impl Sequence<'_> {
             Action::Reboot => self.reboot(device, targets),
             Action::Diag => {
                 for t in targets {
+                    self.step(device);
                     device.diag(t.as_deref())?;
                 }
                 self.clock.sleep(self.timing.power_wait);
@@ -124,6 +133,7 @@ impl Sequence<'_> {
             Action::Monitor => {
                 match list_capable {
                     Some(true) => {
+                        self.step(device);
                         device.list_plugs()?;
                     }
                     _ => {
@@ -151,6 +161,7 @@ impl Sequence<'_> {
     ) -> Result<PowerState, Failure> {
         let mut any_on = false;
         for t in targets {
+            self.step(device);
             let s = device.power_status(t.as_deref())?;
             self.log.log(
                 Level::Debug,
@@ -190,6 +201,7 @@ impl Sequence<'_> {
         let now = self.status(device, targets)?;
         if self.method == Method::Cycle && now == PowerState::On {
             for t in targets {
+                self.step(device);
                 device.power_cycle(t.as_deref())?;
             }
             self.clock.sleep(self.timing.power_wait);
@@ -219,6 +231,7 @@ impl Sequence<'_> {
                 &format!("Powering {} (attempt {round} of {rounds})", to.as_upper()),
             );
             for t in targets {
+                self.step(device);
                 device.set_power(t.as_deref(), to)?;
             }
             self.clock.sleep(self.timing.power_wait);
@@ -247,6 +260,7 @@ impl Sequence<'_> {
         loop {
             let mut reached = true;
             for t in targets {
+                self.step(device);
                 match device.power_status(t.as_deref()) {
                     Ok(s) => reached &= s == to,
                     Err(
@@ -278,10 +292,12 @@ impl Sequence<'_> {
         with_status: bool,
         sep: &str,
     ) -> Result<Done, Failure> {
+        self.step(device);
         let plugs: Vec<Plug> = device.list_plugs()?;
         let mut lines = Vec::with_capacity(plugs.len());
         for p in plugs {
             if with_status {
+                self.step(device);
                 let state = match device.power_status(Some(&p.id)) {
                     Ok(s) => s.as_upper(),
                     Err(_) => "UNKNOWN",

@@ -133,6 +133,11 @@ pub trait PowerDevice {
         Err(DeviceError::Unsupported("diagnostic interrupt"))
     }
 
+    /// Bound every later call by `deadline` (the framework sets one per step: a status
+    /// read or a power command may take at most power_timeout). Devices that bound
+    /// their requests by other means may ignore it.
+    fn set_deadline(&mut self, _deadline: Deadline) {}
+
     /// The plugs the device knows, in the device's own order.
     fn list_plugs(&mut self) -> Result<Vec<Plug>, DeviceError> {
         Err(DeviceError::Unsupported("listing plugs"))

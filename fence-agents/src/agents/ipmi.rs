@@ -179,6 +179,10 @@ impl PowerDevice for IpmiDevice {
         self.chassis_control(ChassisControl::DiagnosticInterrupt)
     }
 
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.session.set_deadline(deadline);
+    }
+
     // list_plugs: the trait's default (Unsupported): a BMC powers exactly one node.
 }
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::agent::{Agent, Plugs, Variant};
-use crate::agents::ipmi::{AuthType, IpmiConfig, Privilege};
+use crate::agents::ipmi::{AuthType, IpmiConfig, IpmiDevice, Privilege};
 use crate::device::{Deadline, DeviceError, PowerDevice};
 use crate::options::{self, Kind, OptionSpec};
 use crate::params::{Params, UsageError};
@@ -152,8 +152,7 @@ fn validate(p: &Params) -> Result<(), UsageError> {
 
 fn connect(p: &Params, deadline: Deadline) -> Result<Box<dyn PowerDevice>, DeviceError> {
     let cfg = config(p).map_err(|e| DeviceError::Protocol(e.to_string()))?;
-    let _ = (cfg, deadline);
-    Err(DeviceError::Unsupported("IPMI (being built)"))
+    Ok(Box::new(IpmiDevice::connect(&cfg, deadline)?))
 }
 
 fn parse_u8(text: &str) -> Option<u8> {

@@ -258,6 +258,11 @@ impl Session {
         )
     }
 
+    /// Bound later requests by `deadline`.
+    pub(crate) fn set_deadline(&mut self, deadline: Deadline) {
+        self.transport.set_deadline(deadline);
+    }
+
     /// Close the session on the BMC (best effort, bounded wait). Idempotent.
     pub(crate) fn close(&mut self) {
         if !self.open {
