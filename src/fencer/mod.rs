@@ -12,9 +12,14 @@
 //! - [`plan`]: levels and steps for one operation (reboot remapped to off + on).
 //! - [`machine`]: the state machine `handle(event, now) -> actions`: merging, targeting,
 //!   levels, retries, timeouts, delays, device concurrency.
+//!
+//! I/O:
+//! - [`executor`]: run a `fence_*` agent as pacemaker-fenced does (stdin, process group,
+//!   SIGKILL at the timeout).
 pub mod config;
 pub mod device;
 pub mod duration;
+pub mod executor;
 pub mod hostmap;
 pub mod machine;
 pub mod operation;
