@@ -1,6 +1,8 @@
 //! Device families. Each module implements [`crate::PowerDevice`] for one kind of device
 //! and declares its agent ([`crate::agent::Agent`]).
+pub mod apc_snmp;
 pub mod dummy;
+pub mod ifmib;
 pub mod ipmi;
 pub mod ipmilan;
 pub mod redfish;
