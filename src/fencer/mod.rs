@@ -16,10 +16,12 @@
 //! I/O:
 //! - [`executor`]: run a `fence_*` agent as pacemaker-fenced does (stdin, process group,
 //!   SIGKILL at the timeout).
+//! - [`history`]: the append-only, fsynced fence history journal and its queries.
 pub mod config;
 pub mod device;
 pub mod duration;
 pub mod executor;
+pub mod history;
 pub mod hostmap;
 pub mod machine;
 pub mod operation;

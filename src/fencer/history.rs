@@ -1,0 +1,312 @@
+//! The fence history: an append-only journal of finished operations, one JSON object per
+//! line, each line written whole and `fdatasync`ed before the operation is reported done.
+//! It survives restarts and crashes: on open, a torn last line (a crash mid-write) is cut
+//! off; unreadable lines elsewhere are skipped and counted. It is never capped or purged.
+//! Queries scan the file (by target, time range, action, newest N).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::Moment;
+use super::machine::OperationRecord;
+use super::operation::FenceAction;
+
+/// Version written into every line.
+pub const HISTORY_VERSION: u32 = 1;
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Format version.
+    pub v: u32,
+    /// The node whose fencer ran the operation.
+    pub node: String,
+    /// The operation (times are Unix milliseconds).
+    #[serde(flatten)]
+    pub record: OperationRecord,
+}
+
+/// Which entries a query wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// Only this target (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Only operations that started at or after this moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Moment>,
+    /// Only operations that started before this moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Moment>,
+    /// Only this action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<FenceAction>,
+    /// Only the newest N (after the other filters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl HistoryQuery {
+    /// Whether `entry` passes the filters (not the limit).
+    pub fn matches(&self, entry: &HistoryEntry) -> bool {
+        // (Written without `Option::is_none_or`, which is newer than our minimum Rust.)
+        let r = &entry.record;
+        !matches!(&self.target, Some(t) if !t.eq_ignore_ascii_case(&r.target))
+            && !matches!(self.since, Some(s) if r.started < s)
+            && !matches!(self.until, Some(u) if r.started >= u)
+            && !matches!(self.action, Some(a) if a != r.action)
+    }
+}
+
+/// The journal cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// Opening, reading, repairing or writing failed.
+    #[error("history journal {path}: {source}")]
+    Io {
+        /// The journal file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// An entry could not be encoded (should not happen).
+    #[error("history entry cannot be encoded: {0}")]
+    Encode(String),
+}
+
+/// What opening the journal found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Readable entries.
+    pub entries: usize,
+    /// Unreadable complete lines (skipped).
+    pub skipped: usize,
+    /// Bytes of a torn last line that were cut off.
+    pub torn_bytes: u64,
+}
+
+/// The open journal (appends only).
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Open (creating it and its directory if needed), repair a torn tail, and count.
+    pub fn open(path: &Path) -> Result<(Journal, OpenReport), HistoryError> {
+        let io = |source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).map_err(io)?;
+        let complete = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let mut report = OpenReport {
+            torn_bytes: (text.len() - complete) as u64,
+            ..OpenReport::default()
+        };
+        if report.torn_bytes > 0 {
+            file.set_len(complete as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        file.seek(SeekFrom::End(0)).map_err(io)?;
+        for line in text[..complete].split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<HistoryEntry>(line) {
+                Ok(_) => report.entries += 1,
+                Err(_) => report.skipped += 1,
+            }
+        }
+        Ok((
+            Journal {
+                path: path.to_path_buf(),
+                file,
+            },
+            report,
+        ))
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append entries as whole lines, then `fdatasync` once.
+    pub fn append(&mut self, entries: &[HistoryEntry]) -> Result<(), HistoryError> {
+        let mut buf = Vec::new();
+        for entry in entries {
+            serde_json::to_writer(&mut buf, entry)
+                .map_err(|e| HistoryError::Encode(e.to_string()))?;
+            buf.push(b'\n');
+        }
+        let io = |source| HistoryError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(&buf).map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+}
+
+/// Entries of the journal at `path` that match `query`, oldest first. A missing file is
+/// an empty history; unreadable lines (a line being written right now) are skipped.
+pub fn query(path: &Path, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, HistoryError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(HistoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut found = std::collections::VecDeque::new();
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| HistoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        let Ok(entry) = serde_json::from_slice::<HistoryEntry>(&line) else {
+            continue;
+        };
+        if query.matches(&entry) {
+            found.push_back(entry);
+            if query.limit.is_some_and(|l| found.len() > l) {
+                found.pop_front();
+            }
+        }
+    }
+    Ok(found.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fencer::operation::{FailReason, OpId, OpResult};
+
+    fn entry(op: u64, target: &str, started: u64) -> HistoryEntry {
+        HistoryEntry {
+            v: HISTORY_VERSION,
+            node: "self".into(),
+            record: OperationRecord {
+                op: OpId(op),
+                target: target.into(),
+                action: FenceAction::Reboot,
+                requesters: vec!["cli".into()],
+                started: Moment(started),
+                finished: Moment(started + 10),
+                result: OpResult::Failed {
+                    reason: FailReason::NoDevice,
+                },
+                attempts: Vec::new(),
+            },
+        }
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("palisade-hist-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("sub/history.jsonl")
+    }
+
+    #[test]
+    fn append_reopen_query() {
+        let path = temp("basic");
+        let (mut journal, report) = Journal::open(&path).expect("open");
+        assert_eq!(report, OpenReport::default());
+        journal
+            .append(&[entry(1, "node1", 100), entry(2, "node2", 200)])
+            .expect("append");
+        journal.append(&[entry(3, "NODE1", 300)]).expect("append");
+        drop(journal);
+        let (_, report) = Journal::open(&path).expect("reopen");
+        assert_eq!(report.entries, 3);
+        let all = query(&path, &HistoryQuery::default()).expect("query");
+        assert_eq!(all.len(), 3);
+        let node1 = HistoryQuery {
+            target: Some("node1".into()),
+            ..HistoryQuery::default()
+        };
+        let ops: Vec<u64> = query(&path, &node1)
+            .expect("query")
+            .iter()
+            .map(|e| e.record.op.0)
+            .collect();
+        assert_eq!(ops, [1, 3]);
+        let window = HistoryQuery {
+            since: Some(Moment(150)),
+            until: Some(Moment(300)),
+            ..HistoryQuery::default()
+        };
+        assert_eq!(query(&path, &window).expect("query").len(), 1);
+        let newest = HistoryQuery {
+            limit: Some(2),
+            ..HistoryQuery::default()
+        };
+        let ops: Vec<u64> = query(&path, &newest)
+            .expect("query")
+            .iter()
+            .map(|e| e.record.op.0)
+            .collect();
+        assert_eq!(ops, [2, 3]);
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+
+    #[test]
+    fn torn_tail_is_cut_and_garbage_skipped() {
+        let path = temp("torn");
+        let (mut journal, _) = Journal::open(&path).expect("open");
+        journal.append(&[entry(1, "n", 1)]).expect("append");
+        drop(journal);
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(b"not json\n{\"v\":1,\"node\":\"self\",\"op\":2,\"tar")
+            .expect("write");
+        drop(f);
+        let (mut journal, report) = Journal::open(&path).expect("reopen");
+        assert_eq!(report.entries, 1);
+        assert_eq!(report.skipped, 1);
+        assert!(report.torn_bytes > 0);
+        journal
+            .append(&[entry(3, "n", 3)])
+            .expect("append after repair");
+        let ops: Vec<u64> = query(&path, &HistoryQuery::default())
+            .expect("query")
+            .iter()
+            .map(|e| e.record.op.0)
+            .collect();
+        assert_eq!(ops, [1, 3]);
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+
+    #[test]
+    fn missing_file_is_empty_history() {
+        let path = temp("missing");
+        assert!(query(&path, &HistoryQuery::default())
+            .expect("query")
+            .is_empty());
+    }
+}
