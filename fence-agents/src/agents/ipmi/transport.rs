@@ -13,8 +13,9 @@ use crate::device::{Deadline, DeviceError};
 
 /// Sends of one request when the caller set no deadline at all (ipmitool's default).
 const SENDS_WITHOUT_DEADLINE: u32 = 4;
-/// Shortest wait for one reply, whatever the caller asked for.
+/// Shortest and longest wait for one reply, whatever the caller asked for.
 const MIN_RETRANSMIT: Duration = Duration::from_millis(20);
+const MAX_RETRANSMIT: Duration = Duration::from_secs(3600);
 /// Largest datagram we read (RMCP+ replies to chassis commands are < 100 bytes).
 const MAX_DATAGRAM: usize = 1024;
 
@@ -57,7 +58,7 @@ impl Transport {
         Ok(Transport {
             socket,
             peer,
-            retransmit: retransmit.max(MIN_RETRANSMIT),
+            retransmit: retransmit.clamp(MIN_RETRANSMIT, MAX_RETRANSMIT),
             deadline,
         })
     }
