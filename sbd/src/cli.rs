@@ -1,6 +1,8 @@
 //! The `palisade-sbd` command line: the disk commands of ClusterLabs sbd(8) with its
 //! option syntax (`create`, `dump`, `list`, `allocate NODE`, `message NODE TYPE`, on up
-//! to three `-d` devices) and the same stdout, which fence agents parse.
+//! to three `-d` devices) and the same stdout, which fence agents parse. `watch` is
+//! parsed here too (its options are kept in [`Invocation::options`]) and handed to
+//! [`crate::daemon::main`].
 //!
 //! [`parse_args`] is pure (arguments and environment in, [`Invocation`] out);
 //! [`run`] carries an invocation out against a [`Runtime`] that opens devices, pauses,

@@ -23,10 +23,9 @@
 
 pub mod config;
 pub mod health;
+pub mod support;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -36,7 +35,7 @@ use watchdog::{
 };
 
 use crate::blockdev::{BlockDevError, FileDevice};
-use crate::cli::{Invocation, PROGRAM};
+use crate::cli::Invocation;
 use crate::disk::{runtime_timeouts, SbdDisk};
 use crate::format::DiskTimeouts;
 use crate::inquisitor::{
@@ -45,6 +44,8 @@ use crate::inquisitor::{
 };
 use crate::servant::{self, DeviceOpener, ServantDevice, ServantHandle, ServantMessage};
 use config::{DelayStart, SelfFenceSetting, WatchConfig};
+use support::{install_stop_handlers, take_stop_request};
+pub use support::{FileRecordingSelfFence, Logger};
 
 /// Exit code of a clean stop.
 pub const EXIT_CLEAN: i32 = 0;
@@ -87,63 +88,6 @@ pub enum StartError {
     Spawn(#[from] servant::SpawnError),
 }
 
-/// Log lines on stderr: `palisade-sbd: LEVEL: message`; info with `-v`, debug with `-vv`.
-#[derive(Debug, Clone, Copy)]
-pub struct Logger {
-    pub verbosity: u8,
-}
-
-impl Logger {
-    pub fn log(&self, level: LogLevel, message: &str) {
-        let shown = match level {
-            LogLevel::Debug => self.verbosity >= 2,
-            LogLevel::Info => self.verbosity >= 1,
-            _ => true,
-        };
-        if shown {
-            let word = match level {
-                LogLevel::Debug => "debug",
-                LogLevel::Info => "info",
-                LogLevel::Notice => "notice",
-                LogLevel::Warning => "warning",
-                LogLevel::Error => "error",
-            };
-            let _ = writeln!(std::io::stderr(), "{PROGRAM}: {word}: {message}");
-        }
-    }
-}
-
-/// Test executor: appends each decision to a file; never touches the machine.
-#[derive(Debug)]
-pub struct FileRecordingSelfFence {
-    pub path: PathBuf,
-}
-
-impl SelfFence for FileRecordingSelfFence {
-    fn self_fence(
-        &mut self,
-        kind: watchdog::FenceKind,
-        flush: bool,
-        reason: &str,
-    ) -> Result<(), SelfFenceError> {
-        let line = format!(
-            "{} {} {reason}\n",
-            kind.as_str(),
-            if flush { "flush" } else { "noflush" }
-        );
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .map_err(|e| SelfFenceError::Returned {
-                kind: kind.as_str(),
-                sysrq: format!("recording to {} failed: {e}", self.path.display()),
-                reboot: "not attempted (test executor)".into(),
-            })
-    }
-}
-
 /// The inquisitor's fence kinds in the watchdog crate's words.
 fn executor_kind(kind: FenceKind) -> watchdog::FenceKind {
     match kind {
@@ -161,24 +105,6 @@ fn on_timeout(action: watchdog::TimeoutAction) -> OnTimeout {
             watchdog::FenceKind::Crashdump => FenceKind::Crashdump,
         },
         flush: action.flush,
-    }
-}
-
-static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn request_stop(_signal: libc::c_int) {
-    STOP_REQUESTED.store(true, Ordering::SeqCst);
-}
-
-fn install_stop_handlers() {
-    for signal in [libc::SIGTERM, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(
-                signal,
-                request_stop as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            );
-        }
     }
 }
 
@@ -392,7 +318,7 @@ impl Daemon {
     pub fn run(&mut self) -> i32 {
         const POLL: Duration = Duration::from_millis(100);
         loop {
-            if STOP_REQUESTED.swap(false, Ordering::SeqCst) {
+            if take_stop_request() {
                 if let Some(code) = self.feed(Event::StopRequested) {
                     return code;
                 }

@@ -3,6 +3,7 @@
 //! recording executor.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use super::*;
 use crate::blockdev::MemoryDevice;
