@@ -588,3 +588,30 @@ fn the_record_executor_is_refused_without_the_forbid_variable() {
     assert!(stderr.contains("PALISADE_FORBID_SELF_FENCE"), "{stderr}");
     assert!(!work.path("pets").exists(), "watchdog armed anyway");
 }
+
+#[test]
+fn a_stopped_daemon_lets_the_watchdog_expire() {
+    if !can_run("sigstop", false) {
+        return;
+    }
+    let work = Work::new("sigstop");
+    let disks = three_file_disks(&work);
+    let refs: Vec<&str> = disks.iter().map(String::as_str).collect();
+    let mut watcher = Watcher::start(&work, "w", &refs, &[], &[]);
+    watcher.wait_armed();
+    let pid = libc::pid_t::try_from(watcher.child.id()).expect("pid fits");
+    // SAFETY: signalling our own child process by its PID.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let stopped_at = monotonic_now();
+    std::thread::sleep(WATCHDOG + Duration::from_secs(1));
+    let pets = watcher.pet_log();
+    let fired = pets
+        .fired_at(monotonic_now())
+        .expect("the watchdog expired");
+    assert!(
+        fired <= stopped_at + WATCHDOG,
+        "{fired:?} vs {stopped_at:?}"
+    );
+    // (Dropping the watcher kills the stopped process; the real watchdog would have
+    // reset the node by now, whatever the daemon decides once continued.)
+}
