@@ -1,0 +1,13 @@
+//! The cluster core's decision logic, pure: membership from heartbeats, quorum, and
+//! fence-before-failover placement. Drivers (UDP heartbeats with HMAC, the fencer API,
+//! resource agents) feed events in and carry decisions out; nothing here does I/O.
+//!
+//! Module map:
+//! - [`membership`]: heartbeat timers (keepalive/warntime/deadtime/initdead), replay
+//!   protection, who is alive.
+//! - [`quorum`]: votes, two_node + wait_for_all, tie-breakers, no-quorum-policy.
+//! - [`failover`]: who fences whom (coordinator, two-node race delay, retries), and
+//!   where resources start — never before the lost node is confirmed fenced.
+pub mod failover;
+pub mod membership;
+pub mod quorum;
