@@ -184,6 +184,14 @@ fn off_on_reboot_status_list_seen_by_debian_sbd() {
         vec!["node1,node1,ON", "node2,node2,OFF"]
     );
     ours(&d, "monitor", None).expect_code(0, "monitor");
+    // power_timeout not above msgwait (1 s): warned about, as ClusterLabs does.
+    let warned = fence(
+        false,
+        Mode::Argv,
+        &options(&d, "status", Some("node1")).set("power_timeout", 1),
+    );
+    warned.expect_code(0, "status with a short power_timeout");
+    assert!(warned.stderr.contains("power timeout"), "{warned:?}");
     let unknown = ours(&d, "status", Some("node9"));
     unknown.expect_code(1, "unknown node");
     assert!(unknown.stderr.contains("node9"), "{unknown:?}");

@@ -120,7 +120,7 @@ fn connect(p: &Params, _deadline: Deadline) -> Result<Box<dyn PowerDevice>, Devi
         pause: std::thread::sleep,
     };
     // ClusterLabs reads msgwait up front and warns when power_timeout cannot cover it.
-    if let Some(limit) = msgwait_limit.filter(|l| !l.is_zero()) {
+    if let Some(limit) = msgwait_limit.filter(|l| !l.is_zero() && !p.quiet) {
         if let Some(msgwait) = device.msgwait() {
             if limit <= msgwait {
                 eprintln!(
