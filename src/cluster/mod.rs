@@ -5,9 +5,11 @@
 //! Module map:
 //! - [`membership`]: heartbeat timers (keepalive/warntime/deadtime/initdead), replay
 //!   protection, who is alive.
+//! - [`packet`]: heartbeat wire format, HMAC-SHA256 authenticated.
 //! - [`quorum`]: votes, two_node + wait_for_all, tie-breakers, no-quorum-policy.
 //! - [`failover`]: who fences whom (coordinator, two-node race delay, retries), and
 //!   where resources start — never before the lost node is confirmed fenced.
 pub mod failover;
 pub mod membership;
+pub mod packet;
 pub mod quorum;
