@@ -3,5 +3,13 @@
 //! The fence agents themselves live in the `fence-agents` crate. Module map:
 //! - [`cluster`]: membership, quorum and fence-before-failover decisions (pure).
 //! - [`fencer`]: devices, topology, the fencing state machine, agent executor, history.
+//! - [`api`]: the Unix-socket protocol (JSON lines, versioned), peer credentials, client.
+//! - [`daemon`]: `palisade daemon`: fencer core task, API server, journal, metrics.
+//! - [`cli`]: the `palisade` command line (daemon, stonith_admin-like tasks).
+//! - [`exit`]: the command's exit codes, in one place.
+pub mod api;
+pub mod cli;
+pub mod daemon;
 pub mod cluster;
+pub mod exit;
 pub mod fencer;

@@ -142,6 +142,7 @@ fn render_notice(n: &Notice) -> String {
         Notice::Finished {
             op, target, action, ..
         } => format!("finished op={} {target} {action}", op.0),
+        other => format!("{other:?}"),
     }
 }
 

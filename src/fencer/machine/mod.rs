@@ -144,6 +144,19 @@ impl Fencer {
         &self.topology
     }
 
+    /// The levels that apply to `target` (empty without topology).
+    pub fn levels_for(&self, target: &str) -> Vec<crate::fencer::topology::Level> {
+        self.topology
+            .levels_for(target, &self.nodes)
+            .map(|(_, levels)| levels)
+            .unwrap_or_default()
+    }
+
+    /// This node's name, if known.
+    pub fn local_node(&self) -> Option<&str> {
+        self.local_node.as_deref()
+    }
+
     /// Number of operations in flight.
     pub fn operations_in_flight(&self) -> usize {
         self.ops.len()

@@ -223,6 +223,21 @@ pub enum Notice {
         /// Result.
         result: OpResult,
     },
+    /// A device was added or replaced.
+    DeviceRegistered {
+        /// Device name.
+        device: String,
+    },
+    /// A device was removed.
+    DeviceUnregistered {
+        /// Device name.
+        device: String,
+    },
+    /// Topology levels were added or removed for a selector.
+    TopologyChanged {
+        /// The selector, as text (`node1`, `~pattern`, `attr=value`).
+        target: String,
+    },
 }
 
 /// One agent run of an operation, as journaled.

@@ -1,0 +1,386 @@
+//! The wire protocol of the fencer API (version 1), documented in `docs/fencer-api.md`:
+//! JSON lines over a Unix socket. A request is one object with `"request": "<kind>"`,
+//! an optional `"id"` (any JSON value, echoed back) and `"v": 1` (optional); each gets
+//! one response line `{"v":1,"id":..,"ok":true,"result":{..}}` or
+//! `{"v":1,"id":..,"ok":false,"error":{"code":"..","message":".."}}`. After `subscribe`,
+//! event lines `{"v":1,"at":<unix ms>,"event":"<kind>",..}` follow. Parsing is pure and
+//! strict: unknown kinds and unknown fields are errors.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::fencer::duration::Moment;
+use crate::fencer::history::{HistoryEntry, HistoryQuery};
+use crate::fencer::machine::Notice;
+use crate::fencer::operation::{FenceAction, OpId, OpResult};
+use crate::fencer::topology::{Level, TargetSelector};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Longest request line accepted (bytes, newline excluded).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Request {
+    /// Protocol and daemon version.
+    Hello {},
+    /// Fence (or unfence with `"action":"on"`) a target; answered when it ends.
+    Fence {
+        /// Node to fence.
+        target: String,
+        /// `off`, `reboot` or `on`; default: the configured `fencing-action`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<FenceAction>,
+        /// Budget in milliseconds; default: `fencing-timeout`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+        /// Extra delay before the first device runs (not counted in the budget).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        delay_ms: u64,
+        /// Who asks (for the history); default: `uid:<peer uid>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        requester: Option<String>,
+    },
+    /// Which devices can fence a target (may run `list` / `status` agents).
+    Query {
+        /// Node asked about.
+        target: String,
+        /// Budget in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+    /// Registered devices.
+    Devices {},
+    /// Add or replace a device (pacemaker-style flat parameters, `pcmk_*` included).
+    RegisterDevice {
+        /// Device name.
+        name: String,
+        /// `fence_*` name or absolute path.
+        agent: String,
+        /// Parameters.
+        #[serde(default)]
+        params: BTreeMap<String, String>,
+        /// Priority without topology (higher first).
+        #[serde(default)]
+        priority: i32,
+    },
+    /// Remove a device.
+    UnregisterDevice {
+        /// Device name.
+        name: String,
+    },
+    /// The topology.
+    Levels {},
+    /// Add or replace a level.
+    RegisterLevel {
+        /// Which targets: `{"by":"name","value":"node1"}`, `{"by":"pattern","value":"^n"}`,
+        /// `{"by":"attribute","value":{"name":"rack","value":"r1"}}`.
+        target: TargetSelector,
+        /// 1-9.
+        index: u32,
+        /// Devices that must all succeed.
+        devices: Vec<String>,
+    },
+    /// Remove one level (or all levels of the selector without `index`).
+    UnregisterLevel {
+        /// Which targets.
+        target: TargetSelector,
+        /// 1-9.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        index: Option<u8>,
+    },
+    /// Fence history (from the journal).
+    History(HistoryQuery),
+    /// Switch this connection to also receive events.
+    Subscribe {},
+    /// Prometheus text exposition of the daemon's metrics.
+    Metrics {},
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Request {
+    /// The kind, as written on the wire (for metrics and logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello {} => "hello",
+            Request::Fence { .. } => "fence",
+            Request::Query { .. } => "query",
+            Request::Devices {} => "devices",
+            Request::RegisterDevice { .. } => "register-device",
+            Request::UnregisterDevice { .. } => "unregister-device",
+            Request::Levels {} => "levels",
+            Request::RegisterLevel { .. } => "register-level",
+            Request::UnregisterLevel { .. } => "unregister-level",
+            Request::History(_) => "history",
+            Request::Subscribe {} => "subscribe",
+            Request::Metrics {} => "metrics",
+        }
+    }
+}
+
+/// Error codes of failed requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object, unknown request kind or field, wrong type.
+    BadRequest,
+    /// `v` is not a version this daemon speaks.
+    UnsupportedVersion,
+    /// The peer is neither root nor in the allowed group.
+    Unauthorized,
+    /// No such device.
+    UnknownDevice,
+    /// A device definition or level was refused.
+    Invalid,
+    /// The daemon could not do it (history unreadable, shutting down...).
+    Internal,
+}
+
+/// The error part of a failed response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Machine-readable code.
+    pub code: ErrorCode,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// One response line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version.
+    pub v: u32,
+    /// The request's `id` (null if it had none or could not be read).
+    #[serde(default)]
+    pub id: Value,
+    /// Success?
+    pub ok: bool,
+    /// The payload of a success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// The reason of a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+}
+
+impl Response {
+    /// A success carrying `result`.
+    pub fn success(id: Value, result: &impl Serialize) -> Response {
+        match serde_json::to_value(result) {
+            Ok(value) => Response {
+                v: PROTOCOL_VERSION,
+                id,
+                ok: true,
+                result: Some(value),
+                error: None,
+            },
+            Err(e) => Response::failure(id, ApiError::new(ErrorCode::Internal, e.to_string())),
+        }
+    }
+
+    /// A failure.
+    pub fn failure(id: Value, error: ApiError) -> Response {
+        Response {
+            v: PROTOCOL_VERSION,
+            id,
+            ok: false,
+            result: None,
+            error: Some(error),
+        }
+    }
+
+    /// The line to send (no newline).
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(
+                r#"{{"v":1,"id":null,"ok":false,"error":{{"code":"internal","message":"{e}"}}}}"#
+            )
+        })
+    }
+}
+
+/// One event line of a subscription.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventLine {
+    /// Protocol version.
+    pub v: u32,
+    /// When (Unix milliseconds).
+    pub at: Moment,
+    /// What happened (`"event": "<kind>"` and its fields).
+    #[serde(flatten)]
+    pub notice: Notice,
+}
+
+/// `hello` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloResult {
+    /// Protocol version.
+    pub protocol: u32,
+    /// Daemon version.
+    pub version: String,
+    /// This node's name.
+    pub node: String,
+}
+
+/// `fence` result (also for a request that merged into another's operation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceResult {
+    /// Operation number.
+    pub op: OpId,
+    /// Target.
+    pub target: String,
+    /// Action.
+    pub action: FenceAction,
+    /// Outcome (`"status":"done"` or `"failed"`).
+    #[serde(flatten)]
+    pub result: OpResult,
+}
+
+/// `query` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryResult {
+    /// Target.
+    pub target: String,
+    /// Devices that can fence it, in the order they would be tried without topology.
+    pub devices: Vec<String>,
+    /// Topology levels that apply to it, if any.
+    #[serde(default)]
+    pub levels: Vec<Level>,
+}
+
+/// One device in `devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Name.
+    pub name: String,
+    /// Agent.
+    pub agent: String,
+    /// Priority.
+    pub priority: i32,
+    /// `pcmk_host_check`.
+    pub host_check: String,
+    /// Nodes from `pcmk_host_list` and `pcmk_host_map`.
+    pub hosts: Vec<String>,
+    /// `pcmk_action_limit` (null = unlimited).
+    pub action_limit: Option<u32>,
+    /// Agent parameters, secrets masked.
+    pub params: BTreeMap<String, String>,
+}
+
+/// `devices` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicesResult {
+    /// Devices by name.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// `levels` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelsResult {
+    /// Each selector with its levels.
+    pub topology: Vec<TopologyEntry>,
+}
+
+/// One selector's levels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopologyEntry {
+    /// Which targets.
+    pub target: TargetSelector,
+    /// Levels, ascending.
+    pub levels: Vec<Level>,
+}
+
+/// `history` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryResult {
+    /// Matching entries, oldest first.
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// `metrics` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsResult {
+    /// Prometheus text exposition format 0.0.4.
+    pub text: String,
+}
+
+/// A request line that could not be used: the error and whatever `id` could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// The request's `id` if readable.
+    pub id: Value,
+    /// Why.
+    pub error: ApiError,
+}
+
+/// Parse one request line into its `id` and request.
+pub fn parse_request(line: &[u8]) -> Result<(Value, Request), Rejected> {
+    let bad = |id: Value, message: String| Rejected {
+        id,
+        error: ApiError::new(ErrorCode::BadRequest, message),
+    };
+    let value: Value =
+        serde_json::from_slice(line).map_err(|e| bad(Value::Null, format!("not JSON: {e}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(bad(Value::Null, "a request must be a JSON object".into()));
+    };
+    let id = object.remove("id").unwrap_or(Value::Null);
+    match object.remove("v") {
+        None => {}
+        Some(Value::Number(n)) if n.as_u64() == Some(u64::from(PROTOCOL_VERSION)) => {}
+        Some(other) => {
+            return Err(Rejected {
+                id,
+                error: ApiError::new(
+                    ErrorCode::UnsupportedVersion,
+                    format!("protocol version {other} is not supported (this daemon speaks {PROTOCOL_VERSION})"),
+                ),
+            })
+        }
+    }
+    if !object.contains_key("request") {
+        return Err(bad(
+            id,
+            "missing \"request\" (e.g. \"fence\", \"query\", \"devices\")".into(),
+        ));
+    }
+    let request = serde_json::from_value(Value::Object(object))
+        .map_err(|e| bad(id.clone(), format!("invalid request: {e}")))?;
+    Ok((id, request))
+}
+
+/// Whether a parameter holds a secret (its value is never shown by the API).
+pub fn is_secret(param: &str) -> bool {
+    let p = param.to_ascii_lowercase();
+    [
+        "pass",
+        "secret",
+        "token",
+        "community",
+        "identity_file",
+        "key",
+    ]
+    .iter()
+    .any(|s| p.contains(s))
+}
+
+#[cfg(test)]
+#[path = "protocol_tests.rs"]
+mod tests;

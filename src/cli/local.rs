@@ -1,0 +1,239 @@
+//! The commands that do not talk to a running daemon: `daemon` (start one), `validate`
+//! (check a configuration file, or run an agent's `validate-all`) and `metadata` (an
+//! agent's metadata XML), the last two running the agent as `stonith_admin` does.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::args::Args;
+use crate::exit::Exit;
+use crate::fencer::config::{parse_config, FencerConfig};
+use crate::fencer::duration::format_duration;
+use crate::fencer::executor::{resolve_agent, run_agent, Caller};
+use crate::fencer::machine::AgentStatus;
+use crate::fencer::plan::plan_level;
+
+/// Time an admin task (`metadata`, `validate-all`) may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Read and parse a configuration file, reporting problems on stderr.
+pub fn load_config(path: &Path) -> Result<FencerConfig, Exit> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("palisade: cannot read {}: {e}", path.display());
+        Exit::Config
+    })?;
+    parse_config(&text).map_err(|e| {
+        eprintln!("palisade: {}: {e}", path.display());
+        Exit::Config
+    })
+}
+
+fn init_logging() {
+    let level = std::env::var("PALISADE_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.parse::<tracing::Level>().ok())
+        .unwrap_or(tracing::Level::INFO);
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// `palisade daemon --config F`: run until SIGTERM or SIGINT.
+pub fn daemon(args: &Args) -> Exit {
+    let Some(path) = args.option("config") else {
+        eprintln!("palisade daemon: --config FILE is required");
+        return Exit::Usage;
+    };
+    let mut config = match load_config(Path::new(path)) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    if let Some(socket) = args.option("socket") {
+        config.daemon.socket = PathBuf::from(socket);
+    }
+    init_logging();
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("palisade daemon: cannot start the runtime: {e}");
+            return Exit::Daemon;
+        }
+    };
+    let result = runtime.block_on(async {
+        let listener = crate::daemon::bind_socket(&config)?;
+        crate::daemon::run(config, listener, shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            eprintln!("palisade daemon: {e}");
+            Exit::Daemon
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+/// `palisade validate --config F` or `palisade validate --agent A [-o k=v]...`.
+pub fn validate(args: &Args) -> Exit {
+    match (args.option("config"), args.option("agent")) {
+        (Some(path), None) => validate_config(Path::new(path)),
+        (None, Some(agent)) => run_admin(agent, "validate-all", &args.params, true),
+        _ => {
+            eprintln!("palisade validate: give --config FILE or --agent AGENT [-o key=value]...");
+            Exit::Usage
+        }
+    }
+}
+
+/// `palisade metadata --agent A`.
+pub fn metadata(args: &Args) -> Exit {
+    match args.option("agent") {
+        Some(agent) => run_admin(agent, "metadata", &[], false),
+        None => {
+            eprintln!("palisade metadata: --agent AGENT is required");
+            Exit::Usage
+        }
+    }
+}
+
+fn validate_config(path: &Path) -> Exit {
+    let config = match load_config(path) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let mut report = String::new();
+    let mut warnings = config.warnings.clone();
+    for device in &config.devices {
+        if let Err(e) = resolve_agent(&device.agent, &config.daemon.agent_dirs) {
+            warnings.push(format!("device {}: {e}", device.name));
+        }
+    }
+    warnings.extend(timing_warnings(&config));
+    let _ = writeln!(
+        report,
+        "{}: {} device(s), {} level(s), fencing-timeout {}",
+        path.display(),
+        config.devices.len(),
+        config.levels.len(),
+        format_duration(config.options.timeout)
+    );
+    for w in &warnings {
+        let _ = writeln!(report, "warning: {w}");
+    }
+    print!("{report}");
+    Exit::Success
+}
+
+/// Levels whose devices could need more time than `fencing-timeout` allows in total.
+fn timing_warnings(config: &FencerConfig) -> Vec<String> {
+    let Ok(topology) = config.topology() else {
+        return Vec::new();
+    };
+    let mut warnings = Vec::new();
+    for (selector, levels) in topology.all() {
+        let mut total = Duration::ZERO;
+        let mut parts = Vec::new();
+        for level in &levels {
+            let planned = plan_level(level.index, &level.devices, config.options.action);
+            let need: Duration = planned
+                .steps
+                .iter()
+                .filter_map(|s| {
+                    let device = config.devices.iter().find(|d| d.name == s.device)?;
+                    Some(device.action(s.action).timeout)
+                })
+                .sum();
+            total += need;
+            parts.push(format!("level {}: {}", level.index, format_duration(need)));
+        }
+        if levels.len() > 1 && total > config.options.timeout {
+            warnings.push(format!(
+                "levels for {selector} may need up to {} ({}) but fencing-timeout is {}: \
+                 later levels may not get their turn",
+                format_duration(total),
+                parts.join(", "),
+                format_duration(config.options.timeout)
+            ));
+        }
+    }
+    warnings
+}
+
+fn run_admin(agent: &str, action: &str, params: &[(String, String)], show_stdout: bool) -> Exit {
+    let dirs = [PathBuf::from("/usr/sbin")];
+    let path = match resolve_agent(agent, &dirs) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("palisade: {e}");
+            return Exit::Failed;
+        }
+    };
+    let mut lines: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !k.starts_with("pcmk_") && k != "action")
+        .cloned()
+        .collect();
+    lines.push(("action".to_string(), action.to_string()));
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("palisade: cannot start the runtime: {e}");
+            return Exit::Failed;
+        }
+    };
+    let outcome = runtime.block_on(run_agent(
+        &path,
+        &lines,
+        ADMIN_TIMEOUT,
+        Caller::Admin,
+        std::future::pending(),
+    ));
+    if show_stdout || outcome.status == AgentStatus::Exited(0) {
+        print!("{}", outcome.stdout);
+    }
+    eprint!("{}", outcome.stderr);
+    match outcome.status {
+        AgentStatus::Exited(0) => {
+            if action == "validate-all" {
+                println!("{agent}: parameters are valid");
+            }
+            Exit::Success
+        }
+        AgentStatus::TimedOut => {
+            eprintln!("palisade: {agent} {action} timed out");
+            Exit::TimedOut
+        }
+        other => {
+            eprintln!("palisade: {agent} {action} failed: {other:?}");
+            Exit::Failed
+        }
+    }
+}
