@@ -11,12 +11,8 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use super::ber::{self, Oid};
-use super::message::{
-    self, error_status, Pdu, PduType, ScopedPdu, UsmParams, V3Data, V3Out, Value, Version,
-    FLAG_AUTH, FLAG_PRIV, FLAG_REPORTABLE, SECURITY_MODEL_USM,
-};
-use super::usm::{self, AuthProtocol, PrivProtocol};
+use super::ber::Oid;
+use super::message::{self, error_status, Pdu, PduType, UsmParams, Value, Version};
 use crate::device::Deadline;
 
 /// Sends of one request when the caller set no deadline at all (net-snmp: 1 + 5 retries).
@@ -26,36 +22,6 @@ const BULK_REPETITIONS: i64 = 24;
 /// A walk longer than this is refused (a looping or hostile agent).
 const WALK_LIMIT: usize = 100_000;
 
-/// v3 security level (`--snmp-sec-level`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecurityLevel {
-    NoAuthNoPriv,
-    AuthNoPriv,
-    AuthPriv,
-}
-
-/// A v3 user and its secrets.
-#[derive(Clone)]
-pub struct UsmUser {
-    pub name: String,
-    pub level: SecurityLevel,
-    pub auth: AuthProtocol,
-    pub auth_password: String,
-    pub privacy: PrivProtocol,
-    pub priv_password: String,
-}
-
-impl std::fmt::Debug for UsmUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UsmUser")
-            .field("name", &self.name)
-            .field("level", &self.level)
-            .field("auth", &self.auth)
-            .field("privacy", &self.privacy)
-            .finish_non_exhaustive()
-    }
-}
-
 /// How requests are authorised.
 #[derive(Debug, Clone)]
 pub enum Security {
@@ -63,62 +29,6 @@ pub enum Security {
     Community { version: Version, community: String },
     /// v3 with the User-based Security Model.
     Usm(UsmUser),
-}
-
-/// What a USM report PDU says went wrong (RFC 3414 usmStats counters).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UsmFailure {
-    UnsupportedSecLevel,
-    NotInTimeWindow,
-    UnknownUserName,
-    UnknownEngineId,
-    WrongDigest,
-    DecryptionError,
-    /// Another report, by its OID (or empty).
-    Other(String),
-}
-
-impl std::fmt::Display for UsmFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UsmFailure::UnsupportedSecLevel => {
-                write!(f, "security level not allowed for this user")
-            }
-            UsmFailure::NotInTimeWindow => write!(f, "message outside the agent's time window"),
-            UsmFailure::UnknownUserName => write!(f, "unknown user name"),
-            UsmFailure::UnknownEngineId => write!(f, "unknown engine ID"),
-            UsmFailure::WrongDigest => write!(
-                f,
-                "authentication failure (incorrect password or authentication protocol)"
-            ),
-            UsmFailure::DecryptionError => write!(
-                f,
-                "decryption failure (incorrect privacy password or protocol)"
-            ),
-            UsmFailure::Other(what) => write!(f, "agent sent report {what}"),
-        }
-    }
-}
-
-fn classify_report(oid: Option<&Oid>) -> UsmFailure {
-    // usmStats = 1.3.6.1.6.3.15.1.1.<n>.0
-    const USM_STATS: [u32; 9] = [1, 3, 6, 1, 6, 3, 15, 1, 1];
-    let Some(oid) = oid else {
-        return UsmFailure::Other("without variables".into());
-    };
-    let arcs = oid.arcs();
-    match arcs.get(9) {
-        Some(n) if arcs[..9] == USM_STATS => match n {
-            1 => UsmFailure::UnsupportedSecLevel,
-            2 => UsmFailure::NotInTimeWindow,
-            3 => UsmFailure::UnknownUserName,
-            4 => UsmFailure::UnknownEngineId,
-            5 => UsmFailure::WrongDigest,
-            6 => UsmFailure::DecryptionError,
-            _ => UsmFailure::Other(oid.to_string()),
-        },
-        _ => UsmFailure::Other(oid.to_string()),
-    }
 }
 
 /// Why an SNMP operation failed.
@@ -153,23 +63,6 @@ pub enum SnmpError {
     /// Our own settings cannot work (a passphrase too short...).
     #[error("{0}")]
     Config(String),
-}
-
-/// Engine state learnt by discovery, and the keys localised to that engine.
-struct Engine {
-    id: Vec<u8>,
-    boots: u32,
-    time: u32,
-    synced_at: Instant,
-    auth_key: Vec<u8>,
-    priv_key: Vec<u8>,
-}
-
-impl Engine {
-    fn now(&self) -> u32 {
-        let elapsed = u32::try_from(self.synced_at.elapsed().as_secs()).unwrap_or(u32::MAX);
-        self.time.saturating_add(elapsed)
-    }
 }
 
 /// What an accepted datagram was.
@@ -232,27 +125,10 @@ impl Session {
         };
         let socket = UdpSocket::bind(local).map_err(network)?;
         socket.connect(addr).map_err(network)?;
-        if let Security::Usm(user) = &security {
-            for (what, pw, needed) in [
-                (
-                    "authentication",
-                    &user.auth_password,
-                    user.level != SecurityLevel::NoAuthNoPriv,
-                ),
-                (
-                    "privacy",
-                    &user.priv_password,
-                    user.level == SecurityLevel::AuthPriv,
-                ),
-            ] {
-                if needed && pw.len() < usm::MIN_PASSPHRASE_LEN {
-                    return Err(SnmpError::Config(format!(
-                        "SNMPv3 {what} passphrase is shorter than {} characters",
-                        usm::MIN_PASSPHRASE_LEN
-                    )));
-                }
-            }
-        }
+        let key_jobs = match &security {
+            Security::Usm(user) => Some(v3::KeyJobs::start(user)?),
+            Security::Community { .. } => None,
+        };
         let seed = seed();
         let mut session = Session {
             socket,
@@ -264,8 +140,8 @@ impl Session {
             salt: seed.rotate_left(17),
             buf: vec![0; 65536],
         };
-        if matches!(session.security, Security::Usm(_)) {
-            session.discover(deadline)?;
+        if let Some(jobs) = key_jobs {
+            session.discover(jobs, deadline)?;
         }
         Ok(session)
     }
@@ -278,60 +154,6 @@ impl Session {
     fn take_id(&mut self) -> i32 {
         self.next_id = self.next_id.wrapping_add(1) & 0x7fff_ffff;
         self.next_id
-    }
-
-    fn discover(&mut self, deadline: Deadline) -> Result<(), SnmpError> {
-        let id = self.take_id();
-        let pdu = Pdu::request(PduType::Get, id, Vec::new());
-        let scoped = ScopedPdu {
-            context_engine_id: Vec::new(),
-            context_name: Vec::new(),
-            pdu,
-        }
-        .encode();
-        let (bytes, _) = message::encode_v3(&V3Out {
-            msg_id: id,
-            flags: FLAG_REPORTABLE,
-            usm: &UsmParams::default(),
-            data: &scoped,
-        });
-        let found = match self.send_and_wait(&bytes, id, deadline)? {
-            Answer::Discovered(found) => found,
-            _ => {
-                return Err(SnmpError::Malformed(
-                    "no engine ID in discovery answer".into(),
-                ))
-            }
-        };
-        if found.engine_id.is_empty() {
-            return Err(SnmpError::Malformed(
-                "empty engine ID in discovery answer".into(),
-            ));
-        }
-        let Security::Usm(user) = &self.security else {
-            return Ok(());
-        };
-        let key = |password: &str| {
-            let ku = usm::password_to_key(user.auth, password.as_bytes());
-            usm::localise_key(user.auth, &ku, &found.engine_id)
-        };
-        let auth_key = match user.level {
-            SecurityLevel::NoAuthNoPriv => Vec::new(),
-            _ => key(&user.auth_password),
-        };
-        let priv_key = match user.level {
-            SecurityLevel::AuthPriv => key(&user.priv_password),
-            _ => Vec::new(),
-        };
-        self.engine = Some(Engine {
-            id: found.engine_id,
-            boots: found.engine_boots,
-            time: found.engine_time,
-            synced_at: Instant::now(),
-            auth_key,
-            priv_key,
-        });
-        Ok(())
     }
 
     /// GET one object. A missing object is [`SnmpError::NoSuchObject`].
@@ -446,59 +268,7 @@ impl Session {
             }
             Security::Usm(user) => user,
         };
-        let engine = self
-            .engine
-            .as_ref()
-            .ok_or_else(|| SnmpError::Malformed("SNMPv3 engine not discovered".into()))?;
-        let (boots, time) = (engine.boots, engine.now());
-        let scoped = ScopedPdu {
-            context_engine_id: engine.id.clone(),
-            context_name: Vec::new(),
-            pdu: pdu.clone(),
-        }
-        .encode();
-        let mut flags = FLAG_REPORTABLE;
-        let mut usm_params = UsmParams {
-            engine_id: engine.id.clone(),
-            engine_boots: boots,
-            engine_time: time,
-            user_name: user.name.as_bytes().to_vec(),
-            ..UsmParams::default()
-        };
-        let data = if user.level == SecurityLevel::AuthPriv {
-            flags |= FLAG_AUTH | FLAG_PRIV;
-            self.salt = self.salt.wrapping_add(1);
-            let (cipher, salt) = usm::encrypt(
-                user.privacy,
-                &engine.priv_key,
-                boots,
-                time,
-                self.salt,
-                &scoped,
-            )
-            .map_err(|e| SnmpError::Config(e.to_string()))?;
-            usm_params.priv_params = salt.to_vec();
-            ber::octets(&cipher)
-        } else {
-            if user.level == SecurityLevel::AuthNoPriv {
-                flags |= FLAG_AUTH;
-            }
-            scoped
-        };
-        if flags & FLAG_AUTH != 0 {
-            usm_params.auth_params = vec![0; usm::DIGEST_LEN];
-        }
-        let (mut bytes, at) = message::encode_v3(&V3Out {
-            msg_id: pdu.request_id,
-            flags,
-            usm: &usm_params,
-            data: &data,
-        });
-        if flags & FLAG_AUTH != 0 {
-            let digest = usm::digest(user.auth, &engine.auth_key, &bytes);
-            bytes[at..at + usm::DIGEST_LEN].copy_from_slice(&digest);
-        }
-        Ok(bytes)
+        self.encode_v3(&user.clone(), pdu)
     }
 
     /// Send `bytes` every retransmit interval until an acceptable answer or the deadline.
@@ -589,70 +359,6 @@ impl Session {
         };
         self.accept_v3(datagram, id, &user)
     }
-
-    fn accept_v3(
-        &mut self,
-        datagram: &[u8],
-        id: i32,
-        user: &UsmUser,
-    ) -> Option<Result<Answer, SnmpError>> {
-        let m = message::decode_v3(datagram).ok()?;
-        if m.msg_id != id || m.security_model != SECURITY_MODEL_USM {
-            return None;
-        }
-        let authenticated = m.flags & FLAG_AUTH != 0;
-        if authenticated {
-            let engine = self.engine.as_ref()?;
-            if m.usm.engine_id != engine.id || m.usm.auth_params.len() != usm::DIGEST_LEN {
-                return None;
-            }
-            let mut zeroed = datagram.to_vec();
-            zeroed[m.auth_offset..m.auth_offset + usm::DIGEST_LEN].fill(0);
-            if !usm::verify(user.auth, &engine.auth_key, &zeroed, &m.usm.auth_params) {
-                return None;
-            }
-        }
-        let scoped = match m.data {
-            V3Data::Plain(bytes) => ScopedPdu::decode(bytes).ok()?,
-            V3Data::Encrypted(cipher) => {
-                let engine = self.engine.as_ref()?;
-                if !authenticated || m.flags & FLAG_PRIV == 0 {
-                    return None;
-                }
-                let plain = usm::decrypt(
-                    user.privacy,
-                    &engine.priv_key,
-                    m.usm.engine_boots,
-                    m.usm.engine_time,
-                    &m.usm.priv_params,
-                    cipher,
-                )
-                .ok()?;
-                ScopedPdu::decode(&plain).ok()?
-            }
-        };
-        let pdu = scoped.pdu;
-        if pdu.kind == PduType::Report {
-            let failure = classify_report(pdu.varbinds.first().map(|(o, _)| o));
-            if self.engine.is_none() && failure == UsmFailure::UnknownEngineId {
-                return Some(Ok(Answer::Discovered(m.usm)));
-            }
-            if failure == UsmFailure::NotInTimeWindow && authenticated {
-                if let Some(engine) = self.engine.as_mut() {
-                    engine.boots = m.usm.engine_boots;
-                    engine.time = m.usm.engine_time;
-                    engine.synced_at = Instant::now();
-                    return Some(Ok(Answer::Resync));
-                }
-            }
-            return Some(Err(SnmpError::Usm(failure)));
-        }
-        let needs_auth = user.level != SecurityLevel::NoAuthNoPriv;
-        if pdu.kind != PduType::Response || pdu.request_id != id || (needs_auth && !authenticated) {
-            return None;
-        }
-        Some(Ok(Answer::Pdu(pdu)))
-    }
 }
 
 fn check_status(pdu: &Pdu, oid: &Oid) -> Result<(), SnmpError> {
@@ -666,6 +372,13 @@ fn check_status(pdu: &Pdu, oid: &Oid) -> Result<(), SnmpError> {
         oid: oid.clone(),
     })
 }
+
+mod v3;
+
+#[cfg(test)]
+use v3::classify_report;
+use v3::Engine;
+pub use v3::{SecurityLevel, UsmFailure, UsmUser};
 
 #[cfg(test)]
 #[path = "session_tests.rs"]

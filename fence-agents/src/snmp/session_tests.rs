@@ -1,4 +1,5 @@
 use super::*;
+use crate::snmp::usm::{AuthProtocol, PrivProtocol};
 use std::collections::BTreeMap;
 use std::thread;
 
@@ -75,12 +76,12 @@ fn answers_that_are_not_ours_are_ignored() {
             req,
             vec![(req.varbinds[0].0.clone(), Value::Integer(1))],
         );
-        let mut stale = Pdu::decode(&mut ber::Reader::new(
-            &Pdu::request(PduType::Response, req.request_id - 1, vec![]).encode(),
-        ))
-        .unwrap();
-        stale.kind = PduType::Response;
+        // An answer to an earlier request, right community or not.
+        let stale = Pdu::request(PduType::Response, req.request_id.wrapping_sub(1), vec![]);
+        // The right request id inside a Get (not a Response).
+        let not_a_response = Pdu::request(PduType::Get, req.request_id, vec![]);
         vec![
+            message::encode_community(Version::V2c, c, &not_a_response),
             b"garbage".to_vec(),
             message::encode_community(Version::V2c, b"other", &stale),
             message::encode_community(Version::V2c, c, &stale),
