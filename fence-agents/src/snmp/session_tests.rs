@@ -114,10 +114,11 @@ fn a_silent_agent_times_out_at_the_deadline_after_retransmitting() {
     let took = started.elapsed();
     assert!(matches!(err, SnmpError::Timeout { .. }), "{err:?}");
     assert!(
-        took >= Duration::from_millis(650) && took < Duration::from_millis(1200),
+        took >= Duration::from_millis(690) && took < Duration::from_millis(2000),
         "{took:?}"
     );
-    // 200 ms retransmit interval within 700 ms: the request went out 4 times.
+    // 200 ms retransmit interval within 700 ms: the request went out 4 times (a loaded
+    // machine may wake late and manage one fewer).
     silent
         .set_read_timeout(Some(Duration::from_millis(50)))
         .unwrap();
@@ -126,7 +127,7 @@ fn a_silent_agent_times_out_at_the_deadline_after_retransmitting() {
     while silent.recv(&mut buf).is_ok() {
         sends += 1;
     }
-    assert_eq!(sends, 4);
+    assert!((3..=4).contains(&sends), "{sends} sends");
 }
 
 #[test]
