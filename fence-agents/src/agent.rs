@@ -106,8 +106,17 @@ impl Invocation {
                     spec.short = None;
                 }
             }
-            if spec.name == "action" {
-                spec.default = Some(self.agent.default_action);
+            // Required as ClusterLabs marks them: the address when it cannot come
+            // from --port-as-ip, the login when the agent needs one, the plug of a
+            // plug-based agent.
+            match spec.name {
+                "action" => spec.default = Some(self.agent.default_action),
+                "ip" => {
+                    spec.required |= self.agent.needs_address && self.agent.plugs != Plugs::None
+                }
+                "username" => spec.required |= self.agent.needs_login,
+                "plug" => spec.required |= self.agent.plugs != Plugs::None,
+                _ => {}
             }
             let overrides = self
                 .agent

@@ -133,7 +133,11 @@ pub fn xml(inv: &Invocation) -> String {
     xml.push_str("</parameters>\n<actions>\n");
     for (i, a) in actions(inv).iter().enumerate() {
         if i == 0 {
-            xml.push_str(&format!("\t<action name=\"{a}\" automatic=\"0\"/>\n"));
+            // Fabric fencing (default action off): pacemaker unfences automatically.
+            let automatic = u8::from(inv.agent.default_action == "off");
+            xml.push_str(&format!(
+                "\t<action name=\"{a}\" automatic=\"{automatic}\"/>\n"
+            ));
         } else {
             xml.push_str(&format!("\t<action name=\"{a}\" />\n"));
         }

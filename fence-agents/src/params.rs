@@ -233,14 +233,14 @@ impl Params {
                     seconds(value).ok_or(UsageError::NotSeconds(option))?;
                 }
                 Kind::Select(choices) => {
-                    let lower = value.to_ascii_lowercase();
-                    if !choices.contains(&lower.as_str()) {
+                    let Some(declared) = choices.iter().find(|c| c.eq_ignore_ascii_case(value))
+                    else {
                         return Err(UsageError::BadChoice {
                             option,
                             choices: format!("{choices:?}"),
                         });
-                    }
-                    values.insert(spec.name, lower);
+                    };
+                    values.insert(spec.name, declared.to_string());
                 }
                 Kind::Flag | Kind::Text => {}
             }

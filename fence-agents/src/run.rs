@@ -129,6 +129,10 @@ pub fn run(
         Action::Diag if !inv.agent.can_diag => {
             return Err(UsageError::UnknownAction("diag".into()).into())
         }
+        // Fabric agents (default action off) have no reboot, as ClusterLabs.
+        Action::Reboot if inv.agent.default_action == "off" => {
+            return Err(UsageError::UnknownAction("reboot".into()).into())
+        }
         _ => {}
     }
     if let Err(e) = params.check_required(&inv.agent) {
@@ -222,7 +226,7 @@ fn configure_log(log: &mut AgentLog, params: &Params) -> Result<(), RunError> {
 
 /// Run `--password-script` through the shell; its stdout, trailing whitespace removed,
 /// is the password. The password itself never appears in any argv.
-fn run_password_script(script: &str) -> Result<String, RunError> {
+pub fn run_password_script(script: &str) -> Result<String, RunError> {
     let out = Command::new("/bin/sh")
         .arg("-c")
         .arg(script)

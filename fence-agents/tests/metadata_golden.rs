@@ -18,6 +18,9 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_redfish", fence_agents::agents::redfish::AGENT),
         ("fence_apc_snmp", fence_agents::agents::apc_snmp::AGENT),
         ("fence_ifmib", fence_agents::agents::ifmib::AGENT),
+        ("fence_virsh", fence_agents::agents::virsh::AGENT),
+        ("fence_ilo_ssh", fence_agents::agents::ilo_ssh::AGENT),
+        ("fence_ilo4_ssh", fence_agents::agents::ilo_ssh::AGENT),
     ]
 }
 
@@ -49,6 +52,14 @@ fn metadata_matches_golden_files() {
 
 /// `(name, type, default)` of every `<parameter>` in a metadata document.
 fn parameters(xml: &str) -> Vec<(String, String, Option<String>)> {
+    parameters_full(xml)
+        .into_iter()
+        .map(|(n, t, d, _)| (n, t, d))
+        .collect()
+}
+
+/// `(name, type, default, required)` of every `<parameter>`.
+fn parameters_full(xml: &str) -> Vec<(String, String, Option<String>, bool)> {
     let attr = |text: &str, key: &str| -> Option<String> {
         let start = text.find(&format!("{key}=\""))? + key.len() + 2;
         let len = text[start..].find('"')?;
@@ -62,6 +73,7 @@ fn parameters(xml: &str) -> Vec<(String, String, Option<String>)> {
                 attr(p, "name").unwrap(),
                 attr(content, "type").unwrap(),
                 attr(content.split('>').next().unwrap(), "default"),
+                attr(p, "required").as_deref() == Some("1"),
             )
         })
         .collect()
@@ -74,11 +86,11 @@ fn every_clusterlabs_parameter_is_offered_with_same_type_and_default() {
         let Ok(theirs) = std::fs::read_to_string(&reference) else {
             continue; // variants share the base agent's reference
         };
-        let ours = parameters(&metadata::xml(&agent.invoked_as(name)));
-        for (pname, ptype, pdefault) in parameters(&theirs) {
+        let ours = parameters_full(&metadata::xml(&agent.invoked_as(name)));
+        for (pname, ptype, pdefault, prequired) in parameters_full(&theirs) {
             let mine = ours
                 .iter()
-                .find(|(n, _, _)| *n == pname)
+                .find(|(n, _, _, _)| *n == pname)
                 .unwrap_or_else(|| panic!("{name}: ClusterLabs parameter {pname} missing"));
             // A select is a stricter string (ClusterLabs fence_dummy declares `type` as string).
             let same_type = mine.1 == ptype || (ptype == "string" && mine.1 == "select");
@@ -88,6 +100,7 @@ fn every_clusterlabs_parameter_is_offered_with_same_type_and_default() {
                 mine.1
             );
             assert_eq!(mine.2, pdefault, "{name}: default of {pname}");
+            assert_eq!(mine.3, prequired, "{name}: required of {pname}");
         }
     }
 }

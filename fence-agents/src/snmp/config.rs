@@ -33,15 +33,15 @@ pub const SNMP_VERSION: OptionSpec =
 pub const SNMP_AUTH_PROT: OptionSpec =
     OptionSpec::text("snmp_auth_prot", "[prot]", "Set authentication protocol")
         .short('b')
-        .kind(Kind::Select(&["md5", "sha"]));
+        .kind(Kind::Select(&["MD5", "SHA"]));
 pub const SNMP_SEC_LEVEL: OptionSpec =
     OptionSpec::text("snmp_sec_level", "[level]", "Set security level")
         .short('E')
-        .kind(Kind::Select(&["noauthnopriv", "authnopriv", "authpriv"]));
+        .kind(Kind::Select(&["noAuthNoPriv", "authNoPriv", "authPriv"]));
 pub const SNMP_PRIV_PROT: OptionSpec =
     OptionSpec::text("snmp_priv_prot", "[prot]", "Set privacy protocol")
         .short('B')
-        .kind(Kind::Select(&["des", "aes"]));
+        .kind(Kind::Select(&["DES", "AES"]));
 pub const SNMP_PRIV_PASSWD: OptionSpec = OptionSpec::text(
     "snmp_priv_passwd",
     "[pass]",
@@ -111,8 +111,8 @@ fn has_password(p: &Params) -> bool {
 
 fn level(p: &Params) -> SecurityLevel {
     match p.text("snmp_sec_level") {
-        Some("authpriv") => SecurityLevel::AuthPriv,
-        Some("authnopriv") => SecurityLevel::AuthNoPriv,
+        Some("authPriv") => SecurityLevel::AuthPriv,
+        Some("authNoPriv") => SecurityLevel::AuthNoPriv,
         Some(_) => SecurityLevel::NoAuthNoPriv,
         None if has_password(p) && has_priv_password(p) => SecurityLevel::AuthPriv,
         None if has_password(p) => SecurityLevel::AuthNoPriv,
@@ -204,12 +204,12 @@ pub fn security(p: &Params) -> Result<Security, DeviceError> {
         name: p.text("username").unwrap_or_default().to_string(),
         level,
         auth: match p.text("snmp_auth_prot") {
-            Some("sha") => AuthProtocol::Sha1,
+            Some("SHA") => AuthProtocol::Sha1,
             _ => AuthProtocol::Md5,
         },
         auth_password: p.text("password").unwrap_or_default().to_string(),
         privacy: match p.text("snmp_priv_prot") {
-            Some("aes") => PrivProtocol::Aes128,
+            Some("AES") => PrivProtocol::Aes128,
             _ => PrivProtocol::Des,
         },
         priv_password,
