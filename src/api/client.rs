@@ -80,7 +80,21 @@ impl Client {
         }
         let mut line = value.to_string();
         line.push('\n');
-        self.writer.write_all(line.as_bytes())?;
+        if let Err(e) = self.writer.write_all(line.as_bytes()) {
+            // A refused peer may be disconnected before it writes: the refusal line is
+            // still there to read.
+            return match self.next_line() {
+                Ok(Some(answer)) => match serde_json::from_str::<Response>(&answer) {
+                    Ok(Response {
+                        error: Some(err), ..
+                    }) if err.code == ErrorCode::Unauthorized => {
+                        Err(ClientError::Refused(err.message))
+                    }
+                    _ => Err(ClientError::Io(e)),
+                },
+                _ => Err(ClientError::Io(e)),
+            };
+        }
         loop {
             let Some(line) = self.next_line()? else {
                 return Err(ClientError::Closed);
