@@ -106,6 +106,31 @@ pub fn host_name() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Raise the soft open-files limit to the hard one: every agent run holds three pipes, and
+/// hundreds of operations may run at once. Returns the soft limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read/write the struct we pass, which lives here.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
 /// Bind the API socket: refuse if a daemon answers on it, replace a stale file, create the
 /// directory, set the mode and (with `allowed-group`) the group.
 pub fn bind_socket(config: &FencerConfig) -> Result<UnixListener, DaemonError> {
@@ -158,6 +183,7 @@ pub async fn run(
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
     let fencer = Fencer::from_config(&config, Some(node.clone()), seed)?;
+    let open_files = raise_fd_limit();
     let group = match &config.daemon.allowed_group {
         Some(name) => Some((name.clone(), group_id(name)?)),
         None => None,
@@ -212,6 +238,7 @@ pub async fn run(
     tracing::info!(
         socket = %config.daemon.socket.display(),
         devices = fencer.devices().len(),
+        open_files,
         "palisade fencer ready"
     );
 
