@@ -7,6 +7,7 @@
 //! - [`journal`]: the history writer thread (group commit, replies after fsync).
 //! - [`metrics`]: counters, histograms, Prometheus text.
 //! - [`http`]: `GET /metrics` on loopback.
+//! - [`probe`]: agent metadata → default `pcmk_host_check`.
 //!
 //! [`run`] takes its listener and shutdown future from the caller (mini-redis style), so
 //! tests and `main` drive it the same way.
@@ -15,6 +16,7 @@ pub mod core;
 pub mod http;
 pub mod journal;
 pub mod metrics;
+pub mod probe;
 pub mod registry;
 pub mod server;
 
@@ -168,7 +170,7 @@ fn remove_socket(path: &Path) {
 
 /// Run the daemon on `listener` until `shutdown` completes.
 pub async fn run(
-    config: FencerConfig,
+    mut config: FencerConfig,
     listener: UnixListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), DaemonError> {
@@ -182,6 +184,7 @@ pub async fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
+    probe::resolve_host_checks(&mut config.devices, &config.daemon.agent_dirs).await;
     let fencer = Fencer::from_config(&config, Some(node.clone()), seed)?;
     let open_files = raise_fd_limit();
     let group = match &config.daemon.allowed_group {

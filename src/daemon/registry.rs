@@ -9,7 +9,7 @@ use crate::api::protocol::{
     is_secret, ApiError, DeviceInfo, DevicesResult, ErrorCode, LevelsResult, Request, Response,
     TopologyEntry,
 };
-use crate::fencer::device::{DeviceSpec, HostCheck};
+use crate::fencer::device::DeviceSpec;
 use crate::fencer::executor::resolve_agent;
 use crate::fencer::machine::{Fencer, Notice};
 
@@ -114,13 +114,7 @@ pub fn device_info(spec: &DeviceSpec) -> DeviceInfo {
         name: spec.name.clone(),
         agent: spec.agent.clone(),
         priority: spec.priority,
-        host_check: match spec.host_check {
-            HostCheck::StaticList => "static-list",
-            HostCheck::DynamicList => "dynamic-list",
-            HostCheck::Status => "status",
-            HostCheck::None => "none",
-        }
-        .to_string(),
+        host_check: spec.host_check.as_str().to_string(),
         hosts,
         action_limit: spec.action_limit,
         params: spec

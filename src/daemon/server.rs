@@ -205,7 +205,10 @@ async fn handle_line(
             .await;
             tokio::spawn(forward_events(events, out.clone(), stop.clone()));
         }
-        request => {
+        mut request => {
+            if let Request::RegisterDevice { agent, params, .. } = &mut request {
+                default_host_check(agent, params, &shared.agent_dirs).await;
+            }
             let requester = match &request {
                 Request::Fence {
                     requester: Some(name),
@@ -237,6 +240,25 @@ async fn handle_line(
                 send(&shared, &out, response).await;
             });
         }
+    }
+}
+
+/// A device registered without host list, map or check gets the check its agent's
+/// metadata implies, written into its parameters.
+async fn default_host_check(
+    agent: &str,
+    params: &mut std::collections::BTreeMap<String, String>,
+    dirs: &[std::path::PathBuf],
+) {
+    let configured = ["pcmk_host_check", "pcmk_host_list", "pcmk_host_map"]
+        .iter()
+        .any(|k| params.contains_key(*k));
+    if configured {
+        return;
+    }
+    if let Some(actions) = super::probe::agent_actions(agent, dirs).await {
+        let check = crate::fencer::device::HostCheck::from_agent_actions(&actions);
+        params.insert("pcmk_host_check".to_string(), check.as_str().to_string());
     }
 }
 

@@ -93,6 +93,29 @@ pub enum HostCheck {
 }
 
 impl HostCheck {
+    /// The check pacemaker picks when none is configured and no host list or map is
+    /// given: `dynamic-list` if the agent has `list`, else `status`, else `none`.
+    pub fn from_agent_actions(actions: &[String]) -> HostCheck {
+        let has = |name: &str| actions.iter().any(|a| a == name);
+        if has("list") {
+            HostCheck::DynamicList
+        } else if has("status") {
+            HostCheck::Status
+        } else {
+            HostCheck::None
+        }
+    }
+
+    /// The configuration word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostCheck::StaticList => "static-list",
+            HostCheck::DynamicList => "dynamic-list",
+            HostCheck::Status => "status",
+            HostCheck::None => "none",
+        }
+    }
+
     fn parse(text: &str) -> Option<HostCheck> {
         match text.trim() {
             "static-list" => Some(HostCheck::StaticList),
@@ -158,8 +181,11 @@ pub struct DeviceSpec {
     pub host_list: Vec<String>,
     /// `pcmk_host_map`.
     pub host_map: HostMap,
-    /// `pcmk_host_check`, the default resolved (see [`DeviceSpec::host_check`]).
+    /// `pcmk_host_check` (see [`DeviceSpec::host_check_auto`] for the default).
     pub host_check: HostCheck,
+    /// True when `pcmk_host_check` was left to its default without a host list or map:
+    /// then the agent's metadata decides ([`DeviceSpec::apply_agent_actions`]).
+    pub host_check_auto: bool,
     /// `pcmk_host_argument`: stdin name of the plug (`port`), `None` = no plug line.
     pub host_argument: Option<String>,
     /// `pcmk_action_limit`: concurrent agent runs on this device (`None` = unlimited).
@@ -224,6 +250,8 @@ impl DeviceSpec {
                 .map_err(|e: HostMapError| param_error(name, "pcmk_host_map", v, e))?,
             None => HostMap::default(),
         };
+        let host_check_auto =
+            get("pcmk_host_check").is_none() && host_list.is_empty() && host_map.is_empty();
         let host_check = match get("pcmk_host_check") {
             Some(v) => HostCheck::parse(v).ok_or_else(|| {
                 param_error(
@@ -324,6 +352,7 @@ impl DeviceSpec {
             host_list,
             host_map,
             host_check,
+            host_check_auto,
             host_argument,
             action_limit,
             delay_base,
@@ -331,6 +360,17 @@ impl DeviceSpec {
             actions,
             unknown_pcmk,
         })
+    }
+
+    /// Resolve a defaulted `pcmk_host_check` from the actions the agent's metadata
+    /// lists, as pacemaker does: `dynamic-list` if it has `list`, else `status` if it has
+    /// `status`, else `none`. No effect when the check was configured.
+    pub fn apply_agent_actions(&mut self, actions: &[String]) {
+        if !self.host_check_auto {
+            return;
+        }
+        self.host_check = HostCheck::from_agent_actions(actions);
+        self.host_check_auto = false;
     }
 
     /// Settings of one action.
@@ -453,6 +493,31 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(none.stdin_lines(AgentAction::Off, Some("n")).len(), 2);
+    }
+
+    #[test]
+    fn default_host_check_follows_the_agent_metadata() {
+        let actions =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|s| s.to_string()).collect() };
+        let mut dev = DeviceSpec::new("d", "fence_x", &params(&[]), 0).expect("valid");
+        assert!(dev.host_check_auto);
+        dev.apply_agent_actions(&actions(&["off", "status", "monitor"]));
+        assert_eq!(dev.host_check, HostCheck::Status);
+        let mut dev = DeviceSpec::new("d", "fence_x", &params(&[]), 0).expect("valid");
+        dev.apply_agent_actions(&actions(&["off", "list", "status"]));
+        assert_eq!(dev.host_check, HostCheck::DynamicList);
+        let mut dev = DeviceSpec::new("d", "fence_x", &params(&[]), 0).expect("valid");
+        dev.apply_agent_actions(&actions(&["off"]));
+        assert_eq!(dev.host_check, HostCheck::None);
+        let mut listed =
+            DeviceSpec::new("d", "fence_x", &params(&[("pcmk_host_list", "a")]), 0).expect("valid");
+        assert!(!listed.host_check_auto);
+        listed.apply_agent_actions(&actions(&["list"]));
+        assert_eq!(listed.host_check, HostCheck::StaticList);
+        let mut fixed = DeviceSpec::new("d", "fence_x", &params(&[("pcmk_host_check", "none")]), 0)
+            .expect("valid");
+        fixed.apply_agent_actions(&actions(&["list"]));
+        assert_eq!(fixed.host_check, HostCheck::None);
     }
 
     #[test]

@@ -76,6 +76,28 @@ fn yes_if(condition: bool) -> Capability {
     }
 }
 
+/// The action names an agent's metadata XML lists (`<action name="list" .../>`).
+pub fn metadata_actions(xml: &str) -> Vec<String> {
+    let mut actions = Vec::new();
+    let mut rest = xml;
+    while let Some(at) = rest.find("<action") {
+        rest = &rest[at + "<action".len()..];
+        let tag = rest.split('>').next().unwrap_or("");
+        if !tag.starts_with(|c: char| c.is_whitespace() || c == '/') {
+            continue; // <actions>
+        }
+        let Some(name_at) = tag.find("name=") else {
+            continue;
+        };
+        let value = &tag[name_at + 5..];
+        let quote = value.chars().next().unwrap_or('"');
+        if let Some(name) = value.get(1..).and_then(|v| v.split(quote).next()) {
+            actions.push(name.to_string());
+        }
+    }
+    actions
+}
+
 /// The targets named by a `list` action's output: every token between whitespace, `,`
 /// and `;`, except the power states `on` / `off` / `unknown` (agents print
 /// `plug,alias,state` lines).
@@ -179,6 +201,18 @@ mod tests {
             capability(&dynamic, "node1", Some(&failed), now),
             Capability::NeedStatus
         );
+    }
+
+    #[test]
+    fn actions_from_metadata() {
+        let xml = r#"<resource-agent name="fence_dummy"><parameters>
+            <parameter name="port"/></parameters><actions>
+            <action name="on" automatic="0"/>
+            <action name='off' />
+            <action name="status"/>
+            </actions></resource-agent>"#;
+        assert_eq!(metadata_actions(xml), ["on", "off", "status"]);
+        assert!(metadata_actions("not xml").is_empty());
     }
 
     #[test]

@@ -1,0 +1,52 @@
+//! Asking agents what they can do: the `metadata` action's list of actions decides a
+//! device's default `pcmk_host_check` (pacemaker's rule: `dynamic-list` with a `list`
+//! action, else `status`, else `none`). Each distinct agent is asked once per call.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::fencer::device::DeviceSpec;
+use crate::fencer::executor::{resolve_agent, run_agent, Caller};
+use crate::fencer::machine::AgentStatus;
+use crate::fencer::targeting::metadata_actions;
+
+/// Time a `metadata` run may take.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The actions `agent` lists in its metadata (None if it cannot be run or answer).
+pub async fn agent_actions(agent: &str, dirs: &[PathBuf]) -> Option<Vec<String>> {
+    let path = resolve_agent(agent, dirs).ok()?;
+    let lines = vec![("action".to_string(), "metadata".to_string())];
+    let outcome = run_agent(
+        &path,
+        &lines,
+        METADATA_TIMEOUT,
+        Caller::Fencer,
+        std::future::pending(),
+    )
+    .await;
+    match outcome.status {
+        AgentStatus::Exited(0) => Some(metadata_actions(&outcome.stdout)),
+        _ => None,
+    }
+}
+
+/// Resolve the defaulted host checks of `devices` from their agents' metadata (agents
+/// that cannot tell keep `dynamic-list`).
+pub async fn resolve_host_checks(devices: &mut [DeviceSpec], dirs: &[PathBuf]) {
+    let mut known: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+    for device in devices.iter_mut().filter(|d| d.host_check_auto) {
+        if !known.contains_key(&device.agent) {
+            let actions = agent_actions(&device.agent, dirs).await;
+            known.insert(device.agent.clone(), actions);
+        }
+        match known.get(&device.agent) {
+            Some(Some(actions)) => device.apply_agent_actions(actions),
+            _ => tracing::warn!(
+                device = %device.name,
+                "agent metadata unavailable; pcmk_host_check stays dynamic-list"
+            ),
+        }
+    }
+}
