@@ -103,3 +103,48 @@ fn runtime_registration_of_clusterlabs_dummy_uses_status() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(read_state(&state), "off");
 }
+
+const NO_REBOOT: &str = r#"input=$(cat)
+action=$(printf '%s\n' "$input" | sed -n 's/^action=//p')
+case "$action" in
+metadata) cat <<'XML'
+<?xml version="1.0" ?>
+<resource-agent name="fence_noreboot" shortdesc="no reboot action">
+<parameters/>
+<actions><action name="on"/><action name="off"/><action name="status"/><action name="metadata"/></actions>
+</resource-agent>
+XML
+;;
+*) echo "$action" >> "$ACTIONS_PLACEHOLDER" ;;
+esac"#;
+
+#[test]
+fn reboot_runs_off_on_an_agent_without_reboot() {
+    let files = TempDir::new("target-noreboot");
+    let log = files.join("actions");
+    let agent = files.join("fence_noreboot");
+    write_script(
+        &agent,
+        &NO_REBOOT.replace("$ACTIONS_PLACEHOLDER", &log.display().to_string()),
+    );
+    let body = format!(
+        "[[device]]\nname = \"configured\"\nagent = \"{}\"\nparams = {{ pcmk_host_list = \"node1\" }}\n",
+        agent.display()
+    );
+    let daemon = Daemon::start("noreboot", "", &body);
+    let out = daemon.cli(&[
+        "register",
+        "runtime",
+        "--agent",
+        agent.to_str().expect("utf-8"),
+        "-o",
+        "pcmk_host_list=node2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    for node in ["node1", "node2"] {
+        let out = daemon.cli(&["fence", node, "--action", "reboot"]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    }
+    let actions = std::fs::read_to_string(&log).expect("agent ran");
+    assert_eq!(actions.lines().collect::<Vec<_>>(), ["off", "off"]);
+}

@@ -184,7 +184,7 @@ pub async fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
-    probe::resolve_host_checks(&mut config.devices, &config.daemon.agent_dirs).await;
+    probe::apply_metadata(&mut config.devices, &config.daemon.agent_dirs).await;
     let fencer = Fencer::from_config(&config, Some(node.clone()), seed)?;
     let open_files = raise_fd_limit();
     let group = match &config.daemon.allowed_group {

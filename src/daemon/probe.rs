@@ -1,6 +1,7 @@
 //! Asking agents what they can do: the `metadata` action's list of actions decides a
 //! device's default `pcmk_host_check` (pacemaker's rule: `dynamic-list` with a `list`
-//! action, else `status`, else `none`). Each distinct agent is asked once per call.
+//! action, else `status`, else `none`) and whether a reboot request must be sent as
+//! `off` (agents without `reboot`). Each distinct agent is asked once per call.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,11 +33,10 @@ pub async fn agent_actions(agent: &str, dirs: &[PathBuf]) -> Option<Vec<String>>
     }
 }
 
-/// Resolve the defaulted host checks of `devices` from their agents' metadata (agents
-/// that cannot tell keep `dynamic-list`).
-pub async fn resolve_host_checks(devices: &mut [DeviceSpec], dirs: &[PathBuf]) {
+/// Apply the agents' metadata to `devices` (agents that cannot tell change nothing).
+pub async fn apply_metadata(devices: &mut [DeviceSpec], dirs: &[PathBuf]) {
     let mut known: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
-    for device in devices.iter_mut().filter(|d| d.host_check_auto) {
+    for device in devices.iter_mut() {
         if !known.contains_key(&device.agent) {
             let actions = agent_actions(&device.agent, dirs).await;
             known.insert(device.agent.clone(), actions);
@@ -45,7 +45,7 @@ pub async fn resolve_host_checks(devices: &mut [DeviceSpec], dirs: &[PathBuf]) {
             Some(Some(actions)) => device.apply_agent_actions(actions),
             _ => tracing::warn!(
                 device = %device.name,
-                "agent metadata unavailable; pcmk_host_check stays dynamic-list"
+                "agent metadata unavailable; defaults kept (pcmk_host_check dynamic-list)"
             ),
         }
     }

@@ -207,7 +207,7 @@ async fn handle_line(
         }
         mut request => {
             if let Request::RegisterDevice { agent, params, .. } = &mut request {
-                default_host_check(agent, params, &shared.agent_dirs).await;
+                metadata_defaults(agent, params, &shared.agent_dirs).await;
             }
             let requester = match &request {
                 Request::Fence {
@@ -243,22 +243,26 @@ async fn handle_line(
     }
 }
 
-/// A device registered without host list, map or check gets the check its agent's
-/// metadata implies, written into its parameters.
-async fn default_host_check(
+/// What the agent's metadata implies for a device registered at runtime, written into
+/// its parameters: the host check when neither check, list nor map is given, and
+/// `pcmk_reboot_action=off` for an agent without `reboot`.
+async fn metadata_defaults(
     agent: &str,
     params: &mut std::collections::BTreeMap<String, String>,
     dirs: &[std::path::PathBuf],
 ) {
+    let Some(actions) = super::probe::agent_actions(agent, dirs).await else {
+        return;
+    };
     let configured = ["pcmk_host_check", "pcmk_host_list", "pcmk_host_map"]
         .iter()
         .any(|k| params.contains_key(*k));
-    if configured {
-        return;
-    }
-    if let Some(actions) = super::probe::agent_actions(agent, dirs).await {
+    if !configured {
         let check = crate::fencer::device::HostCheck::from_agent_actions(&actions);
         params.insert("pcmk_host_check".to_string(), check.as_str().to_string());
+    }
+    if !actions.iter().any(|a| a == "reboot") && !params.contains_key("pcmk_reboot_action") {
+        params.insert("pcmk_reboot_action".to_string(), "off".to_string());
     }
 }
 

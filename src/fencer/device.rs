@@ -362,15 +362,18 @@ impl DeviceSpec {
         })
     }
 
-    /// Resolve a defaulted `pcmk_host_check` from the actions the agent's metadata
-    /// lists, as pacemaker does: `dynamic-list` if it has `list`, else `status` if it has
-    /// `status`, else `none`. No effect when the check was configured.
+    /// Apply what the agent's metadata says it can do, as pacemaker does: a defaulted
+    /// `pcmk_host_check` becomes `dynamic-list` (agent has `list`), `status` or `none`;
+    /// an agent without `reboot` is asked for `off` when a reboot is requested.
     pub fn apply_agent_actions(&mut self, actions: &[String]) {
-        if !self.host_check_auto {
-            return;
+        if self.host_check_auto {
+            self.host_check = HostCheck::from_agent_actions(actions);
+            self.host_check_auto = false;
         }
-        self.host_check = HostCheck::from_agent_actions(actions);
-        self.host_check_auto = false;
+        let reboot = &mut self.actions[AgentAction::Reboot.index()];
+        if reboot.agent_action == "reboot" && !actions.iter().any(|a| a == "reboot") {
+            reboot.agent_action = "off".to_string();
+        }
     }
 
     /// Settings of one action.
@@ -518,6 +521,14 @@ mod tests {
             .expect("valid");
         fixed.apply_agent_actions(&actions(&["list"]));
         assert_eq!(fixed.host_check, HostCheck::None);
+        assert_eq!(
+            fixed.action(AgentAction::Reboot).agent_action,
+            "off",
+            "no reboot action"
+        );
+        let mut rebooter = DeviceSpec::new("d", "fence_x", &params(&[]), 0).expect("valid");
+        rebooter.apply_agent_actions(&actions(&["off", "on", "reboot"]));
+        assert_eq!(rebooter.action(AgentAction::Reboot).agent_action, "reboot");
     }
 
     #[test]
