@@ -96,7 +96,7 @@ fn identical_concurrent_requests_merge() {
     write_script(
         &slow,
         &format!(
-            "cat >/dev/null\necho run >> {}\nsleep 1\nexit 0",
+            "case \"$(cat)\" in *action=metadata*) exit 0 ;; esac\necho run >> {}\nsleep 1\nexit 0",
             count.display()
         ),
     );
@@ -176,6 +176,16 @@ fn history_survives_restart_and_crash() {
         .filter_map(|e| e["action"].as_str())
         .collect();
     assert_eq!(actions, ["off", "on"]);
+    let ops: Vec<u64> = history["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["op"].as_u64())
+        .collect();
+    assert!(
+        ops[0] < ops[1],
+        "operation numbers continue across restarts: {ops:?}"
+    );
     assert!(daemon.log().contains("torn_bytes"), "{}", daemon.log());
     let out = daemon.cli(&["history", "--limit", "1", "--action", "on", "--json"]);
     assert_eq!(

@@ -185,7 +185,7 @@ pub async fn run(
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1);
     probe::apply_metadata(&mut config.devices, &config.daemon.agent_dirs).await;
-    let fencer = Fencer::from_config(&config, Some(node.clone()), seed)?;
+    let mut fencer = Fencer::from_config(&config, Some(node.clone()), seed)?;
     let open_files = raise_fd_limit();
     let group = match &config.daemon.allowed_group {
         Some(name) => Some((name.clone(), group_id(name)?)),
@@ -199,6 +199,7 @@ pub async fn run(
         torn_bytes = report.torn_bytes,
         "fence history opened"
     );
+    fencer.number_operations_from(u64::try_from(report.entries + report.skipped).unwrap_or(0) + 1);
     let (commands, command_rx) = mpsc::channel(1024);
     let (events, _) = broadcast::channel(4096);
     let shared = Arc::new(Shared {

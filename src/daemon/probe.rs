@@ -3,7 +3,7 @@
 //! action, else `status`, else `none`) and whether a reboot request must be sent as
 //! `off` (agents without `reboot`). Each distinct agent is asked once per call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,9 +13,9 @@ use crate::fencer::machine::AgentStatus;
 use crate::fencer::targeting::metadata_actions;
 
 /// Time a `metadata` run may take.
-pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The actions `agent` lists in its metadata (None if it cannot be run or answer).
+/// The actions `agent` lists in its metadata (None if it cannot be run or lists none).
 pub async fn agent_actions(agent: &str, dirs: &[PathBuf]) -> Option<Vec<String>> {
     let path = resolve_agent(agent, dirs).ok()?;
     let lines = vec![("action".to_string(), "metadata".to_string())];
@@ -28,19 +28,30 @@ pub async fn agent_actions(agent: &str, dirs: &[PathBuf]) -> Option<Vec<String>>
     )
     .await;
     match outcome.status {
-        AgentStatus::Exited(0) => Some(metadata_actions(&outcome.stdout)),
+        AgentStatus::Exited(0) => Some(metadata_actions(&outcome.stdout)).filter(|a| !a.is_empty()),
         _ => None,
     }
 }
 
 /// Apply the agents' metadata to `devices` (agents that cannot tell change nothing).
+/// Distinct agents are asked in parallel, so startup waits at most one timeout.
 pub async fn apply_metadata(devices: &mut [DeviceSpec], dirs: &[PathBuf]) {
+    let agents: BTreeSet<String> = devices.iter().map(|d| d.agent.clone()).collect();
+    let mut probes = tokio::task::JoinSet::new();
+    for agent in agents {
+        let dirs = dirs.to_vec();
+        probes.spawn(async move {
+            let actions = agent_actions(&agent, &dirs).await;
+            (agent, actions)
+        });
+    }
     let mut known: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
-    for device in devices.iter_mut() {
-        if !known.contains_key(&device.agent) {
-            let actions = agent_actions(&device.agent, dirs).await;
-            known.insert(device.agent.clone(), actions);
+    while let Some(joined) = probes.join_next().await {
+        if let Ok((agent, actions)) = joined {
+            known.insert(agent, actions);
         }
+    }
+    for device in devices.iter_mut() {
         match known.get(&device.agent) {
             Some(Some(actions)) => device.apply_agent_actions(actions),
             _ => tracing::warn!(

@@ -100,6 +100,12 @@ impl Fencer {
         Ok(fencer)
     }
 
+    /// Number operations from `first` on (the daemon continues after the journal's
+    /// entries, so operation numbers stay unique across restarts).
+    pub fn number_operations_from(&mut self, first: u64) {
+        self.next_op = self.next_op.max(first);
+    }
+
     /// The cluster options in force.
     pub fn options(&self) -> &FencingOptions {
         &self.options
