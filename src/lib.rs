@@ -9,7 +9,7 @@
 //! - [`exit`]: the command's exit codes, in one place.
 pub mod api;
 pub mod cli;
-pub mod daemon;
 pub mod cluster;
+pub mod daemon;
 pub mod exit;
 pub mod fencer;
