@@ -13,6 +13,7 @@
 //! - [`metadata`]: metadata XML and `--help` from the option table.
 //! - [`log`]: ClusterLabs-style log records on stderr and `--debug-file`.
 //! - [`run`]: one run from argv/stdin to exit status; the one place outcomes become exit codes.
+//! - [`ssh`]: SSH sessions (libssh2), known_hosts, `--ssh-options`, prompt shells for SSH agents.
 //! - [`snmp`]: native SNMP manager (BER, v1/v2c/v3 USM, GET/SET/WALK) for the SNMP agents.
 //! - [`agents`]: one module per device family (IPMI, ...), each a `PowerDevice` plus its option table.
 pub mod action;
@@ -26,5 +27,6 @@ pub mod options;
 pub mod params;
 pub mod run;
 pub mod snmp;
+pub mod ssh;
 
 pub use device::{Deadline, DeviceError, Plug, PowerDevice, PowerState};

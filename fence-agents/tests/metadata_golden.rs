@@ -16,6 +16,9 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_dummy", fence_agents::agents::dummy::AGENT),
         ("fence_sbd", fence_agents::agents::sbd::AGENT),
         ("fence_redfish", fence_agents::agents::redfish::AGENT),
+        ("fence_virsh", fence_agents::agents::virsh::AGENT),
+        ("fence_ilo_ssh", fence_agents::agents::ilo_ssh::AGENT),
+        ("fence_ilo4_ssh", fence_agents::agents::ilo_ssh::AGENT),
         ("fence_apc_snmp", fence_agents::agents::apc_snmp::AGENT),
         ("fence_ifmib", fence_agents::agents::ifmib::AGENT),
     ]

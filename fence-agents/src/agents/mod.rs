@@ -3,7 +3,9 @@
 pub mod apc_snmp;
 pub mod dummy;
 pub mod ifmib;
+pub mod ilo_ssh;
 pub mod ipmi;
 pub mod ipmilan;
 pub mod redfish;
 pub mod sbd;
+pub mod virsh;
