@@ -138,3 +138,15 @@ fn unreachable_daemon_and_daemon_start_errors() {
         show(&out)
     );
 }
+
+#[test]
+fn documented_example_config_is_valid() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/fencer.example.toml");
+    let out = palisade_cli(&["validate", "--config", example.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("4 device(s), 3 level(s), fencing-timeout 90s"),
+        "{text}"
+    );
+}
