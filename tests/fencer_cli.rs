@@ -78,6 +78,22 @@ fn validate_configs() {
     let out = palisade_cli(&["validate", "--config", bad.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pcmk_host_check=maybe"));
+    let shadow = dir.join("shadow.toml");
+    std::fs::write(
+        &shadow,
+        "[[device]]\nname = \"a\"\nagent = \"fence_x\"\nparams = { pcmk_host_list = \"node1 node2\" }\n\
+         [[level]]\nindex = 1\ntarget = \"node1\"\ndevices = \"a\"\n\
+         [[level]]\nindex = 2\ntarget-pattern = \"^node\"\ndevices = \"a\"\n",
+    )
+    .expect("write");
+    let out = palisade_cli(&["validate", "--config", shadow.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("node1 matches the levels of node1 and ~^node; only those of node1 apply"),
+        "{text}"
+    );
+    assert!(!text.contains("node2 matches"), "{text}");
     let out = palisade_cli(&["validate", "--config", "/nonexistent.toml"]);
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
 }
@@ -146,7 +162,7 @@ fn documented_example_config_is_valid() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("4 device(s), 3 level(s), fencing-timeout 90s"),
+        text.contains("4 device(s), 4 level(s), fencing-timeout 90s"),
         "{text}"
     );
 }

@@ -134,6 +134,7 @@ fn validate_config(path: &Path) -> Exit {
         }
     }
     warnings.extend(timing_warnings(&config));
+    warnings.extend(shadowed_levels(&config));
     let _ = writeln!(
         report,
         "{}: {} device(s), {} level(s), fencing-timeout {}",
@@ -178,6 +179,42 @@ fn timing_warnings(config: &FencerConfig) -> Vec<String> {
                 format_duration(total),
                 parts.join(", "),
                 format_duration(config.options.timeout)
+            ));
+        }
+    }
+    warnings
+}
+
+/// Known nodes matched by more than one level selector: only the most specific applies
+/// (name, then pattern, then attribute), which is easy to miss.
+fn shadowed_levels(config: &FencerConfig) -> Vec<String> {
+    let Ok(topology) = config.topology() else {
+        return Vec::new();
+    };
+    let mut nodes: Vec<String> = config.nodes.keys().cloned().collect();
+    for device in &config.devices {
+        nodes.extend(device.host_list.iter().cloned());
+        nodes.extend(device.host_map.nodes().map(str::to_string));
+    }
+    for level in &config.levels {
+        if let crate::fencer::topology::TargetSelector::Name(n) = &level.selector {
+            nodes.push(n.clone());
+        }
+    }
+    nodes.sort_by_key(|n| n.to_ascii_lowercase());
+    nodes.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let mut warnings = Vec::new();
+    for node in nodes {
+        let matching = topology.selectors_matching(&node, &config.nodes);
+        if matching.len() > 1 {
+            let used = topology
+                .levels_for(&node, &config.nodes)
+                .map(|(s, _)| s.to_string())
+                .unwrap_or_default();
+            let all: Vec<String> = matching.iter().map(|s| s.to_string()).collect();
+            warnings.push(format!(
+                "{node} matches the levels of {}; only those of {used} apply (name, then pattern, then attribute)",
+                all.join(" and ")
             ));
         }
     }

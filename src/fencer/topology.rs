@@ -192,6 +192,30 @@ impl Topology {
         Some((&entry.selector, levels))
     }
 
+    /// Every selector that matches `target` (only the first in precedence order is used;
+    /// more than one is worth a warning).
+    pub fn selectors_matching(
+        &self,
+        target: &str,
+        attributes: &NodeAttributes,
+    ) -> Vec<&TargetSelector> {
+        let attrs = attributes
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(target))
+            .map(|(_, a)| a);
+        self.entries
+            .iter()
+            .filter(|e| match &e.selector {
+                TargetSelector::Name(n) => n.eq_ignore_ascii_case(target),
+                TargetSelector::Pattern(_) => e.regex.as_ref().is_some_and(|r| r.is_match(target)),
+                TargetSelector::Attribute { name, value } => {
+                    attrs.is_some_and(|a| a.get(name) == Some(value))
+                }
+            })
+            .map(|e| &e.selector)
+            .collect()
+    }
+
     /// Every selector with its levels (for listing).
     pub fn all(&self) -> Vec<(TargetSelector, Vec<Level>)> {
         self.entries
@@ -276,6 +300,8 @@ mod tests {
 
         assert!(topo.levels_for("web1", &attrs).is_none());
         assert!(topo.uses_device("pdu2"));
+        assert_eq!(topo.selectors_matching("node1", &attrs).len(), 2);
+        assert_eq!(topo.selectors_matching("db1", &attrs).len(), 1);
     }
 
     #[test]
