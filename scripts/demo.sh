@@ -54,7 +54,8 @@ say "2. building the release agent (cargo build --release -p fence-agents --bin 
 if [[ -n ${DEMO_AGENT:-} ]]; then
     echo "DEMO_AGENT set: using $AGENT, not building"
 else
-    cargo build --release --locked -p fence-agents --bin fence_ipmilan
+    cargo build --release --locked -p fence-agents --bin fence_ipmilan --bin fence_dummy
+    cargo build --release --locked -p palisade --bin palisade
 fi
 ls -l "$AGENT"
 
@@ -138,9 +139,49 @@ power_wait=1"
 say "6. status again (argv)"
 run_agent status-after argv "${common[@]}" --action=status
 
-say "7. stopping the simulator (PID $BMC_PID)"
-trap - EXIT
-stop_bmc
+# ---- the fencer: palisade daemon on its embedded default configuration ---------------
+PALISADE=${DEMO_PALISADE:-target/release/palisade}
+if [[ -x $PALISADE && -z ${DEMO_AGENT:-} ]]; then
+    say "7. palisade daemon on its embedded default config (level 1 = this BMC, level 2 = a dummy PDU)"
+    "$PALISADE" daemon --show-default-config | grep -v '^#' | grep -v '^$' | sed 's/demo-secret/****/; s/^/    /'
+    mkdir -p /run/palisade /var/lib/palisade
+    echo on > /run/palisade/demo-node1.power
+    "$PALISADE" daemon 2>"$DEMO_DIR/daemon.log" &
+    DAEMON_PID=$!
+    stop_daemon() { kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null; echo "daemon PID $DAEMON_PID stopped"; }
+    trap 'stop_daemon; stop_bmc' EXIT
+    for _ in $(seq 50); do [[ -S /run/palisade/fencer.sock ]] && break; sleep 0.1; done
+    echo "\$ palisade query node1"
+    "$PALISADE" query node1 | sed 's/^/    /'
+    log_lines_seen=$(wc -l <"$DEMO_DIR/actions.log")
+
+    say "8. palisade fence node1 (reboot through level 1, the BMC)"
+    t0=$(date +%s%N)
+    "$PALISADE" fence node1 --action reboot | sed 's/^/    /' && rc_of[fencer-bmc]=0 || rc_of[fencer-bmc]=$?
+    ms_of[fencer-bmc]=$(ms_since "$t0")
+    echo "  exit code    : ${rc_of[fencer-bmc]}   (${ms_of[fencer-bmc]} ms)"
+    echo "  BMC log      :"
+    bmc_log
+
+    say "9. the BMC dies; palisade fence node1 --action off falls back to level 2"
+    trap 'stop_daemon' EXIT
+    stop_bmc
+    t0=$(date +%s%N)
+    "$PALISADE" fence node1 --action off | sed 's/^/    /' && rc_of[fencer-pdu]=0 || rc_of[fencer-pdu]=$?
+    ms_of[fencer-pdu]=$(ms_since "$t0")
+    echo "  exit code    : ${rc_of[fencer-pdu]}   (${ms_of[fencer-pdu]} ms)"
+    echo "  PDU power    : $(cat /run/palisade/demo-node1.power)   (the dummy PDU's outlet)"
+    echo "\$ palisade history node1 --limit 2"
+    "$PALISADE" history node1 --limit 2 | sed 's/^/    /'
+    trap - EXIT
+    stop_daemon
+else
+    say "7. stopping the simulator (PID $BMC_PID)"
+    trap - EXIT
+    stop_bmc
+    rc_of[fencer-bmc]=0
+    rc_of[fencer-pdu]=0
+fi
 if kill -0 "$BMC_PID" 2>/dev/null; then echo "WARNING: PID $BMC_PID still alive"; fi
 
 say "summary"
@@ -150,9 +191,14 @@ printf '  %-14s exit %-3s %6s ms   (expect exit 0, "Success: Rebooted"; BMC saw 
     reboot "${rc_of[reboot]}" "${ms_of[reboot]}"
 printf '  %-14s exit %-3s %6s ms   (expect exit 0, "Status: ON")\n' status-after \
     "${rc_of[status-after]}" "${ms_of[status-after]}"
-if [[ ${rc_of[status-before]} == 0 && ${rc_of[reboot]} == 0 && ${rc_of[status-after]} == 0 ]]; then
-    echo "  the simulated node was fenced (powered off, then back on) by $AGENT"
+printf '  %-14s exit %-3s %6s ms   (expect exit 0: fenced through level 1, the BMC)\n' \
+    fencer-bmc "${rc_of[fencer-bmc]}" "${ms_of[fencer-bmc]:-}"
+printf '  %-14s exit %-3s %6s ms   (expect exit 0: BMC down, fenced through level 2)\n' \
+    fencer-pdu "${rc_of[fencer-pdu]}" "${ms_of[fencer-pdu]:-}"
+if [[ ${rc_of[status-before]} == 0 && ${rc_of[reboot]} == 0 && ${rc_of[status-after]} == 0 \
+    && ${rc_of[fencer-bmc]} == 0 && ${rc_of[fencer-pdu]} == 0 ]]; then
+    echo "  the simulated node was fenced by $AGENT, then by the palisade fencer (BMC, then PDU fallback)"
 else
-    echo "  something failed: see the agent output above"
+    echo "  something failed: see the output above"
     exit 1
 fi

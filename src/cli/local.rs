@@ -42,15 +42,41 @@ fn init_logging() {
         .try_init();
 }
 
-/// `palisade daemon --config F`: run until SIGTERM or SIGINT.
+/// The configuration `palisade daemon` runs without `--config`: the loopback demo of
+/// scripts/demo.sh (a simulated BMC as level 1, a dummy PDU as level 2).
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// `palisade daemon [--config F]`: run until SIGTERM or SIGINT.
 pub fn daemon(args: &Args) -> Exit {
-    let Some(path) = args.option("config") else {
-        eprintln!("palisade daemon: --config FILE is required");
-        return Exit::Usage;
-    };
-    let mut config = match load_config(Path::new(path)) {
-        Ok(c) => c,
-        Err(exit) => return exit,
+    if args.flag("show-default-config") {
+        print!("{DEFAULT_CONFIG}");
+        return Exit::Success;
+    }
+    let mut config = match args.option("config") {
+        Some(path) => match load_config(Path::new(path)) {
+            Ok(c) => c,
+            Err(exit) => return exit,
+        },
+        None => match parse_config(DEFAULT_CONFIG) {
+            Ok(mut c) => {
+                // Our own agents are built and installed beside the palisade binary.
+                if let Some(dir) = std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(Path::to_path_buf))
+                {
+                    c.daemon.agent_dirs.insert(0, dir);
+                }
+                eprintln!(
+                    "palisade daemon: no --config, using the embedded default \
+                     (palisade daemon --show-default-config prints it)"
+                );
+                c
+            }
+            Err(e) => {
+                eprintln!("palisade daemon: embedded default configuration: {e}");
+                return Exit::Config;
+            }
+        },
     };
     if let Some(socket) = args.option("socket") {
         config.daemon.socket = PathBuf::from(socket);
@@ -272,5 +298,16 @@ fn run_admin(agent: &str, action: &str, params: &[(String, String)], show_stdout
             eprintln!("palisade: {agent} {action} failed: {other:?}");
             Exit::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod default_config_tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses_without_warnings() {
+        let config = parse_config(DEFAULT_CONFIG).expect("embedded default parses");
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     }
 }

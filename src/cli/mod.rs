@@ -35,7 +35,8 @@ pub const DEFAULT_SOCKET: &str = crate::fencer::config::DEFAULT_SOCKET;
 const USAGE: &str = "\
 usage: palisade <command> [options]
 
-  daemon --config FILE              run the fencer daemon
+  daemon [--config FILE]            run the fencer daemon (embedded demo config without --config;
+                                    --show-default-config prints it)
   fence TARGET [--action off|reboot] [--timeout 60s] [--delay 0s] [--requester NAME]
   unfence TARGET [--timeout 60s]    power the target on (action \"on\")
   query TARGET                      which devices can fence TARGET (and its levels)
@@ -73,7 +74,7 @@ pub fn main(words: &[String]) -> Exit {
 
 fn spec_of(command: &str) -> Option<Spec> {
     Some(match command {
-        "daemon" => &[("config", true)],
+        "daemon" => &[("config", true), ("show-default-config", false)],
         "fence" => &[
             ("action", true),
             ("timeout", true),
