@@ -187,13 +187,19 @@ fn monitor_is_silent_and_exit_0() {
 }
 
 #[test]
-fn list_answers_like_a_plugless_agent() {
-    // The framework answers `list` for port-less agents itself (N/A) and does not call
-    // the device's list of systems (see fence_agents::agents::redfish tests for that).
+fn list_prints_every_system_even_where_discovery_is_ambiguous() {
+    // ClusterLabs prints a NOTICE here; ours lists the Systems collection: `uri,name`.
     let bmc = Sushy::start(Setup::default().systems(2));
-    agent(Mode::Argv, &bmc.base_options("list").flag("ssl_insecure"))
-        .expect_code(0, "list")
-        .expect_line("N/A", "list");
+    let out = agent(Mode::Argv, &bmc.base_options("list").flag("ssl_insecure"));
+    out.expect_code(0, "list");
+    let lines = out.result_lines();
+    assert_eq!(lines.len(), 2, "one line per system: {out:#?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("/Systems/") && l.contains(',')),
+        "{out:#?}"
+    );
 }
 
 // ---- choosing the system ----------------------------------------------------------------

@@ -12,6 +12,9 @@ pub enum Plugs {
     /// One device = one node (IPMI, Redfish); `--plug` only as the address with
     /// `--port-as-ip`.
     None,
+    /// One device = one node for power (like `None`), but `list` enumerates the systems
+    /// the device manages (a Redfish service with several systems).
+    Systems,
     /// A device with outlets/ports/VMs; `--plug` is required for power actions.
     /// `list` says whether the device can enumerate them.
     Required { list: bool },
@@ -112,10 +115,11 @@ impl Invocation {
             match spec.name {
                 "action" => spec.default = Some(self.agent.default_action),
                 "ip" => {
-                    spec.required |= self.agent.needs_address && self.agent.plugs != Plugs::None
+                    spec.required |= self.agent.needs_address
+                        && matches!(self.agent.plugs, Plugs::Required { .. })
                 }
                 "username" => spec.required |= self.agent.needs_login,
-                "plug" => spec.required |= self.agent.plugs != Plugs::None,
+                "plug" => spec.required |= matches!(self.agent.plugs, Plugs::Required { .. }),
                 _ => {}
             }
             let overrides = self

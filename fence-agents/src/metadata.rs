@@ -118,7 +118,7 @@ pub fn xml(inv: &Invocation) -> String {
     let specs = inv.options();
     let mut entries: Vec<(u16, &str, &OptionSpec, bool)> = Vec::new();
     for spec in &specs {
-        if spec.name == "separator" && agent.plugs == Plugs::None {
+        if spec.name == "separator" && !matches!(agent.plugs, Plugs::Required { .. }) {
             continue;
         }
         entries.push((spec.order, spec.name, spec, false));

@@ -294,7 +294,7 @@ impl Params {
 
     /// The device options an action needs: address, login, password, plug.
     pub fn check_required(&self, agent: &Agent) -> Result<(), UsageError> {
-        if agent.plugs == Plugs::None
+        if matches!(agent.plugs, Plugs::None | Plugs::Systems)
             && self.source == Source::Argv
             && self.given.contains(&"plug")
             && !self.flag("port_as_ip")

@@ -169,11 +169,14 @@ pub fn run(
 fn act(inv: &Invocation, params: &Params, log: &mut AgentLog) -> Result<Done, RunError> {
     let agent = &inv.agent;
     let targets: Vec<Option<String>> = match agent.plugs {
-        Plugs::None => vec![None],
+        Plugs::None | Plugs::Systems => vec![None],
         Plugs::Required { .. } => params.plugs().into_iter().map(Some).collect(),
     };
     let list_capable = match agent.plugs {
         Plugs::None => None,
+        // Only list/list-status enumerate systems; monitor reads power like a port-less agent.
+        Plugs::Systems if matches!(params.action, Action::List | Action::ListStatus) => Some(true),
+        Plugs::Systems => None,
         Plugs::Required { list } => Some(list),
     };
     if matches!(params.action, Action::List | Action::ListStatus) && list_capable != Some(true) {

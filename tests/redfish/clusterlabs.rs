@@ -235,7 +235,7 @@ fn refused_nmi_differs_on_purpose() {
 fn list_and_method_differ_on_purpose() {
     let Some(cl) = theirs() else { return };
     let bmc = Sushy::start(Setup::default());
-    // list: both exit 0; ClusterLabs prints a NOTICE, we print N/A (no plugs).
+    // list: both exit 0; ClusterLabs prints a NOTICE, we list the systems.
     let theirs = run_agent(&cl, Mode::Argv, &bmc.options("list"));
     assert_eq!(theirs.code, Some(0));
     assert_eq!(

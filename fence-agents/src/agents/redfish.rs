@@ -105,7 +105,7 @@ pub const AGENT: Agent = Agent {
     options: OPTIONS,
     defaults: &[("ipport", "443"), ("ssl", "1")],
     default_action: "reboot",
-    plugs: Plugs::None,
+    plugs: Plugs::Systems,
     needs_address: true,
     needs_login: true,
     needs_password: true,
