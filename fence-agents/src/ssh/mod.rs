@@ -7,6 +7,7 @@
 //!   turning an agent's [`Params`] into an [`SshTarget`], their validation, the errors
 //!   ([`SshError`] → [`DeviceError`]), shell quoting and the `--use-sudo` prefix;
 //! - [`session`]: connect, host key check, login, one command per exec channel;
+//! - `tcp`: name resolution and TCP connect under the deadline;
 //! - [`shell`]: prompt-driven interactive command lines;
 //! - [`known_hosts`]: known_hosts files (pure);
 //! - [`openssh_options`]: what `--ssh-options` means, read as `ssh` reads it (pure).
@@ -20,6 +21,7 @@ pub mod known_hosts;
 pub mod openssh_options;
 pub mod session;
 pub mod shell;
+mod tcp;
 
 use std::path::PathBuf;
 use std::time::Duration;

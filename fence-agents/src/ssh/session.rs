@@ -7,15 +7,14 @@
 //! Secrets (password, passphrase) only ever go to libssh2; no message carries them.
 
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use ssh2::{ExtendedData, HashType, KeyboardInteractivePrompt, MethodType, Prompt, Session};
 
 use super::known_hosts::{self, Verdict};
 use super::openssh_options::{algorithm_list, AddressFamily, HostKeyPolicy};
+use super::tcp::tcp_connect;
 use super::SshError;
 use crate::device::Deadline;
 
@@ -155,83 +154,6 @@ pub(super) fn arm(session: &Session, deadline: Deadline, step: &str) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Resolve the host to addresses of the wanted family, bounded by the deadline.
-fn resolve(target: &SshTarget, deadline: Deadline) -> Result<Vec<SocketAddr>, SshError> {
-    let addrs: Vec<SocketAddr> = if let Ok(ip) = target.host.parse::<IpAddr>() {
-        vec![SocketAddr::new(ip, target.port)]
-    } else {
-        let (host, port) = (target.host.clone(), target.port);
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = tx.send((host.as_str(), port).to_socket_addrs().map(Vec::from_iter));
-        });
-        let wait = deadline.bound(Duration::from_secs(3600));
-        match rx.recv_timeout(wait) {
-            Ok(Ok(addrs)) => addrs,
-            Ok(Err(e)) => {
-                return Err(SshError::Resolve {
-                    host: target.host.clone(),
-                    reason: e.to_string(),
-                })
-            }
-            Err(_) => {
-                return Err(SshError::TimedOut {
-                    step: format!("resolving {}", target.host),
-                })
-            }
-        }
-    };
-    let wanted: Vec<SocketAddr> = addrs
-        .into_iter()
-        .filter(|a| match target.family {
-            AddressFamily::Any => true,
-            AddressFamily::Inet => a.is_ipv4(),
-            AddressFamily::Inet6 => a.is_ipv6(),
-        })
-        .collect();
-    if wanted.is_empty() {
-        return Err(SshError::Resolve {
-            host: target.host.clone(),
-            reason: format!("no address of family {:?}", target.family),
-        });
-    }
-    Ok(wanted)
-}
-
-/// TCP connect to the first address that answers.
-fn tcp_connect(target: &SshTarget, deadline: Deadline) -> Result<TcpStream, SshError> {
-    let deadline = match target.connect_timeout {
-        Some(t) => deadline.min(Deadline::after(t)),
-        None => deadline,
-    };
-    let mut last = String::new();
-    for addr in resolve(target, deadline)? {
-        let limit = deadline.bound(Duration::from_secs(3600));
-        if limit.is_zero() {
-            break;
-        }
-        match TcpStream::connect_timeout(&addr, limit) {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                last = format!("{addr}: timed out");
-            }
-            Err(e) => last = format!("{addr}: {e}"),
-        }
-    }
-    if deadline.expired() || last.ends_with("timed out") {
-        return Err(SshError::TimedOut {
-            step: format!("connecting to {}", target.describe()),
-        });
-    }
-    Err(SshError::Connect {
-        target: target.describe(),
-        reason: last,
-    })
 }
 
 /// The known_hosts files, read once: `(path, entries)`; missing files are empty.

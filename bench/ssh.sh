@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Benchmark: our fence_virsh / fence_ilo_ssh vs ClusterLabs' (ssh driven by pexpect) and
+# vs one bare `ssh` of the same command, all against the test sshd with the stand-in
+# devices (tests/fixtures/sshd.sh) on 127.0.0.1.
+#
+#   bash bench/ssh.sh            (BENCH_RUNS=N to change the 20 runs per case)
+#
+# Prints the median wall time (ms) of `-o status` (password login) per tool, of virsh
+# status with key login, the ratios ours/ClusterLabs beside the target (<= 1/3), and
+# peak RSS. No assertions: numbers only. Not part of the test suite. Needs root (the
+# fixture creates the local user palisade-test).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+RUNS=${BENCH_RUNS:-20}
+VPORT=${BENCH_PORT:-19590}
+IPORT=$((VPORT + 1))
+VDIR=/tmp/palisade-bench-sshd-virsh
+IDIR=/tmp/palisade-bench-sshd-ilo
+OURS_DIR=${BENCH_DIR:-target/release}
+FIXTURE=tests/fixtures/sshd.sh
+USER_=palisade-test
+PASS=palisade-bench-pw
+
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+for p in openssh-server fence-agents time libssl-dev pkg-config; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        [[ $(id -u) == 0 ]] || die "package $p missing; run as root"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q && apt-get install -y -q --no-install-recommends "$p"
+    fi
+done
+if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
+if [[ -z ${BENCH_DIR:-} ]]; then
+    command -v cargo >/dev/null || die "cargo not found"
+    cargo build --release --locked -p fence-agents --bin fence_virsh --bin fence_ilo_ssh >&2
+fi
+[[ -x $OURS_DIR/fence_virsh && -x $OURS_DIR/fence_ilo_ssh ]] || die "agents missing in $OURS_DIR"
+
+sshd() { SSHD_PORT=$1 SSHD_DIR=$2 SSHD_MODE=$3 SSHD_PASS=$PASS bash "$FIXTURE" "$4"; }
+trap 'sshd "$VPORT" "$VDIR" virsh stop; sshd "$IPORT" "$IDIR" ilo stop; rm -rf "$VDIR" "$IDIR"' EXIT
+sshd "$VPORT" "$VDIR" virsh start >/dev/null
+sshd "$IPORT" "$IDIR" ilo start >/dev/null
+
+NOCHECK='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'
+REMOTE_SHELL='-t '\''/bin/bash -c "PS1=\\[EXPECT\\]# /bin/bash --noprofile --norc"'\'
+virsh_pw=(-a 127.0.0.1 -u "$VPORT" -l "$USER_" -p "$PASS" -n vm1 -o status "--ssh-options=$NOCHECK $REMOTE_SHELL")
+virsh_key=(-a 127.0.0.1 -u "$VPORT" -l "$USER_" -k "$VDIR/client_ed25519" -n vm1 -o status "--ssh-options=$NOCHECK $REMOTE_SHELL")
+ilo_pw=(-a 127.0.0.1 -u "$IPORT" -l "$USER_" -p "$PASS" -x -o status "--ssh-options=$NOCHECK")
+# One bare OpenSSH client run of the same remote command (key login; a floor for any agent).
+bare_ssh=(ssh -q -p "$VPORT" -i "$VDIR/client_ed25519" -o StrictHostKeyChecking=no
+    -o UserKnownHostsFile=/dev/null -o BatchMode=yes "$USER_@127.0.0.1" virsh domstate vm1)
+
+# time_ms <cmd...>: wall time of one run in ms; a running domain / powered iLO exits 0
+time_ms() {
+    local t0=$EPOCHREALTIME t1 rc=0
+    "$@" >/dev/null 2>&1 || rc=$?
+    t1=$EPOCHREALTIME
+    ((rc == 0)) || die "'$*' exited $rc"
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
+}
+
+# median_ms <cmd...>: one warm-up, then RUNS timed runs
+median_ms() {
+    "$@" >/dev/null 2>&1 || true
+    local i
+    for ((i = 0; i < RUNS; i++)); do time_ms "$@"; done |
+        sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f\n", m }'
+}
+
+# peak_rss_kb <cmd...>: the largest max-RSS over 5 runs
+peak_rss_kb() {
+    local i
+    for ((i = 0; i < 5; i++)); do
+        /usr/bin/time -f '%M' -o "$VDIR/rss" "$@" >/dev/null 2>&1 || true
+        tail -n 1 "$VDIR/rss"
+    done | sort -n | tail -n 1
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+echo "runs per case: $RUNS   sshd (OpenSSH $(dpkg-query -W -f='${Version}' openssh-server)) on 127.0.0.1:$VPORT (virsh) and :$IPORT (iLO)"
+echo "ours:   $OURS_DIR/fence_virsh, $OURS_DIR/fence_ilo_ssh"
+echo "theirs: /usr/sbin/fence_virsh, /usr/sbin/fence_ilo_ssh ($(dpkg-query -W -f='${Version}' fence-agents))"
+echo
+
+ours_v=$(median_ms "$OURS_DIR/fence_virsh" "${virsh_pw[@]}")
+theirs_v=$(median_ms /usr/sbin/fence_virsh "${virsh_pw[@]}")
+ours_vk=$(median_ms "$OURS_DIR/fence_virsh" "${virsh_key[@]}")
+theirs_vk=$(median_ms /usr/sbin/fence_virsh "${virsh_key[@]}")
+bare=$(median_ms "${bare_ssh[@]}")
+ours_i=$(median_ms "$OURS_DIR/fence_ilo_ssh" "${ilo_pw[@]}")
+theirs_i=$(median_ms /usr/sbin/fence_ilo_ssh "${ilo_pw[@]}")
+ours_rss=$(peak_rss_kb "$OURS_DIR/fence_virsh" "${virsh_pw[@]}")
+theirs_rss=$(peak_rss_kb /usr/sbin/fence_virsh "${virsh_pw[@]}")
+
+printf '%-34s %12s %12s %12s\n' "median wall time (ms)" ours ClusterLabs "bare ssh"
+printf '%-34s %12s %12s %12s\n' "fence_virsh status (password)" "$ours_v" "$theirs_v" "-"
+printf '%-34s %12s %12s %12s\n' "fence_virsh status (key)" "$ours_vk" "$theirs_vk" "$bare"
+printf '%-34s %12s %12s %12s\n' "fence_ilo_ssh status (password)" "$ours_i" "$theirs_i" "-"
+printf '%-34s %12s %12s %12s\n' "peak RSS virsh status (KiB)" "$ours_rss" "$theirs_rss" "-"
+echo
+printf '%-34s %10s   %s\n' "ratio" value target
+printf '%-34s %10s   %s\n' "virsh status ours/ClusterLabs" "$(ratio "$ours_v" "$theirs_v")" "<= 0.333 (1/3)"
+printf '%-34s %10s   %s\n' "virsh status (key) ours/ClusterLabs" "$(ratio "$ours_vk" "$theirs_vk")" "<= 0.333 (1/3)"
+printf '%-34s %10s   %s\n' "virsh status (key) ours/bare ssh" "$(ratio "$ours_vk" "$bare")" "-"
+printf '%-34s %10s   %s\n' "ilo status ours/ClusterLabs" "$(ratio "$ours_i" "$theirs_i")" "<= 0.333 (1/3)"
+printf '%-34s %10s   %s\n' "peak RSS ours/ClusterLabs" "$(ratio "$ours_rss" "$theirs_rss")" "-"
