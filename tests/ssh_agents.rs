@@ -534,3 +534,20 @@ fn ilo_wrong_prompt_times_out_at_login() {
     );
     assert!(out.elapsed < Duration::from_secs(4), "{out:#?}");
 }
+
+#[test]
+fn pacemaker_style_stdin() {
+    // pacemaker-fenced: no argv, `port=` for the plug, deprecated names, nodename.
+    let peer = Sshd::start(Device::Virsh);
+    peer.set_vm("vm3", "shut off");
+    let text = format!(
+        "action=status\nnodename=node3\nport=vm3\nipaddr={LOOPBACK}\nipport={}\nlogin={USER}\n\
+         passwd={PASS}\nsecure=1\nssh_options={}\n",
+        peer.port,
+        peer.unchecked()
+    );
+    let out = run_raw(&virsh_agent(), &[], Some(&text), &[]);
+    out.expect_code(2, "pacemaker stdin")
+        .expect_line("Status: OFF", "pacemaker stdin");
+    assert!(!out.stderr.contains("nodename"), "{out:#?}");
+}
