@@ -7,9 +7,11 @@
 //! - [`daemon`]: `palisade daemon`: fencer core task, API server, journal, metrics.
 //! - [`cli`]: the `palisade` command line (daemon, stonith_admin-like tasks).
 //! - [`exit`]: the command's exit codes, in one place.
+//! - [`node`]: `palisade node`: the cluster node daemon (heartbeats, quorum, fencing, resources).
 pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;
 pub mod exit;
 pub mod fencer;
+pub mod node;

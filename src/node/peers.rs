@@ -1,0 +1,240 @@
+//! What this node knows about its peers beyond liveness, pure: the incarnation each one
+//! runs, its last status report (resources it runs), and which nodes are known fenced.
+//! From that it builds the view fed to the failover machine:
+//!
+//! - a peer is in the view once it is alive (membership) AND has reported since it came
+//!   up, so a rejoining node never places a resource before it knows where it runs;
+//! - the first view waits until every peer is either reported or declared dead
+//!   (initdead), so startup fencing never shoots a peer that is merely slow to appear;
+//! - a fenced incarnation is refused: its heartbeats are dropped until the node restarts
+//!   (a new incarnation), and the fence is advertised in our reports while the node stays
+//!   out, so every member marks it clean and the fenced node itself learns of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::report::Report;
+use crate::cluster::membership::Change;
+use crate::cluster::quorum::NodeId;
+
+#[derive(Debug, Clone, Default)]
+struct Peer {
+    alive: bool,
+    dead: bool,
+    /// Incarnation of the last accepted heartbeat.
+    incarnation: Option<u64>,
+    /// (incarnation, seq) of the last accepted report.
+    last_report: Option<(u64, u64)>,
+    reported_since_up: bool,
+    running: BTreeSet<String>,
+}
+
+/// What a report changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportOutcome {
+    /// Dropped: from a peer not alive, another incarnation, or older than the last one.
+    pub stale: bool,
+    /// The sender says it fenced this very incarnation of us.
+    pub fenced_me: bool,
+    /// Resources the sender runs that it did not report before.
+    pub newly_running: Vec<String>,
+    /// The sender just became eligible for the view.
+    pub first_since_up: bool,
+}
+
+/// The peer book of one node.
+#[derive(Debug, Clone)]
+pub struct PeerBook {
+    me: NodeId,
+    my_incarnation: u64,
+    peers: BTreeMap<NodeId, Peer>,
+    settled: bool,
+    /// Node -> incarnation fenced (0 = fenced before we ever heard it).
+    fenced: BTreeMap<NodeId, u64>,
+    /// Fences already handed to the failover machine.
+    applied: BTreeMap<NodeId, u64>,
+}
+
+impl PeerBook {
+    /// A book for `me` (running `my_incarnation`) and the configured `peers`.
+    pub fn new(me: NodeId, my_incarnation: u64, peers: impl IntoIterator<Item = NodeId>) -> Self {
+        PeerBook {
+            me,
+            my_incarnation,
+            peers: peers
+                .into_iter()
+                .filter(|p| *p != me)
+                .map(|p| (p, Peer::default()))
+                .collect(),
+            settled: false,
+            fenced: BTreeMap::new(),
+            applied: BTreeMap::new(),
+        }
+    }
+
+    /// Whether a heartbeat from `from` at `incarnation` may be handed to the membership
+    /// (false: unknown node, or an incarnation that was fenced).
+    pub fn accepts(&self, from: NodeId, incarnation: u64) -> bool {
+        if !self.peers.contains_key(&from) {
+            return false;
+        }
+        match self.fenced.get(&from) {
+            Some(&fenced) if fenced != 0 => incarnation > fenced,
+            _ => true,
+        }
+    }
+
+    /// A heartbeat was accepted by the membership.
+    pub fn heartbeat(&mut self, from: NodeId, incarnation: u64) {
+        if let Some(p) = self.peers.get_mut(&from) {
+            if p.incarnation != Some(incarnation) {
+                // A restart: what it reported before is void.
+                p.reported_since_up = false;
+                p.running.clear();
+            }
+            p.incarnation = Some(incarnation);
+        }
+    }
+
+    /// A membership change.
+    pub fn change(&mut self, change: &Change) {
+        match change {
+            Change::Up(n) => {
+                if let Some(p) = self.peers.get_mut(n) {
+                    p.alive = true;
+                    p.dead = false;
+                    p.reported_since_up = false;
+                }
+            }
+            Change::Dead(n) => {
+                if let Some(p) = self.peers.get_mut(n) {
+                    p.alive = false;
+                    p.dead = true;
+                    p.reported_since_up = false;
+                    p.running.clear();
+                }
+            }
+            Change::Late(..) | Change::Replay(_) => {}
+        }
+    }
+
+    /// A verified report arrived.
+    pub fn report(&mut self, r: &Report) -> ReportOutcome {
+        let mut out = ReportOutcome::default();
+        let Some(p) = self.peers.get_mut(&r.from) else {
+            out.stale = true;
+            return out;
+        };
+        let current = p.alive && p.incarnation == Some(r.incarnation);
+        let newer = !matches!(p.last_report, Some(last) if (r.incarnation, r.seq) <= last);
+        if !current || !newer {
+            out.stale = true;
+            return out;
+        }
+        p.last_report = Some((r.incarnation, r.seq));
+        out.first_since_up = !p.reported_since_up;
+        p.reported_since_up = true;
+        let now: BTreeSet<String> = r.running.iter().cloned().collect();
+        out.newly_running = now.difference(&p.running).cloned().collect();
+        p.running = now;
+        for &(node, inc) in &r.fenced {
+            if node == self.me {
+                out.fenced_me |= inc == self.my_incarnation;
+                continue;
+            }
+            self.learn_fenced(node, inc);
+        }
+        out
+    }
+
+    fn learn_fenced(&mut self, node: NodeId, inc: u64) {
+        let Some(peer) = self.peers.get(&node) else {
+            return;
+        };
+        // Stale if we heard a later incarnation of it than the one fenced.
+        if peer.incarnation.is_some_and(|heard| heard > inc) {
+            return;
+        }
+        let known = self.fenced.get(&node).copied();
+        if !matches!(known, Some(k) if inc <= k) {
+            self.fenced.insert(node, inc);
+        }
+    }
+
+    /// We fenced `node` ourselves (the machine already knows).
+    pub fn fenced_by_us(&mut self, node: NodeId) {
+        let inc = self
+            .peers
+            .get(&node)
+            .and_then(|p| p.incarnation)
+            .unwrap_or(0);
+        self.fenced.insert(node, inc);
+        self.applied.insert(node, inc);
+    }
+
+    /// True once every peer is in the view or declared dead (no view before that).
+    pub fn settled(&mut self) -> bool {
+        if !self.settled {
+            self.settled = self
+                .peers
+                .values()
+                .all(|p| p.dead || (p.alive && p.reported_since_up));
+        }
+        self.settled
+    }
+
+    /// This node and every alive peer that reported since it came up.
+    pub fn view(&self) -> BTreeSet<NodeId> {
+        let mut v: BTreeSet<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.alive && p.reported_since_up)
+            .map(|(n, _)| *n)
+            .collect();
+        v.insert(self.me);
+        v
+    }
+
+    /// Known fences not yet handed to the machine, for nodes outside `view`.
+    pub fn due_fences(&mut self, view: &BTreeSet<NodeId>) -> Vec<NodeId> {
+        let due: Vec<(NodeId, u64)> = self
+            .fenced
+            .iter()
+            .filter(|(n, inc)| !view.contains(n) && self.applied.get(n) != Some(inc))
+            .map(|(n, inc)| (*n, *inc))
+            .collect();
+        for (n, inc) in &due {
+            self.applied.insert(*n, *inc);
+        }
+        due.into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Fences to advertise: nodes fenced and still outside `view`.
+    pub fn advertised_fences(&self, view: &BTreeSet<NodeId>) -> Vec<(NodeId, u64)> {
+        self.fenced
+            .iter()
+            .filter(|(n, _)| !view.contains(n))
+            .map(|(n, inc)| (*n, *inc))
+            .collect()
+    }
+
+    /// A member of `view` other than us that reports running `resource`.
+    pub fn running_elsewhere(&self, resource: &str, view: &BTreeSet<NodeId>) -> Option<NodeId> {
+        self.peers
+            .iter()
+            .find(|(n, p)| view.contains(n) && p.running.contains(resource))
+            .map(|(n, _)| *n)
+    }
+
+    /// Peers whose heartbeats we heard but whose report has not come yet.
+    pub fn awaiting_report(&self) -> Vec<NodeId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.alive && !p.reported_since_up)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[path = "peers_tests.rs"]
+mod tests;

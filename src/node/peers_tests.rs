@@ -1,0 +1,123 @@
+//! The peer book: view gating, fenced incarnations, fence advertisement.
+
+use super::*;
+
+fn report(from: NodeId, inc: u64, seq: u64, running: &[&str], fenced: &[(NodeId, u64)]) -> Report {
+    Report {
+        cluster: 1,
+        from,
+        incarnation: inc,
+        seq,
+        running: running.iter().map(|s| s.to_string()).collect(),
+        fenced: fenced.to_vec(),
+    }
+}
+
+fn up(book: &mut PeerBook, n: NodeId, inc: u64) {
+    assert!(book.accepts(n, inc));
+    book.heartbeat(n, inc);
+    book.change(&Change::Up(n));
+}
+
+fn set(ids: &[NodeId]) -> BTreeSet<NodeId> {
+    ids.iter().copied().collect()
+}
+
+#[test]
+fn first_view_waits_for_every_peer_reported_or_dead() {
+    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    assert!(!book.settled());
+    up(&mut book, 2, 200);
+    assert!(!book.settled(), "2 heard but not reported, 3 unknown");
+    assert_eq!(book.awaiting_report(), vec![2]);
+    let out = book.report(&report(2, 200, 1, &["db"], &[]));
+    assert!(out.first_since_up && !out.stale);
+    assert_eq!(out.newly_running, vec!["db".to_string()]);
+    assert!(!book.settled(), "3 is neither reported nor dead");
+    book.change(&Change::Dead(3));
+    assert!(book.settled());
+    assert_eq!(book.view(), set(&[1, 2]));
+    assert_eq!(book.running_elsewhere("db", &book.view()), Some(2));
+    // settled stays settled; a rejoining peer enters the view only after its report
+    up(&mut book, 3, 300);
+    assert!(book.settled());
+    assert_eq!(book.view(), set(&[1, 2]));
+    book.report(&report(3, 300, 1, &[], &[]));
+    assert_eq!(book.view(), set(&[1, 2, 3]));
+}
+
+#[test]
+fn reports_from_other_incarnations_or_replayed_are_stale() {
+    let mut book = PeerBook::new(1, 100, [1, 2]);
+    assert!(
+        book.report(&report(2, 200, 1, &[], &[])).stale,
+        "not alive yet"
+    );
+    up(&mut book, 2, 200);
+    assert!(
+        book.report(&report(2, 199, 5, &[], &[])).stale,
+        "old incarnation"
+    );
+    assert!(!book.report(&report(2, 200, 5, &["a"], &[])).stale);
+    assert!(book.report(&report(2, 200, 5, &[], &[])).stale, "replay");
+    assert!(book.report(&report(2, 200, 4, &[], &[])).stale, "reordered");
+    assert!(
+        book.report(&report(9, 1, 1, &[], &[])).stale,
+        "unknown node"
+    );
+    // a restart voids what it ran
+    book.heartbeat(2, 201);
+    assert!(book.running_elsewhere("a", &set(&[1, 2])).is_none());
+    assert_eq!(book.view(), set(&[1]));
+}
+
+#[test]
+fn fenced_incarnation_is_refused_and_advertised_until_it_restarts() {
+    let mut book = PeerBook::new(2, 200, [1, 2, 3]);
+    up(&mut book, 1, 100);
+    book.report(&report(1, 100, 1, &["db"], &[]));
+    book.change(&Change::Dead(1));
+    book.fenced_by_us(1);
+    assert!(!book.accepts(1, 100), "the fenced incarnation stays out");
+    assert!(book.accepts(1, 101));
+    let view = set(&[2, 3]);
+    assert_eq!(book.advertised_fences(&view), vec![(1, 100)]);
+    assert!(
+        book.due_fences(&view).is_empty(),
+        "we told the machine ourselves"
+    );
+    // it restarts and rejoins: no longer advertised
+    up(&mut book, 1, 150);
+    book.report(&report(1, 150, 1, &[], &[]));
+    assert!(book.advertised_fences(&book.view()).is_empty());
+}
+
+#[test]
+fn fences_learned_from_reports_are_applied_once_when_the_node_is_out() {
+    let mut book = PeerBook::new(3, 300, [1, 2, 3]);
+    up(&mut book, 1, 100);
+    up(&mut book, 2, 200);
+    book.report(&report(1, 100, 1, &[], &[]));
+    book.report(&report(2, 200, 1, &[], &[]));
+    // node 2 says it fenced node 1 before we noticed node 1 gone
+    book.report(&report(2, 200, 2, &[], &[(1, 100)]));
+    let view = book.view();
+    assert!(book.due_fences(&view).is_empty(), "1 is still in our view");
+    book.change(&Change::Dead(1));
+    let view = book.view();
+    assert_eq!(book.due_fences(&view), vec![1]);
+    assert!(book.due_fences(&view).is_empty(), "applied once");
+    assert!(!book.accepts(1, 100));
+    // a fence of an incarnation older than one we heard is stale
+    up(&mut book, 1, 120);
+    book.report(&report(2, 200, 3, &[], &[(1, 110)]));
+    assert!(book.accepts(1, 120));
+}
+
+#[test]
+fn a_node_learns_it_was_fenced_only_for_its_own_incarnation() {
+    let mut book = PeerBook::new(1, 100, [1, 2]);
+    up(&mut book, 2, 200);
+    assert!(!book.report(&report(2, 200, 1, &[], &[(1, 99)])).fenced_me);
+    assert!(book.report(&report(2, 200, 2, &[], &[(1, 100)])).fenced_me);
+}

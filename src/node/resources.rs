@@ -1,0 +1,484 @@
+//! Resources on this node: OCF agents run as pacemaker's executor runs them, one actor
+//! task per resource that serializes its operations.
+//!
+//! An operation is `$OCF_ROOT/resource.d/<provider>/<type> <action>` with a clean
+//! environment: `OCF_ROOT`, `OCF_RA_VERSION_MAJOR/MINOR`, `OCF_RESOURCE_INSTANCE`,
+//! `OCF_RESOURCE_TYPE`, `OCF_RESOURCE_PROVIDER`, `OCF_RESKEY_<param>` for every
+//! parameter, `OCF_RESKEY_CRM_meta_{timeout,interval,on_node}` and `PALISADE_EPOCH` (the
+//! node's view number, for test agents that log it). It runs in its own process group;
+//! at the operation timeout the group gets SIGKILL. Exit codes are OCF's 0-7 ([`OcfRc`]).
+//!
+//! The actor first probes (a `monitor` with interval 0) and stops a leftover instance; then
+//! it obeys Start/Stop, runs the recurring monitor while the resource runs, and restarts it
+//! on a failed monitor (stop, then start) up to `max-failures` times, after which the
+//! resource is left stopped. Each step is reported to the runner as a [`ResourceEvent`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use super::config::ResourceEntry;
+
+/// An OCF exit code, or how the agent failed to give one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OcfRc {
+    /// 0: success / running.
+    Success,
+    /// 1-6: OCF_ERR_GENERIC, _ARGS, _UNIMPLEMENTED, _PERM, _INSTALLED, _CONFIGURED.
+    Error(i32),
+    /// 7: OCF_NOT_RUNNING.
+    NotRunning,
+    /// Another code (8/9 are promotable states, unused here).
+    Other(i32),
+    /// Killed at the operation timeout.
+    TimedOut,
+    /// Died of a signal, or could not be started.
+    Failed(String),
+}
+
+impl OcfRc {
+    fn from_code(code: i32) -> OcfRc {
+        match code {
+            0 => OcfRc::Success,
+            1..=6 => OcfRc::Error(code),
+            7 => OcfRc::NotRunning,
+            c => OcfRc::Other(c),
+        }
+    }
+}
+
+impl std::fmt::Display for OcfRc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = |c: i32| match c {
+            1 => "OCF_ERR_GENERIC",
+            2 => "OCF_ERR_ARGS",
+            3 => "OCF_ERR_UNIMPLEMENTED",
+            4 => "OCF_ERR_PERM",
+            5 => "OCF_ERR_INSTALLED",
+            6 => "OCF_ERR_CONFIGURED",
+            _ => "unknown",
+        };
+        match self {
+            OcfRc::Success => write!(f, "0 OCF_SUCCESS"),
+            OcfRc::NotRunning => write!(f, "7 OCF_NOT_RUNNING"),
+            OcfRc::Error(c) | OcfRc::Other(c) => write!(f, "{c} {}", name(*c)),
+            OcfRc::TimedOut => write!(f, "timed out"),
+            OcfRc::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+/// What the actor tells the runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum What {
+    /// Startup probe: not running here (or not probe-able: the rc says why).
+    ProbedStopped(OcfRc),
+    /// Startup probe found it running; it is being stopped (a leftover).
+    ProbedRunning,
+    /// Start succeeded.
+    Started(Duration),
+    /// Start failed (attempt number).
+    StartFailed(OcfRc, u32),
+    /// Stopped (after a Stop, a leftover, or giving up).
+    Stopped(Duration),
+    /// Stop failed: the state is unknown (treated as running).
+    StopFailed(OcfRc),
+    /// A recurring monitor failed (failure count); a restart follows unless given up.
+    MonitorFailed(OcfRc, u32),
+    /// Too many failures: left stopped.
+    GaveUp(u32),
+}
+
+/// An event of one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceEvent {
+    pub resource: String,
+    pub what: What,
+}
+
+/// What the runner asks of a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Start,
+    Stop,
+}
+
+/// The runner's handle on a resource actor.
+#[derive(Debug, Clone)]
+pub struct ResourceHandle {
+    tx: mpsc::UnboundedSender<Order>,
+}
+
+impl ResourceHandle {
+    /// Ask the actor to start (ignored if it runs).
+    pub fn start(&self) {
+        let _ = self.tx.send(Order::Start);
+    }
+
+    /// Ask the actor to stop (ignored if stopped).
+    pub fn stop(&self) {
+        let _ = self.tx.send(Order::Stop);
+    }
+}
+
+/// Shared by every actor of the node.
+#[derive(Debug, Clone)]
+pub struct AgentContext {
+    pub ocf_root: PathBuf,
+    pub node_name: String,
+    /// The node's current view number (`PALISADE_EPOCH`).
+    pub epoch: Arc<AtomicU64>,
+}
+
+/// The agent's path and environment for one operation (pure).
+pub fn agent_command(
+    entry: &ResourceEntry,
+    ctx: &AgentContext,
+    action: &str,
+    interval: Duration,
+) -> (PathBuf, Vec<(String, String)>) {
+    let path = ctx
+        .ocf_root
+        .join("resource.d")
+        .join(&entry.provider)
+        .join(&entry.kind);
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        env.insert(k.to_string(), v);
+    };
+    set("PATH", "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    set("LANG", "C".into());
+    set("OCF_ROOT", ctx.ocf_root.display().to_string());
+    set("OCF_RA_VERSION_MAJOR", "1".into());
+    set("OCF_RA_VERSION_MINOR", "0".into());
+    set("OCF_RESOURCE_INSTANCE", entry.name.clone());
+    set("OCF_RESOURCE_TYPE", entry.kind.clone());
+    set("OCF_RESOURCE_PROVIDER", entry.provider.clone());
+    set("__OCF_ACTION", action.into());
+    set(
+        "OCF_RESKEY_CRM_meta_timeout",
+        entry.op_timeout.as_millis().to_string(),
+    );
+    set(
+        "OCF_RESKEY_CRM_meta_interval",
+        interval.as_millis().to_string(),
+    );
+    set("OCF_RESKEY_CRM_meta_on_node", ctx.node_name.clone());
+    set(
+        "PALISADE_EPOCH",
+        ctx.epoch.load(Ordering::Relaxed).to_string(),
+    );
+    for (k, v) in &entry.params {
+        set(&format!("OCF_RESKEY_{k}"), v.clone());
+    }
+    (path, env.into_iter().collect())
+}
+
+/// Run one operation; never fails (a spawn error is an [`OcfRc::Failed`]).
+pub async fn run_operation(
+    path: &Path,
+    env: &[(String, String)],
+    action: &str,
+    timeout: Duration,
+) -> (OcfRc, String) {
+    let mut command = Command::new(path);
+    command
+        .arg(action)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                OcfRc::Failed(format!("cannot run {}: {e}", path.display())),
+                String::new(),
+            )
+        }
+    };
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    let mut stderr = child.stderr.take();
+    let read = async move {
+        let mut text = Vec::new();
+        if let Some(pipe) = stderr.as_mut() {
+            let _ = pipe.take(64 * 1024).read_to_end(&mut text).await;
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    };
+    let waited = tokio::time::timeout(timeout, async {
+        let (status, text) = tokio::join!(child.wait(), read);
+        (status, text)
+    })
+    .await;
+    match waited {
+        Ok((Ok(status), text)) => {
+            use std::os::unix::process::ExitStatusExt;
+            let rc = match (status.code(), status.signal()) {
+                (Some(c), _) => OcfRc::from_code(c),
+                (None, Some(s)) => OcfRc::Failed(format!("killed by signal {s}")),
+                (None, None) => OcfRc::Failed("no exit status".into()),
+            };
+            (rc, text)
+        }
+        Ok((Err(e), text)) => (OcfRc::Failed(format!("wait: {e}")), text),
+        Err(_) => {
+            if let Some(pgid) = pgid.filter(|p| *p > 1) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.wait().await;
+            (OcfRc::TimedOut, String::new())
+        }
+    }
+}
+
+struct Actor {
+    entry: ResourceEntry,
+    ctx: AgentContext,
+    events: mpsc::UnboundedSender<ResourceEvent>,
+    running: bool,
+    failures: u32,
+}
+
+impl Actor {
+    fn send(&self, what: What) {
+        let _ = self.events.send(ResourceEvent {
+            resource: self.entry.name.clone(),
+            what,
+        });
+    }
+
+    async fn op(&self, action: &str, interval: Duration) -> OcfRc {
+        let (path, env) = agent_command(&self.entry, &self.ctx, action, interval);
+        let (rc, stderr) = run_operation(&path, &env, action, self.entry.op_timeout).await;
+        if rc != OcfRc::Success && rc != OcfRc::NotRunning && !stderr.trim().is_empty() {
+            let tail: String = stderr
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            eprintln!("palisade node: {} {action}: {rc}: {tail}", self.entry.name);
+        }
+        rc
+    }
+
+    async fn stop(&mut self) {
+        let t = Instant::now();
+        for _ in 0..3 {
+            match self.op("stop", Duration::ZERO).await {
+                OcfRc::Success | OcfRc::NotRunning => {
+                    self.running = false;
+                    self.send(What::Stopped(t.elapsed()));
+                    return;
+                }
+                rc => {
+                    self.send(What::StopFailed(rc));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn start(&mut self) {
+        loop {
+            let t = Instant::now();
+            match self.op("start", Duration::ZERO).await {
+                OcfRc::Success => {
+                    self.running = true;
+                    self.send(What::Started(t.elapsed()));
+                    return;
+                }
+                rc => {
+                    self.failures += 1;
+                    self.send(What::StartFailed(rc, self.failures));
+                    // Clean up whatever half-started.
+                    let _ = self.op("stop", Duration::ZERO).await;
+                    if self.failures >= self.entry.max_failures {
+                        self.send(What::GaveUp(self.failures));
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn probe(&mut self) {
+        match self.op("monitor", Duration::ZERO).await {
+            OcfRc::Success => {
+                self.send(What::ProbedRunning);
+                self.running = true;
+                self.stop().await;
+            }
+            rc => self.send(What::ProbedStopped(rc)),
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Order>) {
+        self.probe().await;
+        let interval = self.entry.monitor_interval;
+        let mut next_monitor = tokio::time::Instant::now() + interval;
+        loop {
+            let monitoring = self.running && !interval.is_zero();
+            let monitor_due = async {
+                if monitoring {
+                    tokio::time::sleep_until(next_monitor).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Order::Start) if !self.running => {
+                        self.failures = 0;
+                        self.start().await;
+                        next_monitor = tokio::time::Instant::now() + interval;
+                    }
+                    Some(Order::Stop) if self.running => self.stop().await,
+                    Some(_) => {}
+                },
+                _ = monitor_due => {
+                    let rc = self.op("monitor", interval).await;
+                    next_monitor = tokio::time::Instant::now() + interval;
+                    if rc != OcfRc::Success {
+                        self.failures += 1;
+                        self.send(What::MonitorFailed(rc, self.failures));
+                        self.stop().await;
+                        if self.failures >= self.entry.max_failures {
+                            self.send(What::GaveUp(self.failures));
+                        } else {
+                            let kept = self.failures;
+                            self.start().await;
+                            self.failures = self.failures.max(kept);
+                            next_monitor = tokio::time::Instant::now() + interval;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Start the actor of `entry` (it probes first); its events go to `events`.
+pub fn spawn(
+    entry: ResourceEntry,
+    ctx: AgentContext,
+    events: mpsc::UnboundedSender<ResourceEvent>,
+) -> ResourceHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let actor = Actor {
+        entry,
+        ctx,
+        events,
+        running: false,
+        failures: 0,
+    };
+    tokio::spawn(actor.run(rx));
+    ResourceHandle { tx }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> ResourceEntry {
+        ResourceEntry {
+            name: "web".into(),
+            provider: "heartbeat".into(),
+            kind: "Dummy".into(),
+            params: [("state".to_string(), "/run/x".to_string())].into(),
+            allowed: vec![1],
+            priority: 0,
+            monitor_interval: Duration::from_secs(2),
+            op_timeout: Duration::from_secs(20),
+            max_failures: 3,
+        }
+    }
+
+    #[test]
+    fn command_follows_ocf_conventions() {
+        let ctx = AgentContext {
+            ocf_root: PathBuf::from("/usr/lib/ocf"),
+            node_name: "node1".into(),
+            epoch: Arc::new(AtomicU64::new(4)),
+        };
+        let (path, env) = agent_command(&entry(), &ctx, "monitor", Duration::from_secs(2));
+        assert_eq!(
+            path,
+            PathBuf::from("/usr/lib/ocf/resource.d/heartbeat/Dummy")
+        );
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        assert_eq!(env["OCF_ROOT"], "/usr/lib/ocf");
+        assert_eq!(env["OCF_RESKEY_state"], "/run/x");
+        assert_eq!(env["OCF_RESOURCE_INSTANCE"], "web");
+        assert_eq!(env["OCF_RESKEY_CRM_meta_interval"], "2000");
+        assert_eq!(env["OCF_RESKEY_CRM_meta_timeout"], "20000");
+        assert_eq!(env["OCF_RESKEY_CRM_meta_on_node"], "node1");
+        assert_eq!(env["PALISADE_EPOCH"], "4");
+    }
+
+    #[test]
+    fn exit_codes_are_named() {
+        assert_eq!(OcfRc::from_code(0), OcfRc::Success);
+        assert_eq!(OcfRc::from_code(7), OcfRc::NotRunning);
+        assert_eq!(OcfRc::from_code(5).to_string(), "5 OCF_ERR_INSTALLED");
+        assert_eq!(OcfRc::from_code(42), OcfRc::Other(42));
+    }
+
+    #[test]
+    fn operations_run_with_codes_and_timeouts() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sh = PathBuf::from("/bin/sh");
+        // `sh <action>` runs a file named after the action: use -c through env instead.
+        let (rc, _) = rt.block_on(run_operation(&sh, &[], "-c", Duration::from_secs(5)));
+        assert!(matches!(rc, OcfRc::Error(2) | OcfRc::Other(_)), "{rc}");
+        let missing = PathBuf::from("/nonexistent/agent");
+        let (rc, _) = rt.block_on(run_operation(
+            &missing,
+            &[],
+            "start",
+            Duration::from_secs(5),
+        ));
+        assert!(matches!(rc, OcfRc::Failed(_)), "{rc}");
+        let dir = std::env::temp_dir().join(format!("palisade-ocf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let agent = dir.join("Agent");
+        std::fs::write(
+            &agent,
+            "#!/bin/sh\ncase $1 in start) exit 0;; monitor) exit 7;; *) sleep 30;; esac\n",
+        )
+        .expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let run = |action: &str, t: u64| {
+            rt.block_on(run_operation(&agent, &[], action, Duration::from_millis(t)))
+                .0
+        };
+        assert_eq!(run("start", 5000), OcfRc::Success);
+        assert_eq!(run("monitor", 5000), OcfRc::NotRunning);
+        let t = Instant::now();
+        assert_eq!(run("stop", 300), OcfRc::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+}
