@@ -6,8 +6,18 @@
 //! the five `u32` header fields are big-endian, single bytes and the UUID are raw, names
 //! are NUL-padded 64-byte fields with at most 63 significant bytes. The layout was checked
 //! byte for byte against sbd 1.5.2 (see `tests/fixtures/sbd-1.5.2-sectors.txt`).
+//!
+//! Beyond ClusterLabs, every sector we write carries a CRC32 of its meaningful bytes at
+//! byte 256, in bytes sbd leaves zero ([`check`] documents the field). Decoding verifies
+//! it when present and accepts sectors without one (written by ClusterLabs sbd), so both
+//! tools keep reading each other's devices while a torn or corrupted sector of ours is
+//! refused instead of being believed.
+
+pub mod check;
 
 use std::fmt;
+
+pub use check::{Integrity, SectorKind, CHECK_END, CHECK_LEN, CHECK_OFFSET};
 
 use crate::inquisitor::MailboxCommand;
 
@@ -59,6 +69,30 @@ pub enum FormatError {
         "header sector size {header} does not match the device's logical sector size {device}"
     )]
     SectorSizeMismatch { header: u32, device: usize },
+    /// The sector carries our integrity field and its CRC32 does not match the content.
+    #[error(
+        "{kind} sector fails its checksum (stored {stored:08x}, computed {computed:08x}): \
+         torn or corrupted write"
+    )]
+    ChecksumMismatch {
+        kind: SectorKind,
+        stored: u32,
+        computed: u32,
+    },
+    /// The integrity field holds something other than this kind's tag.
+    #[error("{kind} sector has a corrupted integrity field ({})", describe_foreign(*.found))]
+    ForeignCheckField {
+        kind: SectorKind,
+        /// The kind whose tag was found, if it is one of ours.
+        found: Option<SectorKind>,
+    },
+}
+
+fn describe_foreign(found: Option<SectorKind>) -> String {
+    match found {
+        Some(kind) => format!("it is tagged as a {kind} sector: misplaced write"),
+        None => "unknown tag".to_owned(),
+    }
 }
 
 /// A node name given by a user that cannot be stored in a 64-byte name field.
@@ -205,6 +239,7 @@ impl Header {
                 found: String::from_utf8_lossy(&sector[..MAGIC.len()]).into_owned(),
             });
         }
+        check::verify(sector, SectorKind::Header)?;
         let version_major = sector[OFF_VERSION];
         let version_minor = sector[OFF_MINOR];
         if version_major != VERSION_MAJOR {
@@ -230,10 +265,11 @@ impl Header {
         })
     }
 
-    /// Encode into a whole sector of `sector_len` bytes (the rest is zero).
+    /// Encode into a whole sector of `sector_len` bytes (at least [`CHECK_END`]), sealed
+    /// with our integrity field; the rest is zero.
     pub fn encode(&self, sector_len: usize) -> Result<Vec<u8>, FormatError> {
         let mut sector = vec![0u8; sector_len];
-        check_len(&sector, HEADER_LEN)?;
+        check_len(&sector, CHECK_END)?;
         sector[..MAGIC.len()].copy_from_slice(&MAGIC);
         sector[OFF_VERSION] = self.version_major;
         sector[OFF_SLOTS] = self.slots;
@@ -244,6 +280,7 @@ impl Header {
         write_be32(&mut sector, OFF_TIMEOUT_MSGWAIT, self.timeouts.msgwait);
         sector[OFF_MINOR] = self.version_minor;
         sector[OFF_UUID..OFF_UUID + UUID_LEN].copy_from_slice(&self.uuid);
+        check::seal(&mut sector, SectorKind::Header)?;
         Ok(sector)
     }
 
@@ -304,16 +341,19 @@ impl SlotEntry {
         !self.is_free() && self.name == *name
     }
 
+    /// Decode a slot sector, verifying our integrity field when present.
     pub fn decode(sector: &[u8]) -> Result<SlotEntry, FormatError> {
         check_len(sector, MIN_SECTOR_LEN)?;
+        check::verify(sector, SectorKind::Slot)?;
         Ok(SlotEntry {
             in_use: sector[0],
             name: NodeName::from_field(&sector[1..1 + NAME_FIELD_LEN]),
         })
     }
 
+    /// Encode into a whole sector (at least [`CHECK_END`] bytes), sealed.
     pub fn encode(&self, sector_len: usize) -> Result<Vec<u8>, FormatError> {
-        encode_byte_and_name(self.in_use, &self.name, sector_len)
+        encode_byte_and_name(self.in_use, &self.name, sector_len, SectorKind::Slot)
     }
 }
 
@@ -334,16 +374,24 @@ impl Default for Mailbox {
 }
 
 impl Mailbox {
+    /// Decode a mailbox sector, verifying our integrity field when present.
     pub fn decode(sector: &[u8]) -> Result<Mailbox, FormatError> {
         check_len(sector, MIN_SECTOR_LEN)?;
+        check::verify(sector, SectorKind::Mailbox)?;
         Ok(Mailbox {
             command: MailboxCommand::from_byte(sector[0]),
             sender: NodeName::from_field(&sector[1..1 + NAME_FIELD_LEN]),
         })
     }
 
+    /// Encode into a whole sector (at least [`CHECK_END`] bytes), sealed.
     pub fn encode(&self, sector_len: usize) -> Result<Vec<u8>, FormatError> {
-        encode_byte_and_name(command_byte(self.command), &self.sender, sector_len)
+        encode_byte_and_name(
+            command_byte(self.command),
+            &self.sender,
+            sector_len,
+            SectorKind::Mailbox,
+        )
     }
 }
 
@@ -411,11 +459,13 @@ fn encode_byte_and_name(
     first: u8,
     name: &NodeName,
     sector_len: usize,
+    kind: SectorKind,
 ) -> Result<Vec<u8>, FormatError> {
     let mut sector = vec![0u8; sector_len];
-    check_len(&sector, MIN_SECTOR_LEN)?;
+    check_len(&sector, CHECK_END)?;
     sector[0] = first;
     name.encode_field(&mut sector[1..1 + NAME_FIELD_LEN]);
+    check::seal(&mut sector, kind)?;
     Ok(sector)
 }
 

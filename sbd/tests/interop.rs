@@ -7,11 +7,18 @@
 //! list, allocate, message), with `-R` (no realtime scheduling) and the watchdog set to
 //! /dev/null; sbd never runs `watch`, and nothing opens a watchdog device. Each test
 //! attaches its own loop devices and detaches them on drop.
+//!
+//! Our sectors carry a CRC32 in bytes sbd leaves zero (see `sbd::format::check`): the
+//! tests check that sbd reads them unchanged, that sectors sbd writes (without one) are
+//! accepted by us, and that a corrupted header of ours is refused by every command.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use sbd::blockdev::{BlockDevice, FileDevice};
+use sbd::format::{Integrity, SectorKind, CHECK_END, CHECK_OFFSET};
 
 const THEIR_SBD: &str = "/usr/sbin/sbd";
 const OURS: &str = env!("CARGO_BIN_EXE_palisade-sbd");
@@ -184,6 +191,19 @@ fn theirs(devices: &[&LoopDevice], args: &[&str]) -> Outcome {
     ok(THEIR_SBD, devices, args)
 }
 
+/// Sector `index` of the device, read with O_DIRECT (no stale page cache).
+fn sector(device: &LoopDevice, index: u64) -> Vec<u8> {
+    FileDevice::open(&device.path)
+        .and_then(|dev| dev.read_sector(index))
+        .unwrap_or_else(|e| panic!("read sector {index}: {e}"))
+}
+
+/// How sector `index` of the device passes our integrity check.
+fn integrity(device: &LoopDevice, index: u64, kind: SectorKind) -> Integrity {
+    sbd::format::check::verify(&sector(device, index), kind)
+        .unwrap_or_else(|e| panic!("sector {index}: {e}"))
+}
+
 fn with(base: &[&'static str], extra: &[&'static str]) -> Vec<&'static str> {
     base.iter().chain(extra).copied().collect()
 }
@@ -224,7 +244,18 @@ fn our_create_is_read_by_their_dump_and_list() {
         theirs(&dev, &["list"]).stdout,
         "0\tnode1\tclear\t\n1\tnode2\ttest\tnode1\n"
     );
+    // What we wrote is sealed with our CRC, what they wrote is not; both read everything.
+    let d = &devices[0];
+    assert_eq!(integrity(d, 0, SectorKind::Header), Integrity::Verified);
+    assert_eq!(integrity(d, 1, SectorKind::Slot), Integrity::Verified);
+    assert_eq!(integrity(d, 3, SectorKind::Slot), Integrity::Unchecked);
+    assert_eq!(integrity(d, 4, SectorKind::Mailbox), Integrity::Verified);
     theirs(&dev, &["-n", "node2", "message", "node1", "off"]);
+    assert_eq!(integrity(d, 2, SectorKind::Mailbox), Integrity::Unchecked);
+    // They overwrite our sealed mailbox with a whole zero-filled sector: no stale CRC.
+    theirs(&dev, &["-n", "node1", "message", "node2", "test"]);
+    assert_eq!(integrity(d, 4, SectorKind::Mailbox), Integrity::Unchecked);
+    ours(&dev, &["-n", "node1", "message", "node2", "test"]);
     assert_eq!(
         ours(&dev, &["list"]).stdout,
         "0\tnode1\toff\tnode2\n1\tnode2\ttest\tnode1\n"
@@ -319,4 +350,68 @@ fn three_devices_both_ways() {
             "0\tnode1\tclear\t\n1\tnode2\toff\tnode1\n"
         );
     }
+}
+
+#[test]
+fn a_corrupted_header_is_refused_by_us_while_sbd_believes_it() {
+    let Some(devices) = peer_devices("corrupted_header", 1, 512) else {
+        return;
+    };
+    let dev = [&devices[0]];
+    ours(&dev, &with(&FAST, &["create"]));
+    ours(&dev, &["allocate", "node1"]);
+    // msgwait 1 -> 0 under our CRC, as a torn or stray write would leave it.
+    let mut header = sector(&devices[0], 0);
+    assert_eq!(header[31], 1);
+    header[31] = 0;
+    FileDevice::open(&devices[0].path)
+        .and_then(|d| d.write_sector(0, &header))
+        .expect("corrupt the header");
+    for args in [
+        &["dump"][..],
+        &["list"],
+        &["allocate", "node2"],
+        &["-n", "node2", "message", "node1", "reset"],
+    ] {
+        let mine = run(OURS, &dev, args);
+        assert_eq!(
+            mine.code, 1,
+            "{args:?} accepted a corrupted header: {mine:?}"
+        );
+        assert!(
+            mine.stderr.contains("header sector fails its checksum")
+                && mine.stderr.contains("torn or corrupted write"),
+            "{args:?}: {mine:?}"
+        );
+    }
+    assert_eq!(
+        integrity_error(&devices[0]),
+        "header sector fails its checksum"
+    );
+    // ClusterLabs sbd has no way to tell: it reports the corrupted value.
+    let their_dump = theirs(&dev, &["dump"]).stdout;
+    assert!(
+        their_dump.contains("Timeout (msgwait)  : 0\n"),
+        "{their_dump}"
+    );
+    // Zeroing our field turns it into a plain sbd header again: accepted as is.
+    header[CHECK_OFFSET..CHECK_END].fill(0);
+    FileDevice::open(&devices[0].path)
+        .and_then(|d| d.write_sector(0, &header))
+        .expect("unseal the header");
+    assert!(ours(&dev, &["dump"])
+        .stdout
+        .contains("Timeout (msgwait)  : 0\n"));
+}
+
+/// The start of our checker's verdict on the device's header.
+fn integrity_error(device: &LoopDevice) -> String {
+    let error = sbd::format::check::verify(&sector(device, 0), SectorKind::Header)
+        .expect_err("corrupted header");
+    error
+        .to_string()
+        .split(" (")
+        .next()
+        .unwrap_or("")
+        .to_owned()
 }

@@ -67,12 +67,48 @@ fn create_writes_header_and_wipes_old_slots() {
 }
 
 #[test]
-fn create_is_byte_exact_with_real_sbd() {
+fn create_is_byte_exact_with_real_sbd_apart_from_the_integrity_field() {
     let (dev, _) = created(512);
     let real = real_device();
-    assert_eq!(
-        dev.read_sector(0).expect("ours"),
-        real.read_sector(0).expect("theirs")
+    let mut ours = dev.read_sector(0).expect("ours");
+    ours[crate::format::CHECK_OFFSET..crate::format::CHECK_END].fill(0);
+    assert_eq!(ours, real.read_sector(0).expect("theirs"));
+}
+
+#[test]
+fn corrupted_sectors_are_refused_with_the_device_name() {
+    let (dev, disk) = created(512);
+    disk.allocate(&name("node1"), &mut no_pause())
+        .expect("node1");
+    disk.message(&name("node1"), MailboxCommand::Test, &name("node2"))
+        .expect("message");
+    // A bit flips in the mailbox: the watcher's read fails instead of acting on it.
+    let mut mailbox = dev.read_sector(mailbox_sector(0)).expect("read");
+    mailbox[0] = 2; // test -> reset, CRC unchanged
+    dev.write_sector(mailbox_sector(0), &mailbox)
+        .expect("write");
+    let err = disk.read_own_message(&name("node1")).expect_err("torn");
+    assert!(
+        err.to_string()
+            .starts_with("mem: mailbox sector fails its checksum"),
+        "{err}"
+    );
+    // The header's msgwait changes under our CRC: open refuses the device.
+    let mut header = dev.read_sector(0).expect("read");
+    header[31] = 1;
+    dev.write_sector(0, &header).expect("write");
+    let err = SbdDisk::open(dev.clone()).expect_err("corrupted header");
+    assert!(matches!(
+        err,
+        DiskError::Format {
+            source: FormatError::ChecksumMismatch { .. },
+            ..
+        }
+    ));
+    assert!(
+        err.to_string()
+            .starts_with("mem: header sector fails its checksum"),
+        "{err}"
     );
 }
 

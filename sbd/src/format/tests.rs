@@ -30,6 +30,12 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// `sector` with our integrity field zeroed: what ClusterLabs sbd would have written.
+fn unsealed(mut sector: Vec<u8>) -> Vec<u8> {
+    sector[CHECK_OFFSET..CHECK_END].fill(0);
+    sector
+}
+
 fn name(s: &str) -> NodeName {
     NodeName::parse(s).expect("valid name")
 }
@@ -61,9 +67,13 @@ fn header_from_real_sbd_decodes_to_its_dump_values() {
 fn header_encodes_byte_exact_like_real_sbd() {
     let real = real_sector(0);
     let header = Header::decode(&real).expect("valid header");
-    assert_eq!(header.encode(SECTOR).expect("encode"), real);
+    // Byte for byte what sbd wrote, plus our integrity field in bytes sbd leaves zero.
+    let ours = header.encode(SECTOR).expect("encode");
+    assert_eq!(unsealed(ours.clone()), real);
+    assert_eq!(&ours[CHECK_OFFSET..CHECK_OFFSET + 4], b"pcH\x01");
+    assert_eq!(Header::decode(&ours), Ok(header));
     let rebuilt = Header::new(512, DiskTimeouts::default(), header.uuid);
-    assert_eq!(rebuilt.encode(SECTOR).expect("encode"), real);
+    assert_eq!(rebuilt.encode(SECTOR).expect("encode"), ours);
 }
 
 #[test]
@@ -107,7 +117,8 @@ fn big_endian_fields_are_at_their_offsets() {
     assert_eq!(sector[28..32], [0, 0, 0x02, 0x58]);
     assert_eq!(sector[32], 1);
     assert_eq!(sector[33..49], [0x11; 16]);
-    assert!(sector[49..].iter().all(|&b| b == 0));
+    assert!(sector[49..CHECK_OFFSET].iter().all(|&b| b == 0));
+    assert!(sector[CHECK_END..].iter().all(|&b| b == 0));
     let back = Header::decode(&sector).expect("decode");
     assert_eq!(back.timeouts, timeouts);
     assert_eq!(back.sector_size, 4096);
@@ -163,16 +174,25 @@ fn minor_version_zero_hides_the_uuid() {
 fn slot_and_mailbox_sectors_match_real_sbd() {
     let slot0 = SlotEntry::decode(&real_sector(1)).expect("slot");
     assert_eq!(slot0, SlotEntry::allocated(name("node1")));
-    assert_eq!(slot0.encode(SECTOR).expect("encode"), real_sector(1));
+    assert_eq!(
+        unsealed(slot0.encode(SECTOR).expect("encode")),
+        real_sector(1)
+    );
 
     let mailbox0 = Mailbox::decode(&real_sector(2)).expect("mailbox");
     assert_eq!(mailbox0.command, MailboxCommand::Reset);
     assert_eq!(mailbox0.sender.to_string(), "node2");
-    assert_eq!(mailbox0.encode(SECTOR).expect("encode"), real_sector(2));
+    assert_eq!(
+        unsealed(mailbox0.encode(SECTOR).expect("encode")),
+        real_sector(2)
+    );
 
     let slot1 = SlotEntry::decode(&real_sector(3)).expect("slot");
     assert!(slot1.belongs_to(&name("NODE2")));
-    assert_eq!(slot1.encode(SECTOR).expect("encode"), real_sector(3));
+    assert_eq!(
+        unsealed(slot1.encode(SECTOR).expect("encode")),
+        real_sector(3)
+    );
 
     assert_eq!(
         Mailbox::decode(&real_sector(4)).expect("mailbox"),
@@ -181,7 +201,7 @@ fn slot_and_mailbox_sectors_match_real_sbd() {
     let free = SlotEntry::decode(&real_sector(5)).expect("slot");
     assert!(free.is_free() && !free.is_listed());
     assert_eq!(
-        SlotEntry::default().encode(SECTOR).expect("encode"),
+        unsealed(SlotEntry::default().encode(SECTOR).expect("encode")),
         real_sector(5)
     );
 }
@@ -240,7 +260,7 @@ fn command_bytes_round_trip() {
     sector[0] = 0xfe; // -2 as a signed char
     let mailbox = Mailbox::decode(&sector).expect("decode");
     assert_eq!(mailbox.command.as_str(), "undefined");
-    assert_eq!(mailbox.encode(SECTOR).expect("encode"), sector);
+    assert_eq!(unsealed(mailbox.encode(SECTOR).expect("encode")), sector);
 }
 
 #[test]
@@ -271,4 +291,154 @@ fn too_short_sectors_are_errors_not_panics() {
     assert!(Header::new(512, DiskTimeouts::default(), [0; 16])
         .encode(51)
         .is_err());
+    // Too short for the integrity field: we never write such a sector.
+    assert_eq!(
+        Mailbox::default().encode(CHECK_END - 1),
+        Err(FormatError::SectorTooShort {
+            len: CHECK_END - 1,
+            need: CHECK_END
+        })
+    );
+    assert!(Mailbox::decode(&[0u8; MIN_SECTOR_LEN]).is_ok());
+}
+
+#[test]
+fn sealed_sectors_verify_and_clusterlabs_sectors_pass_unchecked() {
+    let header = Header::new(512, DiskTimeouts::default(), [7; 16]);
+    let slot = SlotEntry::allocated(name("node1"));
+    let mailbox = Mailbox {
+        command: MailboxCommand::Reset,
+        sender: name("node2"),
+    };
+    for size in [512, 4096] {
+        let sealed = header.encode(size).expect("encode");
+        assert_eq!(
+            check::verify(&sealed, SectorKind::Header),
+            Ok(Integrity::Verified)
+        );
+        let sealed = slot.encode(size).expect("encode");
+        assert_eq!(
+            check::verify(&sealed, SectorKind::Slot),
+            Ok(Integrity::Verified)
+        );
+        let sealed = mailbox.encode(size).expect("encode");
+        assert_eq!(
+            check::verify(&sealed, SectorKind::Mailbox),
+            Ok(Integrity::Verified)
+        );
+    }
+    for (index, kind) in [
+        (0, SectorKind::Header),
+        (1, SectorKind::Slot),
+        (2, SectorKind::Mailbox),
+        (4, SectorKind::Mailbox),
+    ] {
+        assert_eq!(
+            check::verify(&real_sector(index), kind),
+            Ok(Integrity::Unchecked),
+            "sector {index} written by sbd 1.5.2"
+        );
+    }
+    // A watcher's cleared (all-zero) mailbox is fine too.
+    assert_eq!(Mailbox::decode(&[0u8; SECTOR]), Ok(Mailbox::default()));
+}
+
+#[test]
+fn a_flipped_bit_anywhere_in_the_covered_bytes_is_refused() {
+    let header = Header::new(512, DiskTimeouts::default(), [0x5a; 16])
+        .encode(SECTOR)
+        .expect("encode");
+    for byte in (8..HEADER_LEN).chain(CHECK_OFFSET + 4..CHECK_END) {
+        let mut torn = header.clone();
+        torn[byte] ^= 0x10;
+        assert!(
+            matches!(
+                Header::decode(&torn),
+                Err(FormatError::ChecksumMismatch {
+                    kind: SectorKind::Header,
+                    ..
+                })
+            ),
+            "byte {byte}: {:?}",
+            Header::decode(&torn)
+        );
+    }
+    let mailbox = Mailbox {
+        command: MailboxCommand::Test,
+        sender: name("node2"),
+    }
+    .encode(SECTOR)
+    .expect("encode");
+    for byte in 0..MIN_SECTOR_LEN {
+        let mut torn = mailbox.clone();
+        torn[byte] ^= 0x01;
+        assert!(
+            matches!(
+                Mailbox::decode(&torn),
+                Err(FormatError::ChecksumMismatch { .. })
+            ),
+            "byte {byte}"
+        );
+    }
+    // Bytes outside the covered ones and the field are not sbd's either: ignored.
+    let mut padded = mailbox.clone();
+    padded[400] = 0xff;
+    assert!(Mailbox::decode(&padded).is_ok());
+    // A torn write that kept the old half of a sector: new command, old CRC.
+    let mut half = mailbox;
+    half[0] = command_byte(MailboxCommand::Reset);
+    let message = Mailbox::decode(&half).expect_err("torn").to_string();
+    assert!(
+        message.contains("mailbox sector fails its checksum"),
+        "{message}"
+    );
+    assert!(message.contains("torn or corrupted"), "{message}");
+}
+
+#[test]
+fn a_sector_sealed_as_another_kind_or_with_garbage_is_refused() {
+    let slot = SlotEntry::allocated(name("node1"))
+        .encode(SECTOR)
+        .expect("encode");
+    assert_eq!(
+        Mailbox::decode(&slot),
+        Err(FormatError::ForeignCheckField {
+            kind: SectorKind::Mailbox,
+            found: Some(SectorKind::Slot)
+        })
+    );
+    let mut garbage = real_sector(1);
+    garbage[CHECK_OFFSET..CHECK_END].copy_from_slice(&[0xab; CHECK_LEN]);
+    let error = SlotEntry::decode(&garbage).expect_err("garbage field");
+    assert_eq!(
+        error,
+        FormatError::ForeignCheckField {
+            kind: SectorKind::Slot,
+            found: None
+        }
+    );
+    assert!(error.to_string().contains("corrupted integrity field"));
+}
+
+#[test]
+fn a_corrupted_header_is_told_apart_from_a_foreign_device() {
+    // Garbage without our magic is still "not an sbd device", not a checksum error.
+    let mut foreign = vec![0x42u8; SECTOR];
+    foreign[..8].copy_from_slice(b"XFSB\0\0\0\0");
+    assert!(matches!(
+        Header::decode(&foreign),
+        Err(FormatError::BadMagic { .. })
+    ));
+    // Our header with a changed timeout: refused (sbd would believe the new value).
+    let mut sector = Header::new(512, DiskTimeouts::default(), [1; 16])
+        .encode(SECTOR)
+        .expect("encode");
+    sector[31] = 1; // msgwait 10 -> 1
+    let error = Header::decode(&sector).expect_err("corrupted");
+    assert!(
+        error
+            .to_string()
+            .starts_with("header sector fails its checksum"),
+        "{error}"
+    );
 }
