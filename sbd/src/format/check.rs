@@ -19,6 +19,10 @@
 //!
 //! * an all-zero field means "written by ClusterLabs sbd, or zeroed by a watcher":
 //!   accepted unchecked;
+//! * all-zero covered bytes mean an empty sector, whatever the field holds: a ClusterLabs
+//!   watcher clears a mailbox *in place* (it zeroes the command and sender it read and
+//!   writes the sector back, keeping our field — verified with sbd 1.5.2's `watch`), so
+//!   a cleared mailbox of ours carries a stale CRC. Accepted unchecked as empty;
 //! * a field with our tag must match the CRC, else the sector is refused;
 //! * anything else in the field (another kind's tag, garbage) is refused too.
 
@@ -112,7 +116,7 @@ pub fn verify(sector: &[u8], kind: SectorKind) -> Result<Integrity, FormatError>
         return Ok(Integrity::Unchecked);
     }
     let field = &sector[CHECK_OFFSET..CHECK_END];
-    if field.iter().all(|&b| b == 0) {
+    if field.iter().all(|&b| b == 0) || sector[..kind.covered_len()].iter().all(|&b| b == 0) {
         return Ok(Integrity::Unchecked);
     }
     let tag = &field[..4];
