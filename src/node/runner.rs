@@ -244,24 +244,25 @@ impl Runner {
             return;
         }
         let deadtime = self.cfg.timers.deadtime;
+        let members = self.membership.members();
         let mut newly_down = Vec::new();
+        // Only a ring to a node still heard on another ring is reported (and later its
+        // recovery); a node that is silent everywhere is the membership's business.
         for ((node, ring), (at, down)) in self.ring_heard.iter_mut() {
-            if !*down && now.saturating_duration_since(*at) >= deadtime {
+            if !*down && members.contains(node) && now.saturating_duration_since(*at) >= deadtime {
                 *down = true;
                 newly_down.push((*node, *ring));
             }
         }
         for (node, ring) in newly_down {
-            if self.membership.members().contains(&node) {
-                self.emit(
-                    Kind::Detect,
-                    &format!(
-                        "ring {ring} to {} silent for {} (node still heard on the other ring)",
-                        self.name(node),
-                        ms(deadtime)
-                    ),
-                );
-            }
+            self.emit(
+                Kind::Detect,
+                &format!(
+                    "ring {ring} to {} silent for {} (node still heard on the other ring)",
+                    self.name(node),
+                    ms(deadtime)
+                ),
+            );
         }
     }
 

@@ -1,0 +1,504 @@
+//! Harness of the cluster tests: a lab of network namespaces (one per node, one "switch"
+//! with a bridge per ring, `tests/fixtures/cluster/lab.sh`), one `palisade node` daemon per
+//! node started inside its namespace under `setpriv --bounding-set -sys_boot` with
+//! `PALISADE_FORBID_SELF_FENCE=1`, each node's power behind `fence_power.sh` (fence_dummy
+//! status file; power off = SIGKILL to every process in that node's namespace), and the
+//! shared logs: the resource log written by the `palisade:Logger` OCF agent and the merged
+//! timeline of every node.
+//!
+//! Safety: only namespaces created here (unique prefix per cluster) are touched; daemons
+//! are stopped by their PID; nothing leaves the namespaces.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The cluster fixtures directory.
+pub fn fixtures() -> PathBuf {
+    repo_root().join("tests/fixtures/cluster")
+}
+
+/// `target/<profile>/<name>`, next to this test executable's `deps/` directory.
+pub fn built_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test binary directory");
+    let dir = if deps.file_name().is_some_and(|n| n == "deps") {
+        deps.parent().expect("profile directory")
+    } else {
+        deps
+    };
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Why the lab cannot run here, if it cannot (the caller prints a NOTICE and skips).
+pub fn lab_unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root: network namespaces need root".into());
+    }
+    let check = Command::new("bash")
+        .arg(fixtures().join("lab.sh"))
+        .arg("check")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match check {
+        Ok(s) if s.success() => None,
+        _ => Some("`ip netns` / veth / bridge not usable here (apt-get install iproute2)".into()),
+    }
+}
+
+/// Poll `cond` every 20 ms until it holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Unix time in milliseconds (the clock of the logs).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn parse_ms(word: &str) -> Option<u64> {
+    let (s, ms) = word.split_once('.')?;
+    Some(s.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?)
+}
+
+/// One line of the resource log: `<time> <node> <start|monitor|stop|poweroff> <epoch>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub at: u64,
+    pub node: String,
+    pub event: String,
+}
+
+/// One timeline line: `<time> <node> <kind> <text>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub at: u64,
+    pub node: String,
+    pub kind: String,
+    pub text: String,
+}
+
+/// Intervals during which two nodes ran the resource at once (must be none). A node runs
+/// it from a start (or monitor) until its stop or its power-off.
+pub fn violations(log: &[LogLine]) -> Vec<String> {
+    let mut on: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut found = Vec::new();
+    let mut lines: Vec<&LogLine> = log.iter().collect();
+    lines.sort_by_key(|l| l.at);
+    for l in lines {
+        match l.event.as_str() {
+            "start" | "monitor" => {
+                for (n, running) in &on {
+                    if *running && *n != l.node {
+                        found.push(format!(
+                            "{} at {}: {} while {n} runs",
+                            l.event, l.at, l.node
+                        ));
+                    }
+                }
+                on.insert(&l.node, true);
+            }
+            "stop" | "poweroff" => {
+                on.insert(&l.node, false);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// How one cluster is set up.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub nodes: usize,
+    pub rings: usize,
+    pub two_node: bool,
+    pub no_quorum_policy: &'static str,
+    pub race_delay: &'static str,
+    /// Power off kills the node's processes (else: fence_dummy only, the node lives on).
+    pub power_kills: bool,
+    /// Resource preference order (node numbers); empty = every node in order.
+    pub allowed: Vec<usize>,
+    /// Also run Debian's ocf:heartbeat:Dummy next to the Logger, when installed.
+    pub with_dummy: bool,
+    /// Seconds the power switch takes to act (a slow BMC).
+    pub fence_slowness: &'static str,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            nodes: 3,
+            rings: 2,
+            two_node: false,
+            no_quorum_policy: "stop",
+            race_delay: "3s",
+            power_kills: true,
+            allowed: Vec::new(),
+            with_dummy: false,
+            fence_slowness: "0",
+        }
+    }
+}
+
+/// A running lab cluster; everything is stopped and deleted on drop.
+pub struct Cluster {
+    pub prefix: String,
+    pub dir: PathBuf,
+    pub setup: Setup,
+    daemons: BTreeMap<usize, Child>,
+    lab_up: bool,
+}
+
+impl Cluster {
+    /// Create the namespaces and the files (no daemon started yet).
+    pub fn new(tag: &str, setup: Setup) -> Cluster {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("pc{}{tag}{n}", std::process::id() % 100_000);
+        let dir = std::env::temp_dir().join(format!("palisade-cluster-{prefix}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("cluster dir");
+        let mut cluster = Cluster {
+            prefix,
+            dir,
+            setup,
+            daemons: BTreeMap::new(),
+            lab_up: false,
+        };
+        cluster.prepare();
+        cluster
+    }
+
+    fn prepare(&mut self) {
+        std::fs::write(
+            self.dir.join("authkey"),
+            b"palisade-test-key-0123456789abcdef",
+        )
+        .expect("key");
+        std::fs::write(self.dir.join("resource.log"), b"").expect("log");
+        // An OCF root with our Logger and Debian's agents side by side.
+        let root = self.dir.join("ocf");
+        std::fs::create_dir_all(root.join("resource.d")).expect("ocf root");
+        symlink(
+            &fixtures().join("ocf/resource.d/palisade"),
+            &root.join("resource.d/palisade"),
+        );
+        symlink(
+            Path::new("/usr/lib/ocf/resource.d/heartbeat"),
+            &root.join("resource.d/heartbeat"),
+        );
+        symlink(Path::new("/usr/lib/ocf/lib"), &root.join("lib"));
+        for i in 1..=self.setup.nodes {
+            std::fs::create_dir_all(self.dir.join(format!("run{i}"))).expect("run dir");
+            std::fs::write(self.power_file(i), "on").expect("power file");
+        }
+        let status = Command::new("bash")
+            .arg(fixtures().join("lab.sh"))
+            .args(["up", &self.prefix])
+            .arg(self.setup.nodes.to_string())
+            .arg(self.setup.rings.to_string())
+            .status()
+            .expect("run lab.sh");
+        assert!(status.success(), "lab.sh up failed");
+        self.lab_up = true;
+    }
+
+    pub fn netns(&self, i: usize) -> String {
+        format!("{}-n{i}", self.prefix)
+    }
+
+    pub fn power_file(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("power{i}"))
+    }
+
+    /// The power state as fence_dummy keeps it ("on"/"off").
+    pub fn power(&self, i: usize) -> String {
+        std::fs::read_to_string(self.power_file(i))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    pub fn self_fence_record(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("self-fence{i}"))
+    }
+
+    fn config(&self, i: usize) -> String {
+        let s = &self.setup;
+        let dir = self.dir.display();
+        let dummy = built_binary("fence_dummy");
+        let mut text = format!(
+            "[cluster]\nid = 7\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\n\n\
+             [timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
+             [quorum]\ntwo-node = {}\nno-quorum-policy = \"{}\"\n\n\
+             [fencing]\naction = \"off\"\ntimeout = \"20s\"\nrace-delay = \"{}\"\nretry = \"2s\"\nself-fence = \"record:{}\"\n\n",
+            s.two_node,
+            s.no_quorum_policy,
+            s.race_delay,
+            self.self_fence_record(i).display()
+        );
+        for j in 1..=s.nodes {
+            let addrs: Vec<String> = (0..s.rings).map(|r| format!("\"10.77.{r}.{j}\"")).collect();
+            let power = self.power_file(j).display().to_string();
+            let fence = if s.power_kills {
+                format!(
+                    "fence-agent = \"{}\"\nfence-params = {{ dummy = \"{}\", status_file = \"{power}\", netns = \"{}\", volatile = \"{dir}/run{j}\", log = \"{dir}/resource.log\", slow = \"{}\" }}",
+                    fixtures().join("fence_power.sh").display(),
+                    dummy.display(),
+                    self.netns(j),
+                    s.fence_slowness
+                )
+            } else {
+                format!(
+                    "fence-agent = \"{}\"\nfence-params = {{ status_file = \"{power}\" }}",
+                    dummy.display()
+                )
+            };
+            text.push_str(&format!(
+                "[[node]]\nname = \"node{j}\"\nid = {j}\naddresses = [{}]\n{fence}\n\n",
+                addrs.join(", ")
+            ));
+        }
+        let allowed = if s.allowed.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = s.allowed.iter().map(|n| format!("\"node{n}\"")).collect();
+            format!("allowed = [{}]\n", names.join(", "))
+        };
+        text.push_str(&format!(
+            "[[resource]]\nname = \"service\"\nagent = \"ocf:palisade:Logger\"\nparams = {{ log = \"{dir}/resource.log\", state = \"{dir}/run{i}/service.state\" }}\n{allowed}priority = 10\nmonitor-interval = \"300ms\"\n\n"
+        ));
+        if s.with_dummy {
+            text.push_str(&format!(
+                "[[resource]]\nname = \"dummy\"\nagent = \"ocf:heartbeat:Dummy\"\nparams = {{ state = \"{dir}/run{i}/dummy.state\" }}\n{allowed}monitor-interval = \"1s\"\n"
+            ));
+        }
+        text
+    }
+
+    /// Start node `i`'s daemon inside its namespace.
+    pub fn start(&mut self, i: usize) {
+        let config = self.dir.join(format!("node{i}.toml"));
+        std::fs::write(&config, self.config(i)).expect("config");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("node{i}.out")))
+            .expect("output file");
+        let err = out.try_clone().expect("output file");
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns(i),
+                "setpriv",
+                "--bounding-set",
+                "-sys_boot",
+            ])
+            .arg(env!("CARGO_BIN_EXE_palisade"))
+            .arg("node")
+            .arg("--config")
+            .arg(&config)
+            .env("PALISADE_FORBID_SELF_FENCE", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .expect("start palisade node");
+        self.daemons.insert(i, child);
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 1..=self.setup.nodes {
+            self.start(i);
+        }
+    }
+
+    /// The daemon's exit status if it has ended (reaped), without waiting.
+    pub fn exited(&mut self, i: usize) -> Option<ExitStatus> {
+        self.daemons
+            .get_mut(&i)
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Wait up to `limit` for node `i`'s daemon to end.
+    pub fn wait_exit(&mut self, i: usize, limit: Duration) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(limit, || {
+            status = self.exited(i);
+            status.is_some()
+        });
+        status
+    }
+
+    /// SIGTERM to node `i`'s daemon (by PID); SIGKILL after 10 s.
+    pub fn stop(&mut self, i: usize) -> Option<ExitStatus> {
+        let pid = self.daemons.get(&i)?.id();
+        if self.exited(i).is_none() {
+            // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        let status = self.wait_exit(i, Duration::from_secs(10));
+        if status.is_none() {
+            if let Some(child) = self.daemons.get_mut(&i) {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+        }
+        status
+    }
+
+    fn lab(&self, args: &[&str]) {
+        let status = Command::new("bash")
+            .arg(fixtures().join("lab.sh"))
+            .args(args)
+            .status()
+            .expect("run lab.sh");
+        assert!(status.success(), "lab.sh {args:?} failed");
+    }
+
+    /// Links of node `i` down: every ring, or one.
+    pub fn cut(&self, i: usize, ring: Option<usize>) {
+        let (n, r) = (i.to_string(), ring.map(|r| r.to_string()));
+        let mut args = vec!["cut", &self.prefix, &n];
+        if let Some(r) = &r {
+            args.push(r);
+        }
+        self.lab(&args);
+    }
+
+    /// Links of node `i` up again.
+    pub fn heal(&self, i: usize, ring: Option<usize>) {
+        let (n, r) = (i.to_string(), ring.map(|r| r.to_string()));
+        let mut args = vec!["heal", &self.prefix, &n];
+        if let Some(r) = &r {
+            args.push(r);
+        }
+        self.lab(&args);
+    }
+
+    /// The resource log, in time order.
+    pub fn log(&self) -> Vec<LogLine> {
+        let text = std::fs::read_to_string(self.dir.join("resource.log")).unwrap_or_default();
+        let mut lines: Vec<LogLine> = text
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                Some(LogLine {
+                    at: parse_ms(w.first()?)?,
+                    node: w.get(1)?.to_string(),
+                    event: w.get(2)?.to_string(),
+                })
+            })
+            .collect();
+        lines.sort_by_key(|l| l.at);
+        lines
+    }
+
+    /// Nodes running the resource now, according to the log.
+    pub fn running_on(&self) -> Vec<String> {
+        let mut on: BTreeMap<String, bool> = BTreeMap::new();
+        for l in self.log() {
+            match l.event.as_str() {
+                "start" | "monitor" => on.insert(l.node, true),
+                _ => on.insert(l.node, false),
+            };
+        }
+        on.into_iter().filter(|(_, r)| *r).map(|(n, _)| n).collect()
+    }
+
+    /// The merged timeline of every node, in time order.
+    pub fn timeline(&self) -> Vec<Step> {
+        let text = std::fs::read_to_string(self.dir.join("timeline")).unwrap_or_default();
+        let mut steps: Vec<Step> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.splitn(4, ' ');
+                let at = parse_ms(w.next()?)?;
+                let node = w.next()?.to_string();
+                let kind = w.next()?.to_string();
+                let text = w.next().unwrap_or("").trim_start().to_string();
+                Some(Step {
+                    at,
+                    node,
+                    kind,
+                    text,
+                })
+            })
+            .collect();
+        steps.sort_by_key(|s| s.at);
+        steps
+    }
+
+    /// The timeline as text (for failure messages and the test output).
+    pub fn timeline_text(&self, since: u64) -> String {
+        self.timeline()
+            .iter()
+            .filter(|s| s.at >= since)
+            .map(|s| {
+                format!(
+                    "{}.{:03} {} {:<8} {}",
+                    s.at / 1000,
+                    s.at % 1000,
+                    s.node,
+                    s.kind,
+                    s.text
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn symlink(target: &Path, link: &Path) {
+    std::os::unix::fs::symlink(target, link).expect("symlink");
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let ids: Vec<usize> = self.daemons.keys().copied().collect();
+        for i in ids {
+            self.stop(i);
+        }
+        if self.lab_up {
+            let _ = Command::new("bash")
+                .arg(fixtures().join("lab.sh"))
+                .args(["down", &self.prefix])
+                .status();
+        }
+        if std::env::var_os("PALISADE_KEEP_TEST_DIRS").is_none() && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
