@@ -306,3 +306,41 @@ fn isolated_node_with_policy_fence_self_fences() {
     assert_eq!(c.running_on(), vec!["node1".to_string()]);
     println!("policy fence:\n{}", c.timeline_text(cut));
 }
+
+#[test]
+fn three_nodes_fencing_through_the_fencer_api() {
+    let setup = Setup {
+        rings: 1,
+        via_fencer: true,
+        ..Setup::default()
+    };
+    let Some(mut c) = lab("d", setup) else {
+        return;
+    };
+    c.start_all();
+    let owner = wait_for_owner(&c, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    let cut = now_ms();
+    c.cut(owner, None);
+    let moved = wait_until(Duration::from_secs(15), || {
+        c.log()
+            .iter()
+            .any(|l| l.event == "start" && l.at >= cut && l.node != format!("node{owner}"))
+    });
+    assert!(moved, "service did not move:\n{}", c.timeline_text(cut));
+    assert_eq!(c.power(owner), "off");
+    let steps = c.timeline();
+    let request = steps
+        .iter()
+        .find(|s| s.at >= cut && s.kind == "fence" && s.text.starts_with("request"))
+        .expect("fence request");
+    assert!(request.text.contains("via fencer API"), "{}", request.text);
+    let coordinator = node_number(&request.node);
+    let history = std::fs::read_to_string(c.fencer_history(coordinator)).unwrap_or_default();
+    assert!(
+        history.contains(&format!("node{owner}")) && history.contains("palisade-node"),
+        "the fencer's history should record the request: {history}"
+    );
+    assert_no_violations(&c);
+    println!("through the fencer API:\n{}", c.timeline_text(cut));
+}

@@ -151,6 +151,9 @@ pub struct Setup {
     pub with_dummy: bool,
     /// Seconds the power switch takes to act (a slow BMC).
     pub fence_slowness: &'static str,
+    /// Fence through a `palisade daemon` (fencer API) in each node's namespace instead of
+    /// running the agent directly.
+    pub via_fencer: bool,
 }
 
 impl Default for Setup {
@@ -165,6 +168,7 @@ impl Default for Setup {
             allowed: Vec::new(),
             with_dummy: false,
             fence_slowness: "0",
+            via_fencer: false,
         }
     }
 }
@@ -175,6 +179,7 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub setup: Setup,
     daemons: BTreeMap<usize, Child>,
+    fencers: BTreeMap<usize, Child>,
     lab_up: bool,
 }
 
@@ -192,6 +197,7 @@ impl Cluster {
             dir,
             setup,
             daemons: BTreeMap::new(),
+            fencers: BTreeMap::new(),
             lab_up: false,
         };
         cluster.prepare();
@@ -255,32 +261,30 @@ impl Cluster {
     fn config(&self, i: usize) -> String {
         let s = &self.setup;
         let dir = self.dir.display();
-        let dummy = built_binary("fence_dummy");
         let mut text = format!(
             "[cluster]\nid = 7\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\n\n\
              [timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
              [quorum]\ntwo-node = {}\nno-quorum-policy = \"{}\"\n\n\
-             [fencing]\naction = \"off\"\ntimeout = \"20s\"\nrace-delay = \"{}\"\nretry = \"2s\"\nself-fence = \"record:{}\"\n\n",
+             [fencing]\naction = \"off\"\ntimeout = \"20s\"\nrace-delay = \"{}\"\nretry = \"2s\"\nself-fence = \"record:{}\"\n{}\n",
             s.two_node,
             s.no_quorum_policy,
             s.race_delay,
-            self.self_fence_record(i).display()
+            self.self_fence_record(i).display(),
+            if s.via_fencer {
+                format!("fencer-socket = \"{}\"\n", self.fencer_socket(i).display())
+            } else {
+                String::new()
+            }
         );
         for j in 1..=s.nodes {
             let addrs: Vec<String> = (0..s.rings).map(|r| format!("\"10.77.{r}.{j}\"")).collect();
-            let power = self.power_file(j).display().to_string();
-            let fence = if s.power_kills {
-                format!(
-                    "fence-agent = \"{}\"\nfence-params = {{ dummy = \"{}\", status_file = \"{power}\", netns = \"{}\", volatile = \"{dir}/run{j}\", log = \"{dir}/resource.log\", slow = \"{}\" }}",
-                    fixtures().join("fence_power.sh").display(),
-                    dummy.display(),
-                    self.netns(j),
-                    s.fence_slowness
-                )
+            let fence = if s.via_fencer {
+                String::new()
             } else {
                 format!(
-                    "fence-agent = \"{}\"\nfence-params = {{ status_file = \"{power}\" }}",
-                    dummy.display()
+                    "fence-agent = \"{}\"\nfence-params = {{ {} }}",
+                    self.agent(),
+                    self.device_params(j)
                 )
             };
             text.push_str(&format!(
@@ -305,8 +309,88 @@ impl Cluster {
         text
     }
 
-    /// Start node `i`'s daemon inside its namespace.
+    fn agent(&self) -> String {
+        if self.setup.power_kills {
+            fixtures().join("fence_power.sh").display().to_string()
+        } else {
+            built_binary("fence_dummy").display().to_string()
+        }
+    }
+
+    /// The inline-table body of node `j`'s fence device parameters.
+    fn device_params(&self, j: usize) -> String {
+        let power = self.power_file(j).display().to_string();
+        if !self.setup.power_kills {
+            return format!("status_file = \"{power}\"");
+        }
+        let dir = self.dir.display();
+        format!(
+            "dummy = \"{}\", status_file = \"{power}\", netns = \"{}\", volatile = \"{dir}/run{j}\", log = \"{dir}/resource.log\", slow = \"{}\"",
+            built_binary("fence_dummy").display(),
+            self.netns(j),
+            self.setup.fence_slowness
+        )
+    }
+
+    pub fn fencer_socket(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("fencer{i}.sock"))
+    }
+
+    pub fn fencer_history(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("fence-history{i}.jsonl"))
+    }
+
+    /// Node `i`'s fencer: a device per other node, started inside `i`'s namespace.
+    fn start_fencer(&mut self, i: usize) {
+        let mut text = format!(
+            "[fencing]\nfencing-timeout = \"20s\"\nfencing-action = \"off\"\n\n[daemon]\nsocket = \"{}\"\nhistory = \"{}\"\nnode-name = \"node{i}\"\n\n",
+            self.fencer_socket(i).display(),
+            self.fencer_history(i).display()
+        );
+        for j in (1..=self.setup.nodes).filter(|j| *j != i) {
+            text.push_str(&format!(
+                "[[device]]\nname = \"power-node{j}\"\nagent = \"{}\"\nparams = {{ {}, pcmk_host_list = \"node{j}\" }}\n\n",
+                self.agent(),
+                self.device_params(j)
+            ));
+        }
+        let config = self.dir.join(format!("fencer{i}.toml"));
+        std::fs::write(&config, text).expect("fencer config");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("fencer{i}.out")))
+            .expect("fencer output");
+        let err = out.try_clone().expect("fencer output");
+        use std::os::unix::process::CommandExt;
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns(i)])
+            .arg(env!("CARGO_BIN_EXE_palisade"))
+            .args(["daemon", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn()
+            .expect("start palisade daemon");
+        self.fencers.insert(i, child);
+        let socket = self.fencer_socket(i);
+        let up = wait_until(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+        assert!(up, "fencer of node{i} did not come up");
+    }
+
+    /// Start node `i`'s daemon inside its namespace (and its fencer first, if used).
     pub fn start(&mut self, i: usize) {
+        if self.setup.via_fencer {
+            if let Some(mut old) = self.fencers.remove(&i) {
+                let _ = old.kill();
+                let _ = old.wait();
+            }
+            self.start_fencer(i);
+        }
         let config = self.dir.join(format!("node{i}.toml"));
         std::fs::write(&config, self.config(i)).expect("config");
         let out = std::fs::OpenOptions::new()
@@ -490,6 +574,16 @@ impl Drop for Cluster {
         let ids: Vec<usize> = self.daemons.keys().copied().collect();
         for i in ids {
             self.stop(i);
+        }
+        for (_, mut fencer) in std::mem::take(&mut self.fencers) {
+            // SAFETY: kill(2) on the PID of a fencer daemon this harness started.
+            unsafe { libc::kill(fencer.id() as i32, libc::SIGTERM) };
+            if !wait_until(Duration::from_secs(10), || {
+                matches!(fencer.try_wait(), Ok(Some(_)))
+            }) {
+                let _ = fencer.kill();
+                let _ = fencer.wait();
+            }
         }
         if self.lab_up {
             let _ = Command::new("bash")
