@@ -1,6 +1,7 @@
 //! The node configuration: a full example, defaults, and every refusal.
 
 use super::*;
+use crate::cluster::quorum::TieBreaker;
 
 const GOOD: &str = r#"
 [cluster]

@@ -17,13 +17,16 @@ use super::fencing::{FenceOutcome, Fencer};
 use super::heartbeat::{Incoming, Rings};
 use super::peers::PeerBook;
 use super::report::{self, Report};
-use super::resources::{self, AgentContext, ResourceEvent, ResourceHandle, What};
+use super::resources::{self, AgentContext, ResourceHandle};
 use super::timeline::{Kind, Timeline};
-use crate::cluster::failover::{Decision, Event, FailoverMachine};
+use crate::cluster::failover::{Event, FailoverMachine};
 use crate::cluster::membership::{Change, Heartbeat, Membership};
 use crate::cluster::packet::{self, Key, Packet};
 use crate::cluster::quorum::{self, ExternalTieBreakers, NodeId, WaitForAll};
-use watchdog::{FenceKind, SelfFence};
+use watchdog::SelfFence;
+
+#[path = "runner_actions.rs"]
+mod actions;
 
 /// How the node's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +98,7 @@ fn names(cfg: &NodeConfig, ids: &BTreeSet<NodeId>) -> String {
         .join(" ")
 }
 
-fn ms(d: Duration) -> String {
+pub(super) fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
 
@@ -367,196 +370,6 @@ impl Runner {
         let decisions = self.machine.handle(Event::Tick, now);
         self.execute(decisions);
     }
-
-    fn execute(&mut self, decisions: Vec<Decision>) {
-        for d in decisions {
-            match d {
-                Decision::Fence {
-                    node,
-                    delay,
-                    reason,
-                } => {
-                    self.emit(
-                        Kind::Fence,
-                        &format!(
-                            "request {} {} via {} (delay {}): {reason}",
-                            self.fencer.action().as_str(),
-                            self.name(node),
-                            self.fencer.describe(node),
-                            ms(delay)
-                        ),
-                    );
-                    self.fencer.spawn(node, delay, self.fence_tx.clone());
-                }
-                Decision::Blocked {
-                    resource,
-                    until_fenced,
-                } => {
-                    if self.blocked.insert(resource.clone(), until_fenced) != Some(until_fenced) {
-                        self.emit(
-                            Kind::Place,
-                            &format!(
-                                "{resource} waits until {} is fenced",
-                                self.name(until_fenced)
-                            ),
-                        );
-                    }
-                }
-                Decision::Start { resource, node } => {
-                    self.blocked.remove(&resource);
-                    if self.placed.insert(resource.clone(), node) != Some(node) {
-                        self.emit(Kind::Place, &format!("{resource} -> {}", self.name(node)));
-                    }
-                    if node == self.cfg.me {
-                        self.start_local(&resource);
-                    }
-                }
-                Decision::Stop { resource } => {
-                    self.placed.remove(&resource);
-                    self.stop_local(&resource, if self.quorate { "fenced" } else { "no quorum" });
-                }
-                Decision::SelfFence { reason } => self.self_fence(&reason),
-            }
-        }
-    }
-
-    fn start_local(&mut self, resource: &str) {
-        let view = self.view.clone().unwrap_or_default();
-        if let Some(other) = self.book.running_elsewhere(resource, &view) {
-            self.emit(
-                Kind::Warn,
-                &format!(
-                    "not starting {resource}: {} reports it running",
-                    self.name(other)
-                ),
-            );
-            return;
-        }
-        let state = self.local.get(resource).copied();
-        if matches!(state, Some(Local::Stopped | Local::Probing)) {
-            if let Some(h) = self.handles.get(resource) {
-                self.emit(Kind::Resource, &format!("start {resource}"));
-                self.local.insert(resource.to_string(), Local::Starting);
-                h.start();
-            }
-        }
-    }
-
-    fn stop_local(&mut self, resource: &str, why: &str) {
-        let state = self.local.get(resource).copied();
-        if matches!(
-            state,
-            Some(Local::Starting | Local::Running | Local::Unknown)
-        ) {
-            if let Some(h) = self.handles.get(resource) {
-                self.emit(Kind::Resource, &format!("stop {resource} ({why})"));
-                self.local.insert(resource.to_string(), Local::Stopping);
-                h.stop();
-            }
-        }
-    }
-
-    fn self_fence(&mut self, reason: &str) {
-        self.emit(Kind::Fence, &format!("SELF-FENCE: {reason}"));
-        let result = match self.self_fence.as_mut() {
-            Some(exec) => exec.self_fence(FenceKind::Reboot, true, reason),
-            None => Err(watchdog::SelfFenceError::Refused(
-                "no self-fence executor configured",
-            )),
-        };
-        match result {
-            Ok(()) => {
-                self.emit(
-                    Kind::Fence,
-                    "self-fence recorded (test executor): stopping resources and exiting",
-                );
-                self.ending = Some(Ending::SelfFenced);
-            }
-            Err(e) => {
-                self.emit(
-                    Kind::Warn,
-                    &format!("self-fence did not happen: {e}; stopping resources and exiting"),
-                );
-                self.ending = Some(Ending::SelfFenceFailed);
-            }
-        }
-    }
-
-    fn fence_outcome(&mut self, out: FenceOutcome, now: Instant) {
-        let node = self.name(out.node);
-        if out.ok {
-            self.emit(
-                Kind::Fence,
-                &format!("{node} fenced: {} in {}", out.detail, ms(out.elapsed)),
-            );
-            self.book.fenced_by_us(out.node);
-        } else {
-            self.emit(
-                Kind::Fence,
-                &format!(
-                    "fencing {node} FAILED after {}: {}",
-                    ms(out.elapsed),
-                    out.detail
-                ),
-            );
-        }
-        let decisions = self.machine.handle(
-            Event::Fenced {
-                node: out.node,
-                ok: out.ok,
-            },
-            now,
-        );
-        self.execute(decisions);
-    }
-
-    fn resource_event(&mut self, ev: ResourceEvent) {
-        let r = ev.resource;
-        let (state, text) = match ev.what {
-            What::ProbedStopped(rc) => (
-                Local::Stopped,
-                format!("probe {r}: not running here ({rc})"),
-            ),
-            What::ProbedRunning => (
-                Local::Stopping,
-                format!("probe {r}: left running from before, stopping it"),
-            ),
-            What::Started(d) => (Local::Running, format!("{r} started in {}", ms(d))),
-            What::StartFailed(rc, n) => (
-                Local::Starting,
-                format!("start {r} failed ({rc}), attempt {n}"),
-            ),
-            What::Stopped(d) => (Local::Stopped, format!("{r} stopped in {}", ms(d))),
-            What::StopFailed(rc) => (
-                Local::Unknown,
-                format!("stop {r} FAILED ({rc}): state unknown"),
-            ),
-            What::MonitorFailed(rc, n) => (
-                Local::Stopping,
-                format!("monitor {r} failed ({rc}), failure {n}: restarting"),
-            ),
-            What::GaveUp(n) => (Local::Stopped, format!("{r}: {n} failures, left stopped")),
-        };
-        // A probe that ends after a start was ordered does not override it.
-        let current = self.local.get(&r).copied();
-        let keep = matches!(current, Some(Local::Starting))
-            && matches!(state, Local::Stopped)
-            && text.starts_with("probe");
-        if !keep {
-            self.local.insert(r.clone(), state);
-        }
-        self.emit(Kind::Resource, &text);
-        // A resource we run now but whose placement says elsewhere (or nowhere) is stopped.
-        if state == Local::Running && self.placed.get(&r) != Some(&self.cfg.me) {
-            self.stop_local(&r, "not placed here");
-        }
-    }
-
-    fn all_stopped(&self) -> bool {
-        self.local
-            .values()
-            .all(|s| matches!(s, Local::Stopped | Local::Probing))
-    }
 }
 
 fn incarnation() -> u64 {
@@ -676,56 +489,6 @@ pub async fn run(
             Some(ev) = res_rx.recv() => r.resource_event(ev),
         }
     };
-    shutdown(&mut r, &mut res_rx, ending).await;
+    actions::shutdown(&mut r, &mut res_rx, ending).await;
     Ok(ending)
-}
-
-/// Stop every local resource (bounded by the longest operation timeout), keep
-/// heartbeating meanwhile is not needed: the node is leaving.
-async fn shutdown(
-    r: &mut Runner,
-    res_rx: &mut mpsc::UnboundedReceiver<ResourceEvent>,
-    ending: Ending,
-) {
-    r.emit(
-        Kind::Daemon,
-        &format!("stopping ({ending:?}): stopping local resources"),
-    );
-    let names: Vec<String> = r.local.keys().cloned().collect();
-    for n in &names {
-        r.placed.remove(n);
-        r.stop_local(n, "node stopping");
-    }
-    let limit = r
-        .cfg
-        .resources
-        .iter()
-        .map(|e| e.op_timeout)
-        .max()
-        .unwrap_or_default()
-        .saturating_mul(3)
-        + Duration::from_secs(1);
-    let deadline = tokio::time::Instant::now() + limit;
-    while !r.all_stopped() {
-        match tokio::time::timeout_at(deadline, res_rx.recv()).await {
-            Ok(Some(ev)) => {
-                r.resource_event(ev);
-                // a probe that finds it stopped, or a start finishing: stop again
-                let pending: Vec<String> = r
-                    .local
-                    .iter()
-                    .filter(|(_, s)| matches!(s, Local::Running | Local::Starting))
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                for n in pending {
-                    r.stop_local(&n, "node stopping");
-                }
-            }
-            _ => {
-                r.emit(Kind::Warn, "resources did not all stop in time");
-                break;
-            }
-        }
-    }
-    r.emit(Kind::Daemon, "stopped");
 }
