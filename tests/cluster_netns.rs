@@ -16,34 +16,6 @@ use std::time::Duration;
 
 use common_cluster::*;
 
-fn lab(tag: &str, setup: Setup) -> Option<Cluster> {
-    if let Some(why) = lab_unavailable() {
-        eprintln!("NOTICE: cluster test skipped: {why}");
-        return None;
-    }
-    Some(Cluster::new(tag, setup))
-}
-
-fn node_number(name: &str) -> usize {
-    name.trim_start_matches("node").parse().expect("node name")
-}
-
-/// The single node running the service once it started (panics with the timeline if not).
-fn wait_for_owner(c: &Cluster, limit: Duration) -> usize {
-    let started = wait_until(limit, || c.running_on().len() == 1);
-    assert!(started, "service never started:\n{}", c.timeline_text(0));
-    node_number(&c.running_on()[0])
-}
-
-fn assert_no_violations(c: &Cluster) {
-    let v = violations(&c.log());
-    assert!(
-        v.is_empty(),
-        "two nodes ran the service at once: {v:#?}\n{}",
-        c.timeline_text(0)
-    );
-}
-
 #[test]
 fn three_nodes_fence_before_failover_then_rejoin() {
     let dummy = std::path::Path::new("/usr/lib/ocf/resource.d/heartbeat/Dummy").is_file();

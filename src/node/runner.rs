@@ -274,14 +274,14 @@ impl Runner {
             let silent = |n: &NodeId| {
                 self.last_heard
                     .get(n)
-                    .map(|t| ms(now.saturating_duration_since(*t)))
-                    .unwrap_or_else(|| "since start".into())
+                    .map(|t| format!("silent for {}", ms(now.saturating_duration_since(*t))))
+                    .unwrap_or_else(|| "never heard".into())
             };
             match &c {
                 Change::Late(n, _) => self.emit(
                     Kind::Detect,
                     &format!(
-                        "{} late: silent for {} (warntime {})",
+                        "{} late: {} (warntime {})",
                         self.name(*n),
                         silent(n),
                         ms(self.cfg.timers.warntime)
@@ -295,7 +295,7 @@ impl Runner {
                     };
                     self.emit(
                         Kind::Detect,
-                        &format!("{} dead: silent for {} ({limit})", self.name(*n), silent(n)),
+                        &format!("{} dead: {} ({limit})", self.name(*n), silent(n)),
                     );
                 }
                 _ => {}

@@ -472,6 +472,27 @@ impl Cluster {
         assert!(status.success(), "lab.sh {args:?} failed");
     }
 
+    /// Send `signal` to node `i`'s daemon (by the PID we started it with).
+    pub fn signal(&mut self, i: usize, signal: i32) {
+        if self.exited(i).is_none() {
+            if let Some(child) = self.daemons.get(&i) {
+                // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+                unsafe { libc::kill(child.id() as i32, signal) };
+            }
+        }
+    }
+
+    /// Nodes `nodes` move to a second switch: a partition in which they see each other.
+    pub fn split(&self, nodes: &[usize]) {
+        let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        self.lab(&["split", &self.prefix, &list.join(" ")]);
+    }
+
+    /// Every node back on one switch.
+    pub fn join(&self) {
+        self.lab(&["join", &self.prefix]);
+    }
+
     /// Links of node `i` down: every ring, or one.
     pub fn cut(&self, i: usize, ring: Option<usize>) {
         let (n, r) = (i.to_string(), ring.map(|r| r.to_string()));
@@ -563,6 +584,36 @@ impl Cluster {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// A cluster lab, or a NOTICE and None where namespaces cannot be used.
+pub fn lab(tag: &str, setup: Setup) -> Option<Cluster> {
+    if let Some(why) = lab_unavailable() {
+        eprintln!("NOTICE: cluster test skipped: {why}");
+        return None;
+    }
+    Some(Cluster::new(tag, setup))
+}
+
+pub fn node_number(name: &str) -> usize {
+    name.trim_start_matches("node").parse().expect("node name")
+}
+
+/// The single node running the service once it started (panics with the timeline if not).
+pub fn wait_for_owner(c: &Cluster, limit: Duration) -> usize {
+    let started = wait_until(limit, || c.running_on().len() == 1);
+    assert!(started, "service never started:\n{}", c.timeline_text(0));
+    node_number(&c.running_on()[0])
+}
+
+/// Panics (with the timeline) if two nodes ever ran the service at once.
+pub fn assert_no_violations(c: &Cluster) {
+    let v = violations(&c.log());
+    assert!(
+        v.is_empty(),
+        "two nodes ran the service at once: {v:#?}\n{}",
+        c.timeline_text(0)
+    );
 }
 
 fn symlink(target: &Path, link: &Path) {
