@@ -1,6 +1,7 @@
 //! The `palisade-sbd` command line: the disk commands of ClusterLabs sbd(8) with its
-//! option syntax (`create`, `dump`, `list`, `allocate NODE`, `message NODE TYPE`, on up
-//! to three `-d` devices) and the same stdout, which fence agents parse. `watch` is
+//! option syntax (`create`, `dump`, `list`, `allocate NODE`, `message NODE TYPE`,
+//! `ping NODE`, on up to three `-d` devices) and the same stdout, which fence agents
+//! parse, plus `query-watchdog` and `test-watchdog` ([`watchdog_commands`]). `watch` is
 //! parsed here too (its options are kept in [`Invocation::options`]) and handed to
 //! [`crate::daemon::main`].
 //!
@@ -12,6 +13,8 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
+use watchdog::{ProbeError, ProbedWatchdog};
+
 use crate::blockdev::{BlockDevError, BlockDevice, FileDevice, IoMode};
 use crate::disk::{message_delivered, render_dump, render_list, runtime_timeouts, Allocation};
 use crate::disk::{DiskError, SbdDisk};
@@ -19,6 +22,12 @@ use crate::format::{
     parse_command, uuid_v4_from_random, DiskTimeouts, NameError, NodeName, DEFAULT_SLOTS,
 };
 use crate::inquisitor::{validate_timeouts, MailboxCommand};
+
+mod ping;
+mod usage;
+pub mod watchdog_commands;
+
+pub use usage::USAGE;
 
 /// The program name used in messages.
 pub const PROGRAM: &str = "palisade-sbd";
@@ -51,8 +60,6 @@ pub enum UsageError {
     BadMessageType(String),
     #[error("unexpected argument {0:?}")]
     ExtraArgument(String),
-    #[error("command {0} is not supported by palisade-sbd (disk commands only)")]
-    Unsupported(String),
     #[error("cannot determine the local node name (use -n NAME): {0}")]
     LocalName(String),
     #[error(transparent)]
@@ -60,6 +67,9 @@ pub enum UsageError {
     /// A `--name=value` option (palisade's own) given to a command other than watch.
     #[error("option --{0} only applies to the watch command")]
     LongOptionNeedsWatch(String),
+    /// `--force-reset` with another value than `yes`, or given to another command.
+    #[error("--force-reset={0}: only --force-reset=yes, and only with test-watchdog")]
+    BadForceReset(String),
     /// A `--name` without `=value`.
     #[error("option --{0} needs a value (--{0}=VALUE)")]
     LongOptionValue(String),
@@ -79,6 +89,14 @@ pub enum Command {
     },
     /// Run the daemon (see [`crate::daemon`]).
     Watch,
+    /// Write `test` to the node and wait up to msgwait for its watcher to clear it.
+    Ping(NodeName),
+    /// List the watchdogs sysfs knows (never opens a device).
+    QueryWatchdog,
+    /// Show, and with `force` carry out, a watchdog test that resets the node.
+    TestWatchdog {
+        force: bool,
+    },
 }
 
 /// A parsed command line.
@@ -175,15 +193,31 @@ pub fn parse_args(
         }
     }
 
-    let command = if help {
+    let mut command = if help {
         Command::Help
     } else {
         parse_command_words(&positional)?
     };
+    if let Command::TestWatchdog { force } = &mut command {
+        for (name, value) in std::mem::take(&mut long_options) {
+            match name.as_str() {
+                "force-reset" if value == "yes" => *force = true,
+                "force-reset" => return Err(UsageError::BadForceReset(value)),
+                _ => return Err(UsageError::LongOptionNeedsWatch(name)),
+            }
+        }
+    }
+    if let Some((_, value)) = long_options.iter().find(|(name, _)| name == "force-reset") {
+        return Err(UsageError::BadForceReset(value.clone()));
+    }
     if let (false, Some((name, _))) = (command == Command::Watch, long_options.first()) {
         return Err(UsageError::LongOptionNeedsWatch(name.clone()));
     }
-    if command != Command::Help {
+    let needs_devices = !matches!(
+        command,
+        Command::Help | Command::QueryWatchdog | Command::TestWatchdog { .. }
+    );
+    if needs_devices {
         if devices.is_empty() {
             if let Some(list) = env("SBD_DEVICE") {
                 devices = list
@@ -205,7 +239,7 @@ pub fn parse_args(
     let local_name = match local_name {
         Some(name) => name,
         None => match &command {
-            Command::Message { .. } | Command::Watch => {
+            Command::Message { .. } | Command::Watch | Command::Ping(_) => {
                 let host = hostname().map_err(|e| UsageError::LocalName(e.to_string()))?;
                 NodeName::parse(&host.trim().to_lowercase())?
             }
@@ -259,9 +293,15 @@ fn parse_command_words(words: &[String]) -> Result<Command, UsageError> {
             (Command::Message { target, command }, 2)
         }
         "watch" => (Command::Watch, 0),
-        "ping" | "query-watchdog" | "test-watchdog" => {
-            return Err(UsageError::Unsupported(first.clone()))
+        "ping" => {
+            let node = rest.first().ok_or(UsageError::MissingArgument {
+                command: "ping",
+                what: "a node name",
+            })?;
+            (Command::Ping(NodeName::parse(node)?), 1)
         }
+        "query-watchdog" => (Command::QueryWatchdog, 0),
+        "test-watchdog" => (Command::TestWatchdog { force: false }, 0),
         other => return Err(UsageError::UnknownCommand(other.to_owned())),
     };
     match rest.get(used) {
@@ -290,7 +330,14 @@ pub struct Runtime<'a> {
     pub random: &'a mut dyn FnMut() -> io::Result<[u8; 16]>,
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
+    /// The watchdogs sysfs knows (`query-watchdog`, `test-watchdog`); never opens one.
+    pub probe: ProbeFn<'a>,
+    /// Environment lookups (watchdog settings for the watchdog commands).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
 }
+
+/// Lists the watchdogs of the machine without opening any.
+pub type ProbeFn<'a> = &'a dyn Fn() -> Result<Vec<ProbedWatchdog>, ProbeError>;
 
 /// Carry out `invocation`; returns the exit code (0 success, 1 failure).
 pub fn run(invocation: &Invocation, rt: &mut Runtime<'_>) -> i32 {
@@ -308,6 +355,9 @@ pub fn run(invocation: &Invocation, rt: &mut Runtime<'_>) -> i32 {
             report(rt, &"watch runs through crate::daemon::main, not cli::run");
             false
         }
+        Command::Ping(target) => ping::run_ping(invocation, target, rt),
+        Command::QueryWatchdog => watchdog_commands::run_query(rt),
+        Command::TestWatchdog { force } => watchdog_commands::run_test(invocation, *force, rt),
     };
     let _ = rt.out.flush();
     i32::from(!ok)
@@ -315,7 +365,7 @@ pub fn run(invocation: &Invocation, rt: &mut Runtime<'_>) -> i32 {
 
 /// Why one device failed inside a command.
 #[derive(Debug, thiserror::Error)]
-enum DeviceFailure {
+pub(crate) enum DeviceFailure {
     #[error(transparent)]
     Open(#[from] BlockDevError),
     #[error(transparent)]
@@ -324,12 +374,15 @@ enum DeviceFailure {
     Random(io::Error),
 }
 
-fn open_disk(rt: &Runtime<'_>, path: &str) -> Result<SbdDisk<Box<dyn BlockDevice>>, DeviceFailure> {
+pub(crate) fn open_disk(
+    rt: &Runtime<'_>,
+    path: &str,
+) -> Result<SbdDisk<Box<dyn BlockDevice>>, DeviceFailure> {
     let device = (rt.open)(path)?;
     Ok(SbdDisk::open(device)?)
 }
 
-fn report(rt: &mut Runtime<'_>, error: &dyn std::fmt::Display) {
+pub(crate) fn report(rt: &mut Runtime<'_>, error: &dyn std::fmt::Display) {
     let _ = writeln!(rt.err, "{PROGRAM}: {error}");
 }
 
@@ -533,6 +586,8 @@ pub fn main_from_env() -> i32 {
         random: &mut random,
         out: &mut stdout,
         err: &mut stderr,
+        probe: &watchdog::probe,
+        env: &env,
     };
     run(&invocation, &mut runtime)
 }
@@ -543,50 +598,6 @@ fn local_hostname() -> io::Result<String> {
         .trim()
         .to_owned())
 }
-
-/// `-h` output.
-pub const USAGE: &str = "\
-palisade-sbd: shared storage fencing (ClusterLabs sbd compatible disk commands)
-Syntax:
-\tpalisade-sbd <options> <command> <cmdarguments>
-Options:
--d <devname>\tBlock device to use (mandatory; can be specified up to 3 times;
-\t\tdefault: SBD_DEVICE=\"dev1;dev2;dev3\")
--h\t\tDisplay this help.
--n <node>\tSet local node name; defaults to uname -n (lower case)
--1 <N>\t\tSet watchdog timeout to N seconds (create only; default 5 or SBD_WATCHDOG_TIMEOUT)
--2 <N>\t\tSet slot allocation timeout to N seconds (create only; default 2)
--3 <N>\t\tSet daemon loop timeout to N seconds (create only; default 1)
--4 <N>\t\tSet msgwait timeout to N seconds (create only; default 10)
--I <N>\t\tI/O timeout (default 3)
-Watch options (see sbd(8); environment SBD_DEVICE, SBD_WATCHDOG_DEV, SBD_WATCHDOG_TIMEOUT,
-SBD_STARTMODE, SBD_PACEMAKER, SBD_TIMEOUT_ACTION, SBD_DELAY_START, SBD_PIDFILE):
--w <dev>\tWatchdog device (default /dev/watchdog; /dev/null: none; pet-file:PATH: test device)
--W\t\tToggle the watchdog (given twice: no watchdog)
--T\t\tKeep the driver's watchdog timeout
--S <0|1>\tStart mode: 0/always, 1/clean (refuse to start with a fencing message pending)
--P\t\tCluster integration on (health from the palisade daemon, see --health-file)
--z\t\tOnce the cluster is up, require disk quorum and a healthy cluster
--5 <N>\t\tLatency warning threshold
--C <N>\t\tWatchdog timeout during a crashdump (default: disarm it)
--r <action>\tTimeout action: flush|noflush,reboot|off|crashdump
--s <N>\t\tWait up to N seconds for a valid device at start (default 120)
--p <file>\tPID file
--v\t\tMore log output (-vv: debug)
---health-file=PATH\tCluster health file the palisade daemon refreshes (default /run/palisade/sbd-health)
---self-fence=record:PATH\tTESTS ONLY: record self-fence decisions in PATH instead of
-\t\tresetting; refused unless PALISADE_FORBID_SELF_FENCE is set
-Other sbd options (-R -c -Z -t -F) are accepted and ignored.
-Commands:
-create\t\tinitialize 255 slots on <dev> - OVERWRITES DEVICE!
-list\t\tList all allocated slots on device, and messages.
-dump\t\tDump meta-data header from device.
-allocate <node>
-\t\tAllocate a slot for node (optional)
-message <node> (test|reset|off|crashdump|clear|exit)
-\t\tWrites the specified message to node's slot (LOCAL = this node).
-watch\t\tRun the daemon in the foreground: watch the own slot, feed the watchdog.
-";
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! ClusterLabs sbd's `watch` daemon (Debian `/usr/sbin/sbd`) receives messages written by
 //! our `palisade-sbd message` on a device we created: `test` shows up in its log and is
-//! cleared (we still read the mailbox it cleared in place), `exit` stops it.
+//! cleared (we still read the mailbox it cleared in place), our `ping` is answered, `exit`
+//! stops it.
 //!
 //! Safety: sbd runs through `tests/fixtures/their_watch.sh`, guarded as
 //! ../shared/PEERS.md prescribes (`-w /dev/null`, `-Z -Z`, `SBD_PACEMAKER=no`,
@@ -310,6 +311,9 @@ fn their_watch_receives_our_test_and_exit() {
         sink.text()
     );
     assert_eq!(ours(dev, &["list"]), "0\tnode1\tclear\t\n");
+    // Our ping gets its answer from their watcher (it clears the test message in place).
+    let ping = ours(dev, &["-n", "node2", "ping", "node1"]);
+    assert!(ping.contains(&format!("node1 answered on {dev}")), "{ping}");
 
     // exit: in their log, and the inquisitor is gone (no fence: debug mode never logs one).
     ours(dev, &["-n", "node2", "message", "node1", "exit"]);

@@ -131,9 +131,25 @@ fn bad_command_lines_are_usage_errors() {
         parse("-d x list extra"),
         Err(UsageError::ExtraArgument("extra".into()))
     );
+    assert!(matches!(
+        parse("-d x ping"),
+        Err(UsageError::MissingArgument {
+            command: "ping",
+            ..
+        })
+    ));
+    assert_eq!(parse("ping node1"), Err(UsageError::NoDevices));
     assert_eq!(
-        parse("-d x ping node1"),
-        Err(UsageError::Unsupported("ping".into()))
+        parse("test-watchdog --force-reset=please"),
+        Err(UsageError::BadForceReset("please".into()))
+    );
+    assert_eq!(
+        parse("--force-reset=yes query-watchdog"),
+        Err(UsageError::BadForceReset("yes".into()))
+    );
+    assert_eq!(
+        parse("-d x --force-reset=yes watch"),
+        Err(UsageError::BadForceReset("yes".into()))
     );
     assert_eq!(
         parse("-d x --health-file=/h list"),
@@ -147,25 +163,36 @@ fn bad_command_lines_are_usage_errors() {
     assert_eq!(parse("-h").expect("help").command, Command::Help);
 }
 
+/// A stand-in for the rest of the world while a command pauses: gets the devices and
+/// the pause (e.g. a watcher clearing a mailbox, or a real sleep).
+pub(in crate::cli) type OnPause = Box<dyn FnMut(&HashMap<String, MemoryDevice>, Duration)>;
+
 /// Memory devices by path, and everything a command printed or waited.
-struct World {
-    devices: HashMap<String, MemoryDevice>,
-    pauses: Vec<Duration>,
+pub(in crate::cli) struct World {
+    pub(in crate::cli) devices: HashMap<String, MemoryDevice>,
+    pub(in crate::cli) pauses: Vec<Duration>,
+    /// What the watchdog probe finds.
+    pub(in crate::cli) watchdogs: Vec<watchdog::ProbedWatchdog>,
+    pub(in crate::cli) env: HashMap<String, String>,
+    pub(in crate::cli) on_pause: Option<OnPause>,
 }
 
 impl World {
-    fn new(paths: &[&str]) -> World {
+    pub(in crate::cli) fn new(paths: &[&str]) -> World {
         World {
             devices: paths
                 .iter()
                 .map(|p| (p.to_string(), MemoryDevice::named(p, 512, 600)))
                 .collect(),
             pauses: Vec::new(),
+            watchdogs: Vec::new(),
+            env: HashMap::new(),
+            on_pause: None,
         }
     }
 
     /// Run a command line; returns (exit code, stdout, stderr).
-    fn run(&mut self, line: &str) -> (i32, String, String) {
+    pub(in crate::cli) fn run(&mut self, line: &str) -> (i32, String, String) {
         let invocation = match parse(line) {
             Ok(invocation) => invocation,
             Err(e) => return (1, String::new(), e.to_string()),
@@ -180,9 +207,18 @@ impl World {
                 }),
             }
         };
-        let pauses = &mut self.pauses;
-        let mut pause = |d: Duration| pauses.push(d);
+        let (pauses, on_pause, devices) = (&mut self.pauses, &mut self.on_pause, &self.devices);
+        let mut pause = |d: Duration| {
+            pauses.push(d);
+            if let Some(hook) = on_pause.as_mut() {
+                hook(devices, d);
+            }
+        };
         let mut random = || Ok([0x5a; 16]);
+        let watchdogs = self.watchdogs.clone();
+        let probe = move || Ok(watchdogs.clone());
+        let env_map = self.env.clone();
+        let env = move |key: &str| env_map.get(key).cloned();
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(
             &invocation,
@@ -192,6 +228,8 @@ impl World {
                 random: &mut random,
                 out: &mut out,
                 err: &mut err,
+                probe: &probe,
+                env: &env,
             },
         );
         (

@@ -145,9 +145,6 @@ impl WatchConfig {
             self_fence: SelfFenceSetting::Kernel,
             health_file: PathBuf::from(DEFAULT_HEALTH_FILE),
         };
-        let mut watchdog_dev =
-            env("SBD_WATCHDOG_DEV").unwrap_or_else(|| DEFAULT_WATCHDOG.to_owned());
-        let mut watchdog_on = env("SBD_WATCHDOG").and_then(|v| yes_no(&v)).unwrap_or(true);
         if let Some(v) = env("SBD_STARTMODE") {
             config.start_mode = v.parse().map_err(|e: crate::inquisitor::StartModeError| {
                 bad_env("SBD_STARTMODE", &v, e.to_string())
@@ -171,12 +168,10 @@ impl WatchConfig {
                 })?),
             };
         }
-        let mut w_count = 0;
+        config.watchdog = watchdog_setting(inv, &env)?;
         for (option, value) in &inv.options {
             let value = value.as_deref().unwrap_or("");
             match option {
-                'w' => watchdog_dev = value.to_owned(),
-                'W' => w_count += 1,
                 'T' => config.set_watchdog_timeout = false,
                 'S' => {
                     config.start_mode =
@@ -210,20 +205,6 @@ impl WatchConfig {
                 _ => {} // handled by the command line parser, or ignored as by sbd
             }
         }
-        if w_count > 0 {
-            watchdog_on = w_count % 2 == 1;
-        }
-        config.watchdog = if watchdog_on {
-            watchdog_dev
-                .parse()
-                .map_err(|e: watchdog::WatchdogConfigError| ConfigError::BadOption {
-                    option: 'w',
-                    value: watchdog_dev.clone(),
-                    reason: e.to_string(),
-                })?
-        } else {
-            WatchdogConfig::Disabled
-        };
         for (name, value) in &inv.long_options {
             match name.as_str() {
                 "health-file" => config.health_file = PathBuf::from(value),
@@ -244,4 +225,37 @@ impl WatchConfig {
         }
         Ok(config)
     }
+}
+
+/// The configured watchdog: `-w DEV` over `SBD_WATCHDOG_DEV` (default `/dev/watchdog`),
+/// switched off by an even number of `-W` or by `SBD_WATCHDOG=no`. Also used by
+/// `query-watchdog` and `test-watchdog`.
+pub fn watchdog_setting(
+    inv: &Invocation,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<WatchdogConfig, ConfigError> {
+    let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let mut device = env("SBD_WATCHDOG_DEV").unwrap_or_else(|| DEFAULT_WATCHDOG.to_owned());
+    let mut on = env("SBD_WATCHDOG").and_then(|v| yes_no(&v)).unwrap_or(true);
+    let mut toggles = 0;
+    for (option, value) in &inv.options {
+        match option {
+            'w' => device = value.clone().unwrap_or_default(),
+            'W' => toggles += 1,
+            _ => {}
+        }
+    }
+    if toggles > 0 {
+        on = toggles % 2 == 1;
+    }
+    if !on {
+        return Ok(WatchdogConfig::Disabled);
+    }
+    device
+        .parse()
+        .map_err(|e: watchdog::WatchdogConfigError| ConfigError::BadOption {
+            option: 'w',
+            value: device.clone(),
+            reason: e.to_string(),
+        })
 }
