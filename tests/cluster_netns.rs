@@ -125,6 +125,15 @@ fn three_nodes_fence_before_failover_then_rejoin() {
         .expect("quorum decision line");
     assert!(quorum.text.starts_with("quorate"), "{}", quorum.text);
     assert!(detected.at <= fenced.at && fenced.at <= start.at);
+    // The cut node may notice its peers' loss one by one; a view it alone holds (not
+    // agreed by the peer it still hears) must never make it fence a healthy node.
+    assert!(
+        !steps.iter().any(|s| s.at >= cut
+            && s.node == format!("node{owner}")
+            && s.text.starts_with("request")),
+        "the cut node asked for a fence:\n{}",
+        c.timeline_text(cut)
+    );
     let failover = start.at - cut;
     println!(
         "timeline after the cut:\n{}\nfailover (cut -> started on {}): {failover} ms (detection {} ms, fence {} ms)",

@@ -26,6 +26,8 @@ struct Peer {
     last_report: Option<(u64, u64)>,
     reported_since_up: bool,
     running: BTreeSet<String>,
+    /// The members its last accepted heartbeat listed (its own view).
+    announced: Option<BTreeSet<NodeId>>,
 }
 
 /// What a report changed.
@@ -90,6 +92,7 @@ impl PeerBook {
                 // A restart: what it reported before is void.
                 p.reported_since_up = false;
                 p.running.clear();
+                p.announced = None;
             }
             p.incarnation = Some(incarnation);
         }
@@ -111,10 +114,34 @@ impl PeerBook {
                     p.dead = true;
                     p.reported_since_up = false;
                     p.running.clear();
+                    p.announced = None;
                 }
             }
             Change::Late(..) | Change::Replay(_) => {}
         }
+    }
+
+    /// The members listed in an accepted heartbeat of `from` (what it sees).
+    pub fn announced(&mut self, from: NodeId, members: &[NodeId]) {
+        if let Some(p) = self.peers.get_mut(&from) {
+            p.announced = Some(members.iter().copied().collect());
+        }
+    }
+
+    /// Members of `view` (other than us) whose own view, as last announced, differs from
+    /// `view`. A view is agreed when this is empty: every member sees the same partition.
+    /// Acting on a view not agreed lets a node that is itself cut off (and has not yet
+    /// noticed all of it) fence a healthy peer with a majority that no longer exists.
+    pub fn disagreeing(&self, view: &BTreeSet<NodeId>) -> Vec<(NodeId, BTreeSet<NodeId>)> {
+        self.peers
+            .iter()
+            .filter(|(n, _)| view.contains(n))
+            .filter_map(|(n, p)| match &p.announced {
+                Some(theirs) if theirs == view => None,
+                Some(theirs) => Some((*n, theirs.clone())),
+                None => Some((*n, BTreeSet::new())),
+            })
+            .collect()
     }
 
     /// A verified report arrived.

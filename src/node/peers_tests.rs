@@ -121,3 +121,29 @@ fn a_node_learns_it_was_fenced_only_for_its_own_incarnation() {
     assert!(!book.report(&report(2, 200, 1, &[], &[(1, 99)])).fenced_me);
     assert!(book.report(&report(2, 200, 2, &[], &[(1, 100)])).fenced_me);
 }
+
+#[test]
+fn a_view_is_agreed_when_every_member_announces_the_same() {
+    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    for (n, inc) in [(2, 200), (3, 300)] {
+        up(&mut book, n, inc);
+        book.report(&report(n, inc, 1, &[], &[]));
+    }
+    let all = set(&[1, 2, 3]);
+    assert_eq!(book.disagreeing(&all).len(), 2, "nothing announced yet");
+    book.announced(2, &[1, 2, 3]);
+    book.announced(3, &[1, 2, 3]);
+    assert!(book.disagreeing(&all).is_empty());
+    // we lost node 2, but node 3 still announces the old view (or has lost us): not agreed
+    book.change(&Change::Dead(2));
+    let view = book.view();
+    assert_eq!(view, set(&[1, 3]));
+    assert_eq!(book.disagreeing(&view), vec![(3, set(&[1, 2, 3]))]);
+    book.announced(3, &[1, 3]);
+    assert!(book.disagreeing(&view).is_empty());
+    // a restart forgets the announcement
+    book.heartbeat(3, 301);
+    assert_eq!(book.disagreeing(&set(&[1, 3])), vec![(3, BTreeSet::new())]);
+    // alone: trivially agreed
+    assert!(book.disagreeing(&set(&[1])).is_empty());
+}

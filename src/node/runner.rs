@@ -75,6 +75,10 @@ struct Runner {
     machine: FailoverMachine,
     wfa: WaitForAll,
     view: Option<BTreeSet<NodeId>>,
+    /// The members our last heartbeat announced.
+    announced: BTreeSet<NodeId>,
+    /// A quorate view waiting for agreement: (view, since, reported in the timeline).
+    held: Option<(BTreeSet<NodeId>, Instant, bool)>,
     verdict: Option<(bool, String)>,
     quorate: bool,
     epoch: Arc<AtomicU64>,
@@ -114,7 +118,10 @@ impl Runner {
     /// Heartbeat and report to every peer on every ring.
     async fn send(&mut self, rings: &Rings) {
         self.seq += 1;
-        let members: Vec<NodeId> = self.view.clone().unwrap_or_default().into_iter().collect();
+        // What we see now (not yet agreed perhaps): peers compare it with their own view.
+        let seen = self.book.view();
+        let members: Vec<NodeId> = seen.iter().copied().collect();
+        self.announced = seen;
         let hb = packet::encode(
             &Packet {
                 cluster: self.cfg.cluster_id,
@@ -184,6 +191,7 @@ impl Runner {
                 self.ring_alive(packet.from, ring, now);
                 if accepted {
                     self.book.heartbeat(packet.from, packet.incarnation);
+                    self.book.announced(packet.from, &packet.members);
                     self.last_heard.insert(packet.from, now);
                 }
                 for c in changes {
@@ -305,59 +313,31 @@ impl Runner {
         self.watch_rings(now);
     }
 
-    /// Feed a changed view (and fences learned from peers) to the machine.
+    /// Feed a changed view (and fences learned from peers) to the machine. A quorate view
+    /// is applied only once agreed (every member announces the same members); losing
+    /// quorum is applied at once (stopping is always safe).
     fn refresh(&mut self, now: Instant) {
         if !self.book.settled() {
             return;
         }
         let view = self.book.view();
         if self.view.as_ref() != Some(&view) {
-            self.epoch.fetch_add(1, Ordering::Relaxed);
             let verdict = quorum::evaluate(
                 &self.cfg.quorum,
                 &view,
                 ExternalTieBreakers::default(),
                 &mut self.wfa,
             );
-            let state = (verdict.quorate, verdict.reason.clone());
-            let text = format!(
-                "{}: {} (members: {}; view {})",
-                if verdict.quorate {
-                    "quorate"
-                } else {
-                    "NOT quorate"
-                },
-                verdict.reason,
-                names(&self.cfg, &view),
-                self.epoch.load(Ordering::Relaxed)
-            );
-            let policy = if verdict.quorate {
-                String::new()
+            let disagreeing = self.book.disagreeing(&view);
+            if verdict.quorate && !disagreeing.is_empty() {
+                self.hold(&view, &disagreeing, now);
             } else {
-                format!(
-                    " -> no-quorum-policy={:?}",
-                    self.cfg.quorum.no_quorum_policy
-                )
-                .to_lowercase()
-            };
-            if self.verdict.as_ref() != Some(&state) || self.view.is_none() {
-                self.emit(Kind::Quorum, &format!("{text}{policy}"));
-            } else {
-                self.emit(Kind::Quorum, &format!("view changed, still {text}"));
+                self.held = None;
+                self.apply(view, verdict, now);
             }
-            self.verdict = Some(state);
-            self.quorate = verdict.quorate;
-            self.view = Some(view.clone());
-            let decisions = self.machine.handle(
-                Event::View {
-                    members: view.clone(),
-                    quorate: verdict.quorate,
-                },
-                now,
-            );
-            self.execute(decisions);
         }
-        for n in self.book.due_fences(&view) {
+        let applied = self.view.clone().unwrap_or_default();
+        for n in self.book.due_fences(&applied) {
             self.emit(
                 Kind::Fence,
                 &format!("{} confirmed fenced (reported by a peer)", self.name(n)),
@@ -368,6 +348,77 @@ impl Runner {
             self.execute(decisions);
         }
         let decisions = self.machine.handle(Event::Tick, now);
+        self.execute(decisions);
+    }
+
+    /// A quorate view not agreed yet: keep the last one; say so if it lasts.
+    fn hold(
+        &mut self,
+        view: &BTreeSet<NodeId>,
+        disagreeing: &[(NodeId, BTreeSet<NodeId>)],
+        now: Instant,
+    ) {
+        let (since, logged) = match &self.held {
+            Some((held, since, logged)) if held == view => (*since, *logged),
+            _ => (now, false),
+        };
+        let long = now.saturating_duration_since(since) >= self.cfg.timers.keepalive * 2;
+        if long && !logged {
+            let theirs: Vec<String> = disagreeing
+                .iter()
+                .map(|(n, seen)| format!("{} sees [{}]", self.name(*n), names(&self.cfg, seen)))
+                .collect();
+            self.emit(
+                Kind::Quorum,
+                &format!(
+                    "view [{}] not agreed after {}: {}; nothing is decided until it is",
+                    names(&self.cfg, view),
+                    ms(now.saturating_duration_since(since)),
+                    theirs.join(", ")
+                ),
+            );
+        }
+        self.held = Some((view.clone(), since, logged || long));
+    }
+
+    fn apply(&mut self, view: BTreeSet<NodeId>, verdict: quorum::Verdict, now: Instant) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+        let state = (verdict.quorate, verdict.reason.clone());
+        let text = format!(
+            "{}: {} (members: {}; view {})",
+            if verdict.quorate {
+                "quorate"
+            } else {
+                "NOT quorate"
+            },
+            verdict.reason,
+            names(&self.cfg, &view),
+            self.epoch.load(Ordering::Relaxed)
+        );
+        let policy = if verdict.quorate {
+            String::new()
+        } else {
+            format!(
+                " -> no-quorum-policy={:?}",
+                self.cfg.quorum.no_quorum_policy
+            )
+            .to_lowercase()
+        };
+        if self.verdict.as_ref() != Some(&state) || self.view.is_none() {
+            self.emit(Kind::Quorum, &format!("{text}{policy}"));
+        } else {
+            self.emit(Kind::Quorum, &format!("view changed, still {text}"));
+        }
+        self.verdict = Some(state);
+        self.quorate = verdict.quorate;
+        self.view = Some(view.clone());
+        let decisions = self.machine.handle(
+            Event::View {
+                members: view,
+                quorate: verdict.quorate,
+            },
+            now,
+        );
         self.execute(decisions);
     }
 }
@@ -428,6 +479,8 @@ pub async fn run(
         machine: FailoverMachine::new(cfg.me, ids, cfg.machine_resources(), cfg.settings()),
         wfa: WaitForAll::default(),
         view: None,
+        held: None,
+        announced: BTreeSet::new(),
         verdict: None,
         quorate: false,
         epoch,
@@ -487,6 +540,11 @@ pub async fn run(
                 r.send(&rings).await;
             }
             Some(ev) = res_rx.recv() => r.resource_event(ev),
+        }
+        // What we see changed: tell the peers now rather than at the next keepalive, so
+        // that a new view is agreed within a round trip.
+        if r.book.view() != r.announced {
+            r.send(&rings).await;
         }
     };
     actions::shutdown(&mut r, &mut res_rx, ending).await;
