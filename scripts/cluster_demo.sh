@@ -143,6 +143,7 @@ sleep 1
 say "cutting every link of node$VICTIM (ip link set down in its namespace)"
 CUT=$(now_ms)
 bash "$FIX/lab.sh" cut "$P" "$VICTIM"
+echo "$(date +%s.%3N) demo  fault    every link of node$VICTIM cut" >> "$W/timeline"
 started_elsewhere() { awk -v v="node$VICTIM" -v t="$CUT" '$3=="start" && $2!=v { split($1,a,"."); if (a[1]*1000+a[2] >= t) f=1 } END { exit !f }' "$LOG"; }
 wait_for 30 started_elsewhere || die "the service did not move (see $W/timeline)"
 STARTED=$(awk -v v="node$VICTIM" '$3=="start" && $2!=v { l=$1 } END { print l }' "$LOG")
@@ -157,6 +158,7 @@ say "healing node$VICTIM's links and powering it on (its daemon restarts)"
 bash "$FIX/lab.sh" heal "$P" "$VICTIM"
 echo on > "$W/power$VICTIM"
 HEAL=$(now_ms)
+echo "$(date +%s.%3N) demo  fault    links of node$VICTIM healed, node$VICTIM powered on" >> "$W/timeline"
 start_node "$VICTIM"
 rejoined() { [[ $(timeline_since "$HEAL" | grep -c 'quorum .*members: node1 node2 node3') -ge 3 ]]; }
 wait_for 20 rejoined || die "node$VICTIM did not rejoin (see $W/timeline)"
