@@ -14,6 +14,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 SIZES=${BENCH_SIZES:-"64 256"}
 RUNS=${BENCH_RUNS:-5}
@@ -22,13 +24,8 @@ DIR=$(mktemp -d /tmp/palisade-bench-fencer.XXXXXX)
 MAX=0
 for n in $SIZES; do ((n > MAX)) && MAX=$n; done
 
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 command -v python3 >/dev/null || die "python3 is needed for the socket client"
-if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
-command -v cargo >/dev/null || die "cargo not found"
-cargo build --release --locked -p palisade --bin palisade -p fence-agents --bin fence_dummy >&2
+build_release -p palisade --bin palisade -p fence-agents --bin fence_dummy
 PALISADE=$PWD/target/release/palisade
 DUMMY=$PWD/target/release/fence_dummy
 
@@ -93,8 +90,6 @@ if failed:
 print(f"{took:.4f}")
 PY
 }
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 printf '\n%-8s %6s %12s %12s %8s\n' kind N "one (ms)" "N at once" ratio
 for kind in dummy slow; do

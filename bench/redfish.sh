@@ -12,6 +12,8 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-20}
 PORT=${BENCH_PORT:-18499}
@@ -23,24 +25,13 @@ FIXTURE=tests/fixtures/sushy.sh
 SYSTEM=/redfish/v1/Systems/00000000-0000-0000-0000-000000000001
 export SUSHY_DIR=/tmp/palisade-bench-sushy SUSHY_USER=$USER_ SUSHY_PASS=$PASS SUSHY_SYSTEMS=1 \
     SUSHY_POWER=On SUSHY_DELAY=0 SUSHY_TLS=1
+RSS_FILE=$SUSHY_DIR/rss
 
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-for p in fence-agents time openssl curl; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        [[ $(id -u) == 0 ]] || die "package $p missing; run as root"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q && apt-get install -y -q --no-install-recommends "$p"
-    fi
-done
+need_packages fence-agents time openssl curl
 "${SUSHY_PYTHON:-python3}" -c 'import sushy_tools, bcrypt' 2>/dev/null ||
     die "sushy-tools missing: python3 -m pip install sushy-tools"
-if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
 if [[ -z ${BENCH_AGENT:-} ]]; then
-    command -v cargo >/dev/null || die "cargo not found"
-    cargo build --release --locked -p fence-agents --bin fence_redfish >&2
+    build_release -p fence-agents --bin fence_redfish
 fi
 [[ -x $OURS ]] || die "$OURS missing"
 
@@ -50,35 +41,6 @@ bash "$FIXTURE" start "$PORT" >/dev/null
 conn=(-a 127.0.0.1 -u "$PORT" -l "$USER_" -p "$PASS" --ssl-insecure --systems-uri "$SYSTEM")
 curl_cmd=(curl -sfk -o /dev/null -u "$USER_:$PASS" -H "OData-Version: 4.0"
     -H "Accept: application/json" "https://127.0.0.1:$PORT$SYSTEM")
-
-# time_ms <cmd...>: wall time of one run in ms (bash's clock, no extra fork)
-time_ms() {
-    local t0=$EPOCHREALTIME t1 rc=0
-    "$@" >/dev/null 2>&1 || rc=$?
-    t1=$EPOCHREALTIME
-    # status of a powered-on system is 0; anything else means the run is not comparable
-    ((rc == 0)) || die "'$*' exited $rc"
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
-}
-
-# median_ms <cmd...>: one warm-up, then RUNS timed runs
-median_ms() {
-    "$@" >/dev/null 2>&1 || true
-    local i
-    for ((i = 0; i < RUNS; i++)); do time_ms "$@"; done |
-        sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f\n", m }'
-}
-
-# peak_rss_kb <cmd...>: the largest max-RSS over 5 runs
-peak_rss_kb() {
-    local i
-    for ((i = 0; i < 5; i++)); do
-        /usr/bin/time -f '%M' -o "$SUSHY_DIR/rss" "$@" >/dev/null 2>&1 || true
-        tail -n 1 "$SUSHY_DIR/rss"
-    done | sort -n | tail -n 1
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 echo "runs per case: $RUNS   BMC: sushy-emulator (fake driver) on https://127.0.0.1:$PORT"
 echo "ours:   $OURS ($(stat -c %s "$OURS") bytes)"

@@ -12,32 +12,23 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-20}
 VPORT=${BENCH_PORT:-19590}
 IPORT=$((VPORT + 1))
 VDIR=/tmp/palisade-bench-sshd-virsh
 IDIR=/tmp/palisade-bench-sshd-ilo
+RSS_FILE=$VDIR/rss
 OURS_DIR=${BENCH_DIR:-target/release}
 FIXTURE=tests/fixtures/sshd.sh
 USER_=palisade-test
 PASS=palisade-bench-pw
 
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-for p in openssh-server fence-agents time libssl-dev pkg-config; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-        [[ $(id -u) == 0 ]] || die "package $p missing; run as root"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q && apt-get install -y -q --no-install-recommends "$p"
-    fi
-done
-if ! command -v cargo >/dev/null && [[ -x ${CARGO_HOME:-$HOME/.cargo}/bin/cargo ]]; then
-    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-fi
+need_packages openssh-server fence-agents time libssl-dev pkg-config
 if [[ -z ${BENCH_DIR:-} ]]; then
-    command -v cargo >/dev/null || die "cargo not found"
-    cargo build --release --locked -p fence-agents --bin fence_virsh --bin fence_ilo_ssh >&2
+    build_release -p fence-agents --bin fence_virsh --bin fence_ilo_ssh
 fi
 [[ -x $OURS_DIR/fence_virsh && -x $OURS_DIR/fence_ilo_ssh ]] || die "agents missing in $OURS_DIR"
 
@@ -54,34 +45,6 @@ ilo_pw=(-a 127.0.0.1 -u "$IPORT" -l "$USER_" -p "$PASS" -x -o status "--ssh-opti
 # One bare OpenSSH client run of the same remote command (key login; a floor for any agent).
 bare_ssh=(ssh -q -p "$VPORT" -i "$VDIR/client_ed25519" -o StrictHostKeyChecking=no
     -o UserKnownHostsFile=/dev/null -o BatchMode=yes "$USER_@127.0.0.1" virsh domstate vm1)
-
-# time_ms <cmd...>: wall time of one run in ms; a running domain / powered iLO exits 0
-time_ms() {
-    local t0=$EPOCHREALTIME t1 rc=0
-    "$@" >/dev/null 2>&1 || rc=$?
-    t1=$EPOCHREALTIME
-    ((rc == 0)) || die "'$*' exited $rc"
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
-}
-
-# median_ms <cmd...>: one warm-up, then RUNS timed runs
-median_ms() {
-    "$@" >/dev/null 2>&1 || true
-    local i
-    for ((i = 0; i < RUNS; i++)); do time_ms "$@"; done |
-        sort -n | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f\n", m }'
-}
-
-# peak_rss_kb <cmd...>: the largest max-RSS over 5 runs
-peak_rss_kb() {
-    local i
-    for ((i = 0; i < 5; i++)); do
-        /usr/bin/time -f '%M' -o "$VDIR/rss" "$@" >/dev/null 2>&1 || true
-        tail -n 1 "$VDIR/rss"
-    done | sort -n | tail -n 1
-}
-
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
 echo "runs per case: $RUNS   sshd (OpenSSH $(dpkg-query -W -f='${Version}' openssh-server)) on 127.0.0.1:$VPORT (virsh) and :$IPORT (iLO)"
 echo "ours:   $OURS_DIR/fence_virsh, $OURS_DIR/fence_ilo_ssh"
