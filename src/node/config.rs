@@ -263,7 +263,7 @@ pub fn parse(
         .map(node_entry)
         .collect::<Result<Vec<_>, _>>()?;
     if nodes.is_empty() {
-        return Err(bad("[[node]]", "", "no nodes configured"));
+        return Err(ConfigError::Toml("no [[node]] configured".into()));
     }
     let mut ids = BTreeMap::new();
     let mut seen_ids = BTreeSet::new();
