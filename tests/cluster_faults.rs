@@ -197,3 +197,63 @@ fn five_nodes_majority_fences_the_minority_partition() {
     println!("faults injected: 1, violations: {}", violations.len());
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+#[test]
+fn a_node_that_survived_its_fence_stops_when_it_learns_of_it() {
+    // The power switch only records "off" (fence_dummy): the cut node keeps running.
+    let setup = Setup {
+        rings: 1,
+        power_kills: false,
+        ..Setup::default()
+    };
+    let Some(mut c) = lab("i", setup) else {
+        return;
+    };
+    c.start_all();
+    assert_eq!(wait_for_owner(&c, Duration::from_secs(15)), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = now_ms();
+    c.cut(1, None);
+    let moved = wait_until(Duration::from_secs(15), || {
+        c.log()
+            .iter()
+            .any(|l| l.event == "start" && l.at >= t && l.node != "node1")
+    });
+    assert!(moved, "service did not move:\n{}", c.timeline_text(t));
+    assert_eq!(c.power(1), "off");
+    // node1 lost quorum and stopped the service on its own (policy stop) ...
+    assert!(
+        c.log()
+            .iter()
+            .any(|l| l.event == "stop" && l.node == "node1" && l.at >= t),
+        "{}",
+        c.timeline_text(t)
+    );
+    // ... and once the link is back it reads that it was fenced, and leaves.
+    c.heal(1, None);
+    let status = c.wait_exit(1, Duration::from_secs(10));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(20),
+        "{}",
+        c.timeline_text(t)
+    );
+    let steps = c.timeline();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.node == "node1" && s.text.contains("reports it fenced this node")),
+        "{}",
+        c.timeline_text(t)
+    );
+    // Its heartbeats were refused meanwhile: the survivors never took it back.
+    assert!(
+        !steps
+            .iter()
+            .any(|s| s.at >= t && s.node != "node1" && s.text.starts_with("node1 up")),
+        "{}",
+        c.timeline_text(t)
+    );
+    assert_no_violations(&c);
+    println!("fenced node learns of it:\n{}", c.timeline_text(t));
+}
