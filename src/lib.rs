@@ -7,6 +7,7 @@
 //! - [`daemon`]: `palisade daemon`: fencer core task, API server, journal, metrics.
 //! - [`cli`]: the `palisade` command line (daemon, stonith_admin-like tasks).
 //! - [`exit`]: the command's exit codes, in one place.
+//! - [`placement`]: where resources run: scores, constraints, ordered actions, explanations (pure).
 //! - [`node`]: `palisade node`: the cluster node daemon (heartbeats, quorum, fencing, resources).
 pub mod api;
 pub mod cli;
@@ -15,3 +16,4 @@ pub mod daemon;
 pub mod exit;
 pub mod fencer;
 pub mod node;
+pub mod placement;
