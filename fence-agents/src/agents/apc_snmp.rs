@@ -14,7 +14,6 @@
 
 use crate::agent::{Agent, Plugs, Variant};
 use crate::device::{Deadline, DeviceError, Plug, PowerDevice, PowerState};
-use crate::options::{self, OptionSpec};
 use crate::params::{Params, UsageError};
 use crate::snmp::config::{self, device_error};
 use crate::snmp::{Oid, Session, SnmpError, Value};
@@ -185,27 +184,6 @@ impl Model {
     }
 }
 
-const OPTIONS: &[OptionSpec] = &[
-    config::COMMUNITY,
-    options::IP,
-    options::IPPORT,
-    options::USERNAME,
-    options::PASSWORD,
-    options::PASSWORD_SCRIPT,
-    options::PLUG,
-    config::SNMP_AUTH_PROT,
-    config::SNMP_PRIV_PASSWD,
-    config::SNMP_PRIV_PASSWD_SCRIPT,
-    config::SNMP_PRIV_PROT,
-    config::SNMP_SEC_LEVEL,
-    config::SNMP_VERSION,
-    options::PLUG_SEPARATOR,
-    options::SEPARATOR,
-    config::SNMPGET_PATH,
-    config::SNMPSET_PATH,
-    config::SNMPWALK_PATH,
-];
-
 /// The agent.
 pub const AGENT: Agent = Agent {
     name: "fence_apc_snmp",
@@ -222,7 +200,7 @@ pub const AGENT: Agent = Agent {
         shortdesc: "Fence agent for Tripplife over SNMP",
         defaults: &[],
     }],
-    options: OPTIONS,
+    options: config::AGENT_OPTIONS,
     defaults: &[
         ("ipport", "161"),
         ("snmp_version", "1"),

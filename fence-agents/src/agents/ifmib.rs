@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use crate::agent::{Agent, Plugs};
 use crate::device::{Deadline, DeviceError, Plug, PowerDevice, PowerState};
-use crate::options::{self, OptionSpec};
 use crate::params::{Action, Params, UsageError};
 use crate::snmp::config::{self, device_error};
 use crate::snmp::{Oid, Session, SnmpError, Value};
@@ -34,27 +33,6 @@ fn column(text: &str) -> Oid {
         .unwrap_or_else(|_| unreachable!("IF-MIB OIDs are constants"))
 }
 
-const OPTIONS: &[OptionSpec] = &[
-    config::COMMUNITY,
-    options::IP,
-    options::IPPORT,
-    options::USERNAME,
-    options::PASSWORD,
-    options::PASSWORD_SCRIPT,
-    options::PLUG,
-    config::SNMP_AUTH_PROT,
-    config::SNMP_PRIV_PASSWD,
-    config::SNMP_PRIV_PASSWD_SCRIPT,
-    config::SNMP_PRIV_PROT,
-    config::SNMP_SEC_LEVEL,
-    config::SNMP_VERSION,
-    options::PLUG_SEPARATOR,
-    options::SEPARATOR,
-    config::SNMPGET_PATH,
-    config::SNMPSET_PATH,
-    config::SNMPWALK_PATH,
-];
-
 /// The agent.
 pub const AGENT: Agent = Agent {
     name: "fence_ifmib",
@@ -67,7 +45,7 @@ pub const AGENT: Agent = Agent {
         device does not have is an error. SNMP is spoken natively, without net-snmp tools.",
     vendor_url: "http://www.ietf.org/wg/concluded/ifmib.html",
     variants: &[],
-    options: OPTIONS,
+    options: config::AGENT_OPTIONS,
     defaults: &[("ipport", "161"), ("snmp_version", "2c")],
     default_action: "off",
     plugs: Plugs::Required { list: true },

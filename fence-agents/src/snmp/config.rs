@@ -16,7 +16,7 @@ use super::message::Version;
 use super::session::{Security, SecurityLevel, Session, SnmpError, UsmUser};
 use super::usm::{AuthProtocol, PrivProtocol};
 use crate::device::{Deadline, DeviceError};
-use crate::options::{Kind, OptionSpec};
+use crate::options::{self, Kind, OptionSpec};
 use crate::params::{Params, UsageError};
 
 /// Retransmit interval of every request (net-snmp's default timeout).
@@ -79,15 +79,24 @@ pub const SNMPWALK_PATH: OptionSpec = OptionSpec::text(
 .default("/usr/bin/snmpwalk")
 .order(1000);
 
-/// Every SNMP option, for an agent's option table.
-pub const SNMP_OPTIONS: [OptionSpec; 10] = [
+/// The whole option table of an SNMP agent (fence_apc_snmp, fence_ifmib), in
+/// ClusterLabs' order: the SNMP options with the common address, login and plug ones.
+pub const AGENT_OPTIONS: &[OptionSpec] = &[
     COMMUNITY,
-    SNMP_VERSION,
+    options::IP,
+    options::IPPORT,
+    options::USERNAME,
+    options::PASSWORD,
+    options::PASSWORD_SCRIPT,
+    options::PLUG,
     SNMP_AUTH_PROT,
-    SNMP_SEC_LEVEL,
-    SNMP_PRIV_PROT,
     SNMP_PRIV_PASSWD,
     SNMP_PRIV_PASSWD_SCRIPT,
+    SNMP_PRIV_PROT,
+    SNMP_SEC_LEVEL,
+    SNMP_VERSION,
+    options::PLUG_SEPARATOR,
+    options::SEPARATOR,
     SNMPGET_PATH,
     SNMPSET_PATH,
     SNMPWALK_PATH,
