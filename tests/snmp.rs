@@ -9,10 +9,12 @@
 
 mod common;
 
-use common::{built_binary, run_agent, run_raw, Mode, Options, Outcome, LOOPBACK};
+use common::{
+    built_binary, output_text, run_agent, run_raw, start_on_free_port, stop_pid, Mode, Options,
+    Outcome, PortPool, LOOPBACK,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 const CLUSTERLABS_APC: &str = "/usr/sbin/fence_apc_snmp";
@@ -22,23 +24,12 @@ const SYSOID_UNKNOWN: &str = ".1.3.6.1.4.1.318.1.3.4.99";
 const RPDU_CONTROL: &str = ".1.3.6.1.4.1.318.1.1.12.3.3.1.1.4.";
 const MS_CONTROL: &str = ".1.3.6.1.4.1.318.1.1.4.4.2.1.3.";
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+/// UDP ports of this test process: 18600.. shifted by the process id.
+static UDP_PORTS: PortPool = PortPool::new(18600, 50, 20, 30000);
 
 /// A loopback UDP port in 18600.. that nobody holds, distinct within this process.
 fn free_port() -> u16 {
-    let _ = NEXT_PORT.compare_exchange(
-        0,
-        18600 + (std::process::id() % 50) as u16 * 20,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 30000, "ran out of test ports");
-        if std::net::UdpSocket::bind((LOOPBACK, port)).is_ok() {
-            return port;
-        }
-    }
+    UDP_PORTS.udp()
 }
 
 /// One snmpd from tests/fixtures/snmp_pdu.sh, stopped by its PID on drop.
@@ -55,24 +46,23 @@ impl Peer {
 
     /// Start with another sysObjectID (picks another APC model in fence_apc_snmp).
     fn start_as(sysobjectid: Option<&str>) -> Peer {
-        let mut last = String::new();
-        for _ in 0..4 {
-            let port = free_port();
-            let dir = std::env::temp_dir()
-                .join(format!("palisade-test-snmpd-{}-{port}", std::process::id()));
-            let out = fixture(&dir, port, sysobjectid, "start");
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            let pid = text
+        let started = start_on_free_port("palisade-test-snmpd", free_port, |port, dir| {
+            let out = fixture(dir, port, sysobjectid, "start");
+            let pid = String::from_utf8_lossy(&out.stdout)
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("PID="))
                 .and_then(|p| p.parse::<i32>().ok());
-            if let (true, Some(pid)) = (out.status.success(), pid) {
-                return Peer { port, dir, pid };
+            match (out.status.success(), pid) {
+                (true, Some(pid)) => Ok(pid),
+                _ => Err(output_text(&out)),
             }
-            last = format!("{text}{}", String::from_utf8_lossy(&out.stderr));
-            let _ = std::fs::remove_dir_all(&dir);
+        })
+        .unwrap_or_else(|e| panic!("could not start snmpd (apt-get install snmpd snmp):\n{e}"));
+        Peer {
+            port: started.port,
+            dir: started.dir,
+            pid: started.pid,
         }
-        panic!("could not start snmpd (apt-get install snmpd snmp):\n{last}");
     }
 
     /// 1 = on/up, 2 = off/down, from the backend's state file (no SNMP involved).
@@ -165,19 +155,7 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         // Our own snmpd only: the PID the fixture printed when it started it.
-        // SAFETY: kill(2) on that positive PID; signal 0 only probes that it still exists.
-        unsafe {
-            libc::kill(self.pid, libc::SIGTERM);
-            for _ in 0..50 {
-                if libc::kill(self.pid, 0) != 0 {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if libc::kill(self.pid, 0) == 0 {
-                libc::kill(self.pid, libc::SIGKILL);
-            }
-        }
+        stop_pid(self.pid);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -8,12 +8,17 @@
 //! Safety: traffic goes to 127.0.0.1 only; the only process ever signalled is the
 //! simulator this test started, by the PID from its own PID file.
 
-use std::net::UdpSocket;
+// The root package's peer-process helpers (std and libc only), shared by path.
+#[allow(dead_code)]
+#[path = "../../tests/common/process.rs"]
+mod process;
+
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
+
+use process::{output_text, read_pid_file, start_on_free_port, stop_pid, PortPool};
 
 use fence_agents::agents::ipmi::{AuthType, IpmiConfig, IpmiDevice, Privilege};
 use fence_agents::{Deadline, DeviceError, PowerDevice, PowerState};
@@ -28,22 +33,10 @@ const OPERATOR_PASS: &str = "oppass";
 const OK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Ports of this test binary: 17600.. shifted by PID so parallel runs rarely meet.
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+static UDP_PORTS: PortPool = PortPool::new(17600, 25, 16, 18400);
 
 fn free_udp_port() -> u16 {
-    let _ = NEXT_PORT.compare_exchange(
-        0,
-        17600 + (std::process::id() % 25) as u16 * 16,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 18400, "ran out of test ports");
-        if UdpSocket::bind((LOOPBACK, port)).is_ok() {
-            return port;
-        }
-    }
+    UDP_PORTS.udp()
 }
 
 fn fixture_script() -> PathBuf {
@@ -61,13 +54,7 @@ struct Sim {
 
 impl Sim {
     fn start(power_on: bool) -> Sim {
-        let mut last_err = String::new();
-        for _ in 0..4 {
-            let port = free_udp_port();
-            let dir = std::env::temp_dir().join(format!(
-                "palisade-ipmi-device-{}-{port}",
-                std::process::id()
-            ));
+        let started = start_on_free_port("palisade-ipmi-device", free_udp_port, |port, dir| {
             let out = Command::new("bash")
                 .arg(fixture_script())
                 .arg("start")
@@ -76,30 +63,25 @@ impl Sim {
                 .env("IPMISIM_USER", ADMIN)
                 .env("IPMISIM_PASS", ADMIN_PASS)
                 .env("IPMISIM_POWER", if power_on { "1" } else { "0" })
-                .env("IPMISIM_DIR", &dir)
+                .env("IPMISIM_DIR", dir)
                 .stdin(Stdio::null())
                 .output()
                 .expect("run tests/fixtures/ipmi_sim.sh");
-            if out.status.success() {
-                let pid = std::fs::read_to_string(dir.join("ipmi_sim.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i32>().ok())
-                    .expect("ipmi_sim.pid after a successful start");
-                return Sim {
-                    port,
-                    dir,
-                    pid,
-                    child: None,
-                };
+            if !out.status.success() {
+                return Err(output_text(&out));
             }
-            last_err = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let _ = std::fs::remove_dir_all(&dir);
+            Ok(read_pid_file(&dir.join("ipmi_sim.pid"))
+                .expect("ipmi_sim.pid after a successful start"))
+        })
+        .unwrap_or_else(|e| {
+            panic!("could not start ipmi_sim (apt-get install openipmi ipmitool):\n{e}")
+        });
+        Sim {
+            port: started.port,
+            dir: started.dir,
+            pid: started.pid,
+            child: None,
         }
-        panic!("could not start ipmi_sim (apt-get install openipmi ipmitool):\n{last_err}");
     }
 
     /// A simulator whose BMC key (Kg) is `key`: the fixture writes the configuration,
@@ -201,23 +183,9 @@ impl Sim {
 
     /// Stop the simulator now (for the "BMC went away" test).
     fn kill(&mut self) {
-        if self.pid > 0 {
-            // SAFETY: kill(2) on the positive PID of the simulator this test started;
-            // signal 0 only checks that it still exists.
-            unsafe {
-                libc::kill(self.pid, libc::SIGTERM);
-                for _ in 0..50 {
-                    if libc::kill(self.pid, 0) != 0 {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if libc::kill(self.pid, 0) == 0 {
-                    libc::kill(self.pid, libc::SIGKILL);
-                }
-            }
-            self.pid = 0;
-        }
+        // The simulator this test started (by the fixture or here).
+        stop_pid(self.pid);
+        self.pid = 0;
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
         }

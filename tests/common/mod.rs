@@ -2,17 +2,20 @@
 //! `cargo build --workspace --bins`, running an agent (argv or stdin mode) under a hard
 //! time limit, and a simulated IPMI BMC (OpenIPMI `ipmi_sim` through the committed
 //! fixture `tests/fixtures/ipmi_sim.sh`) on its own loopback port, stopped by PID on drop.
+//! Ports and peer processes of every test peer: [`process`].
 //!
 //! Safety: everything here talks to 127.0.0.1 only and only ever signals processes it
 //! started itself (the simulator's PID from its own PID file, the agent child).
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::io::Write;
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
+
+pub use process::{output_text, read_pid_file, start_on_free_port, stop_pid, PortPool};
 
 /// Loopback address every test peer listens on.
 pub const LOOPBACK: &str = "127.0.0.1";
@@ -264,25 +267,13 @@ pub fn run_raw(
     }
 }
 
-/// Next candidate UDP port for this test process; each test gets its own.
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+/// UDP ports of this test process: 16400.. shifted by the process id.
+static UDP_PORTS: PortPool = PortPool::new(16400, 64, 16, 30000);
 
 /// A loopback UDP port nobody is bound to right now, distinct for every call in this
-/// process (ports 16400.. shifted by the process id, skipping busy ones).
+/// process (each test gets its own).
 pub fn free_udp_port() -> u16 {
-    let _ = NEXT_PORT.compare_exchange(
-        0,
-        16400 + (std::process::id() % 64) as u16 * 16,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 30000, "ran out of test ports");
-        if UdpSocket::bind((LOOPBACK, port)).is_ok() {
-            return port;
-        }
-    }
+    UDP_PORTS.udp()
 }
 
 /// A simulated BMC (`ipmi_sim`) on 127.0.0.1:<own port>, power state in a file.
@@ -295,29 +286,20 @@ pub struct Bmc {
 impl Bmc {
     /// Start a simulator with the given initial power state (true = on).
     pub fn start(power_on: bool) -> Bmc {
-        let mut last_err = String::new();
-        for _ in 0..4 {
-            let port = free_udp_port();
-            let dir = std::env::temp_dir().join(format!(
-                "palisade-test-ipmisim-{}-{port}",
-                std::process::id()
-            ));
-            let out = fixture(&dir, port, power_on, &["start"]);
-            if out.status.success() {
-                let pid = std::fs::read_to_string(dir.join("ipmi_sim.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i32>().ok())
-                    .expect("ipmi_sim.pid after a successful start");
-                return Bmc { port, dir, pid };
+        let started = start_on_free_port("palisade-test-ipmisim", free_udp_port, |port, dir| {
+            let out = fixture(dir, port, power_on, &["start"]);
+            if !out.status.success() {
+                return Err(output_text(&out));
             }
-            last_err = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let _ = std::fs::remove_dir_all(&dir);
+            Ok(read_pid_file(&dir.join("ipmi_sim.pid"))
+                .expect("ipmi_sim.pid after a successful start"))
+        })
+        .unwrap_or_else(|e| panic!("could not start ipmi_sim (is openipmi installed?):\n{e}"));
+        Bmc {
+            port: started.port,
+            dir: started.dir,
+            pid: started.pid,
         }
-        panic!("could not start ipmi_sim (is openipmi installed?):\n{last_err}");
     }
 
     /// Power state as the simulator's backend file says (true = on).
@@ -426,22 +408,7 @@ impl Bmc {
 impl Drop for Bmc {
     fn drop(&mut self) {
         // Our own child only: the PID we read from the fixture's PID file at start.
-        if self.pid > 0 {
-            // SAFETY: kill(2) on the positive PID of the simulator we started; signal 0
-            // only checks that it still exists. SIGKILL only while it is still there.
-            unsafe {
-                libc::kill(self.pid, libc::SIGTERM);
-                for _ in 0..50 {
-                    if libc::kill(self.pid, 0) != 0 {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if libc::kill(self.pid, 0) == 0 {
-                    libc::kill(self.pid, libc::SIGKILL);
-                }
-            }
-        }
+        stop_pid(self.pid);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

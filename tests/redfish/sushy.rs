@@ -5,13 +5,14 @@
 //! Safety: listens on 127.0.0.1 only; only the emulator's own PID (from the fixture's PID
 //! file) is ever signalled.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
-use crate::common::{repo_root, Options, BMC_PASS, BMC_USER, LOOPBACK};
+use crate::common::{
+    output_text, read_pid_file, repo_root, start_on_free_port, stop_pid, Options, PortPool,
+    BMC_PASS, BMC_USER, LOOPBACK,
+};
 
 /// How the emulated BMC starts.
 #[derive(Debug, Clone, Copy)]
@@ -58,25 +59,12 @@ impl Setup {
     }
 }
 
-/// Next candidate TCP port of this test process.
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+/// TCP ports of this test process: 18500.. shifted by the process id.
+static TCP_PORTS: PortPool = PortPool::new(18500, 64, 32, 32000);
 
-/// A loopback TCP port nobody listens on now, distinct for every call in this process
-/// (18500.. shifted by the process id, skipping busy ones).
+/// A loopback TCP port nobody listens on now, distinct for every call in this process.
 pub fn free_tcp_port() -> u16 {
-    let _ = NEXT_PORT.compare_exchange(
-        0,
-        18500 + (std::process::id() % 64) as u16 * 32,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 32000, "ran out of test ports");
-        if TcpListener::bind((LOOPBACK, port)).is_ok() {
-            return port;
-        }
-    }
+    TCP_PORTS.tcp()
 }
 
 /// The uuid of system `n` (as the fixture names them).
@@ -100,32 +88,22 @@ pub struct Sushy {
 impl Sushy {
     /// Start an emulator (a few ports are tried if one is taken meanwhile).
     pub fn start(setup: Setup) -> Sushy {
-        let mut last_err = String::new();
-        for _ in 0..4 {
-            let port = free_tcp_port();
-            let dir = std::env::temp_dir()
-                .join(format!("palisade-test-sushy-{}-{port}", std::process::id()));
-            let out = fixture(&dir, &setup, &["start", &port.to_string()]);
-            if out.status.success() {
-                let pid = std::fs::read_to_string(dir.join("pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i32>().ok())
-                    .expect("sushy pid file after a successful start");
-                return Sushy {
-                    port,
-                    dir,
-                    setup,
-                    pid,
-                };
+        let started = start_on_free_port("palisade-test-sushy", free_tcp_port, |port, dir| {
+            let out = fixture(dir, &setup, &["start", &port.to_string()]);
+            if !out.status.success() {
+                return Err(output_text(&out));
             }
-            last_err = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let _ = std::fs::remove_dir_all(&dir);
+            Ok(read_pid_file(&dir.join("pid")).expect("sushy pid file after a successful start"))
+        })
+        .unwrap_or_else(|e| {
+            panic!("could not start sushy-emulator (pip install sushy-tools):\n{e}")
+        });
+        Sushy {
+            port: started.port,
+            dir: started.dir,
+            setup,
+            pid: started.pid,
         }
-        panic!("could not start sushy-emulator (pip install sushy-tools):\n{last_err}");
     }
 
     /// The CA certificate that signed the emulator's server certificate.
@@ -211,39 +189,10 @@ impl Sushy {
     }
 }
 
-/// True while `pid` runs: it exists and is not a zombie. The emulator's parent (the
-/// fixture's shell) has exited, so once dead it stays a zombie until init reaps it.
-fn running(pid: i32) -> bool {
-    // SAFETY: signal 0 sends nothing; it only asks whether the PID exists.
-    let exists = unsafe { libc::kill(pid, 0) } == 0;
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st == "Z"))
-        })
-        .unwrap_or(false);
-    exists && !zombie
-}
-
 impl Drop for Sushy {
     fn drop(&mut self) {
         // Our own child only: the PID the fixture recorded when it started it.
-        if self.pid > 0 {
-            // SAFETY: kill(2) on the positive PID of the emulator we started; SIGKILL
-            // only while it is still running.
-            unsafe { libc::kill(self.pid, libc::SIGTERM) };
-            for _ in 0..50 {
-                if !running(self.pid) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if running(self.pid) {
-                // SAFETY: as above, the emulator's own PID.
-                unsafe { libc::kill(self.pid, libc::SIGKILL) };
-            }
-        }
+        stop_pid(self.pid);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -7,13 +7,13 @@
 //! wrote. Needs root (the fixture creates the local test user `palisade-test`).
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::time::Duration;
 
-use crate::common::{repo_root, Options, LOOPBACK};
+use crate::common::{
+    output_text, read_pid_file, repo_root, start_on_free_port, stop_pid, Options, PortPool,
+    LOOPBACK,
+};
 
 /// The local account the fixture creates, and its password.
 pub const USER: &str = "palisade-test";
@@ -42,24 +42,12 @@ pub enum PasswordMethod {
     KeyboardInteractive,
 }
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+/// TCP ports of this test process: 19600.. shifted by the process id.
+static TCP_PORTS: PortPool = PortPool::new(19600, 50, 20, 29000);
 
-/// A free loopback TCP port, distinct for each call in this process (19600.. shifted
-/// by the process id).
+/// A free loopback TCP port, distinct for each call in this process.
 pub fn free_tcp_port() -> u16 {
-    let _ = NEXT_PORT.compare_exchange(
-        0,
-        19600 + (std::process::id() % 50) as u16 * 20,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    loop {
-        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 29000, "ran out of test ports");
-        if TcpListener::bind((LOOPBACK, port)).is_ok() {
-            return port;
-        }
-    }
+    TCP_PORTS.tcp()
 }
 
 /// A running test sshd.
@@ -76,17 +64,13 @@ impl Sshd {
     }
 
     pub fn start_with(device: Device, method: PasswordMethod) -> Sshd {
-        let mut last_err = String::new();
-        for _ in 0..4 {
-            let port = free_tcp_port();
-            let dir = std::env::temp_dir()
-                .join(format!("palisade-test-sshd-{}-{port}", std::process::id()));
+        let started = start_on_free_port("palisade-test-sshd", free_tcp_port, |port, dir| {
             let out = Command::new("bash")
                 .arg(repo_root().join("tests/fixtures/sshd.sh"))
                 .arg("start")
                 .env("SSHD_ADDR", LOOPBACK)
                 .env("SSHD_PORT", port.to_string())
-                .env("SSHD_DIR", &dir)
+                .env("SSHD_DIR", dir)
                 .env(
                     "SSHD_MODE",
                     match device {
@@ -107,26 +91,20 @@ impl Sshd {
                 .stdin(Stdio::null())
                 .output()
                 .expect("run tests/fixtures/sshd.sh");
-            if out.status.success() {
-                let pid = std::fs::read_to_string(dir.join("sshd.pid"))
-                    .ok()
-                    .and_then(|s| s.trim().parse::<i32>().ok())
-                    .expect("sshd.pid after a successful start");
-                return Sshd {
-                    port,
-                    dir,
-                    device,
-                    pid,
-                };
+            if !out.status.success() {
+                return Err(output_text(&out));
             }
-            last_err = format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let _ = std::fs::remove_dir_all(&dir);
+            Ok(read_pid_file(&dir.join("sshd.pid")).expect("sshd.pid after a successful start"))
+        })
+        .unwrap_or_else(|e| {
+            panic!("could not start the test sshd (root and openssh-server needed):\n{e}")
+        });
+        Sshd {
+            port: started.port,
+            dir: started.dir,
+            device,
+            pid: started.pid,
         }
-        panic!("could not start the test sshd (root and openssh-server needed):\n{last_err}");
     }
 
     /// Connection options with password login and the given `--ssh-options`.
@@ -266,22 +244,8 @@ impl Sshd {
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        if self.pid > 0 {
-            // SAFETY: kill(2) on the positive PID of the sshd this peer started (read
-            // from the fixture's own PID file); signal 0 only checks it still exists.
-            unsafe {
-                libc::kill(self.pid, libc::SIGTERM);
-                for _ in 0..50 {
-                    if libc::kill(self.pid, 0) != 0 {
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                if libc::kill(self.pid, 0) == 0 {
-                    libc::kill(self.pid, libc::SIGKILL);
-                }
-            }
-        }
+        // The sshd this peer started (its PID from the fixture's own PID file).
+        stop_pid(self.pid);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
