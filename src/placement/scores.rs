@@ -9,15 +9,16 @@ use super::config::{Config, LocationTarget, Role};
 use super::expand::{expand, Expanded};
 use super::explain::NodeScore;
 use super::score::Score;
-use super::state::{ClusterState, Health};
+use super::state::{ClusterState, Health, Membership};
 use crate::fencer::duration::Moment;
 
 /// Everything a scheduling run reads, prepared once.
 pub struct Context<'a> {
     /// The configuration.
     pub config: &'a Config,
-    /// The cluster state.
-    pub state: &'a ClusterState,
+    /// The cluster state, without instances on offline nodes (an offline node is known
+    /// to be down: nothing runs there).
+    pub state: ClusterState,
     /// The scheduler's clock.
     pub now: Moment,
     /// Constraints rewritten onto units.
@@ -30,7 +31,18 @@ pub struct Context<'a> {
 
 impl<'a> Context<'a> {
     /// Prepare a run.
-    pub fn new(config: &'a Config, state: &'a ClusterState, now: Moment) -> Context<'a> {
+    pub fn new(config: &'a Config, state: &ClusterState, now: Moment) -> Context<'a> {
+        let mut state = state.clone();
+        let offline: BTreeSet<String> = state
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.membership == Membership::Offline)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for instances in state.running.values_mut() {
+            instances.retain(|i| !offline.contains(&i.node));
+        }
+        state.running.retain(|_, v| !v.is_empty());
         let mut fence_pending = BTreeMap::new();
         if config.options.fencing_enabled {
             for (resource, instances) in &state.running {
@@ -43,12 +55,13 @@ impl<'a> Context<'a> {
                 }
             }
         }
+        let nodes = state.nodes.keys().cloned().collect();
         Context {
             config,
             state,
             now,
             expanded: expand(config),
-            nodes: state.nodes.keys().cloned().collect(),
+            nodes,
             fence_pending,
         }
     }

@@ -5,9 +5,19 @@ use super::config::Role;
 use super::plan::{ActionKind, Plan};
 use super::state::{ClusterState, Health, Instance, Membership};
 
-/// The state after every action of `plan` succeeded.
+/// The state after every action of `plan` succeeded (and with nothing left on offline
+/// nodes, which the scheduler ignores too).
 pub fn apply(state: &ClusterState, plan: &Plan) -> ClusterState {
     let mut next = state.clone();
+    let offline: Vec<String> = next
+        .nodes
+        .iter()
+        .filter(|(_, n)| n.membership == Membership::Offline)
+        .map(|(name, _)| name.clone())
+        .collect();
+    for node in offline {
+        fenced(&mut next, &node);
+    }
     for a in &plan.actions {
         let Some(resource) = &a.resource else {
             if a.kind == ActionKind::Fence {
