@@ -9,7 +9,9 @@
 #   4. heals the links, powers the node back on (restarts its daemon) and shows it rejoin,
 #   5. checks the resource log (never two nodes at once) and cleans up by PID.
 # Needs root and `ip netns` (iproute2). Nothing leaves the namespaces it creates.
-# Knobs: DEADTIME (default 1s), KEEPALIVE (200ms), KEEP=1 keeps the work directory.
+# Knobs: DEADTIME (default 1s), KEEPALIVE (200ms), KEEP=1 keeps the work directory,
+# PALISADE_BIN / FENCE_DUMMY (use these binaries, no build), BENCH=1 (print only
+# `failover_ms=N` and stop after the failover; bench/cluster.sh uses it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FIX=$ROOT/tests/fixtures/cluster
@@ -19,7 +21,9 @@ P=pcd$$
 W=$(mktemp -d /tmp/palisade-cluster-demo.XXXXXX)
 declare -A PID=()
 
-say() { printf '\n=== %s\n' "$*"; }
+BENCH=${BENCH:-0}
+say() { [[ $BENCH == 1 ]] || printf '\n=== %s\n' "$*"; }
+show() { if [[ $BENCH == 1 ]]; then cat >/dev/null; else cat; fi; }
 die() { echo "cluster_demo: $*" >&2; exit 1; }
 now_ms() { date +%s%3N; }
 
@@ -27,10 +31,14 @@ now_ms() { date +%s%3N; }
 command -v ip >/dev/null || die "needs iproute2 (apt-get install iproute2)"
 bash "$FIX/lab.sh" check 2>/dev/null || die "network namespaces / veth / bridges do not work here"
 
-say "building palisade and fence_dummy"
-(cd "$ROOT" && cargo build -q -p palisade --bin palisade && cargo build -q -p fence-agents --bin fence_dummy)
-BIN=$ROOT/target/debug/palisade
-DUMMY=$ROOT/target/debug/fence_dummy
+if [[ -n ${PALISADE_BIN:-} && -n ${FENCE_DUMMY:-} ]]; then
+    BIN=$PALISADE_BIN DUMMY=$FENCE_DUMMY
+else
+    say "building palisade and fence_dummy"
+    (cd "$ROOT" && cargo build -q -p palisade --bin palisade && cargo build -q -p fence-agents --bin fence_dummy)
+    BIN=$ROOT/target/debug/palisade
+    DUMMY=$ROOT/target/debug/fence_dummy
+fi
 
 cleanup() {
     set +e
@@ -135,8 +143,8 @@ T0=$(now_ms)
 for i in 1 2 3; do start_node "$i"; done
 wait_for 20 grep -q ' start ' "$LOG" || die "the service never started (see $W/node*.out)"
 OWNER=$(runs_on)
-echo "service runs on: $OWNER (after $(( $(now_ms) - T0 )) ms)"
-timeline_since "$T0"
+echo "service runs on: $OWNER (after $(( $(now_ms) - T0 )) ms)" | show
+timeline_since "$T0" | show
 
 VICTIM=${OWNER#node}
 sleep 1
@@ -148,6 +156,11 @@ started_elsewhere() { awk -v v="node$VICTIM" -v t="$CUT" '$3=="start" && $2!=v {
 wait_for 30 started_elsewhere || die "the service did not move (see $W/timeline)"
 STARTED=$(awk -v v="node$VICTIM" '$3=="start" && $2!=v { l=$1 } END { print l }' "$LOG")
 START_MS=$(( ${STARTED%.*} * 1000 + 10#${STARTED#*.} ))
+if [[ $BENCH == 1 ]]; then
+    [[ $(cat "$W/power$VICTIM") == off ]] || die "node$VICTIM was not fenced"
+    echo "failover_ms=$(( START_MS - CUT ))"
+    exit 0
+fi
 sleep 0.5
 say "timeline after the cut (all nodes, merged)"
 timeline_since "$CUT"
