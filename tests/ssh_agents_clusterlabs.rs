@@ -96,8 +96,15 @@ fn compare(name: &str, peer: &Sshd, setup: &dyn Fn(&Sshd), mode: Mode, opts: &Op
     let Some(theirs) = theirs else {
         return;
     };
-    let (their_view, their_out) = observe(&theirs, peer, setup, mode, opts);
+    let (mut their_view, mut their_out) = observe(&theirs, peer, setup, mode, opts);
     let (our_view, our_out) = observe(&ours, peer, setup, mode, opts);
+    if our_view != their_view {
+        // ClusterLabs drives ssh through pexpect and, on a loaded 2-core machine, now and
+        // then misreads a prompt (seen: fence_ilo_ssh "Status: OFF" on a powered-on iLO).
+        // Their flake is not ours to fail on: ask them once more before comparing.
+        eprintln!("{name}: ClusterLabs differed ({their_view:?}); running it once more");
+        (their_view, their_out) = observe(&theirs, peer, setup, mode, opts);
+    }
     assert_eq!(
         our_view, their_view,
         "{name}: ours differs from ClusterLabs\n--- ours: {our_out:#?}\n--- ClusterLabs: {their_out:#?}"
