@@ -8,6 +8,7 @@
 //! - [`cli`]: the `palisade` command line (daemon, stonith_admin-like tasks).
 //! - [`exit`]: the command's exit codes, in one place.
 //! - [`placement`]: where resources run: scores, constraints, ordered actions, explanations (pure).
+//! - [`import`]: heartbeat ha.cf / haresources / authkeys converted to our TOML model (pure).
 //! - [`node`]: `palisade node`: the cluster node daemon (heartbeats, quorum, fencing, resources).
 pub mod api;
 pub mod cli;
@@ -15,5 +16,6 @@ pub mod cluster;
 pub mod daemon;
 pub mod exit;
 pub mod fencer;
+pub mod import;
 pub mod node;
 pub mod placement;
