@@ -196,7 +196,9 @@ pub fn frozen_instances(ctx: &Context, unit: &str) -> Vec<(String, Role, String)
             })
         } else if ctx.fence_pending.contains_key(&i.node) {
             Some(format!("blocked on {}: the node awaits fencing", i.node))
-        } else if node.is_some_and(|n| n.membership == Membership::Unclean) {
+        } else if node
+            .is_some_and(|n| matches!(n.membership, Membership::Unclean | Membership::Unseen))
+        {
             Some(format!(
                 "blocked on {}: the node is unclean; waits until it is fenced",
                 i.node
@@ -386,6 +388,14 @@ fn allocate_primitive(
     if ctx.config.options.maintenance_mode {
         d.explanation.decision = "left alone: maintenance-mode".into();
         return d;
+    }
+    if instances.is_empty() {
+        if let Some(node) = ctx.unseen.first() {
+            d.explanation.decision = format!(
+                "blocked: {node} was never seen and may run it; no start until it is fenced"
+            );
+            return d;
+        }
     }
     if ctx.config.effective_meta(unit).target_role == TargetRole::Stopped {
         d.explanation.decision = "stopped: target-role is Stopped".into();

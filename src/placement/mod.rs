@@ -5,7 +5,8 @@
 //!
 //! Rules that matter for safety: nothing is placed on an offline, unclean, standby or
 //! maintenance node; a resource on an unclean node is blocked there until the node is
-//! fenced (as in [`crate::cluster::failover`]); a failed stop fences its node (or, with
+//! fenced, and while a node never seen since startup is not fenced no primitive that is
+//! stopped starts (as in [`crate::cluster::failover`]); a failed stop fences its node (or, with
 //! fencing disabled, blocks the resource); a primitive never runs twice (its stops come
 //! before its starts).
 //!

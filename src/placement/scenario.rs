@@ -11,7 +11,7 @@
 //! primitive = [{ name = "web", agent = "ocf:heartbeat:apache" }]
 //! location = [{ id = "web-prefers-node1", resource = "web", node = "node1", score = 50 }]
 //! [state]
-//! nodes = { node1 = "online", node2 = "online" }   # online | offline | unclean
+//! nodes = { node1 = "online", node2 = "online" }   # online | offline | unclean | unseen
 //! running = [{ resource = "web", node = "node1" }]  # role = "promoted", health = "failed" | "stop-failed"
 //! failures = [{ resource = "web", node = "node1", count = 2, at = "0s" }]
 //! [[step]]
@@ -159,9 +159,10 @@ fn membership(context: &str, word: &str) -> Result<Membership, ScenarioError> {
         "online" => Ok(Membership::Online),
         "offline" => Ok(Membership::Offline),
         "unclean" => Ok(Membership::Unclean),
+        "unseen" => Ok(Membership::Unseen),
         _ => Err(bad(
             context,
-            format!("'{word}': expected online, offline or unclean"),
+            format!("'{word}': expected online, offline, unclean or unseen"),
         )),
     }
 }
@@ -405,6 +406,7 @@ fn node_line(state: &ClusterState) -> String {
                 Membership::Online => "online",
                 Membership::Offline => "offline",
                 Membership::Unclean => "UNCLEAN",
+                Membership::Unseen => "UNSEEN",
             }];
             if n.standby {
                 words.push("standby");

@@ -67,6 +67,7 @@ fn random_state(rng: &mut Rng) -> ClusterState {
         node.membership = match rng.below(8) {
             0 => Membership::Offline,
             1 => Membership::Unclean,
+            2 if rng.below(3) == 0 => Membership::Unseen,
             _ => Membership::Online,
         };
         node.standby = rng.below(6) == 0;
@@ -159,12 +160,34 @@ fn check(state: &ClusterState, config: &Config, plan: &Plan, case: u64) {
                 );
                 assert_ne!(
                     node.membership,
+                    Membership::Unseen,
+                    "{a}: touches an unseen node\n{ctx}"
+                );
+                assert_ne!(
+                    node.membership,
                     Membership::Offline,
                     "{a}: offline node\n{ctx}"
                 );
                 assert!(!node.maintenance, "{a}: node in maintenance\n{ctx}");
             }
             ActionKind::Fence => {}
+        }
+        // Nothing stopped starts while a node is unseen (it may run it already).
+        if a.kind == ActionKind::Start
+            && state
+                .instances(a.resource.as_deref().unwrap_or(""))
+                .is_empty()
+            && config
+                .primitive(a.resource.as_deref().unwrap_or(""))
+                .is_some()
+        {
+            assert!(
+                !state
+                    .nodes
+                    .values()
+                    .any(|n| n.membership == Membership::Unseen),
+                "{a} while a node is unseen\n{ctx}"
+            );
         }
         // A primitive's stops all come before its starts.
         if a.kind == ActionKind::Stop

@@ -27,6 +27,8 @@ pub struct Context<'a> {
     pub nodes: Vec<String>,
     /// Nodes that must be fenced because a stop failed there, with the resource.
     pub fence_pending: BTreeMap<String, String>,
+    /// Nodes never seen (they may run anything: no primitive starts until fenced).
+    pub unseen: Vec<String>,
 }
 
 impl<'a> Context<'a> {
@@ -56,6 +58,12 @@ impl<'a> Context<'a> {
             }
         }
         let nodes = state.nodes.keys().cloned().collect();
+        let unseen = state
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.membership == Membership::Unseen)
+            .map(|(name, _)| name.clone())
+            .collect();
         Context {
             config,
             state,
@@ -63,6 +71,7 @@ impl<'a> Context<'a> {
             expanded: expand(config),
             nodes,
             fence_pending,
+            unseen,
         }
     }
 

@@ -18,6 +18,9 @@ pub enum Membership {
     Offline,
     /// Lost and not confirmed down: whatever ran there may still run.
     Unclean,
+    /// Never seen since this partition started (startup fencing): unclean, and what
+    /// runs there is unknown, so it may run anything.
+    Unseen,
 }
 
 /// One node.
@@ -49,6 +52,7 @@ impl NodeState {
         match self.membership {
             Membership::Offline => Some("offline"),
             Membership::Unclean => Some("unclean (not yet fenced)"),
+            Membership::Unseen => Some("never seen (not yet fenced)"),
             Membership::Online if self.standby => Some("in standby"),
             Membership::Online if self.maintenance => Some("in maintenance"),
             Membership::Online => None,
