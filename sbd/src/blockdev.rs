@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub const MAX_SECTOR_SIZE: usize = 4096;
 /// Smallest logical sector size supported.
 pub const MIN_SECTOR_SIZE: usize = 512;
+/// Largest span [`BlockDevice::read_sectors`] reads with a single I/O.
+pub const MAX_SPAN_READ: usize = 4 * MAX_SECTOR_SIZE;
 /// Sector size given to a regular file when none is asked for.
 pub const REGULAR_FILE_SECTOR_SIZE: usize = 512;
 
@@ -98,6 +100,15 @@ pub trait BlockDevice {
     fn read_sector(&self, index: u64) -> Result<Vec<u8>, BlockDevError>;
     /// Write sector `index`; `data` must be exactly one sector long.
     fn write_sector(&self, index: u64, data: &[u8]) -> Result<(), BlockDevError>;
+    /// Read `count` consecutive sectors from `first`, in one I/O where the device can
+    /// (spans up to [`MAX_SPAN_READ`] bytes); the result is `count` sectors long.
+    fn read_sectors(&self, first: u64, count: u64) -> Result<Vec<u8>, BlockDevError> {
+        let mut out = Vec::new();
+        for index in first..first.saturating_add(count) {
+            out.extend(self.read_sector(index)?);
+        }
+        Ok(out)
+    }
 }
 
 impl<T: BlockDevice + ?Sized> BlockDevice for Box<T> {
@@ -112,6 +123,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for Box<T> {
     }
     fn read_sector(&self, index: u64) -> Result<Vec<u8>, BlockDevError> {
         (**self).read_sector(index)
+    }
+    fn read_sectors(&self, first: u64, count: u64) -> Result<Vec<u8>, BlockDevError> {
+        (**self).read_sectors(first, count)
     }
     fn write_sector(&self, index: u64, data: &[u8]) -> Result<(), BlockDevError> {
         (**self).write_sector(index, data)
@@ -148,6 +162,10 @@ pub struct FileDevice {
 /// One sector's worth of memory aligned for `O_DIRECT` on any supported sector size.
 #[repr(C, align(4096))]
 struct AlignedSector([u8; MAX_SECTOR_SIZE]);
+
+/// Up to [`MAX_SPAN_READ`] bytes aligned for `O_DIRECT`.
+#[repr(C, align(4096))]
+struct AlignedSpan([u8; MAX_SPAN_READ]);
 
 impl FileDevice {
     /// Open a block device (sector size from the kernel) or a regular file (512-byte
@@ -275,6 +293,35 @@ impl BlockDevice for FileDevice {
         }
     }
 
+    fn read_sectors(&self, first: u64, count: u64) -> Result<Vec<u8>, BlockDevError> {
+        let len = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(self.sector_size))
+            .filter(|&len| len <= MAX_SPAN_READ);
+        let Some(len) = len else {
+            // Too long for one buffer: sector by sector.
+            let mut out = Vec::new();
+            for index in first..first.saturating_add(count) {
+                out.extend(self.read_sector(index)?);
+            }
+            return Ok(out);
+        };
+        let offset = self.offset(first)?;
+        let mut buffer = Box::new(AlignedSpan([0; MAX_SPAN_READ]));
+        let span = &mut buffer.0[..len];
+        match self.file.read_exact_at(span, offset) {
+            Ok(()) => Ok(span.to_vec()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(self.out_of_range(first.saturating_add(count.saturating_sub(1))))
+            }
+            Err(source) => Err(BlockDevError::Read {
+                path: self.path.clone(),
+                sector: first,
+                source,
+            }),
+        }
+    }
+
     fn write_sector(&self, index: u64, data: &[u8]) -> Result<(), BlockDevError> {
         if data.len() != self.sector_size {
             return Err(BlockDevError::WrongLength {
@@ -334,6 +381,7 @@ struct MemoryState {
     data: Vec<u8>,
     fail_reads: bool,
     fail_writes: bool,
+    stalled: bool,
     writes: u64,
 }
 
@@ -355,6 +403,7 @@ impl MemoryDevice {
                 data: vec![0; len],
                 fail_reads: false,
                 fail_writes: false,
+                stalled: false,
                 writes: 0,
             })),
         }
@@ -365,6 +414,11 @@ impl MemoryDevice {
         let mut state = self.lock();
         state.fail_reads = reads;
         state.fail_writes = writes;
+    }
+
+    /// Make reads block until cleared again, as on a hung path.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.lock().stalled = stalled;
     }
 
     /// A copy of the whole device.
@@ -416,6 +470,9 @@ impl BlockDevice for MemoryDevice {
     }
 
     fn read_sector(&self, index: u64) -> Result<Vec<u8>, BlockDevError> {
+        while self.lock().stalled {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let state = self.lock();
         if state.fail_reads {
             return Err(BlockDevError::Read {

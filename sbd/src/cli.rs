@@ -10,12 +10,12 @@
 //! draws UUIDs and writes output, so tests can use memory devices and no clock.
 //! Exit codes: 0 success, 1 failure (usage errors included), with a message on stderr.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::Duration;
 
 use watchdog::{ProbeError, ProbedWatchdog};
 
-use crate::blockdev::{BlockDevError, BlockDevice, FileDevice, IoMode};
+use crate::blockdev::{BlockDevError, BlockDevice};
 use crate::disk::{message_delivered, render_dump, render_list, runtime_timeouts, Allocation};
 use crate::disk::{DiskError, SbdDisk};
 use crate::format::{
@@ -24,9 +24,11 @@ use crate::format::{
 use crate::inquisitor::{validate_timeouts, MailboxCommand};
 
 mod ping;
+mod process;
 mod usage;
 pub mod watchdog_commands;
 
+pub use process::main_from_env;
 pub use usage::USAGE;
 
 /// The program name used in messages.
@@ -536,67 +538,6 @@ fn run_message(
         (rt.pause)(msgwait);
     }
     true
-}
-
-/// The real program: arguments and environment of this process, devices opened with
-/// [`FileDevice`], real sleeps, UUIDs from `/dev/urandom`, stdout and stderr.
-pub fn main_from_env() -> i32 {
-    let mut stderr = io::stderr().lock();
-    let args: Result<Vec<String>, _> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string())
-        .collect();
-    let Ok(args) = args else {
-        let _ = writeln!(stderr, "{PROGRAM}: arguments must be valid UTF-8");
-        return 1;
-    };
-    let env = |key: &str| std::env::var(key).ok();
-    let invocation = match parse_args(&args, &env, &local_hostname) {
-        Ok(invocation) => invocation,
-        Err(e) => {
-            let _ = writeln!(stderr, "{PROGRAM}: {e}\nTry '{PROGRAM} -h' for help.");
-            return 1;
-        }
-    };
-    if invocation.command == Command::Watch {
-        drop(stderr);
-        return crate::daemon::main(&invocation, &env);
-    }
-    let open = |path: &str| -> Result<Box<dyn BlockDevice>, BlockDevError> {
-        let device = FileDevice::open(path)?;
-        if device.io_mode() == IoMode::Buffered {
-            let _ = writeln!(
-                io::stderr(),
-                "{PROGRAM}: note: {path} does not support O_DIRECT; using O_SYNC only \
-                 (fine for a local file, never for storage shared between hosts)"
-            );
-        }
-        Ok(Box::new(device))
-    };
-    let mut pause = std::thread::sleep;
-    let mut random = || -> io::Result<[u8; 16]> {
-        let mut bytes = [0u8; 16];
-        std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-        Ok(bytes)
-    };
-    let mut stdout = io::stdout().lock();
-    let mut runtime = Runtime {
-        open: &open,
-        pause: &mut pause,
-        random: &mut random,
-        out: &mut stdout,
-        err: &mut stderr,
-        probe: &watchdog::probe,
-        env: &env,
-    };
-    run(&invocation, &mut runtime)
-}
-
-/// The kernel's host name (what `uname -n` prints).
-fn local_hostname() -> io::Result<String> {
-    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")?
-        .trim()
-        .to_owned())
 }
 
 #[cfg(test)]

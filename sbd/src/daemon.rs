@@ -4,9 +4,12 @@
 //! self-fence executor, write the PID file, wait (up to `-s`) for a device with a valid
 //! header whose timeouts become the running ones, honour `SBD_DELAY_START`, then start
 //! one [`servant`](crate::servant) per device. The main loop feeds the inquisitor the
-//! servants' reports, the cluster health file ([`health`]) and a tick at least once per
-//! loop timeout, and carries out its actions: arm / pet the watchdog, clear a message,
-//! self-fence, exit. No decision is taken here.
+//! servants' reports, their silence ([`OverdueRounds`]), the cluster health file
+//! ([`health`]), stop signals (from a thread of their own, [`support::catch_stop_signals`])
+//! and a tick once per loop timeout (riding on a report when one comes due, see
+//! [`Daemon::run`]), and carries out its actions: arm / pet the watchdog, clear a
+//! message, self-fence, exit. It never polls: an idle watch wakes once per loop. No
+//! decision is taken here.
 //!
 //! Self-fence executors: the kernel one (sysrq + reboot(2), [`watchdog::KernelSelfFence`])
 //! needs [`watchdog::Production::claim`], which refuses under cargo or with
@@ -26,7 +29,7 @@ pub mod health;
 pub mod support;
 
 use std::path::Path;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,10 +45,16 @@ use crate::inquisitor::{
     Action, Event, FenceCause, FenceKind, Inquisitor, InquisitorConfig, LogLevel, OnTimeout, Phase,
     Timeouts,
 };
-use crate::servant::{self, DeviceOpener, ServantDevice, ServantHandle, ServantMessage};
+use crate::servant::{
+    self, DeviceOpener, OverdueRounds, ServantDevice, ServantHandle, ServantMessage,
+};
 use config::{DelayStart, SelfFenceSetting, WatchConfig};
-use support::{install_stop_handlers, take_stop_request};
+use support::catch_stop_signals;
 pub use support::{FileRecordingSelfFence, Logger};
+
+/// The tick timer waits loop timeout / this beyond the inquisitor's next tick (see
+/// [`Daemon::run`]).
+const TICK_GRACE: u32 = 20;
 
 /// Exit code of a clean stop.
 pub const EXIT_CLEAN: i32 = 0;
@@ -126,9 +135,20 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
         Ok(Box::new(FileDevice::open(path)?))
     });
     let forbid = env(FORBID_ENV).is_some();
+    // Before any thread exists: every thread inherits the blocked stop signals.
+    let signals = match catch_stop_signals() {
+        Ok(signals) => signals,
+        Err(e) => {
+            logger.log(
+                LogLevel::Error,
+                &format!("cannot start the signal thread: {e}"),
+            );
+            return EXIT_FAILURE;
+        }
+    };
     match Daemon::start(config, opener, forbid, logger) {
         Ok(mut daemon) => {
-            install_stop_handlers();
+            signals.forward_to(daemon.message_sender());
             daemon.run()
         }
         Err(e) => {
@@ -145,6 +165,10 @@ pub struct Daemon {
     inquisitor: Inquisitor,
     servants: Vec<ServantHandle>,
     events: Receiver<ServantMessage>,
+    /// Where servants (and the signal thread) send their messages.
+    sender: Sender<ServantMessage>,
+    /// Servants whose I/O hangs (no report for loop + I/O timeout).
+    overdue: OverdueRounds,
     watchdog: Option<Box<dyn Watchdog + Send>>,
     executor: Box<dyn SelfFence + Send>,
     timeouts: Timeouts,
@@ -284,7 +308,6 @@ impl Daemon {
                 local_name: config.local_name.clone(),
                 start_mode: config.start_mode,
                 loop_timeout: timeouts.loop_timeout,
-                io_timeout: timeouts.io,
                 opener: opener.clone(),
                 pause: std::thread::sleep,
             };
@@ -302,63 +325,103 @@ impl Daemon {
                 if config.cluster_integration { "on" } else { "off" }
             ),
         );
+        let overdue = OverdueRounds::new(
+            config.devices.len(),
+            timeouts.loop_timeout,
+            timeouts.io,
+            Instant::now(),
+        );
         Ok(Daemon {
             config,
             logger,
             inquisitor,
             servants,
             events,
+            sender: tx,
+            overdue,
             watchdog: None,
             executor,
             timeouts,
         })
     }
 
-    /// The main loop; returns the exit code.
+    /// A sender into the main loop's queue (the signal thread's stop requests).
+    pub fn message_sender(&self) -> Sender<ServantMessage> {
+        self.sender.clone()
+    }
+
+    /// The main loop; returns the exit code. It sleeps until the next tick, the next
+    /// overdue servant or the next message (servant report, stop signal): no polling.
+    ///
+    /// A report that arrives once half a loop has passed since the last tick brings the
+    /// tick forward, and the timer itself waits [`TICK_GRACE`] of a loop longer: with
+    /// servants reporting once per loop, each tick then rides on a report and an idle
+    /// watch wakes once per loop. Without reports the timer ticks (at most a twentieth
+    /// of a loop late), so pets still stop when the devices go quiet.
     pub fn run(&mut self) -> i32 {
-        const POLL: Duration = Duration::from_millis(100);
+        let loop_timeout = self.timeouts.loop_timeout;
+        let grace = loop_timeout / TICK_GRACE;
         loop {
-            if take_stop_request() {
-                if let Some(code) = self.feed(Event::StopRequested) {
-                    return code;
-                }
-            }
             let now = Instant::now();
-            if now >= self.inquisitor.next_tick() {
-                if self.config.cluster_integration {
-                    let report = health::read_health(
-                        &self.config.health_file,
-                        SystemTime::now(),
-                        self.timeouts.servant_liveness(),
-                    );
-                    if let Some(health) = report {
-                        if let Some(code) = self.feed(Event::ClusterHealth(health)) {
-                            return code;
-                        }
-                    }
-                }
-                if let Some(code) = self.feed(Event::Tick) {
+            if now >= self.inquisitor.next_tick() + grace {
+                if let Some(code) = self.tick() {
                     return code;
                 }
             }
-            let wait = self
-                .inquisitor
-                .next_tick()
-                .saturating_duration_since(Instant::now())
-                .min(POLL);
+            for device in self.overdue.overdue(Instant::now()) {
+                if let Some(code) = self.feed(Event::ServantTimedOut { device }) {
+                    return code;
+                }
+            }
+            let deadline = self
+                .overdue
+                .next_deadline()
+                .map_or(self.inquisitor.next_tick() + grace, |d| {
+                    d.min(self.inquisitor.next_tick() + grace)
+                });
+            let wait = deadline.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(wait) {
                 Ok(message) => {
+                    let report = match &message {
+                        ServantMessage::Event(Event::ServantReport { device, .. })
+                        | ServantMessage::StartRefused { device, .. } => Some(*device),
+                        _ => None,
+                    };
                     if let Some(code) = self.on_servant(message) {
                         return code;
                     }
+                    if let Some(device) = report {
+                        let now = Instant::now();
+                        self.overdue.heard(device, now);
+                        let due = self.inquisitor.next_tick().checked_sub(loop_timeout / 2);
+                        if due.is_some_and(|due| now >= due) {
+                            if let Some(code) = self.tick() {
+                                return code;
+                            }
+                        }
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    // No servants (diskless): just tick.
-                    std::thread::sleep(wait);
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            }
+        }
+    }
+
+    /// Read the cluster health (with cluster integration) and tick the inquisitor.
+    fn tick(&mut self) -> Option<i32> {
+        if self.config.cluster_integration {
+            let report = health::read_health(
+                &self.config.health_file,
+                SystemTime::now(),
+                self.timeouts.servant_liveness(),
+            );
+            if let Some(health) = report {
+                if let Some(code) = self.feed(Event::ClusterHealth(health)) {
+                    return Some(code);
                 }
             }
         }
+        self.feed(Event::Tick)
     }
 
     fn on_servant(&mut self, message: ServantMessage) -> Option<i32> {
@@ -368,6 +431,7 @@ impl Daemon {
                 self.logger.log(level, &message);
                 None
             }
+            ServantMessage::StopRequested => self.feed(Event::StopRequested),
             ServantMessage::StartRefused { device, refusal } => {
                 let path = self.config.devices.get(device).cloned().unwrap_or_default();
                 if self.inquisitor.phase() == Phase::Starting {

@@ -1,22 +1,24 @@
 //! Device servants: one per sbd device, reading this node's mailbox once per loop and
 //! reporting to the daemon as inquisitor [`Event`]s.
 //!
-//! Each device gets two threads. The *I/O worker* owns the open device and does the
-//! blocking reads and writes ([`DeviceWatcher`]: open and validate, find or allocate the
-//! slot, the start-mode check and first-start clearing, then per round: header and slot
-//! unchanged, read the mailbox). The *servant* thread asks the worker for a round every
-//! loop timeout and waits for the answer at most the I/O timeout: a device that hangs
-//! is reported as [`Event::ServantTimedOut`] (again every I/O timeout while it hangs)
-//! instead of blocking anything. Clearing a message is queued to the same worker, so
-//! it happens before the next read. No decision is taken here: that is the inquisitor's.
+//! Each device gets one thread that owns the open device and does the blocking reads and
+//! writes ([`DeviceWatcher`]: open and validate, find or allocate the slot, the
+//! start-mode check and first-start clearing, then per round: header and slot
+//! unchanged, read the mailbox) on a fixed schedule, one round per loop timeout, and
+//! sends each outcome to the daemon. Clearing a message is queued to the same thread,
+//! so it happens before the next read. A device whose I/O hangs blocks only its own
+//! thread: its reports stop, and the daemon's [`OverdueRounds`] turns the silence into
+//! [`Event::ServantTimedOut`] after the loop plus the I/O timeout (again every I/O
+//! timeout while it lasts). One thread and one wake-up per round keep an idle watch
+//! cheap. No decision is taken here: that is the inquisitor's.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::blockdev::{BlockDevError, BlockDevice};
+use crate::blockdev::{BlockDevError, BlockDevice, MAX_SPAN_READ};
 use crate::disk::SbdDisk;
-use crate::format::{slot_sector, DiskTimeouts, NodeName};
+use crate::format::{slot_sector, DiskTimeouts, Mailbox, NodeName};
 use crate::inquisitor::{
     start_check, Event, LogLevel, MailboxCommand, ServantFailure, StartMode, StartRefused,
 };
@@ -39,7 +41,6 @@ pub struct ServantSetup {
     pub local_name: NodeName,
     pub start_mode: StartMode,
     pub loop_timeout: Duration,
-    pub io_timeout: Duration,
     pub opener: DeviceOpener,
     /// Sleeps the allocate timeout when a slot is claimed.
     pub pause: fn(Duration),
@@ -57,6 +58,8 @@ pub enum ServantMessage {
     },
     /// Something worth logging that is not a decision (a failed clear).
     Log { level: LogLevel, message: String },
+    /// SIGTERM or SIGINT arrived (sent by the daemon's signal thread, not by a servant).
+    StopRequested,
 }
 
 /// The result of one round on one device.
@@ -167,6 +170,9 @@ impl DeviceWatcher {
         })
     }
 
+    /// Header and slot unchanged, then the mailbox: one read of sectors 0 to the mailbox
+    /// when they fit [`MAX_SPAN_READ`] (the first slots), else the header and the
+    /// slot-and-mailbox pair separately.
     fn read_mailbox(&self) -> Result<Option<MailboxCommand>, String> {
         let attached = self
             .attached
@@ -174,23 +180,33 @@ impl DeviceWatcher {
             .ok_or_else(|| "not attached".to_string())?;
         let device = attached.disk.device();
         let path = &self.setup.path;
-        if device.read_sector(0).map_err(|e| e.to_string())? != attached.header_sector {
+        let size = device.sector_size();
+        let slot = attached.slot;
+        let slot_index = slot_sector(slot);
+        let span = slot_index + 2;
+        let fits = usize::try_from(span)
+            .ok()
+            .and_then(|n| n.checked_mul(size))
+            .is_some_and(|len| len <= MAX_SPAN_READ);
+        let io = |e: BlockDevError| e.to_string();
+        let (header, pair) = if fits {
+            let all = device.read_sectors(0, span).map_err(io)?;
+            let split = all.len().saturating_sub(2 * size);
+            (all[..size].to_vec(), all[split..].to_vec())
+        } else {
+            let header = device.read_sector(0).map_err(io)?;
+            (header, device.read_sectors(slot_index, 2).map_err(io)?)
+        };
+        if header != attached.header_sector {
             return Err(format!("{path}: header changed since start-up"));
         }
-        let slot = attached.slot;
-        if device
-            .read_sector(slot_sector(slot))
-            .map_err(|e| e.to_string())?
-            != attached.slot_sector
-        {
+        let (slot_bytes, mailbox_bytes) = pair.split_at(size.min(pair.len()));
+        if slot_bytes != attached.slot_sector.as_slice() {
             return Err(format!(
                 "{path}: node entry in slot {slot} changed since start-up"
             ));
         }
-        let mailbox = attached
-            .disk
-            .read_mailbox(slot)
-            .map_err(|e| e.to_string())?;
+        let mailbox = Mailbox::decode(mailbox_bytes).map_err(|e| format!("{path}: {e}"))?;
         Ok(match mailbox.command {
             MailboxCommand::Clear => None,
             command => Some(command),
@@ -198,23 +214,23 @@ impl DeviceWatcher {
     }
 }
 
-/// Work for a device's I/O worker.
+/// Work for a servant thread besides its rounds.
 #[derive(Debug)]
-enum IoRequest {
-    Round,
+enum ServantRequest {
     Clear,
 }
 
-/// The daemon's handle on a running servant.
+/// The daemon's handle on a running servant; dropping it stops the servant (after the
+/// I/O in progress, if any).
 #[derive(Debug, Clone)]
 pub struct ServantHandle {
-    requests: Sender<IoRequest>,
+    requests: Sender<ServantRequest>,
 }
 
 impl ServantHandle {
     /// Queue a clear of the node's mailbox (done before the next read).
     pub fn clear_message(&self) {
-        let _ = self.requests.send(IoRequest::Clear);
+        let _ = self.requests.send(ServantRequest::Clear);
     }
 }
 
@@ -227,76 +243,53 @@ pub struct SpawnError {
     source: std::io::Error,
 }
 
-/// Start the servant and its I/O worker; reports go to `events`.
+/// Start the servant thread; reports go to `events`.
 pub fn spawn(
     setup: ServantSetup,
     events: Sender<ServantMessage>,
 ) -> Result<ServantHandle, SpawnError> {
-    let (requests, request_rx) = mpsc::channel::<IoRequest>();
-    let (result_tx, result_rx) = mpsc::channel::<RoundOutcome>();
+    let (requests, request_rx) = mpsc::channel::<ServantRequest>();
     let path = setup.path.clone();
-    let spawn_error = |source| SpawnError {
-        path: path.clone(),
-        source,
-    };
-    let worker_events = events.clone();
-    let mut watcher = DeviceWatcher::new(setup.clone());
-    std::thread::Builder::new()
-        .name(format!("sbd-io-{}", setup.index))
-        .spawn(move || {
-            for request in request_rx {
-                match request {
-                    IoRequest::Round => {
-                        if result_tx.send(watcher.round()).is_err() {
-                            return;
-                        }
-                    }
-                    IoRequest::Clear => {
-                        if let Err(message) = watcher.clear() {
-                            let _ = worker_events.send(ServantMessage::Log {
-                                level: LogLevel::Warning,
-                                message,
-                            });
-                        }
-                    }
-                }
-            }
-        })
-        .map_err(spawn_error)?;
-    let round_requests = requests.clone();
     std::thread::Builder::new()
         .name(format!("sbd-servant-{}", setup.index))
-        .spawn(move || servant_loop(&setup, &round_requests, &result_rx, &events))
-        .map_err(spawn_error)?;
+        .spawn(move || servant_loop(setup, &request_rx, &events))
+        .map_err(|source| SpawnError { path, source })?;
     Ok(ServantHandle { requests })
 }
 
-/// Ask for a round, wait for it at most the I/O timeout (reporting each time-out), pass
-/// the outcome on, sleep the loop timeout; until the daemon goes away.
+/// A round every loop timeout on a fixed schedule (a round that takes longer only delays
+/// the next one), clears in between; until the daemon goes away.
 fn servant_loop(
-    setup: &ServantSetup,
-    requests: &Sender<IoRequest>,
-    results: &Receiver<RoundOutcome>,
+    setup: ServantSetup,
+    requests: &Receiver<ServantRequest>,
     events: &Sender<ServantMessage>,
 ) {
     let device = setup.index;
+    let loop_timeout = setup.loop_timeout;
+    let mut watcher = DeviceWatcher::new(setup);
+    let mut next_round = Instant::now();
     loop {
-        if requests.send(IoRequest::Round).is_err() {
-            return;
-        }
-        let outcome = loop {
-            match results.recv_timeout(setup.io_timeout) {
-                Ok(outcome) => break outcome,
-                Err(RecvTimeoutError::Timeout) => {
-                    let timed_out = ServantMessage::Event(Event::ServantTimedOut { device });
-                    if events.send(timed_out).is_err() {
+        match requests.recv_timeout(next_round.saturating_duration_since(Instant::now())) {
+            Ok(ServantRequest::Clear) => {
+                if let Err(message) = watcher.clear() {
+                    let log = ServantMessage::Log {
+                        level: LogLevel::Warning,
+                        message,
+                    };
+                    if events.send(log).is_err() {
                         return;
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                continue;
             }
-        };
-        let message = match outcome {
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        let started = Instant::now();
+        if started < next_round {
+            continue;
+        }
+        let message = match watcher.round() {
             RoundOutcome::Mailbox(command) => ServantMessage::Event(Event::ServantReport {
                 device,
                 result: Ok(command),
@@ -310,7 +303,58 @@ fn servant_loop(
         if events.send(message).is_err() {
             return;
         }
-        std::thread::sleep(setup.loop_timeout);
+        next_round = (next_round + loop_timeout).max(started);
+    }
+}
+
+/// Notices servants whose I/O hangs: a device not heard from for the loop timeout plus the
+/// I/O timeout is overdue ([`Event::ServantTimedOut`]), and again every I/O timeout while
+/// it stays silent. Pure: the daemon says when it heard from whom and asks at its times.
+#[derive(Debug, Clone)]
+pub struct OverdueRounds {
+    deadlines: Vec<Instant>,
+    loop_timeout: Duration,
+    io_timeout: Duration,
+}
+
+impl OverdueRounds {
+    /// `devices` servants whose first round starts at `now`. It may claim a slot (and
+    /// sleep the allocate timeout), so it gets loop + I/O timeout like any later round.
+    pub fn new(
+        devices: usize,
+        loop_timeout: Duration,
+        io_timeout: Duration,
+        now: Instant,
+    ) -> OverdueRounds {
+        OverdueRounds {
+            deadlines: vec![now + loop_timeout + io_timeout; devices],
+            loop_timeout,
+            io_timeout,
+        }
+    }
+
+    /// Device `device` reported at `now`: its next round ends within loop + I/O timeout.
+    pub fn heard(&mut self, device: usize, now: Instant) {
+        if let Some(deadline) = self.deadlines.get_mut(device) {
+            *deadline = now + self.loop_timeout + self.io_timeout;
+        }
+    }
+
+    /// The earliest time a device becomes overdue.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.iter().min().copied()
+    }
+
+    /// Devices overdue at `now`; each is due again one I/O timeout later.
+    pub fn overdue(&mut self, now: Instant) -> Vec<usize> {
+        let mut late = Vec::new();
+        for (device, deadline) in self.deadlines.iter_mut().enumerate() {
+            if *deadline <= now {
+                late.push(device);
+                *deadline = now + self.io_timeout;
+            }
+        }
+        late
     }
 }
 

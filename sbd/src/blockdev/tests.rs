@@ -145,3 +145,34 @@ fn open_errors_name_the_path() {
         Err(BlockDevError::UnsupportedKind { .. })
     ));
 }
+
+#[test]
+fn read_sectors_reads_a_span_in_one_go_or_sector_by_sector() {
+    let dir = ScratchDir::new();
+    let path = dir.file("span.img", 40 * 512);
+    let dev = FileDevice::open(&path).expect("open");
+    for index in 0..40u8 {
+        dev.write_sector(u64::from(index), &[index; 512])
+            .expect("write");
+    }
+    let span = dev.read_sectors(3, 3).expect("one read");
+    assert_eq!(span.len(), 3 * 512);
+    assert!(span[..512].iter().all(|&b| b == 3));
+    assert!(span[1024..].iter().all(|&b| b == 5));
+    // Longer than one buffer: still correct, sector by sector.
+    let long = dev.read_sectors(0, 40).expect("long read");
+    assert_eq!(long.len(), 40 * 512);
+    assert!(long[39 * 512..].iter().all(|&b| b == 39));
+    assert!(matches!(
+        dev.read_sectors(38, 3),
+        Err(BlockDevError::OutOfRange { .. })
+    ));
+    // The memory device's default implementation agrees.
+    let memory = MemoryDevice::new(512, 40);
+    for index in 0..40u8 {
+        memory
+            .write_sector(u64::from(index), &[index; 512])
+            .expect("write");
+    }
+    assert_eq!(memory.read_sectors(3, 3).expect("read"), span);
+}

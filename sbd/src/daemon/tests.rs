@@ -223,3 +223,30 @@ fn in_process_lost_disk_starves_the_watchdog() {
     let pets = watchdog::PetLog::read(&dir.0.join("pets")).unwrap();
     assert!(pets.fired_at(watchdog::monotonic_now()).is_some());
 }
+
+#[test]
+fn in_process_hung_disk_is_overdue_and_starves_the_watchdog() {
+    let dir = TempDir::new("hung");
+    let device = sbd_memory();
+    let mut daemon = memory_daemon(&dir, &device);
+    let hanging = device.clone();
+    let staller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        hanging.set_stalled(true);
+    });
+    let started = Instant::now();
+    assert_eq!(daemon.run(), 21);
+    staller.join().unwrap();
+    // Stalled at 1.5 s; the last good report at most a loop earlier; watchdog 2 s.
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "{:?}",
+        started.elapsed()
+    );
+    let record = std::fs::read_to_string(dir.0.join("record")).unwrap();
+    assert!(
+        record.starts_with("reboot flush watchdog starved"),
+        "{record}"
+    );
+    device.set_stalled(false); // let the servant thread finish its read
+}
