@@ -1,7 +1,7 @@
 //! `palisade node` as a command (no root needed): usage and configuration errors with
 //! their exit codes, `--check`, start-up failures, the self-fence executor guard, and a
-//! one-node cluster on loopback that starts its resource (the Logger OCF test agent) and
-//! stops it on SIGTERM.
+//! one-node cluster on loopback that stops a leftover instance of its resource (the
+//! Logger OCF test agent), starts it, and stops it on SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -147,22 +147,8 @@ fn start_up_failures_are_clear() {
     assert!(stderr(&o).contains("kernel self-fence"), "{}", stderr(&o));
 }
 
-fn wait_for(path: &Path, needle: &str, limit: Duration) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .contains(needle)
-        {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 #[test]
-fn one_node_runs_its_resource_and_stops_it_on_sigterm() {
+fn one_node_cleans_a_leftover_runs_its_resource_and_stops_it_on_sigterm() {
     let dir = Dir::new("solo");
     let root = dir.path("ocf");
     std::fs::create_dir_all(root.join("resource.d")).expect("ocf root");
@@ -181,6 +167,8 @@ fn one_node_runs_its_resource_and_stops_it_on_sigterm() {
         dir.path("svc.state").display()
     );
     let config = dir.config(&body);
+    // Left running by an earlier life of this node: probed, stopped, then started anew.
+    std::fs::write(dir.path("svc.state"), "").expect("leftover state");
     let out = std::fs::File::create(dir.path("out")).expect("out");
     let mut child = palisade()
         .args(["--config", &config.display().to_string()])
@@ -189,7 +177,17 @@ fn one_node_runs_its_resource_and_stops_it_on_sigterm() {
         .stderr(out)
         .spawn()
         .expect("start");
-    let started = wait_for(&log, "solo monitor", Duration::from_secs(10));
+    // Running: a recurring monitor logged after the start.
+    let monitored_after_start = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.find(" start ")
+            .is_some_and(|at| text[at..].contains(" monitor "))
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    while !monitored_after_start() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = monitored_after_start();
     // SAFETY: kill(2) on the PID of the child we just started.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().expect("wait");
@@ -201,9 +199,10 @@ fn one_node_runs_its_resource_and_stops_it_on_sigterm() {
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2))
         .collect();
-    assert_eq!(events.first(), Some(&"start"), "{text}");
+    assert_eq!(events[..3], ["monitor", "stop", "start"], "{text}");
     assert_eq!(events.last(), Some(&"stop"), "{text}");
     for needle in [
+        "left running from before",
         "quorate: 1 of 1 votes",
         "svc -> solo",
         "svc started",

@@ -44,7 +44,10 @@ pub enum Ending {
 /// Where a local resource stands, as the actor reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Local {
+    /// The startup probe runs.
     Probing,
+    /// The probe found it running (left from before): being stopped before we join.
+    Cleaning,
     Stopped,
     Starting,
     Running,
@@ -85,6 +88,8 @@ struct Runner {
     local: BTreeMap<String, Local>,
     handles: BTreeMap<String, ResourceHandle>,
     placed: BTreeMap<String, NodeId>,
+    /// Starts decided while the resource was still being probed.
+    pending_start: BTreeSet<String>,
     blocked: BTreeMap<String, NodeId>,
     last_heard: BTreeMap<NodeId, Instant>,
     ring_heard: BTreeMap<(NodeId, usize), (Instant, bool)>,
@@ -133,6 +138,16 @@ impl Runner {
             },
             &self.key,
         );
+        // No report (so no peer takes us into its view) before every probe and cleanup
+        // is done: what we report running must be what the cluster placed here.
+        let ready = !self
+            .local
+            .values()
+            .any(|s| matches!(s, Local::Probing | Local::Cleaning));
+        if !ready {
+            rings.send_all(&[&hb]).await;
+            return;
+        }
         let view = self.view.clone().unwrap_or_default();
         let running = self
             .local
@@ -487,6 +502,7 @@ pub async fn run(
         local,
         handles,
         placed: BTreeMap::new(),
+        pending_start: BTreeSet::new(),
         blocked: BTreeMap::new(),
         last_heard: BTreeMap::new(),
         ring_heard: BTreeMap::new(),

@@ -78,13 +78,19 @@ impl Runner {
             );
             return;
         }
-        let state = self.local.get(resource).copied();
-        if matches!(state, Some(Local::Stopped | Local::Probing)) {
-            if let Some(h) = self.handles.get(resource) {
-                self.emit(Kind::Resource, &format!("start {resource}"));
-                self.local.insert(resource.to_string(), Local::Starting);
-                h.start();
+        match self.local.get(resource).copied() {
+            Some(Local::Stopped) => {
+                if let Some(h) = self.handles.get(resource) {
+                    self.emit(Kind::Resource, &format!("start {resource}"));
+                    self.local.insert(resource.to_string(), Local::Starting);
+                    h.start();
+                }
             }
+            // Started once the probe (and cleanup) is over, if still placed here.
+            Some(Local::Probing | Local::Cleaning) => {
+                self.pending_start.insert(resource.to_string());
+            }
+            _ => {}
         }
     }
 
@@ -164,7 +170,7 @@ impl Runner {
                 format!("probe {r}: not running here ({rc})"),
             ),
             What::ProbedRunning => (
-                Local::Stopping,
+                Local::Cleaning,
                 format!("probe {r}: left running from before, stopping it"),
             ),
             What::Started(d) => (Local::Running, format!("{r} started in {}", ms(d))),
@@ -183,18 +189,18 @@ impl Runner {
             ),
             What::GaveUp(n) => (Local::Stopped, format!("{r}: {n} failures, left stopped")),
         };
-        // A probe that ends after a start was ordered does not override it.
-        let current = self.local.get(&r).copied();
-        let keep = matches!(current, Some(Local::Starting))
-            && matches!(state, Local::Stopped)
-            && text.starts_with("probe");
-        if !keep {
-            self.local.insert(r.clone(), state);
-        }
+        let before = self.local.insert(r.clone(), state);
         self.emit(Kind::Resource, &text);
         // A resource we run now but whose placement says elsewhere (or nowhere) is stopped.
         if state == Local::Running && self.placed.get(&r) != Some(&self.cfg.me) {
             self.stop_local(&r, "not placed here");
+        }
+        // The probe or cleanup is over: a start decided meanwhile happens now.
+        let probe_over =
+            matches!(before, Some(Local::Probing | Local::Cleaning)) && state == Local::Stopped;
+        if probe_over && self.pending_start.remove(&r) && self.placed.get(&r) == Some(&self.cfg.me)
+        {
+            self.start_local(&r);
         }
     }
 
