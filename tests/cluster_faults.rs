@@ -257,3 +257,49 @@ fn a_node_that_survived_its_fence_stops_when_it_learns_of_it() {
     );
     println!("fenced node learns of it:\n{}", c.timeline_text(t));
 }
+
+#[test]
+fn a_failed_fence_keeps_the_service_where_it_was() {
+    let setup = Setup {
+        rings: 1,
+        broken_fence: Some(1),
+        ..Setup::default()
+    };
+    let Some(mut c) = lab("j", setup) else {
+        return;
+    };
+    c.start_all();
+    assert_eq!(wait_for_owner(&c, Duration::from_secs(15)), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = now_ms();
+    c.cut(1, None);
+    // Deadtime 1 s, retries every 2 s: by 6 s the fence has failed more than once.
+    std::thread::sleep(Duration::from_secs(6));
+    let steps = c.timeline();
+    let failures = steps
+        .iter()
+        .filter(|s| s.at >= t && s.kind == "fence" && s.text.starts_with("fencing node1 FAILED"))
+        .count();
+    assert!(
+        failures >= 2,
+        "the fence should fail and be retried:\n{}",
+        c.timeline_text(t)
+    );
+    assert!(
+        !c.log().iter().any(|l| l.at >= t && l.event == "start"),
+        "nothing may start elsewhere while node1 is not confirmed fenced:\n{}",
+        c.timeline_text(t)
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.node == "node1" && s.text.contains("stop service (no quorum)")),
+        "the cut node stops the service itself:\n{}",
+        c.timeline_text(t)
+    );
+    println!(
+        "failed fence: {failures} attempts, service kept blocked:\n{}",
+        c.timeline_text(t)
+    );
+    assert_no_violations(&c);
+}

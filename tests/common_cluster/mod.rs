@@ -154,6 +154,8 @@ pub struct Setup {
     /// Fence through a `palisade daemon` (fencer API) in each node's namespace instead of
     /// running the agent directly.
     pub via_fencer: bool,
+    /// This node's fence device always fails (`/bin/false`).
+    pub broken_fence: Option<usize>,
 }
 
 impl Default for Setup {
@@ -169,6 +171,7 @@ impl Default for Setup {
             with_dummy: false,
             fence_slowness: "0",
             via_fencer: false,
+            broken_fence: None,
         }
     }
 }
@@ -280,6 +283,8 @@ impl Cluster {
             let addrs: Vec<String> = (0..s.rings).map(|r| format!("\"10.77.{r}.{j}\"")).collect();
             let fence = if s.via_fencer {
                 String::new()
+            } else if s.broken_fence == Some(j) {
+                "fence-agent = \"/bin/false\"".to_string()
             } else {
                 format!(
                     "fence-agent = \"{}\"\nfence-params = {{ {} }}",
