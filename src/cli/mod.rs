@@ -9,6 +9,7 @@
 //! - `local`: commands that need no daemon.
 
 mod args;
+mod import;
 mod local;
 mod show;
 
@@ -50,6 +51,8 @@ usage: palisade <command> [options]
   validate --config FILE            check a configuration file
   validate --agent AGENT [-o key=value]...   run the agent's validate-all
   metadata --agent AGENT            the agent's metadata XML
+  import [--ha-cf F] [--haresources F] [--authkeys F] [--key-out F]
+                                    convert a heartbeat v1 configuration (TOML on stdout)
   --version
 
 common options: --socket PATH (default $PALISADE_SOCKET or /run/palisade/fencer.sock), --json
@@ -93,6 +96,12 @@ fn spec_of(command: &str) -> Option<Spec> {
         ],
         "events" => &[("count", true)],
         "validate" => &[("config", true), ("agent", true)],
+        "import" => &[
+            ("ha-cf", true),
+            ("haresources", true),
+            ("authkeys", true),
+            ("key-out", true),
+        ],
         "metadata" => &[("agent", true)],
         _ => return None,
     })
@@ -121,6 +130,10 @@ fn run(command: &str, rest: &[String]) -> Result<Exit, UsageError> {
         "validate" => {
             args.none()?;
             return Ok(local::validate(&args));
+        }
+        "import" => {
+            args.none()?;
+            return Ok(import::run(&args));
         }
         "metadata" => {
             args.none()?;
