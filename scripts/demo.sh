@@ -184,6 +184,17 @@ else
 fi
 if kill -0 "$BMC_PID" 2>/dev/null; then echo "WARNING: PID $BMC_PID still alive"; fi
 
+# ---- the cluster: three palisade nodes in network namespaces --------------------------
+rc_of[cluster]=skipped
+if [[ -z ${DEMO_AGENT:-} && -x $PALISADE ]] && ip netns list >/dev/null 2>&1; then
+    say "10. a 3-node palisade cluster in network namespaces: cut the node running the service"
+    if PALISADE_BIN=$PALISADE FENCE_DUMMY=target/release/fence_dummy bash scripts/cluster_demo.sh; then
+        rc_of[cluster]=0
+    else
+        rc_of[cluster]=$?
+    fi
+fi
+
 say "summary"
 printf '  %-14s exit %-3s %6s ms   (expect exit 0, "Status: ON")\n' status-before \
     "${rc_of[status-before]}" "${ms_of[status-before]}"
@@ -195,8 +206,10 @@ printf '  %-14s exit %-3s %6s ms   (expect exit 0: fenced through level 1, the B
     fencer-bmc "${rc_of[fencer-bmc]}" "${ms_of[fencer-bmc]:-}"
 printf '  %-14s exit %-3s %6s ms   (expect exit 0: BMC down, fenced through level 2)\n' \
     fencer-pdu "${rc_of[fencer-pdu]}" "${ms_of[fencer-pdu]:-}"
+printf '  %-14s exit %-3s            (expect exit 0: fenced before failover, never two nodes at once)\n' \
+    cluster "${rc_of[cluster]}"
 if [[ ${rc_of[status-before]} == 0 && ${rc_of[reboot]} == 0 && ${rc_of[status-after]} == 0 \
-    && ${rc_of[fencer-bmc]} == 0 && ${rc_of[fencer-pdu]} == 0 ]]; then
+    && ${rc_of[fencer-bmc]} == 0 && ${rc_of[fencer-pdu]} == 0 && ${rc_of[cluster]} =~ ^(0|skipped)$ ]]; then
     echo "  the simulated node was fenced by $AGENT, then by the palisade fencer (BMC, then PDU fallback)"
 else
     echo "  something failed: see the output above"
