@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+static NEXT_PORT: AtomicU32 = AtomicU32::new(0);
 
 fn palisade() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
@@ -33,7 +36,8 @@ impl Dir {
         let text = format!(
             "[cluster]\nid = 3\nkey-file = \"{}\"\nnode = \"solo\"\nport = {}\n{body}",
             self.path("key").display(),
-            20000 + std::process::id() % 20000
+            // Distinct per test of this process (they run in parallel).
+            20000 + (std::process::id() % 5000) * 4 + NEXT_PORT.fetch_add(1, Ordering::SeqCst)
         );
         let path = self.path("node.toml");
         std::fs::write(&path, text).expect("config");
@@ -211,4 +215,44 @@ fn one_node_cleans_a_leftover_runs_its_resource_and_stops_it_on_sigterm() {
     ] {
         assert!(timeline.contains(needle), "missing {needle:?}:\n{timeline}");
     }
+}
+
+#[test]
+fn a_quorate_node_keeps_the_sbd_health_file_fresh() {
+    let dir = Dir::new("health");
+    let health = dir.path("sbd-health");
+    let body = format!(
+        "sbd-health-file = \"{}\"\n[timers]\nkeepalive = \"100ms\"\ndeadtime = \"500ms\"\ninitdead = \"1s\"\n{SOLO}",
+        health.display()
+    );
+    let config = dir.config(&body);
+    let mut child = palisade()
+        .args(["--config", &config.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let report = || std::fs::read_to_string(&health).unwrap_or_default();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !report().starts_with("quorate-healthy") && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first = std::fs::metadata(&health).and_then(|m| m.modified()).ok();
+    std::thread::sleep(Duration::from_millis(400));
+    let later = std::fs::metadata(&health).and_then(|m| m.modified()).ok();
+    // SAFETY: kill(2) on the PID of the child we just started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let text = report();
+    assert!(text.starts_with("quorate-healthy"), "health file: {text:?}");
+    // The sbd side parses what we wrote.
+    assert_eq!(
+        sbd::daemon::health::parse_health(&text),
+        Some(sbd::inquisitor::ClusterHealth::QuorateHealthy)
+    );
+    assert!(
+        first.is_some() && later > first,
+        "not refreshed: {first:?} {later:?}"
+    );
 }

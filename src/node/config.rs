@@ -185,6 +185,8 @@ pub struct NodeConfig {
     pub ocf_root: PathBuf,
     /// Extra copy of the timeline (appended), besides stdout.
     pub timeline_file: Option<PathBuf>,
+    /// Where to report "quorate and healthy" to the sbd daemon, every keepalive.
+    pub sbd_health_file: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -391,6 +393,7 @@ pub fn parse(
             .ocf_root
             .unwrap_or_else(|| PathBuf::from(DEFAULT_OCF_ROOT)),
         timeline_file: raw.cluster.timeline,
+        sbd_health_file: raw.cluster.sbd_health_file,
     })
 }
 

@@ -46,6 +46,9 @@ pub(super) struct RawCluster {
     pub(super) ocf_root: Option<PathBuf>,
     #[serde(default)]
     pub(super) timeline: Option<PathBuf>,
+    /// Health file for `palisade-sbd watch --health-file` (sbd's pacemaker integration).
+    #[serde(default)]
+    pub(super) sbd_health_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

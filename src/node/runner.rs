@@ -98,6 +98,8 @@ struct Runner {
     fence_tx: mpsc::UnboundedSender<FenceOutcome>,
     self_fence: Option<Box<dyn SelfFence + Send>>,
     ending: Option<Ending>,
+    /// Failed writes of the sbd health file (the first one is logged).
+    dropped_health_reports: u64,
 }
 
 fn names(cfg: &NodeConfig, ids: &BTreeSet<NodeId>) -> String {
@@ -118,6 +120,36 @@ impl Runner {
 
     fn emit(&self, kind: Kind, text: &str) {
         self.timeline.emit(kind, text);
+    }
+
+    /// Tell the sbd daemon whether this node is in a quorate partition, so that losing
+    /// the disks alone does not kill a healthy member (sbd's pacemaker integration). The
+    /// file is rewritten every keepalive; if this daemon hangs it goes stale and sbd
+    /// stops trusting it.
+    fn report_health(&mut self) {
+        let Some(path) = self.cfg.sbd_health_file.clone() else {
+            return;
+        };
+        let (health, reason) = if self.quorate {
+            (
+                sbd::inquisitor::ClusterHealth::QuorateHealthy,
+                "member of a quorate partition",
+            )
+        } else {
+            (
+                sbd::inquisitor::ClusterHealth::NotQuorate,
+                "partition without quorum",
+            )
+        };
+        if let Err(e) = sbd::daemon::health::write_health(&path, health, reason) {
+            self.dropped_health_reports += 1;
+            if self.dropped_health_reports == 1 {
+                self.emit(
+                    Kind::Daemon,
+                    &format!("cannot write sbd health file {}: {e}", path.display()),
+                );
+            }
+        }
     }
 
     /// Heartbeat and report to every peer on every ring.
@@ -511,6 +543,7 @@ pub async fn run(
         fence_tx,
         self_fence,
         ending: None,
+        dropped_health_reports: 0,
         cfg,
     };
     r.emit(
@@ -539,7 +572,10 @@ pub async fn run(
         }
         tokio::select! {
             _ = &mut stop => break Ending::Stopped,
-            _ = beat.tick() => r.send(&rings).await,
+            _ = beat.tick() => {
+                r.report_health();
+                r.send(&rings).await
+            }
             _ = tick.tick() => {
                 let now = Instant::now();
                 r.tick(now);
