@@ -337,6 +337,18 @@ pub fn parse_config(text: &str) -> Result<FencerConfig, ConfigError> {
     Ok(config)
 }
 
+/// An agent parameter as agents take it: strings as they are, numbers as written,
+/// booleans as 1/0; `None` for arrays, tables and dates.
+pub fn param_text(value: &toml::Value) -> Option<String> {
+    Some(match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => if *b { "1" } else { "0" }.to_string(),
+        _ => return None,
+    })
+}
+
 fn table_to_params(
     device: &str,
     table: &toml::Table,
@@ -344,18 +356,10 @@ fn table_to_params(
     table
         .iter()
         .map(|(k, v)| {
-            let text = match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => if *b { "1" } else { "0" }.to_string(),
-                _ => {
-                    return Err(ConfigError::ParamType {
-                        device: device.to_string(),
-                        param: k.clone(),
-                    })
-                }
-            };
+            let text = param_text(v).ok_or_else(|| ConfigError::ParamType {
+                device: device.to_string(),
+                param: k.clone(),
+            })?;
             Ok((k.clone(), text))
         })
         .collect()

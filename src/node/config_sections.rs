@@ -153,19 +153,13 @@ pub(super) fn params(
     table
         .iter()
         .map(|(k, v)| {
-            let text = match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => if *b { "1" } else { "0" }.to_string(),
-                _ => {
-                    return Err(bad(
-                        section,
-                        key,
-                        format!("{k}: only strings, numbers and booleans"),
-                    ))
-                }
-            };
+            let text = crate::fencer::config::param_text(v).ok_or_else(|| {
+                bad(
+                    section,
+                    key,
+                    format!("{k}: only strings, numbers and booleans"),
+                )
+            })?;
             if text.contains('\n') {
                 return Err(bad(section, key, format!("{k}: value contains a newline")));
             }
