@@ -163,9 +163,38 @@ pub struct FileDevice {
 #[repr(C, align(4096))]
 struct AlignedSector([u8; MAX_SECTOR_SIZE]);
 
-/// Up to [`MAX_SPAN_READ`] bytes aligned for `O_DIRECT`.
-#[repr(C, align(4096))]
-struct AlignedSpan([u8; MAX_SPAN_READ]);
+/// Zeroed heap memory of exactly the length asked for, aligned for `O_DIRECT` (4096):
+/// a round's read touches only the bytes it needs (an idle watch runs with cold caches).
+struct AlignedBuf {
+    ptr: std::ptr::NonNull<u8>,
+    layout: std::alloc::Layout,
+}
+
+impl AlignedBuf {
+    /// `None` for a zero or absurd length, or when the allocator fails.
+    fn zeroed(len: usize) -> Option<AlignedBuf> {
+        if len == 0 {
+            return None;
+        }
+        let layout = std::alloc::Layout::from_size_align(len, 4096).ok()?;
+        // SAFETY: the layout has a non-zero size (checked above).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        std::ptr::NonNull::new(ptr).map(|ptr| AlignedBuf { ptr, layout })
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` points to `layout.size()` initialised (zeroed) bytes owned by
+        // this buffer, and `&mut self` guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `zeroed` with exactly this layout, freed only here.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
 
 impl FileDevice {
     /// Open a block device (sector size from the kernel) or a regular file (512-byte
@@ -307,8 +336,17 @@ impl BlockDevice for FileDevice {
             return Ok(out);
         };
         let offset = self.offset(first)?;
-        let mut buffer = Box::new(AlignedSpan([0; MAX_SPAN_READ]));
-        let span = &mut buffer.0[..len];
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(mut buffer) = AlignedBuf::zeroed(len) else {
+            return Err(BlockDevError::Read {
+                path: self.path.clone(),
+                sector: first,
+                source: io::Error::from(io::ErrorKind::OutOfMemory),
+            });
+        };
+        let span = buffer.as_mut_slice();
         match self.file.read_exact_at(span, offset) {
             Ok(()) => Ok(span.to_vec()),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {

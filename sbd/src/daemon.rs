@@ -3,13 +3,13 @@
 //! It runs in the foreground (systemd `Type=simple`; no fork). Start-up: choose the
 //! self-fence executor, write the PID file, wait (up to `-s`) for a device with a valid
 //! header whose timeouts become the running ones, honour `SBD_DELAY_START`, then start
-//! one [`servant`](crate::servant) per device. The main loop feeds the inquisitor the
-//! servants' reports, their silence ([`OverdueRounds`]), the cluster health file
-//! ([`health`]), stop signals (from a thread of their own, [`support::catch_stop_signals`])
-//! and a tick once per loop timeout (riding on a report when one comes due, see
-//! [`Daemon::run`]), and carries out its actions: arm / pet the watchdog, clear a
-//! message, self-fence, exit. It never polls: an idle watch wakes once per loop. No
-//! decision is taken here.
+//! one [`servant`](crate::servant) per device. From then on the servants drive the
+//! [`DaemonCore`] (inquisitor, watchdog, executor) from their own threads, right after
+//! each round: report, tick when due, pet. The main thread only sleeps until the
+//! core's next deadline (a silent servant, a tick no report brought, or every loop
+//! without devices), a stop signal (from a thread of their own,
+//! [`support::catch_stop_signals`]) or the end. An idle watch thus costs one wake-up and
+//! one read per device and loop. No decision is taken here: that is the inquisitor's.
 //!
 //! Self-fence executors: the kernel one (sysrq + reboot(2), [`watchdog::KernelSelfFence`])
 //! needs [`watchdog::Production::claim`], which refuses under cargo or with
@@ -25,36 +25,28 @@
 //! left armed), 21/22/23 a recorded self-fence.
 
 pub mod config;
+pub mod core;
 pub mod health;
 pub mod support;
 
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use watchdog::{
-    KernelSelfFence, Production, SelfFence, SelfFenceError, Watchdog, WatchdogConfig, FORBID_ENV,
+    KernelSelfFence, Production, SelfFence, SelfFenceError, WatchdogConfig, FORBID_ENV,
 };
 
 use crate::blockdev::{BlockDevError, FileDevice};
 use crate::cli::Invocation;
 use crate::disk::{runtime_timeouts, SbdDisk};
 use crate::format::DiskTimeouts;
-use crate::inquisitor::{
-    Action, Event, FenceCause, FenceKind, Inquisitor, InquisitorConfig, LogLevel, OnTimeout, Phase,
-    Timeouts,
-};
-use crate::servant::{
-    self, DeviceOpener, OverdueRounds, ServantDevice, ServantHandle, ServantMessage,
-};
+use crate::inquisitor::{FenceKind, Inquisitor, InquisitorConfig, LogLevel, OnTimeout, Timeouts};
+use crate::servant::{self, DeviceOpener, OverdueRounds, ServantDevice};
 use config::{DelayStart, SelfFenceSetting, WatchConfig};
+use core::DaemonCore;
 use support::catch_stop_signals;
 pub use support::{FileRecordingSelfFence, Logger};
-
-/// The tick timer waits loop timeout / this beyond the inquisitor's next tick (see
-/// [`Daemon::run`]).
-const TICK_GRACE: u32 = 20;
 
 /// Exit code of a clean stop.
 pub const EXIT_CLEAN: i32 = 0;
@@ -98,7 +90,7 @@ pub enum StartError {
 }
 
 /// The inquisitor's fence kinds in the watchdog crate's words.
-fn executor_kind(kind: FenceKind) -> watchdog::FenceKind {
+pub(crate) fn executor_kind(kind: FenceKind) -> watchdog::FenceKind {
     match kind {
         FenceKind::Reset => watchdog::FenceKind::Reboot,
         FenceKind::Off => watchdog::FenceKind::Off,
@@ -148,7 +140,7 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
     };
     match Daemon::start(config, opener, forbid, logger) {
         Ok(mut daemon) => {
-            signals.forward_to(daemon.message_sender());
+            signals.forward_to(daemon.wake_sender());
             daemon.run()
         }
         Err(e) => {
@@ -158,20 +150,44 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
     }
 }
 
-/// The running daemon.
+/// Wake-ups of the main thread besides its timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// SIGTERM or SIGINT (from the signal thread).
+    Stop,
+    /// A servant's report ended the daemon with this exit code.
+    Finished(i32),
+}
+
+/// The running daemon: the shared [`DaemonCore`] and the main thread's wake-ups.
 pub struct Daemon {
-    config: WatchConfig,
-    logger: Logger,
-    inquisitor: Inquisitor,
-    servants: Vec<ServantHandle>,
-    events: Receiver<ServantMessage>,
-    /// Where servants (and the signal thread) send their messages.
-    sender: Sender<ServantMessage>,
-    /// Servants whose I/O hangs (no report for loop + I/O timeout).
-    overdue: OverdueRounds,
-    watchdog: Option<Box<dyn Watchdog + Send>>,
-    executor: Box<dyn SelfFence + Send>,
-    timeouts: Timeouts,
+    core: Arc<Mutex<DaemonCore>>,
+    wake: Receiver<Wake>,
+    wake_sender: Sender<Wake>,
+}
+
+/// The core, also after a thread panicked while holding it (its state stays usable).
+fn lock(core: &Mutex<DaemonCore>) -> MutexGuard<'_, DaemonCore> {
+    core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The reporter servants call on their own thread: decide at once, wake the main
+/// thread only when the daemon has finished.
+fn reporter(core: &Arc<Mutex<DaemonCore>>, wake: &Sender<Wake>) -> servant::Reporter {
+    let (core, wake) = (core.clone(), wake.clone());
+    Arc::new(move |message| {
+        let mut core = lock(&core);
+        if core.finished.is_some() {
+            return false;
+        }
+        match core.on_servant(message, Instant::now()) {
+            Some(code) => {
+                let _ = wake.send(Wake::Finished(code));
+                false
+            }
+            None => true,
+        }
+    })
 }
 
 fn choose_executor(
@@ -298,10 +314,18 @@ impl Daemon {
         for warning in warnings {
             logger.log(LogLevel::Warning, &warning.to_string());
         }
-        let (tx, events) = mpsc::channel();
-        let mut servants = Vec::new();
-        for (index, path) in config.devices.iter().enumerate() {
-            let setup = servant::ServantSetup {
+        let (wake_sender, wake) = mpsc::channel();
+        let overdue = OverdueRounds::new(
+            config.devices.len(),
+            timeouts.loop_timeout,
+            timeouts.io,
+            Instant::now(),
+        );
+        let setups: Vec<servant::ServantSetup> = config
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(index, path)| servant::ServantSetup {
                 index,
                 path: path.clone(),
                 reference: disk_timeouts,
@@ -310,9 +334,8 @@ impl Daemon {
                 loop_timeout: timeouts.loop_timeout,
                 opener: opener.clone(),
                 pause: std::thread::sleep,
-            };
-            servants.push(servant::spawn(setup, tx.clone())?);
-        }
+            })
+            .collect();
         logger.log(
             LogLevel::Notice,
             &format!(
@@ -325,271 +348,64 @@ impl Daemon {
                 if config.cluster_integration { "on" } else { "off" }
             ),
         );
-        let overdue = OverdueRounds::new(
-            config.devices.len(),
-            timeouts.loop_timeout,
-            timeouts.io,
-            Instant::now(),
-        );
-        Ok(Daemon {
+        let core = Arc::new(Mutex::new(DaemonCore {
             config,
             logger,
             inquisitor,
-            servants,
-            events,
-            sender: tx,
-            overdue,
+            servants: Vec::new(),
             watchdog: None,
             executor,
             timeouts,
+            overdue,
+            finished: None,
+            timer_ticking: false,
+        }));
+        {
+            // Servants report from their first round on: they wait for this lock.
+            let mut guard = lock(&core);
+            for setup in setups {
+                let handle = servant::spawn(setup, reporter(&core, &wake_sender))?;
+                guard.servants.push(handle);
+            }
+        }
+        Ok(Daemon {
+            core,
+            wake,
+            wake_sender,
         })
     }
 
-    /// A sender into the main loop's queue (the signal thread's stop requests).
-    pub fn message_sender(&self) -> Sender<ServantMessage> {
-        self.sender.clone()
+    /// A sender for the main thread's wake-ups (the signal thread's stop requests).
+    pub fn wake_sender(&self) -> Sender<Wake> {
+        self.wake_sender.clone()
     }
 
-    /// The main loop; returns the exit code. It sleeps until the next tick, the next
-    /// overdue servant or the next message (servant report, stop signal): no polling.
-    ///
-    /// A report that arrives once half a loop has passed since the last tick brings the
-    /// tick forward, and the timer itself waits [`TICK_GRACE`] of a loop longer: with
-    /// servants reporting once per loop, each tick then rides on a report and an idle
-    /// watch wakes once per loop. Without reports the timer ticks (at most a twentieth
-    /// of a loop late), so pets still stop when the devices go quiet.
+    /// The main thread; returns the exit code. Servants drive the daemon from their own
+    /// threads ([`DaemonCore::on_servant`]); this only sleeps until the core's next
+    /// deadline, a stop signal or the end, so an idle watch adds no wake-ups here.
     pub fn run(&mut self) -> i32 {
-        let loop_timeout = self.timeouts.loop_timeout;
-        let grace = loop_timeout / TICK_GRACE;
         loop {
-            let now = Instant::now();
-            if now >= self.inquisitor.next_tick() + grace {
-                if let Some(code) = self.tick() {
+            let wait = {
+                let core = lock(&self.core);
+                if let Some(code) = core.finished {
                     return code;
                 }
-            }
-            for device in self.overdue.overdue(Instant::now()) {
-                if let Some(code) = self.feed(Event::ServantTimedOut { device }) {
-                    return code;
+                core.next_wake().saturating_duration_since(Instant::now())
+            };
+            let woke = self.wake.recv_timeout(wait);
+            let mut core = lock(&self.core);
+            let ended = match woke {
+                Ok(Wake::Finished(code)) => Some(code),
+                Ok(Wake::Stop) => core.stop(),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    core.on_timer(Instant::now())
                 }
-            }
-            let deadline = self
-                .overdue
-                .next_deadline()
-                .map_or(self.inquisitor.next_tick() + grace, |d| {
-                    d.min(self.inquisitor.next_tick() + grace)
-                });
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match self.events.recv_timeout(wait) {
-                Ok(message) => {
-                    let report = match &message {
-                        ServantMessage::Event(Event::ServantReport { device, .. })
-                        | ServantMessage::StartRefused { device, .. } => Some(*device),
-                        _ => None,
-                    };
-                    if let Some(code) = self.on_servant(message) {
-                        return code;
-                    }
-                    if let Some(device) = report {
-                        let now = Instant::now();
-                        self.overdue.heard(device, now);
-                        let due = self.inquisitor.next_tick().checked_sub(loop_timeout / 2);
-                        if due.is_some_and(|due| now >= due) {
-                            if let Some(code) = self.tick() {
-                                return code;
-                            }
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            };
+            if let Some(code) = ended {
+                return code;
             }
         }
     }
-
-    /// Read the cluster health (with cluster integration) and tick the inquisitor.
-    fn tick(&mut self) -> Option<i32> {
-        if self.config.cluster_integration {
-            let report = health::read_health(
-                &self.config.health_file,
-                SystemTime::now(),
-                self.timeouts.servant_liveness(),
-            );
-            if let Some(health) = report {
-                if let Some(code) = self.feed(Event::ClusterHealth(health)) {
-                    return Some(code);
-                }
-            }
-        }
-        self.feed(Event::Tick)
-    }
-
-    fn on_servant(&mut self, message: ServantMessage) -> Option<i32> {
-        match message {
-            ServantMessage::Event(event) => self.feed(event),
-            ServantMessage::Log { level, message } => {
-                self.logger.log(level, &message);
-                None
-            }
-            ServantMessage::StopRequested => self.feed(Event::StopRequested),
-            ServantMessage::StartRefused { device, refusal } => {
-                let path = self.config.devices.get(device).cloned().unwrap_or_default();
-                if self.inquisitor.phase() == Phase::Starting {
-                    self.logger
-                        .log(LogLevel::Error, &format!("{path}: {refusal}"));
-                    return Some(self.finish(EXIT_FAILURE));
-                }
-                let failure = crate::inquisitor::ServantFailure {
-                    reason: format!("{path}: {refusal}"),
-                };
-                self.feed(Event::ServantReport {
-                    device,
-                    result: Err(failure),
-                })
-            }
-        }
-    }
-
-    /// Hand one event to the inquisitor and carry out its actions; `Some(code)` ends.
-    fn feed(&mut self, event: Event) -> Option<i32> {
-        let actions = self.inquisitor.handle(event, Instant::now());
-        for action in actions {
-            if let Some(code) = self.execute(action) {
-                return Some(code);
-            }
-        }
-        None
-    }
-
-    fn execute(&mut self, action: Action) -> Option<i32> {
-        match action {
-            Action::Log { level, message } => self.logger.log(level, &message),
-            Action::ArmWatchdog => {
-                let timeout = self
-                    .config
-                    .set_watchdog_timeout
-                    .then_some(self.timeouts.watchdog);
-                match self.config.watchdog.arm(timeout) {
-                    Ok(Some(dog)) => {
-                        self.logger.log(
-                            LogLevel::Notice,
-                            &format!("Watchdog {} armed", dog.identity().path.display()),
-                        );
-                        self.watchdog = Some(dog);
-                    }
-                    Ok(None) => self.logger.log(
-                        LogLevel::Warning,
-                        "No watchdog configured - a hung node will not be reset",
-                    ),
-                    Err(e) => {
-                        self.logger.log(
-                            LogLevel::Error,
-                            &format!("Cannot arm the watchdog ({e}) - aborting start-up"),
-                        );
-                        return Some(self.finish(EXIT_FAILURE));
-                    }
-                }
-            }
-            Action::PetWatchdog => {
-                if let Some(dog) = self.watchdog.as_mut() {
-                    if let Err(e) = dog.keepalive() {
-                        self.logger
-                            .log(LogLevel::Error, &format!("Watchdog pet failed: {e}"));
-                    }
-                }
-            }
-            Action::ClearMessage { device } => {
-                if let Some(servant) = self.servants.get(device) {
-                    servant.clear_message();
-                }
-            }
-            Action::SelfFence { kind, flush, cause } => {
-                return Some(self.self_fence(kind, flush, cause));
-            }
-            Action::CleanExit => {
-                if let Some(dog) = self.watchdog.as_mut() {
-                    if let Err(e) = dog.disarm_with_magic_close() {
-                        self.logger.log(
-                            LogLevel::Error,
-                            &format!("Watchdog magic close failed: {e}"),
-                        );
-                    }
-                }
-                self.logger.log(LogLevel::Notice, "Exiting cleanly");
-                return Some(self.finish(EXIT_CLEAN));
-            }
-            Action::AbortStartup { reason } => {
-                self.logger.log(LogLevel::Error, &reason);
-                return Some(self.finish(EXIT_FAILURE));
-            }
-        }
-        None
-    }
-
-    fn self_fence(&mut self, kind: FenceKind, flush: bool, cause: FenceCause) -> i32 {
-        let reason = match cause {
-            FenceCause::Message { device, command } => format!(
-                "{} message in our slot on {}",
-                command.as_str(),
-                self.config.devices.get(device).map_or("?", String::as_str)
-            ),
-            FenceCause::WatchdogStarved { since_last_pet } => format!(
-                "watchdog starved: no liveness for {since_last_pet:?} (timeout {:?})",
-                self.timeouts.watchdog
-            ),
-        };
-        self.logger.log(
-            LogLevel::Error,
-            &format!("Self-fencing ({kind:?}): {reason}"),
-        );
-        if kind == FenceKind::Crashdump {
-            // kdump needs time: a long watchdog timeout, or none at all.
-            if let Some(dog) = self.watchdog.as_mut() {
-                let prepared = match self.config.crashdump_watchdog_timeout {
-                    Some(timeout) => dog.set_timeout(timeout).map(|_| ()),
-                    None => dog.disarm_with_magic_close(),
-                };
-                if let Err(e) = prepared {
-                    self.logger.log(
-                        LogLevel::Warning,
-                        &format!("Preparing the watchdog for a crash dump failed: {e}"),
-                    );
-                }
-            }
-        }
-        // reset/off: the watchdog stays armed and unpetted as the back-up.
-        match self
-            .executor
-            .self_fence(executor_kind(kind), flush, &reason)
-        {
-            Ok(()) => {
-                self.logger.log(
-                    LogLevel::Warning,
-                    "Self-fence recorded (test executor); exiting without petting",
-                );
-                self.finish(exit_code_for(kind))
-            }
-            Err(e) => {
-                self.logger.log(
-                    LogLevel::Error,
-                    &format!("Self-fence failed: {e}; leaving the watchdog to fire"),
-                );
-                self.finish(EXIT_FAILURE)
-            }
-        }
-    }
-
-    /// Remove the PID file; returns `code`.
-    fn finish(&self, code: i32) -> i32 {
-        if let Some(path) = &self.config.pidfile {
-            remove_pidfile(path);
-        }
-        code
-    }
-}
-
-fn remove_pidfile(path: &Path) {
-    let _ = std::fs::remove_file(path);
 }
 
 #[cfg(test)]

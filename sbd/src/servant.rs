@@ -5,7 +5,8 @@
 //! writes ([`DeviceWatcher`]: open and validate, find or allocate the slot, the
 //! start-mode check and first-start clearing, then per round: header and slot
 //! unchanged, read the mailbox) on a fixed schedule, one round per loop timeout, and
-//! sends each outcome to the daemon. Clearing a message is queued to the same thread,
+//! hands each outcome to the daemon's [`Reporter`] on its own thread (the daemon then
+//! decides right there, so an idle watch costs one wake-up and one read per loop). Clearing a message is queued to the same thread,
 //! so it happens before the next read. A device whose I/O hangs blocks only its own
 //! thread: its reports stop, and the daemon's [`OverdueRounds`] turns the silence into
 //! [`Event::ServantTimedOut`] after the loop plus the I/O timeout (again every I/O
@@ -58,9 +59,11 @@ pub enum ServantMessage {
     },
     /// Something worth logging that is not a decision (a failed clear).
     Log { level: LogLevel, message: String },
-    /// SIGTERM or SIGINT arrived (sent by the daemon's signal thread, not by a servant).
-    StopRequested,
 }
+
+/// Takes a servant's messages, on the servant's thread; `false` once nobody listens any
+/// more (the daemon has finished), which stops the servant.
+pub type Reporter = Arc<dyn Fn(ServantMessage) -> bool + Send + Sync + 'static>;
 
 /// The result of one round on one device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,15 +192,17 @@ impl DeviceWatcher {
             .and_then(|n| n.checked_mul(size))
             .is_some_and(|len| len <= MAX_SPAN_READ);
         let io = |e: BlockDevError| e.to_string();
-        let (header, pair) = if fits {
-            let all = device.read_sectors(0, span).map_err(io)?;
-            let split = all.len().saturating_sub(2 * size);
-            (all[..size].to_vec(), all[split..].to_vec())
+        let (first, second);
+        let (header, pair): (&[u8], &[u8]) = if fits {
+            first = device.read_sectors(0, span).map_err(io)?;
+            let split = first.len().saturating_sub(2 * size);
+            (&first[..size.min(first.len())], &first[split..])
         } else {
-            let header = device.read_sector(0).map_err(io)?;
-            (header, device.read_sectors(slot_index, 2).map_err(io)?)
+            first = device.read_sector(0).map_err(io)?;
+            second = device.read_sectors(slot_index, 2).map_err(io)?;
+            (&first, &second)
         };
-        if header != attached.header_sector {
+        if header != attached.header_sector.as_slice() {
             return Err(format!("{path}: header changed since start-up"));
         }
         let (slot_bytes, mailbox_bytes) = pair.split_at(size.min(pair.len()));
@@ -243,27 +248,20 @@ pub struct SpawnError {
     source: std::io::Error,
 }
 
-/// Start the servant thread; reports go to `events`.
-pub fn spawn(
-    setup: ServantSetup,
-    events: Sender<ServantMessage>,
-) -> Result<ServantHandle, SpawnError> {
+/// Start the servant thread; its messages go to `report`.
+pub fn spawn(setup: ServantSetup, report: Reporter) -> Result<ServantHandle, SpawnError> {
     let (requests, request_rx) = mpsc::channel::<ServantRequest>();
     let path = setup.path.clone();
     std::thread::Builder::new()
         .name(format!("sbd-servant-{}", setup.index))
-        .spawn(move || servant_loop(setup, &request_rx, &events))
+        .spawn(move || servant_loop(setup, &request_rx, &report))
         .map_err(|source| SpawnError { path, source })?;
     Ok(ServantHandle { requests })
 }
 
 /// A round every loop timeout on a fixed schedule (a round that takes longer only delays
 /// the next one), clears in between; until the daemon goes away.
-fn servant_loop(
-    setup: ServantSetup,
-    requests: &Receiver<ServantRequest>,
-    events: &Sender<ServantMessage>,
-) {
+fn servant_loop(setup: ServantSetup, requests: &Receiver<ServantRequest>, report: &Reporter) {
     let device = setup.index;
     let loop_timeout = setup.loop_timeout;
     let mut watcher = DeviceWatcher::new(setup);
@@ -276,7 +274,7 @@ fn servant_loop(
                         level: LogLevel::Warning,
                         message,
                     };
-                    if events.send(log).is_err() {
+                    if !report(log) {
                         return;
                     }
                 }
@@ -300,7 +298,7 @@ fn servant_loop(
             }),
             RoundOutcome::StartRefused(refusal) => ServantMessage::StartRefused { device, refusal },
         };
-        if events.send(message).is_err() {
+        if !report(message) {
             return;
         }
         next_round = (next_round + loop_timeout).max(started);

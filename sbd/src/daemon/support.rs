@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use watchdog::{SelfFence, SelfFenceError};
 
+use super::Wake;
 use crate::cli::PROGRAM;
 use crate::inquisitor::LogLevel;
-use crate::servant::ServantMessage;
 
 /// Log lines on stderr: `palisade-sbd: LEVEL: message`; info with `-v`, debug with `-vv`.
 #[derive(Debug, Clone, Copy)]
@@ -72,14 +72,14 @@ impl SelfFence for FileRecordingSelfFence {
 /// SIGTERM / SIGINT, caught by a thread of their own (see [`catch_stop_signals`]).
 #[derive(Debug, Clone)]
 pub struct StopSignals {
-    target: Arc<Mutex<Option<Sender<ServantMessage>>>>,
+    target: Arc<Mutex<Option<Sender<Wake>>>>,
 }
 
 impl StopSignals {
-    /// From now on a stop signal becomes [`ServantMessage::StopRequested`] on `events`.
-    pub fn forward_to(&self, events: Sender<ServantMessage>) {
+    /// From now on a stop signal becomes [`Wake::Stop`] for the main thread.
+    pub fn forward_to(&self, wake: Sender<Wake>) {
         if let Ok(mut target) = self.target.lock() {
-            *target = Some(events);
+            *target = Some(wake);
         }
     }
 }
@@ -119,7 +119,7 @@ pub fn catch_stop_signals() -> std::io::Result<StopSignals> {
             let forwarded = target
                 .lock()
                 .ok()
-                .and_then(|t| t.as_ref().map(|tx| tx.send(ServantMessage::StopRequested)));
+                .and_then(|t| t.as_ref().map(|tx| tx.send(Wake::Stop)));
             if forwarded.is_none() {
                 end_by_default_action(signal);
             }

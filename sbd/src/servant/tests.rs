@@ -154,7 +154,7 @@ fn a_hung_device_goes_quiet_and_recovers() {
         }))
     });
     let (tx, rx) = mpsc::channel();
-    let handle = spawn(s, tx).unwrap();
+    let handle = spawn(s, Arc::new(move |m| tx.send(m).is_ok())).unwrap();
     assert_eq!(
         next_event(&rx),
         Event::ServantReport {

@@ -1,0 +1,319 @@
+//! The daemon's shared state and the I/O of the inquisitor's actions: one
+//! [`DaemonCore`] behind a mutex, driven from two sides.
+//!
+//! * Servant threads hand it their reports ([`DaemonCore::on_servant`]) right after
+//!   their round; a report that comes once half a loop has passed since the last tick
+//!   also ticks, so in steady state the tick, the pet and the decision happen on the
+//!   servant's own wake-up and nothing else runs.
+//! * The main thread wakes at [`DaemonCore::next_wake`] ([`DaemonCore::on_timer`]): for
+//!   a servant gone silent ([`OverdueRounds`]), and to tick when no report did for a
+//!   whole extra loop, then every loop, and exactly when the last pet becomes a
+//!   watchdog timeout old (all servants hung: pets have stopped already; this runs the
+//!   timeout action on time). Without devices it ticks every loop itself. Stop signals come
+//!   through it too ([`DaemonCore::stop`]).
+//!
+//! Once an action ends the daemon (clean exit, self-fence, aborted start) the exit code
+//! is kept in [`DaemonCore::finished`] and every later call does nothing.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use watchdog::{SelfFence, Watchdog};
+
+use super::config::WatchConfig;
+use super::support::Logger;
+use super::{executor_kind, exit_code_for, health, EXIT_CLEAN, EXIT_FAILURE};
+use crate::inquisitor::{
+    Action, Event, FenceCause, FenceKind, Inquisitor, LogLevel, Phase, ServantFailure, Timeouts,
+};
+use crate::servant::{OverdueRounds, ServantHandle, ServantMessage};
+
+/// Without devices the main thread ticks at most loop timeout / this late.
+const DISKLESS_TICK_GRACE: u32 = 20;
+
+/// Everything the daemon decides with and acts on.
+pub struct DaemonCore {
+    pub config: WatchConfig,
+    pub logger: Logger,
+    pub inquisitor: Inquisitor,
+    pub servants: Vec<ServantHandle>,
+    pub watchdog: Option<Box<dyn Watchdog + Send>>,
+    pub executor: Box<dyn SelfFence + Send>,
+    pub timeouts: Timeouts,
+    pub overdue: OverdueRounds,
+    /// The exit code, once the daemon has finished.
+    pub finished: Option<i32>,
+    /// The last tick came from the main thread's timer: no report brings ticks now.
+    pub timer_ticking: bool,
+}
+
+impl DaemonCore {
+    /// A servant's message, on the servant's thread; `Some(code)` ends the daemon.
+    pub fn on_servant(&mut self, message: ServantMessage, now: Instant) -> Option<i32> {
+        if self.finished.is_some() {
+            return self.finished;
+        }
+        let code = match message {
+            ServantMessage::Event(event) => {
+                if let Event::ServantReport { device, .. } = &event {
+                    self.overdue.heard(*device, now);
+                }
+                self.feed(event)
+            }
+            ServantMessage::Log { level, message } => {
+                self.logger.log(level, &message);
+                None
+            }
+            ServantMessage::StartRefused { device, refusal } => {
+                self.overdue.heard(device, now);
+                let path = self.config.devices.get(device).cloned().unwrap_or_default();
+                if self.inquisitor.phase() == Phase::Starting {
+                    self.logger
+                        .log(LogLevel::Error, &format!("{path}: {refusal}"));
+                    Some(self.finish(EXIT_FAILURE))
+                } else {
+                    self.feed(Event::ServantReport {
+                        device,
+                        result: Err(ServantFailure {
+                            reason: format!("{path}: {refusal}"),
+                        }),
+                    })
+                }
+            }
+        };
+        if code.is_some() {
+            return code;
+        }
+        if let Some(code) = self.timed_out_servants(now) {
+            return Some(code);
+        }
+        let loop_timeout = self.timeouts.loop_timeout;
+        let due = self.inquisitor.next_tick().checked_sub(loop_timeout / 2);
+        if due.is_some_and(|due| now >= due) {
+            self.timer_ticking = false;
+            return self.tick();
+        }
+        None
+    }
+
+    /// The main thread's wake-up: silent servants, and a tick no report brought.
+    pub fn on_timer(&mut self, now: Instant) -> Option<i32> {
+        if self.finished.is_some() {
+            return self.finished;
+        }
+        if let Some(code) = self.timed_out_servants(now) {
+            return Some(code);
+        }
+        if now >= self.timer_tick_at() || now >= self.starved_at() {
+            self.timer_ticking = true;
+            return self.tick();
+        }
+        None
+    }
+
+    /// SIGTERM / SIGINT.
+    pub fn stop(&mut self) -> Option<i32> {
+        if self.finished.is_some() {
+            return self.finished;
+        }
+        self.feed(Event::StopRequested)
+    }
+
+    /// When the main thread must look again at the latest.
+    pub fn next_wake(&self) -> Instant {
+        let tick = self.timer_tick_at().min(self.starved_at());
+        self.overdue
+            .next_deadline()
+            .map_or(tick, |deadline| deadline.min(tick))
+    }
+
+    /// With devices, reports tick; the timer steps in a whole loop after a tick was due
+    /// and then keeps ticking every loop until a report ticks again (so the timeout
+    /// action runs at most one loop late). Without devices the timer is the only clock.
+    fn timer_tick_at(&self) -> Instant {
+        let loop_timeout = self.timeouts.loop_timeout;
+        let late = if self.config.devices.is_empty() || self.timer_ticking {
+            loop_timeout / DISKLESS_TICK_GRACE
+        } else {
+            loop_timeout
+        };
+        self.inquisitor.next_tick() + late
+    }
+
+    /// Just past the moment the last pet is a watchdog timeout old: the inquisitor's
+    /// timeout action (or start-up abort) is due then, whoever ticks.
+    fn starved_at(&self) -> Instant {
+        self.inquisitor.last_pet() + self.timeouts.watchdog + Duration::from_millis(1)
+    }
+
+    fn timed_out_servants(&mut self, now: Instant) -> Option<i32> {
+        for device in self.overdue.overdue(now) {
+            if let Some(code) = self.feed(Event::ServantTimedOut { device }) {
+                return Some(code);
+            }
+        }
+        None
+    }
+
+    /// Read the cluster health (with cluster integration) and tick the inquisitor.
+    fn tick(&mut self) -> Option<i32> {
+        if self.config.cluster_integration {
+            let report = health::read_health(
+                &self.config.health_file,
+                SystemTime::now(),
+                self.timeouts.servant_liveness(),
+            );
+            if let Some(health) = report {
+                if let Some(code) = self.feed(Event::ClusterHealth(health)) {
+                    return Some(code);
+                }
+            }
+        }
+        self.feed(Event::Tick)
+    }
+
+    /// Hand one event to the inquisitor and carry out its actions; `Some(code)` ends.
+    fn feed(&mut self, event: Event) -> Option<i32> {
+        let actions = self.inquisitor.handle(event, Instant::now());
+        for action in actions {
+            if let Some(code) = self.execute(action) {
+                return Some(code);
+            }
+        }
+        None
+    }
+
+    fn execute(&mut self, action: Action) -> Option<i32> {
+        match action {
+            Action::Log { level, message } => self.logger.log(level, &message),
+            Action::ArmWatchdog => return self.arm_watchdog(),
+            Action::PetWatchdog => {
+                if let Some(dog) = self.watchdog.as_mut() {
+                    if let Err(e) = dog.keepalive() {
+                        self.logger
+                            .log(LogLevel::Error, &format!("Watchdog pet failed: {e}"));
+                    }
+                }
+            }
+            Action::ClearMessage { device } => {
+                if let Some(servant) = self.servants.get(device) {
+                    servant.clear_message();
+                }
+            }
+            Action::SelfFence { kind, flush, cause } => {
+                return Some(self.self_fence(kind, flush, cause));
+            }
+            Action::CleanExit => {
+                if let Some(dog) = self.watchdog.as_mut() {
+                    if let Err(e) = dog.disarm_with_magic_close() {
+                        self.logger.log(
+                            LogLevel::Error,
+                            &format!("Watchdog magic close failed: {e}"),
+                        );
+                    }
+                }
+                self.logger.log(LogLevel::Notice, "Exiting cleanly");
+                return Some(self.finish(EXIT_CLEAN));
+            }
+            Action::AbortStartup { reason } => {
+                self.logger.log(LogLevel::Error, &reason);
+                return Some(self.finish(EXIT_FAILURE));
+            }
+        }
+        None
+    }
+
+    fn arm_watchdog(&mut self) -> Option<i32> {
+        let timeout = self
+            .config
+            .set_watchdog_timeout
+            .then_some(self.timeouts.watchdog);
+        match self.config.watchdog.arm(timeout) {
+            Ok(Some(dog)) => {
+                self.logger.log(
+                    LogLevel::Notice,
+                    &format!("Watchdog {} armed", dog.identity().path.display()),
+                );
+                self.watchdog = Some(dog);
+            }
+            Ok(None) => self.logger.log(
+                LogLevel::Warning,
+                "No watchdog configured - a hung node will not be reset",
+            ),
+            Err(e) => {
+                self.logger.log(
+                    LogLevel::Error,
+                    &format!("Cannot arm the watchdog ({e}) - aborting start-up"),
+                );
+                return Some(self.finish(EXIT_FAILURE));
+            }
+        }
+        None
+    }
+
+    fn self_fence(&mut self, kind: FenceKind, flush: bool, cause: FenceCause) -> i32 {
+        let reason = match cause {
+            FenceCause::Message { device, command } => format!(
+                "{} message in our slot on {}",
+                command.as_str(),
+                self.config.devices.get(device).map_or("?", String::as_str)
+            ),
+            FenceCause::WatchdogStarved { since_last_pet } => format!(
+                "watchdog starved: no liveness for {since_last_pet:?} (timeout {:?})",
+                self.timeouts.watchdog
+            ),
+        };
+        self.logger.log(
+            LogLevel::Error,
+            &format!("Self-fencing ({kind:?}): {reason}"),
+        );
+        if kind == FenceKind::Crashdump {
+            // kdump needs time: a long watchdog timeout, or none at all.
+            if let Some(dog) = self.watchdog.as_mut() {
+                let prepared = match self.config.crashdump_watchdog_timeout {
+                    Some(timeout) => dog.set_timeout(timeout).map(|_| ()),
+                    None => dog.disarm_with_magic_close(),
+                };
+                if let Err(e) = prepared {
+                    self.logger.log(
+                        LogLevel::Warning,
+                        &format!("Preparing the watchdog for a crash dump failed: {e}"),
+                    );
+                }
+            }
+        }
+        // reset/off: the watchdog stays armed and unpetted as the back-up.
+        match self
+            .executor
+            .self_fence(executor_kind(kind), flush, &reason)
+        {
+            Ok(()) => {
+                self.logger.log(
+                    LogLevel::Warning,
+                    "Self-fence recorded (test executor); exiting without petting",
+                );
+                self.finish(exit_code_for(kind))
+            }
+            Err(e) => {
+                self.logger.log(
+                    LogLevel::Error,
+                    &format!("Self-fence failed: {e}; leaving the watchdog to fire"),
+                );
+                self.finish(EXIT_FAILURE)
+            }
+        }
+    }
+
+    /// Remove the PID file and keep `code` as the exit code; returns it.
+    fn finish(&mut self, code: i32) -> i32 {
+        if let Some(path) = &self.config.pidfile {
+            remove_pidfile(path);
+        }
+        self.finished = Some(code);
+        code
+    }
+}
+
+pub(super) fn remove_pidfile(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
