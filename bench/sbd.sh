@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Benchmark: our `palisade-sbd watch` vs ClusterLabs sbd's `watch` (Debian /usr/sbin/sbd),
+# each watching node1's slot on its own loop device (8 MiB image, 512-byte sectors, loop
+# timeout 1 s, I/O timeout 3 s, the defaults), side by side on this machine.
+#
+#   sudo bash bench/sbd.sh     (BENCH_RUNS=20, BENCH_RESET_RUNS=5, BENCH_IDLE_SECS=60)
+#
+# Prints, ours vs theirs, with medians and ratios (ours / theirs):
+#   * idle CPU (microseconds on CPU per second, every thread of the process tree, from
+#     /proc/PID/task/*/schedstat over BENCH_IDLE_SECS) and RSS (sum
+#     of the tree: ours is one process, theirs an inquisitor plus one watcher per device);
+#   * delivery: a `test` message written by `palisade-sbd message` (the same sender for
+#     both) until the watcher has acted on it, i.e. cleared the mailbox (polled with
+#     O_DIRECT reads every 2 ms); runs start at random phases of the watcher's loop;
+#   * reset: a `reset` message until the watcher process has ended on its self-fence
+#     decision (restarted for every run).
+# Numbers only, no assertions; not part of the test suite.
+#
+# Both run without a watchdog (-w /dev/null), so neither pays for pets.
+#
+# Safety: ours runs under setpriv --bounding-set -sys_boot, without a watchdog and with
+# the recording self-fence executor (PALISADE_FORBID_SELF_FENCE=1). Theirs
+# runs through sbd/tests/fixtures/their_watch.sh, guarded as ../shared/PEERS.md says
+# (-w /dev/null, -Z -Z: a self-fence only logs and exits, setpriv --bounding-set
+# -sys_boot, SBD_PACEMAKER=no, -R, private mount namespace for its /dev/log); PEERS.md
+# lists each of these guards as enough on its own to survive a reset message. Every
+# process is stopped by its own PID; loop devices are detached at the end. Root only.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+RUNS=${BENCH_RUNS:-20}
+RESET_RUNS=${BENCH_RESET_RUNS:-5}
+IDLE_SECS=${BENCH_IDLE_SECS:-60}
+THEIR_SBD=/usr/sbin/sbd
+LOOP=tests/fixtures/sbd_loop.sh
+THEIR_WATCH=sbd/tests/fixtures/their_watch.sh
+
+[[ $(id -u) == 0 ]] || die "run as root (loop devices, setpriv, sbd)"
+need_packages sbd python3
+command -v setpriv >/dev/null && command -v unshare >/dev/null || die "util-linux missing"
+build_release -p sbd --bin palisade-sbd
+OURS=$PWD/target/release/palisade-sbd
+DIR=$(mktemp -d /var/tmp/palisade-bench-sbd.XXXXXX) # not tmpfs: O_DIRECT
+export SBD_LOOP_DIR=$DIR
+
+OUR_PID= SINK_PID=
+stop_ours() {
+    if [[ -n $OUR_PID ]]; then
+        kill "$OUR_PID" 2>/dev/null || true
+        wait "$OUR_PID" 2>/dev/null || true
+        OUR_PID=
+    fi
+}
+cleanup() {
+    stop_ours
+    bash "$THEIR_WATCH" stop "$DIR/their.pid" || true
+    if [[ -n $SINK_PID ]]; then kill "$SINK_PID" 2>/dev/null || true; fi
+    bash "$LOOP" detach ours || true
+    bash "$LOOP" detach theirs || true
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+OUR_DEV=$(bash "$LOOP" attach ours)
+THEIR_DEV=$(bash "$LOOP" attach theirs)
+TIMEOUTS=(-1 5 -2 1 -3 1 -4 10) # senders sleep msgwait in the background
+"$OURS" -d "$OUR_DEV" "${TIMEOUTS[@]}" create >/dev/null 2>&1
+"$OURS" -d "$OUR_DEV" allocate node1 >/dev/null
+SBD_PACEMAKER=no "$THEIR_SBD" -R -w /dev/null -d "$THEIR_DEV" "${TIMEOUTS[@]}" create >/dev/null 2>&1
+SBD_PACEMAKER=no "$THEIR_SBD" -R -w /dev/null -d "$THEIR_DEV" allocate node1 >/dev/null 2>&1
+
+# Their syslog: a datagram socket, one timestamped line per message.
+python3 - "$DIR/log.sock" "$DIR/syslog.txt" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        out.write("%.3f %s\n" % (time.time(), s.recv(65536).decode("utf-8", "replace").rstrip()))
+PY
+SINK_PID=$!
+for _ in $(seq 50); do [[ -S $DIR/log.sock ]] && break; sleep 0.1; done
+
+start_ours() {
+    rm -f "$DIR/record"
+    : >"$DIR/ours.log"
+    PALISADE_FORBID_SELF_FENCE=1 SBD_PACEMAKER=no \
+        setpriv --bounding-set -sys_boot "$OURS" -d "$OUR_DEV" -n node1 \
+        -w /dev/null "--self-fence=record:$DIR/record" watch 2>>"$DIR/ours.log" &
+    OUR_PID=$!
+    # With no watchdog (as theirs), the first healthy round logs this instead of arming.
+    for _ in $(seq 100); do grep -q 'No watchdog configured' "$DIR/ours.log" && return; sleep 0.05; done
+    die "our watcher did not start: $(tail -5 "$DIR/ours.log")"
+}
+start_theirs() {
+    local before
+    before=$(grep -c 'Monitoring slot' "$DIR/syslog.txt" || true)
+    bash "$THEIR_WATCH" start "$THEIR_DEV" node1 "$DIR/log.sock" "$DIR/their.pid" >/dev/null 2>&1 ||
+        die "their watcher did not start: $(tail -5 "$DIR/syslog.txt")"
+    THEIR_PID=$(tr -dc 0-9 <"$DIR/their.pid")
+    for _ in $(seq 100); do
+        (($(grep -c 'Monitoring slot' "$DIR/syslog.txt" || true) > before)) && return
+        sleep 0.05
+    done
+    die "their servant did not start: $(tail -5 "$DIR/syslog.txt")"
+}
+
+# tree PID: the PID and its children (their inquisitor forks one watcher per device).
+tree() {
+    local pid=$1 p
+    echo "$pid"
+    for p in /proc/[0-9]*; do
+        [[ -r $p/stat ]] || continue
+        awk -v want="$pid" '{ sub(/.*\) /, ""); if ($2 == want) exit 0; exit 1 }' "$p/stat" 2>/dev/null &&
+            echo "${p#/proc/}"
+    done
+}
+cpu_ns() { # nanoseconds on CPU of the given PIDs, all their threads (schedstat)
+    local t=0 pid f
+    for pid in "$@"; do
+        for f in /proc/"$pid"/task/*/schedstat; do
+            [[ -r $f ]] && t=$((t + $(cut -d' ' -f1 "$f")))
+        done
+    done
+    echo "$t"
+}
+rss_kb() {
+    local t=0 pid
+    for pid in "$@"; do
+        t=$((t + $(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+# measure MODE DEV PID: ms from launching the sender until the watcher acted.
+#   test:  the mailbox of slot 0 (sector 2) went back to clear
+#   reset: PID has ended
+measure() {
+    python3 - "$1" "$2" "$3" "$OURS" <<'PY'
+import mmap, os, subprocess, sys, time
+mode, dev, pid, ours = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+def command():
+    os.preadv(fd, [memoryview(buf)[:512]], 2 * 512)
+    return buf[0]
+def alive():
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] not in "ZX"
+    except OSError:
+        return False
+start = time.monotonic()
+sender = subprocess.Popen([ours, "-d", dev, "-n", "node2", "message", "node1", mode],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+seen = False
+result = None
+while time.monotonic() - start < 10:
+    if mode == "test":
+        c = command()
+        seen = seen or c == 1
+        if seen and c == 0:
+            result = time.monotonic() - start
+            break
+    elif not alive():
+        result = time.monotonic() - start
+        break
+    time.sleep(0.002)
+print("%.1f" % (result * 1000) if result is not None else "timeout")
+PY
+}
+
+random_pause() { sleep "0.$(printf '%03d' $((RANDOM % 1000)))"; }
+
+start_ours
+start_theirs
+sleep 3 # let both settle after start-up
+mapfile -t OUR_TREE < <(tree "$OUR_PID")
+mapfile -t THEIR_TREE < <(tree "$THEIR_PID")
+o0=$(cpu_ns "${OUR_TREE[@]}") t0=$(cpu_ns "${THEIR_TREE[@]}")
+sleep "$IDLE_SECS"
+o1=$(cpu_ns "${OUR_TREE[@]}") t1=$(cpu_ns "${THEIR_TREE[@]}")
+our_rss=$(rss_kb "${OUR_TREE[@]}") their_rss=$(rss_kb "${THEIR_TREE[@]}")
+# CPU time per second of wall time, in microseconds (1000 us/s = 0.1 % of one core)
+our_cpu=$(awk -v d=$((o1 - o0)) -v s="$IDLE_SECS" 'BEGIN { printf "%.1f", d / 1000 / s }')
+their_cpu=$(awk -v d=$((t1 - t0)) -v s="$IDLE_SECS" 'BEGIN { printf "%.1f", d / 1000 / s }')
+
+: >"$DIR/ours.test" && : >"$DIR/theirs.test"
+for ((i = 0; i < RUNS; i++)); do
+    random_pause
+    measure test "$OUR_DEV" "$OUR_PID" >>"$DIR/ours.test"
+    random_pause
+    measure test "$THEIR_DEV" "$THEIR_PID" >>"$DIR/theirs.test"
+done
+grep -q timeout "$DIR/ours.test" "$DIR/theirs.test" && die "a test message was not acted on within 10 s"
+our_test=$(median '%.1f' <"$DIR/ours.test")
+their_test=$(median '%.1f' <"$DIR/theirs.test")
+our_test_max=$(sort -n "$DIR/ours.test" | tail -n 1)
+their_test_max=$(sort -n "$DIR/theirs.test" | tail -n 1)
+
+: >"$DIR/ours.reset" && : >"$DIR/theirs.reset"
+for ((i = 0; i < RESET_RUNS; i++)); do
+    ((i == 0)) || { start_ours; start_theirs; sleep 1; }
+    random_pause
+    measure reset "$OUR_DEV" "$OUR_PID" >>"$DIR/ours.reset"
+    wait "$OUR_PID" 2>/dev/null || true
+    OUR_PID=
+    grep -q '^reboot flush reset message' "$DIR/record" || die "our watcher ended without recording a reset"
+    random_pause
+    measure reset "$THEIR_DEV" "$THEIR_PID" >>"$DIR/theirs.reset"
+done
+grep -q timeout "$DIR/ours.reset" "$DIR/theirs.reset" && die "a reset was not acted on within 10 s"
+our_reset=$(median '%.1f' <"$DIR/ours.reset")
+their_reset=$(median '%.1f' <"$DIR/theirs.reset")
+
+printf '\nsbd watch, one loop device each, loop timeout 1 s (%s idle s, %s test runs, %s reset runs)\n' \
+    "$IDLE_SECS" "$RUNS" "$RESET_RUNS"
+printf '%-34s %12s %12s %8s\n' "" "ours" "ClusterLabs" "ratio"
+printf '%-34s %12s %12s %8s\n' "idle CPU, us per s (all threads)" "$our_cpu" "$their_cpu" \
+    "$(ratio "$our_cpu" "$their_cpu")"
+printf '%-34s %12s %12s %8s\n' "idle RSS, KiB (${#OUR_TREE[@]} vs ${#THEIR_TREE[@]} processes)" \
+    "$our_rss" "$their_rss" "$(ratio "$our_rss" "$their_rss")"
+printf '%-34s %12s %12s %8s\n' "test -> acted, median ms" "$our_test" "$their_test" "$(ratio "$our_test" "$their_test")"
+printf '%-34s %12s %12s\n' "test -> acted, max ms" "$our_test_max" "$their_test_max"
+printf '%-34s %12s %12s %8s\n' "reset -> watcher ended, median ms" "$our_reset" "$their_reset" \
+    "$(ratio "$our_reset" "$their_reset")"
+printf '(theirs runs with -R: no mlockall, no realtime priority; in production its RSS is locked and larger)\n'
