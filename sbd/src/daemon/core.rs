@@ -5,11 +5,12 @@
 //!   their round; a report that comes once half a loop has passed since the last tick
 //!   also ticks, so in steady state the tick, the pet and the decision happen on the
 //!   servant's own wake-up and nothing else runs.
-//! * The main thread wakes at [`DaemonCore::next_wake`] ([`DaemonCore::on_timer`]): for
-//!   a servant gone silent ([`OverdueRounds`]), and to tick when no report did for a
-//!   whole extra loop, then every loop, and exactly when the last pet becomes a
-//!   watchdog timeout old (all servants hung: pets have stopped already; this runs the
-//!   timeout action on time). Without devices it ticks every loop itself. Stop signals come
+//! * The main thread wakes at [`DaemonCore::next_wake`] ([`DaemonCore::on_timer`]): when
+//!   a servant goes silent ([`OverdueRounds`]; from then on it ticks every loop itself
+//!   until a report ticks again, so a healthy cluster can keep the node alive), and
+//!   exactly when the last pet becomes a watchdog timeout old (the timeout action runs
+//!   on time whoever ticks). Without devices it ticks every loop itself. In steady
+//!   state it sleeps through: its deadlines keep moving away. Stop signals come
 //!   through it too ([`DaemonCore::stop`]).
 //!
 //! Once an action ends the daemon (clean exit, self-fence, aborted start) the exit code
@@ -28,8 +29,8 @@ use crate::inquisitor::{
 };
 use crate::servant::{OverdueRounds, ServantHandle, ServantMessage};
 
-/// Without devices the main thread ticks at most loop timeout / this late.
-const DISKLESS_TICK_GRACE: u32 = 20;
+/// When the main thread ticks, it does so at most loop timeout / this late.
+const TIMER_TICK_GRACE: u32 = 20;
 
 /// Everything the daemon decides with and acts on.
 pub struct DaemonCore {
@@ -96,16 +97,25 @@ impl DaemonCore {
         None
     }
 
-    /// The main thread's wake-up: silent servants, and a tick no report brought.
+    /// The main thread's wake-up: silent servants, a starving watchdog, and ticks while
+    /// no report brings them.
     pub fn on_timer(&mut self, now: Instant) -> Option<i32> {
         if self.finished.is_some() {
             return self.finished;
         }
-        if let Some(code) = self.timed_out_servants(now) {
-            return Some(code);
-        }
-        if now >= self.timer_tick_at() || now >= self.starved_at() {
+        let late = self.overdue.overdue(now);
+        if !late.is_empty() {
+            // Some servant hangs: tick here every loop until reports tick again (the
+            // cluster may keep the node alive; the timeout action must run on time).
             self.timer_ticking = true;
+        }
+        for device in late {
+            if let Some(code) = self.feed(Event::ServantTimedOut { device }) {
+                return Some(code);
+            }
+        }
+        let timer_due = self.timer_tick_at().is_some_and(|at| now >= at);
+        if timer_due || now >= self.starved_at() {
             return self.tick();
         }
         None
@@ -121,23 +131,23 @@ impl DaemonCore {
 
     /// When the main thread must look again at the latest.
     pub fn next_wake(&self) -> Instant {
-        let tick = self.timer_tick_at().min(self.starved_at());
-        self.overdue
-            .next_deadline()
-            .map_or(tick, |deadline| deadline.min(tick))
+        let mut wake = self.starved_at();
+        if let Some(tick) = self.timer_tick_at() {
+            wake = wake.min(tick);
+        }
+        if let Some(deadline) = self.overdue.next_deadline() {
+            wake = wake.min(deadline);
+        }
+        wake
     }
 
-    /// With devices, reports tick; the timer steps in a whole loop after a tick was due
-    /// and then keeps ticking every loop until a report ticks again (so the timeout
-    /// action runs at most one loop late). Without devices the timer is the only clock.
-    fn timer_tick_at(&self) -> Instant {
-        let loop_timeout = self.timeouts.loop_timeout;
-        let late = if self.config.devices.is_empty() || self.timer_ticking {
-            loop_timeout / DISKLESS_TICK_GRACE
-        } else {
-            loop_timeout
-        };
-        self.inquisitor.next_tick() + late
+    /// When the timer must tick, if it must: always without devices, and after a
+    /// servant went silent until a report ticks again; otherwise reports tick and the
+    /// timer only covers a starving watchdog and silent servants.
+    fn timer_tick_at(&self) -> Option<Instant> {
+        let timer_ticks = self.config.devices.is_empty() || self.timer_ticking;
+        timer_ticks
+            .then(|| self.inquisitor.next_tick() + self.timeouts.loop_timeout / TIMER_TICK_GRACE)
     }
 
     /// Just past the moment the last pet is a watchdog timeout old: the inquisitor's
