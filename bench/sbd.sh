@@ -3,18 +3,21 @@
 # each watching node1's slot on its own loop device (8 MiB image, 512-byte sectors, loop
 # timeout 1 s, I/O timeout 3 s, the defaults), side by side on this machine.
 #
-#   sudo bash bench/sbd.sh     (BENCH_RUNS=20, BENCH_RESET_RUNS=5, BENCH_IDLE_SECS=60)
+#   sudo bash bench/sbd.sh     (BENCH_RUNS=40, BENCH_RESET_RUNS=5, BENCH_IDLE_SECS=60)
 #
 # Prints, ours vs theirs, with medians and ratios (ours / theirs):
 #   * idle CPU (microseconds on CPU per second, every thread of the process tree, from
-#     /proc/PID/task/*/schedstat over BENCH_IDLE_SECS) and RSS (sum
+#     /proc/PID/task/*/schedstat; median of six windows over BENCH_IDLE_SECS), idle
+#     wake-ups per second (times on a CPU, from the same file) and RSS (sum
 #     of the tree: ours is one process, theirs an inquisitor plus one watcher per device);
 #   * delivery: a `test` message written by `palisade-sbd message` (the same sender for
 #     both) until the watcher has acted on it, i.e. cleared the mailbox (polled with
 #     O_DIRECT reads every 2 ms); runs start at random phases of the watcher's loop;
 #   * reset: a `reset` message until the watcher process has ended on its self-fence
 #     decision (restarted for every run).
-# Numbers only, no assertions; not part of the test suite.
+# Numbers only, no assertions; not part of the test suite. Both watchers read their
+# mailbox once per loop, so delivery is uniform over one loop for both: expect medians
+# near half a loop and maxima near one loop, with a spread of +-100 ms between runs.
 #
 # Both run without a watchdog (-w /dev/null), so neither pays for pets.
 #
@@ -31,7 +34,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-RUNS=${BENCH_RUNS:-20}
+RUNS=${BENCH_RUNS:-40}
 RESET_RUNS=${BENCH_RESET_RUNS:-5}
 IDLE_SECS=${BENCH_IDLE_SECS:-60}
 THEIR_SBD=/usr/sbin/sbd
@@ -127,6 +130,15 @@ cpu_ns() { # nanoseconds on CPU of the given PIDs, all their threads (schedstat)
     done
     echo "$t"
 }
+timeslices() { # times the given PIDs' threads got on a CPU (schedstat)
+    local t=0 pid f
+    for pid in "$@"; do
+        for f in /proc/"$pid"/task/*/schedstat; do
+            [[ -r $f ]] && t=$((t + $(cut -d' ' -f3 "$f")))
+        done
+    done
+    echo "$t"
+}
 rss_kb() {
     local t=0 pid
     for pid in "$@"; do
@@ -180,13 +192,25 @@ start_theirs
 sleep 3 # let both settle after start-up
 mapfile -t OUR_TREE < <(tree "$OUR_PID")
 mapfile -t THEIR_TREE < <(tree "$THEIR_PID")
-o0=$(cpu_ns "${OUR_TREE[@]}") t0=$(cpu_ns "${THEIR_TREE[@]}")
-sleep "$IDLE_SECS"
-o1=$(cpu_ns "${OUR_TREE[@]}") t1=$(cpu_ns "${THEIR_TREE[@]}")
+# Idle CPU in WINDOWS windows (this machine is shared: single windows are noisy); the
+# median window of each, in microseconds on CPU per second of wall time.
+WINDOWS=6
+window=$((IDLE_SECS / WINDOWS))
+: >"$DIR/ours.cpu" && : >"$DIR/theirs.cpu"
+os0=$(timeslices "${OUR_TREE[@]}") ts0=$(timeslices "${THEIR_TREE[@]}")
+for ((w = 0; w < WINDOWS; w++)); do
+    o0=$(cpu_ns "${OUR_TREE[@]}") t0=$(cpu_ns "${THEIR_TREE[@]}")
+    sleep "$window"
+    o1=$(cpu_ns "${OUR_TREE[@]}") t1=$(cpu_ns "${THEIR_TREE[@]}")
+    awk -v d=$((o1 - o0)) -v s="$window" 'BEGIN { printf "%.1f\n", d / 1000 / s }' >>"$DIR/ours.cpu"
+    awk -v d=$((t1 - t0)) -v s="$window" 'BEGIN { printf "%.1f\n", d / 1000 / s }' >>"$DIR/theirs.cpu"
+done
+our_cpu=$(median '%.1f' <"$DIR/ours.cpu")
+their_cpu=$(median '%.1f' <"$DIR/theirs.cpu")
 our_rss=$(rss_kb "${OUR_TREE[@]}") their_rss=$(rss_kb "${THEIR_TREE[@]}")
-# CPU time per second of wall time, in microseconds (1000 us/s = 0.1 % of one core)
-our_cpu=$(awk -v d=$((o1 - o0)) -v s="$IDLE_SECS" 'BEGIN { printf "%.1f", d / 1000 / s }')
-their_cpu=$(awk -v d=$((t1 - t0)) -v s="$IDLE_SECS" 'BEGIN { printf "%.1f", d / 1000 / s }')
+os1=$(timeslices "${OUR_TREE[@]}") ts1=$(timeslices "${THEIR_TREE[@]}")
+our_wakes=$(awk -v d=$((os1 - os0)) -v s=$((window * WINDOWS)) 'BEGIN { printf "%.1f", d / s }')
+their_wakes=$(awk -v d=$((ts1 - ts0)) -v s=$((window * WINDOWS)) 'BEGIN { printf "%.1f", d / s }')
 
 : >"$DIR/ours.test" && : >"$DIR/theirs.test"
 for ((i = 0; i < RUNS; i++)); do
@@ -219,8 +243,10 @@ their_reset=$(median '%.1f' <"$DIR/theirs.reset")
 printf '\nsbd watch, one loop device each, loop timeout 1 s (%s idle s, %s test runs, %s reset runs)\n' \
     "$IDLE_SECS" "$RUNS" "$RESET_RUNS"
 printf '%-34s %12s %12s %8s\n' "" "ours" "ClusterLabs" "ratio"
-printf '%-34s %12s %12s %8s\n' "idle CPU, us per s (all threads)" "$our_cpu" "$their_cpu" \
+printf '%-34s %12s %12s %8s\n' "idle CPU, us per s (median window)" "$our_cpu" "$their_cpu" \
     "$(ratio "$our_cpu" "$their_cpu")"
+printf '%-34s %12s %12s %8s\n' "idle wake-ups per s (all threads)" "$our_wakes" "$their_wakes" \
+    "$(ratio "$our_wakes" "$their_wakes")"
 printf '%-34s %12s %12s %8s\n' "idle RSS, KiB (${#OUR_TREE[@]} vs ${#THEIR_TREE[@]} processes)" \
     "$our_rss" "$their_rss" "$(ratio "$our_rss" "$their_rss")"
 printf '%-34s %12s %12s %8s\n' "test -> acted, median ms" "$our_test" "$their_test" "$(ratio "$our_test" "$their_test")"
