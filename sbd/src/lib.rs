@@ -1,9 +1,11 @@
 //! SBD: poison-pill slots on shared storage, byte-compatible with ClusterLabs sbd.
 //!
-//! This crate owns the on-disk format ([`format`]: header, slot and mailbox sectors), the
-//! block device access, the disk operations and the sbd(8) command line, and the
-//! [`inquisitor`] that decides whether to pet the watchdog, the per-device [`servant`]s
-//! that read this node's mailbox, and the [`daemon`] (`watch`) that drives them.
+//! This crate owns the on-disk format ([`format`]: header, slot and mailbox sectors, plus
+//! our CRC32 integrity field in bytes sbd leaves zero, [`format::check`]), the block
+//! device access, the disk operations and the sbd(8) command line (with `ping`,
+//! `query-watchdog` and `test-watchdog`), and the [`inquisitor`] that decides whether to
+//! pet the watchdog, the per-device [`servant`]s that read this node's mailbox, and the
+//! [`daemon`] (`watch`) that drives them.
 pub mod blockdev;
 pub mod cli;
 pub mod daemon;
