@@ -362,14 +362,9 @@ pub fn best_node(
     best.map(|(_, _, n)| n.clone())
 }
 
-fn allocate_primitive(
-    ctx: &Context,
-    unit: &str,
-    decisions: &BTreeMap<String, Decision>,
-    forced: Option<&Forced>,
-) -> Decision {
-    let instances = ctx.state.instances(unit);
-    let mut d = Decision {
+/// A decision for `unit` with its explanation header filled in and nothing placed yet.
+pub fn empty_decision(ctx: &Context, unit: &str, instances: &[Instance]) -> Decision {
+    Decision {
         explanation: Explanation {
             resource: unit.to_string(),
             kind: describe(ctx, unit),
@@ -377,7 +372,17 @@ fn allocate_primitive(
             ..Explanation::default()
         },
         ..Decision::default()
-    };
+    }
+}
+
+fn allocate_primitive(
+    ctx: &Context,
+    unit: &str,
+    decisions: &BTreeMap<String, Decision>,
+    forced: Option<&Forced>,
+) -> Decision {
+    let instances = ctx.state.instances(unit);
+    let mut d = empty_decision(ctx, unit, instances);
     let frozen = frozen_instances(ctx, unit);
     if let Some((_, _, reason)) = frozen.first() {
         d.placed = frozen.iter().map(|(n, r, _)| (n.clone(), *r)).collect();

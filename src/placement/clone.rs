@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use super::allocate::{
-    apply_primaries, describe, describe_current, frozen_instances, why_nowhere, Decision, Forced,
+    apply_primaries, empty_decision, frozen_instances, why_nowhere, Decision, Forced,
 };
 use super::config::{Role, TargetRole};
 use super::explain::{Explanation, NodeScore};
@@ -24,15 +24,7 @@ pub fn allocate_clone(
     forced: Option<&Forced>,
 ) -> Decision {
     let instances = ctx.state.instances(unit);
-    let mut d = Decision {
-        explanation: Explanation {
-            resource: unit.to_string(),
-            kind: describe(ctx, unit),
-            current: describe_current(instances),
-            ..Explanation::default()
-        },
-        ..Decision::default()
-    };
+    let mut d = empty_decision(ctx, unit, instances);
     let Some(clone) = ctx.config.clone_named(unit) else {
         return d;
     };
