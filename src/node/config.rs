@@ -8,6 +8,8 @@
 //! key-file = "/etc/palisade/authkey" # >= 16 bytes, HMAC-SHA256 key
 //! port = 5405                      # UDP port of the heartbeats (every ring)
 //! node = "node1"                   # this node (or --node)
+//! lsb-dir = "/etc/init.d"          # lsb:NAME resources (default)
+//! systemctl = "/bin/systemctl"     # systemd:UNIT; unset: /bin/systemctl, systemd must be PID 1
 //!
 //! [timers]                         # heartbeat's semantics
 //! keepalive = "200ms"
@@ -41,7 +43,7 @@
 //!
 //! [[resource]]
 //! name = "web"
-//! agent = "ocf:heartbeat:Dummy"
+//! agent = "ocf:heartbeat:Dummy"    # or lsb:NAME (in [cluster] lsb-dir), systemd:UNIT
 //! params = { state = "/run/web.state" }
 //! allowed = ["node1", "node2"]     # preference order; default: every node
 //! priority = 10
@@ -53,15 +55,17 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::agent_class::ClassSettings;
 use crate::cluster::failover::{Resource, Settings};
 use crate::cluster::membership::{Timers, TimersError};
 use crate::cluster::quorum::{NoQuorumPolicy, NodeId, QuorumConfig};
 use crate::fencer::operation::FenceAction;
+use crate::placement::config::AgentClass;
 
 #[path = "config_sections.rs"]
 mod sections;
 
-use sections::{fencing, node_entry, resource_entry, tie_breaker, timers, RawConfig};
+use sections::{classes, fencing, node_entry, resource_entry, tie_breaker, timers, RawConfig};
 
 /// Default heartbeat port (heartbeat's `udpport` is 694; corosync uses 5405).
 pub const DEFAULT_PORT: u16 = 5405;
@@ -137,11 +141,14 @@ pub struct FenceDevice {
     pub params: BTreeMap<String, String>,
 }
 
-/// One resource: an OCF agent.
+/// One resource: an OCF agent, an LSB init script or a systemd unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceEntry {
     pub name: String,
+    pub class: AgentClass,
+    /// The OCF provider (empty for LSB and systemd).
     pub provider: String,
+    /// The OCF type, the init script's name, or the systemd unit.
     pub kind: String,
     pub params: BTreeMap<String, String>,
     /// Node ids in preference order.
@@ -183,6 +190,8 @@ pub struct NodeConfig {
     pub fencing: FencingConfig,
     pub resources: Vec<ResourceEntry>,
     pub ocf_root: PathBuf,
+    /// `lsb-dir` and `systemctl`.
+    pub classes: ClassSettings,
     /// Extra copy of the timeline (appended), besides stdout.
     pub timeline_file: Option<PathBuf>,
     /// Where to report "quorate and healthy" to the sbd daemon, every keepalive.
@@ -378,6 +387,7 @@ pub fn parse(
             ));
         }
     }
+    let class_settings = classes(&raw.cluster)?;
     Ok(NodeConfig {
         cluster_id: raw.cluster.id,
         key,
@@ -392,6 +402,7 @@ pub fn parse(
             .cluster
             .ocf_root
             .unwrap_or_else(|| PathBuf::from(DEFAULT_OCF_ROOT)),
+        classes: class_settings,
         timeline_file: raw.cluster.timeline,
         sbd_health_file: raw.cluster.sbd_health_file,
     })

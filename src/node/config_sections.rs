@@ -12,6 +12,7 @@ use super::{
     bad, default_initdead, ConfigError, FenceDevice, FenceVia, FencingConfig, NodeEntry,
     ResourceEntry, SelfFenceMode,
 };
+use super::{AgentClass, ClassSettings};
 use crate::cluster::membership::Timers;
 use crate::cluster::quorum::{NodeId, TieBreaker};
 use crate::fencer::duration::parse_duration;
@@ -49,6 +50,12 @@ pub(super) struct RawCluster {
     /// Health file for `palisade-sbd watch --health-file` (sbd's pacemaker integration).
     #[serde(default)]
     pub(super) sbd_health_file: Option<PathBuf>,
+    /// Directory of `lsb:NAME` init scripts.
+    #[serde(default)]
+    pub(super) lsb_dir: Option<PathBuf>,
+    /// The systemctl of `systemd:UNIT` resources.
+    #[serde(default)]
+    pub(super) systemctl: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -311,32 +318,20 @@ pub(super) fn resource_entry(
             "1-64 characters of A-Z a-z 0-9 - _ .",
         ));
     }
-    let parts: Vec<&str> = raw.agent.split(':').collect();
-    let (provider, kind) = match parts.as_slice() {
-        ["ocf", provider, kind] if !provider.is_empty() && !kind.is_empty() => (*provider, *kind),
-        [class, ..] if *class != "ocf" => {
-            return Err(bad(
-                &section,
-                "agent",
-                format!("class '{class}' is not supported yet (only ocf:PROVIDER:TYPE)"),
-            ))
-        }
-        _ => {
-            return Err(bad(
-                &section,
-                "agent",
-                format!("'{}': expected ocf:PROVIDER:TYPE", raw.agent),
-            ))
-        }
-    };
-    if [provider, kind]
+    let agent = crate::placement::parse::parse_agent(&raw.agent)
+        .map_err(|reason| bad(&section, "agent", reason))?;
+    let provider = agent.provider.unwrap_or_default();
+    if [provider.as_str(), agent.kind.as_str()]
         .iter()
-        .any(|p| p.contains('/') || p.starts_with('.'))
+        .any(|p| p.starts_with('.'))
     {
+        return Err(bad(&section, "agent", "a name may not start with '.'"));
+    }
+    if agent.class != AgentClass::Ocf && !raw.params.is_empty() {
         return Err(bad(
             &section,
-            "agent",
-            "provider and type may not contain '/' or start with '.'",
+            "params",
+            "LSB init scripts and systemd units take no parameters",
         ));
     }
     let allowed = match &raw.allowed {
@@ -366,13 +361,32 @@ pub(super) fn resource_entry(
     }
     Ok(ResourceEntry {
         name: raw.name.clone(),
-        provider: provider.to_string(),
-        kind: kind.to_string(),
+        class: agent.class,
+        provider,
+        kind: agent.kind,
         params: params(&section, "params", &raw.params)?,
         allowed,
         priority: raw.priority,
         monitor_interval,
         op_timeout,
         max_failures: raw.max_failures.unwrap_or(3),
+    })
+}
+
+/// `lsb-dir` and `systemctl` of `[cluster]` (absolute paths).
+pub(super) fn classes(raw: &RawCluster) -> Result<ClassSettings, ConfigError> {
+    for (key, path) in [("lsb-dir", &raw.lsb_dir), ("systemctl", &raw.systemctl)] {
+        if let Some(path) = path.as_ref().filter(|p| !p.is_absolute()) {
+            return Err(bad(
+                "[cluster]",
+                key,
+                format!("'{}' is not an absolute path", path.display()),
+            ));
+        }
+    }
+    let default = ClassSettings::default();
+    Ok(ClassSettings {
+        lsb_dir: raw.lsb_dir.clone().unwrap_or(default.lsb_dir),
+        systemctl: raw.systemctl.clone(),
     })
 }

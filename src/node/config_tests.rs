@@ -156,8 +156,32 @@ fn refusals_name_the_problem() {
             "\"10.0.0.2\"",
             "one address per ring",
         ),
-        ("ocf:heartbeat:Dummy", "lsb:Dummy", "not supported"),
-        ("ocf:heartbeat:Dummy", "ocf:../x:Dummy", "may not contain"),
+        ("ocf:heartbeat:Dummy", "lsb:Dummy", "[[resource]] db params"),
+        (
+            "ocf:heartbeat:Dummy",
+            "upstart:Dummy",
+            "[[resource]] db agent",
+        ),
+        (
+            "ocf:heartbeat:Dummy",
+            "ocf:../x:Dummy",
+            "expected ocf:PROVIDER:TYPE",
+        ),
+        (
+            "ocf:heartbeat:Dummy",
+            "ocf:heartbeat:.x",
+            "may not start with '.'",
+        ),
+        (
+            "port = 5500",
+            "port = 5500\nlsb-dir = \"init.d\"",
+            "lsb-dir",
+        ),
+        (
+            "port = 5500",
+            "port = 5500\nsystemctl = \"systemctl\"",
+            "systemctl",
+        ),
         (
             "allowed = [\"node2\", \"node1\"]",
             "allowed = [\"nodeX\"]",
@@ -199,4 +223,39 @@ fn refusals_name_the_problem() {
     assert!(parse(&two, None, key).is_ok());
     let three = format!("{two}\n[[node]]\nname = \"node3\"\nid = 3\naddresses = [\"10.0.0.3\", \"10.1.0.3\"]\nfence-agent = \"fence_dummy\"\n");
     assert!(err(&three).contains("two-node"));
+}
+
+#[test]
+fn lsb_scripts_and_systemd_units() {
+    let text = GOOD
+        .replace("port = 5500", "port = 5500\nlsb-dir = \"/opt/init.d\"")
+        .replace(
+            "agent = \"ocf:heartbeat:Dummy\"\nparams = { state = \"/run/db.state\" }",
+            "agent = \"lsb:postgresql\"",
+        )
+        + "[[resource]]\nname = \"web\"\nagent = \"systemd:nginx\"\n";
+    let c = parse_ok(&text, None);
+    let (db, web) = (&c.resources[0], &c.resources[1]);
+    assert_eq!(
+        (db.class, db.kind.as_str()),
+        (AgentClass::Lsb, "postgresql")
+    );
+    assert_eq!(db.provider, "");
+    assert_eq!(
+        (web.class, web.kind.as_str()),
+        (AgentClass::Systemd, "nginx")
+    );
+    assert_eq!(c.classes.lsb_dir, PathBuf::from("/opt/init.d"));
+    assert_eq!(c.classes.systemctl, None);
+    let fake = text.replace("port = 5500", "port = 5500\nsystemctl = \"/t/systemctl\"");
+    assert_eq!(
+        parse_ok(&fake, None).classes.systemctl,
+        Some(PathBuf::from("/t/systemctl"))
+    );
+    assert_eq!(
+        parse_ok(GOOD, None).classes.lsb_dir,
+        PathBuf::from("/etc/init.d")
+    );
+    let e = err(&text.replace("systemd:nginx", "systemd:"));
+    assert!(e.contains("[[resource]] web agent"), "{e}");
 }

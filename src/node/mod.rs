@@ -8,6 +8,8 @@
 //! - [`peers`]: the peer book: view gating, fenced incarnations (pure).
 //! - [`heartbeat`]: UDP sockets per ring, send and authenticated receive.
 //! - [`resources`]: the OCF agent runner and per-resource actors (monitor, restart).
+//! - [`agent_class`]: LSB init scripts and systemd units: commands and exit codes (pure);
+//!   [`agent_exec`] runs programs and operations of every class.
 //! - [`fencing`]: fence requests (fencer API or the node's agent directly), self-fence.
 //! - [`timeline`]: one line per event.
 //! - [`runner`]: the main loop joining them.
@@ -16,6 +18,8 @@
 //! 7 start-up failure, 20 fenced by a peer (resources stopped), 21 self-fence recorded by
 //! the test executor, 1 a self-fence that did not happen.
 
+pub mod agent_class;
+pub mod agent_exec;
 pub mod config;
 pub mod fencing;
 pub mod heartbeat;

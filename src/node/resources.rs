@@ -1,5 +1,6 @@
-//! Resources on this node: OCF agents run as pacemaker's executor runs them, one actor
-//! task per resource that serializes its operations.
+//! Resources on this node: OCF agents run as pacemaker's executor runs them (LSB init
+//! scripts and systemd units: [`super::agent_class`]), one actor task per resource that
+//! serializes its operations.
 //!
 //! An operation is `$OCF_ROOT/resource.d/<provider>/<type> <action>` with a clean
 //! environment: `OCF_ROOT`, `OCF_RA_VERSION_MAJOR/MINOR`, `OCF_RESOURCE_INSTANCE`,
@@ -15,15 +16,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::process::Command;
 use tokio::sync::mpsc;
 
+use super::agent_class::{ClassSettings, Invocation};
+use super::agent_exec;
 use super::config::ResourceEntry;
 
 /// An OCF exit code, or how the agent failed to give one.
@@ -44,7 +44,8 @@ pub enum OcfRc {
 }
 
 impl OcfRc {
-    fn from_code(code: i32) -> OcfRc {
+    /// An OCF agent's exit code.
+    pub fn from_code(code: i32) -> OcfRc {
         match code {
             0 => OcfRc::Success,
             1..=6 => OcfRc::Error(code),
@@ -135,6 +136,8 @@ pub struct AgentContext {
     pub node_name: String,
     /// The node's current view number (`PALISADE_EPOCH`).
     pub epoch: Arc<AtomicU64>,
+    /// Where LSB scripts and systemctl are.
+    pub classes: ClassSettings,
 }
 
 /// The agent's path and environment for one operation (pure).
@@ -181,68 +184,20 @@ pub fn agent_command(
     (path, env.into_iter().collect())
 }
 
-/// Run one operation; never fails (a spawn error is an [`OcfRc::Failed`]).
+/// Run one OCF operation; never fails (a spawn error is an [`OcfRc::Failed`]).
 pub async fn run_operation(
     path: &Path,
     env: &[(String, String)],
     action: &str,
     timeout: Duration,
 ) -> (OcfRc, String) {
-    let mut command = Command::new(path);
-    command
-        .arg(action)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match command.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return (
-                OcfRc::Failed(format!("cannot run {}: {e}", path.display())),
-                String::new(),
-            )
-        }
+    let inv = Invocation {
+        program: path.to_path_buf(),
+        args: vec![action.to_string()],
+        env: env.to_vec(),
     };
-    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
-    let mut stderr = child.stderr.take();
-    let read = async move {
-        let mut text = Vec::new();
-        if let Some(pipe) = stderr.as_mut() {
-            let _ = pipe.take(64 * 1024).read_to_end(&mut text).await;
-        }
-        String::from_utf8_lossy(&text).into_owned()
-    };
-    let waited = tokio::time::timeout(timeout, async {
-        let (status, text) = tokio::join!(child.wait(), read);
-        (status, text)
-    })
-    .await;
-    match waited {
-        Ok((Ok(status), text)) => {
-            use std::os::unix::process::ExitStatusExt;
-            let rc = match (status.code(), status.signal()) {
-                (Some(c), _) => OcfRc::from_code(c),
-                (None, Some(s)) => OcfRc::Failed(format!("killed by signal {s}")),
-                (None, None) => OcfRc::Failed("no exit status".into()),
-            };
-            (rc, text)
-        }
-        Ok((Err(e), text)) => (OcfRc::Failed(format!("wait: {e}")), text),
-        Err(_) => {
-            if let Some(pgid) = pgid.filter(|p| *p > 1) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            let _ = child.wait().await;
-            (OcfRc::TimedOut, String::new())
-        }
-    }
+    let ran = agent_exec::run_program(&inv, timeout).await;
+    (ran.rc(OcfRc::from_code), ran.stderr)
 }
 
 struct Actor {
@@ -262,8 +217,7 @@ impl Actor {
     }
 
     async fn op(&self, action: &str, interval: Duration) -> OcfRc {
-        let (path, env) = agent_command(&self.entry, &self.ctx, action, interval);
-        let (rc, stderr) = run_operation(&path, &env, action, self.entry.op_timeout).await;
+        let (rc, stderr) = agent_exec::run_action(&self.entry, &self.ctx, action, interval).await;
         if rc != OcfRc::Success && rc != OcfRc::NotRunning && !stderr.trim().is_empty() {
             let tail: String = stderr
                 .trim()
@@ -400,6 +354,7 @@ mod tests {
 
     fn entry() -> ResourceEntry {
         ResourceEntry {
+            class: crate::placement::config::AgentClass::Ocf,
             name: "web".into(),
             provider: "heartbeat".into(),
             kind: "Dummy".into(),
@@ -418,6 +373,7 @@ mod tests {
             ocf_root: PathBuf::from("/usr/lib/ocf"),
             node_name: "node1".into(),
             epoch: Arc::new(AtomicU64::new(4)),
+            classes: ClassSettings::default(),
         };
         let (path, env) = agent_command(&entry(), &ctx, "monitor", Duration::from_secs(2));
         assert_eq!(

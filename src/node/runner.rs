@@ -505,6 +505,7 @@ pub async fn run(
         ocf_root: cfg.ocf_root.clone(),
         node_name: me_name.clone(),
         epoch: Arc::clone(&epoch),
+        classes: cfg.classes.clone(),
     };
     let mut handles = BTreeMap::new();
     let mut local = BTreeMap::new();

@@ -1,0 +1,342 @@
+//! Running agents (the I/O half of [`super::agent_class`]): one program in its own
+//! process group with a clean environment, killed (the whole group) at its timeout, its
+//! output captured (bounded); and one operation of a resource of any class: OCF agent,
+//! LSB init script, or systemctl followed by `is-active` until the unit has settled.
+//!
+//! The operation is over when the program exits: a daemon an init script leaves behind
+//! holding the output pipes does not hold the operation up (its output is read for
+//! [`OUTPUT_GRACE`] more, then dropped).
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+use super::agent_class::{
+    lsb_invocation, lsb_rc, settled, systemctl_invocation, systemctl_job_rc, systemctl_verb,
+    unit_name, unit_state, Invocation, SYSTEMD_BOOTED_DIR,
+};
+use super::config::ResourceEntry;
+use super::resources::{agent_command, AgentContext, OcfRc};
+use crate::placement::config::AgentClass;
+
+/// Output kept per stream.
+const OUTPUT_CAP: usize = 64 * 1024;
+/// How long output is still read after the program exited.
+pub const OUTPUT_GRACE: Duration = Duration::from_millis(200);
+/// Between two `systemctl is-active` while a unit settles.
+const SETTLE_POLL: Duration = Duration::from_millis(200);
+
+/// How a program ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed at the timeout.
+    TimedOut,
+    /// Could not run, or died of a signal.
+    Failed(String),
+}
+
+/// A program's end and its output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    pub ended: Ended,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// The OCF result, mapping an exit code with `map`.
+    pub fn rc(&self, map: impl FnOnce(i32) -> OcfRc) -> OcfRc {
+        match &self.ended {
+            Ended::Code(code) => map(*code),
+            Ended::TimedOut => OcfRc::TimedOut,
+            Ended::Failed(why) => OcfRc::Failed(why.clone()),
+        }
+    }
+}
+
+fn drain(
+    pipe: Option<impl AsyncRead + Unpin + Send + 'static>,
+) -> (Arc<Mutex<Vec<u8>>>, tokio::task::JoinHandle<()>) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&kept);
+    let task = tokio::spawn(async move {
+        let Some(mut pipe) = pipe else { return };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut kept) = sink.lock() {
+                let room = OUTPUT_CAP.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    });
+    (kept, task)
+}
+
+fn text(kept: &Arc<Mutex<Vec<u8>>>) -> String {
+    kept.lock()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// Run `inv` in its own process group; at `timeout` the group gets SIGKILL. Never fails.
+pub async fn run_program(inv: &Invocation, timeout: Duration) -> Ran {
+    let mut command = Command::new(&inv.program);
+    command
+        .args(&inv.args)
+        .env_clear()
+        .envs(inv.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Ran {
+                ended: Ended::Failed(format!("cannot run {}: {e}", inv.program.display())),
+                stdout: String::new(),
+                stderr: String::new(),
+            }
+        }
+    };
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    let (stdout, out_task) = drain(child.stdout.take());
+    let (stderr, err_task) = drain(child.stderr.take());
+    let ended = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => match (status.code(), status.signal()) {
+            (Some(c), _) => Ended::Code(c),
+            (None, Some(s)) => Ended::Failed(format!("killed by signal {s}")),
+            (None, None) => Ended::Failed("no exit status".into()),
+        },
+        Ok(Err(e)) => Ended::Failed(format!("wait: {e}")),
+        Err(_) => {
+            if let Some(pgid) = pgid.filter(|p| *p > 1) {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.wait().await;
+            Ended::TimedOut
+        }
+    };
+    for task in [out_task, err_task] {
+        let abort = task.abort_handle();
+        if tokio::time::timeout(OUTPUT_GRACE, task).await.is_err() {
+            abort.abort();
+        }
+    }
+    Ran {
+        ended,
+        stdout: text(&stdout),
+        stderr: text(&stderr),
+    }
+}
+
+/// Run one operation of `entry` (`start`, `stop` or `monitor`, interval 0 for a probe)
+/// within its op-timeout: the result and the text worth logging on a failure.
+pub async fn run_action(
+    entry: &ResourceEntry,
+    ctx: &AgentContext,
+    action: &str,
+    interval: Duration,
+) -> (OcfRc, String) {
+    match entry.class {
+        AgentClass::Ocf => {
+            let (program, env) = agent_command(entry, ctx, action, interval);
+            let inv = Invocation {
+                program,
+                args: vec![action.to_string()],
+                env,
+            };
+            let ran = run_program(&inv, entry.op_timeout).await;
+            (ran.rc(OcfRc::from_code), ran.stderr)
+        }
+        AgentClass::Lsb => {
+            let inv = lsb_invocation(&ctx.classes.lsb_dir, &entry.kind, action);
+            let ran = run_program(&inv, entry.op_timeout).await;
+            let text = if ran.stderr.trim().is_empty() {
+                ran.stdout.clone()
+            } else {
+                ran.stderr.clone()
+            };
+            (ran.rc(|code| lsb_rc(action, code)), text)
+        }
+        AgentClass::Systemd => run_systemd(entry, ctx, action).await,
+    }
+}
+
+/// Whether systemd is PID 1 on this host (`dir` is [`SYSTEMD_BOOTED_DIR`]).
+pub fn systemd_booted(dir: &Path) -> bool {
+    dir.is_dir()
+}
+
+async fn run_systemd(entry: &ResourceEntry, ctx: &AgentContext, action: &str) -> (OcfRc, String) {
+    let unit = unit_name(&entry.kind);
+    if ctx.classes.needs_booted_systemd() && !systemd_booted(Path::new(SYSTEMD_BOOTED_DIR)) {
+        return (
+            OcfRc::Failed(format!(
+                "systemd is not PID 1 on this host (no {SYSTEMD_BOOTED_DIR}): cannot {action} {unit}"
+            )),
+            String::new(),
+        );
+    }
+    let systemctl = ctx.classes.systemctl_program();
+    let deadline = tokio::time::Instant::now() + entry.op_timeout;
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+    if action != "monitor" {
+        let ran = run_program(
+            &systemctl_invocation(&systemctl, systemctl_verb(action), &unit),
+            left(),
+        )
+        .await;
+        let job = match &ran.ended {
+            Ended::Code(code) => systemctl_job_rc(action, *code),
+            _ => Some(ran.rc(OcfRc::from_code)),
+        };
+        if let Some(rc) = job {
+            return (rc, ran.stderr);
+        }
+    }
+    // The job is done (or this is a monitor): read the state until it has settled.
+    loop {
+        let ran = run_program(
+            &systemctl_invocation(&systemctl, "is-active", &unit),
+            left(),
+        )
+        .await;
+        let state = match &ran.ended {
+            Ended::Code(_) => unit_state(&ran.stdout),
+            _ => return (ran.rc(OcfRc::from_code), ran.stderr),
+        };
+        let Some(state) = state else {
+            return (
+                OcfRc::Error(1),
+                format!(
+                    "systemctl is-active {unit} printed no state: {}",
+                    ran.stderr.trim()
+                ),
+            );
+        };
+        if let Some(rc) = settled(action, &state) {
+            let why = match (&rc, &state) {
+                (OcfRc::Error(_), s) => format!("{unit} is {s:?} after {action}"),
+                _ => String::new(),
+            };
+            return (rc, why);
+        }
+        if left() <= SETTLE_POLL {
+            return (
+                OcfRc::TimedOut,
+                format!("{unit} still {state:?} at the timeout"),
+            );
+        }
+        tokio::time::sleep(SETTLE_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    fn inv(program: std::path::PathBuf, args: &[&str]) -> Invocation {
+        Invocation {
+            program,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        }
+    }
+
+    #[test]
+    fn programs_end_with_their_exit_not_with_their_pipes() {
+        let dir = std::env::temp_dir().join(format!("palisade-exec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // Leaves a child holding stdout and stderr, as a careless init script does.
+        let p = script(
+            &dir,
+            "leaves",
+            "echo hello; echo oops >&2; sleep 30 &\nexit 3",
+        );
+        let rt = rt();
+        let t = std::time::Instant::now();
+        let ran = rt.block_on(run_program(&inv(p, &[]), Duration::from_secs(10)));
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(ran.ended, Ended::Code(3));
+        assert_eq!(ran.stdout, "hello\n");
+        assert_eq!(ran.stderr, "oops\n");
+        let p = script(&dir, "hangs", "sleep 30");
+        let ran = rt.block_on(run_program(&inv(p, &[]), Duration::from_millis(300)));
+        assert_eq!(ran.ended, Ended::TimedOut);
+        let ran = rt.block_on(run_program(
+            &inv(dir.join("missing"), &[]),
+            Duration::from_secs(1),
+        ));
+        assert!(matches!(ran.ended, Ended::Failed(ref why) if why.contains("cannot run")));
+        let p = script(&dir, "env", "echo \"$HOME|$PATH|$1\"");
+        let ran = rt.block_on(run_program(&inv(p, &["status"]), Duration::from_secs(5)));
+        assert_eq!(ran.stdout, "|/usr/bin:/bin|status\n");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn systemd_without_pid_1_is_a_clear_failure() {
+        if systemd_booted(Path::new(SYSTEMD_BOOTED_DIR)) {
+            eprintln!("NOTICE: systemd is PID 1 here; the no-systemd case is not tested");
+            return;
+        }
+        let entry = ResourceEntry {
+            name: "web".into(),
+            class: AgentClass::Systemd,
+            provider: String::new(),
+            kind: "web".into(),
+            params: Default::default(),
+            allowed: vec![1],
+            priority: 0,
+            monitor_interval: Duration::ZERO,
+            op_timeout: Duration::from_secs(5),
+            max_failures: 1,
+        };
+        let ctx = AgentContext {
+            ocf_root: "/usr/lib/ocf".into(),
+            node_name: "n".into(),
+            epoch: Default::default(),
+            classes: Default::default(),
+        };
+        for action in ["start", "stop", "monitor"] {
+            let (rc, _) = rt().block_on(run_action(&entry, &ctx, action, Duration::ZERO));
+            match rc {
+                OcfRc::Failed(why) => {
+                    assert!(why.contains("systemd is not PID 1"), "{why}");
+                    assert!(why.contains("web.service"), "{why}");
+                }
+                other => panic!("{action}: {other}"),
+            }
+        }
+    }
+}
