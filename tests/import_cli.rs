@@ -1,5 +1,6 @@
 //! `palisade import` end to end: heartbeat v1 files in, palisade TOML out, the derived
-//! key written 0600 (never over an existing file), clear errors for bad input.
+//! key written 0600 (never over an existing file), clear errors for bad input, and the
+//! output accepted by `palisade node --check` on every node.
 
 mod common_fencer;
 
@@ -76,4 +77,102 @@ fn bad_input_is_a_clear_error() {
         "{out:?}"
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn the_imported_configuration_passes_palisade_node_check() {
+    let dir = TempDir::new("import-check");
+    std::fs::write(
+        dir.join("ha.cf"),
+        format!("{HA_CF}ucast eth1 10.1.0.2\nping 10.0.0.254\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("haresources"),
+        "alpha 192.168.1.5 httpd\nbeta Filesystem::/dev/sdb1::/srv/data::ext4 postgresql\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("authkeys"),
+        "auth 2\n2 sha1 AnotherSecretForTheTest\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(dir.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = dir.join("authkey");
+    let out = import(
+        &dir,
+        &[
+            "--haresources",
+            dir.join("haresources").to_str().unwrap(),
+            "--authkeys",
+            dir.join("authkeys").to_str().unwrap(),
+            "--key-out",
+            key.to_str().unwrap(),
+            "--addresses",
+            "alpha=10.0.0.1,10.1.0.1 beta=10.0.0.2,10.1.0.2",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let config = dir.join("palisade.toml");
+    std::fs::write(&config, &out.stdout).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    for needle in [
+        "agent = \"ocf:heartbeat:IPaddr2\"",
+        "agent = \"lsb:httpd\"",
+        "agent = \"lsb:postgresql\"",
+        "fstype = \"ext4\"",
+        "allowed = [\"beta\", \"alpha\"]",
+        &format!("key-file = \"{}\"", key.display()),
+    ] {
+        assert!(text.contains(needle), "{needle} missing in:\n{text}");
+    }
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(warnings.contains("ping nodes (10.0.0.254)"), "{warnings}");
+    for node in ["alpha", "beta"] {
+        let check = Command::new(palisade())
+            .args([
+                "node",
+                "--config",
+                config.to_str().unwrap(),
+                "--node",
+                node,
+                "--check",
+            ])
+            .output()
+            .expect("run palisade node --check");
+        let said = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success(), "{node}: {check:?}\n{text}");
+        assert!(
+            said.contains("2 node(s), 2 ring(s), 4 resource(s)"),
+            "{node}: {said}"
+        );
+    }
+    // Without --addresses the configuration says what is missing.
+    let bare = import(
+        &dir,
+        &["--haresources", dir.join("haresources").to_str().unwrap()],
+    );
+    assert!(bare.status.success(), "{bare:?}");
+    assert!(
+        String::from_utf8_lossy(&bare.stderr)
+            .contains("--addresses 'NODE=IP[,IP] ...' (ucast peers in ha.cf: 10.1.0.2)"),
+        "{bare:?}"
+    );
+    std::fs::write(&config, &bare.stdout).unwrap();
+    let check = Command::new(palisade())
+        .args([
+            "node",
+            "--config",
+            config.to_str().unwrap(),
+            "--node",
+            "alpha",
+            "--check",
+        ])
+        .output()
+        .expect("run palisade node --check");
+    assert_eq!(check.status.code(), Some(3), "{check:?}");
+    // A bad address is a clear error.
+    let bad = import(&dir, &["--addresses", "alpha=10.0.0.x"]);
+    assert_eq!(bad.status.code(), Some(3), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'10.0.0.x' is not an IP address"));
 }

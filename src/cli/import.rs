@@ -1,6 +1,7 @@
 //! `palisade import`: convert heartbeat's ha.cf, haresources and authkeys into a palisade
-//! configuration (printed as TOML on stdout) and, with `--key-out`, write the derived
-//! HMAC-SHA256 cluster key. Warnings an administrator must read go to stderr.
+//! node configuration (printed as TOML on stdout; `--addresses 'NODE=IP[,IP] ...'` gives
+//! each node's ring addresses) and, with `--key-out`, write the derived HMAC-SHA256
+//! cluster key, which the configuration then names. Warnings go to stderr.
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -26,7 +27,8 @@ fn optional(args: &Args, name: &str, default: &str) -> Result<Option<(String, St
     }
 }
 
-/// `palisade import [--ha-cf F] [--haresources F] [--authkeys F] [--key-out F]`.
+/// `palisade import [--ha-cf F] [--haresources F] [--authkeys F] [--key-out F]
+/// [--addresses 'NODE=IP[,IP] ...']`.
 pub fn run(args: &Args) -> Exit {
     match run_inner(args) {
         Ok(exit) | Err(exit) => exit,
@@ -43,11 +45,26 @@ fn run_inner(args: &Args) -> Result<Exit, Exit> {
             .ok()
             .map(|m| m.permissions().mode() & 0o777)
     });
+    let addresses: Vec<String> = args
+        .option("addresses")
+        .unwrap_or("")
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    // The configuration names the key file written here, as an absolute path.
+    let key_file = args.option("key-out").map(|out| {
+        std::path::absolute(out)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| out.to_string())
+    });
     let sources = Sources {
         ha_cf: &ha_cf,
         haresources: haresources.as_ref().map(|(_, t)| t.as_str()),
         authkeys: authkeys.as_ref().map(|(_, t)| t.as_str()),
         authkeys_mode,
+        addresses: &addresses,
+        key_file: key_file.as_deref(),
     };
     let imported = import(&sources).map_err(|e| {
         eprintln!("palisade import: {e}");

@@ -52,7 +52,9 @@ usage: palisade <command> [options]
   validate --agent AGENT [-o key=value]...   run the agent's validate-all
   metadata --agent AGENT            the agent's metadata XML
   import [--ha-cf F] [--haresources F] [--authkeys F] [--key-out F]
-                                    convert a heartbeat v1 configuration (TOML on stdout)
+         [--addresses 'NODE=IP[,IP] ...']
+                                    convert a heartbeat v1 configuration to a palisade
+                                    node configuration (TOML on stdout)
   --version
 
 common options: --socket PATH (default $PALISADE_SOCKET or /run/palisade/fencer.sock), --json
@@ -101,6 +103,7 @@ fn spec_of(command: &str) -> Option<Spec> {
             ("haresources", true),
             ("authkeys", true),
             ("key-out", true),
+            ("addresses", true),
         ],
         "metadata" => &[("agent", true)],
         _ => return None,

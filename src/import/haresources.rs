@@ -1,6 +1,7 @@
 //! heartbeat's `haresources`, pure: each logical line (a trailing `\` continues it) is
 //! `NODE RESOURCE...`, one resource group that prefers NODE and starts left to right.
-//! A resource is `SCRIPT` or `SCRIPT::ARG::ARG...`; a bare IP address means `IPaddr`.
+//! A resource is `SCRIPT` or `SCRIPT::ARG::ARG...`; a bare IP address means `IPaddr`,
+//! imported as `ocf:heartbeat:IPaddr2` (same parameters) like `IPaddr::`.
 //! Known scripts become OCF agents with named parameters (`IPaddr::ip/cidr/nic/broadcast`,
 //! `Filesystem::device::directory::fstype[::options]`, ...); any other script without
 //! arguments is taken as an LSB init script.
@@ -9,6 +10,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::ImportError;
+
+/// The agent of virtual IP addresses (a bare IP, `IPaddr::` and `IPaddr2::`).
+pub const IP_AGENT: &str = "ocf:heartbeat:IPaddr2";
 
 /// One converted resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +165,7 @@ fn resource(line: usize, spec: &str) -> Result<HaResource, ImportError> {
         ("IPaddr" | "IPaddr2", [ip]) => {
             let p = ip_params(line, ip)?;
             let name = format!("ip-{}", p.get("ip").map(String::as_str).unwrap_or(""));
-            (name, format!("ocf:heartbeat:{script}"), p)
+            (name, IP_AGENT.to_string(), p)
         }
         ("Filesystem", [device, directory, rest @ ..]) if rest.len() <= 2 => {
             let fstype = rest.first().copied().unwrap_or("");

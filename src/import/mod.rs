@@ -1,28 +1,33 @@
 //! `palisade import`, pure: heartbeat v1's `ha.cf`, `haresources` and `authkeys` (text
-//! in) converted to palisade's TOML model (a serializable [`ImportedConfig`]), HMAC-SHA256
-//! key material and the warnings an administrator must read. Bad input is a clear
-//! [`ImportError`] naming the file and line; nothing here touches the filesystem.
+//! in) converted to a palisade node configuration (a serializable [`ImportedConfig`]),
+//! HMAC-SHA256 key material and the warnings an administrator must read. Bad input is a
+//! clear [`ImportError`] naming the file and line; nothing here touches the filesystem.
 //!
 //! Module map:
 //! - [`hacf`]: ha.cf directives, heartbeat's defaults and timer checks.
 //! - [`haresources`]: resource groups, `SCRIPT::ARG` specs, bare IPs, OCF/LSB mapping.
 //! - [`authkeys`]: auth id, crc/md5/sha1 keys, derivation of our key.
+//! - [`sections`]: the TOML sections; [`emit`]: the text `palisade node` reads.
 //!
 //! What the output contains: `[cluster]` (id derived from heartbeat's cluster name,
-//! `udpport`), `[timers]`, `[quorum]`, `[[node]]` (addresses left for the admin: ha.cf
-//! does not say which address is whose), and the placement sections (`[options]`,
-//! `[[primitive]]`, `[[group]]`, `[[clone]]`, `[[location]]`) that
-//! [`crate::placement::Config`] reads. Each haresources line becomes a group (or a lone
-//! primitive) with a location of 100 on its node; `auto_failback off` becomes a
-//! stickiness of 1000; `ping` nodes become a ping clone and a connectivity rule.
+//! `udpport`, the key file), `[timers]`, `[quorum]`, `[fencing]` (through the fencer
+//! daemon: heartbeat's stonith devices are not imported), `[[node]]` (addresses from
+//! `--addresses 'NODE=IP[,IP] ...'`: ha.cf does not say which address is whose), and the
+//! resources. These are built in the placement model (`[options]`, `[[primitive]]`,
+//! `[[group]]`, `[[clone]]`, `[[location]]`, as [`crate::placement::Config`] reads them):
+//! each haresources line becomes a group (or a lone primitive) with a location of 100 on
+//! its node; `auto_failback off` becomes a stickiness of 1000; `ping` nodes become a ping
+//! clone and a connectivity rule. [`emit`] writes them as the node daemon reads them.
 
 pub mod authkeys;
+pub mod emit;
 pub mod hacf;
 pub mod haresources;
+pub mod sections;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::fencer::duration::format_duration;
@@ -64,6 +69,14 @@ pub enum ImportError {
         /// What is wrong.
         reason: String,
     },
+    /// A bad `NODE=IP[,IP]` of `--addresses`.
+    #[error("--addresses {spec}: {reason}")]
+    Address {
+        /// The argument as given.
+        spec: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The result could not be written as TOML.
     #[error("writing TOML: {0}")]
     Toml(String),
@@ -88,170 +101,13 @@ pub struct Sources<'a> {
     pub authkeys: Option<&'a str>,
     /// authkeys permission bits, if known (warn unless 600).
     pub authkeys_mode: Option<u32>,
+    /// `NODE=IP[,IP]`: each node's address per ring.
+    pub addresses: &'a [String],
+    /// Where the key file is (default [`DEFAULT_KEY_FILE`]).
+    pub key_file: Option<&'a str>,
 }
 
-/// `[cluster]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ClusterSection {
-    /// Cluster id (from heartbeat's `cluster` name).
-    pub id: u32,
-    /// Where the derived key is to be written.
-    pub key_file: String,
-    /// heartbeat's `udpport`.
-    pub port: u16,
-}
-
-/// `[timers]`, as spans (`2s`, `500ms`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct TimersSection {
-    /// Heartbeat interval.
-    pub keepalive: String,
-    /// Late-heartbeat warning.
-    pub warntime: String,
-    /// Declared dead after.
-    pub deadtime: String,
-    /// deadtime at startup.
-    pub initdead: String,
-}
-
-/// `[quorum]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct QuorumSection {
-    /// Two nodes: each half stays quorate, fencing decides.
-    pub two_node: bool,
-}
-
-/// `[[node]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct NodeSection {
-    /// `uname -n`.
-    pub name: String,
-    /// 1.. in ha.cf order.
-    pub id: u32,
-    /// One per ring: to be filled in.
-    pub addresses: Vec<String>,
-}
-
-/// `[options]` of the placement model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct OptionsSection {
-    /// heartbeat's auto_failback on.
-    pub auto_failback: bool,
-    /// Set for auto_failback off.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_stickiness: Option<i64>,
-}
-
-/// An operation of a primitive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct OpSection {
-    /// `monitor`.
-    pub name: String,
-    /// Interval.
-    pub interval: String,
-    /// Timeout.
-    pub timeout: String,
-}
-
-/// `[[primitive]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct PrimitiveSection {
-    /// Resource name.
-    pub name: String,
-    /// `ocf:heartbeat:IPaddr`, `lsb:httpd`.
-    pub agent: String,
-    /// Agent parameters.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, String>,
-    /// Operations.
-    pub op: Vec<OpSection>,
-}
-
-/// `[[group]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct GroupSection {
-    /// Group name.
-    pub name: String,
-    /// Members in start order.
-    pub members: Vec<String>,
-}
-
-/// `[[clone]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct CloneSection {
-    /// Clone name.
-    pub name: String,
-    /// The cloned primitive.
-    pub resource: String,
-}
-
-/// A location rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct RuleSection {
-    /// Score for matching nodes.
-    pub score: String,
-    /// and / or.
-    pub boolean_op: String,
-    /// Expressions.
-    pub expressions: Vec<String>,
-}
-
-/// `[[location]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct LocationSection {
-    /// Constraint id.
-    pub id: String,
-    /// Resource or group.
-    pub resource: String,
-    /// Node (with score).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    /// Score on the node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub score: Option<i64>,
-    /// Or a rule.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<RuleSection>,
-}
-
-/// The imported configuration, in palisade's TOML layout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ImportedConfig {
-    /// `[cluster]`.
-    pub cluster: ClusterSection,
-    /// `[timers]`.
-    pub timers: TimersSection,
-    /// `[quorum]`.
-    pub quorum: QuorumSection,
-    /// `[[node]]`.
-    pub node: Vec<NodeSection>,
-    /// `[options]`.
-    pub options: OptionsSection,
-    /// `[[primitive]]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub primitive: Vec<PrimitiveSection>,
-    /// `[[group]]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub group: Vec<GroupSection>,
-    /// `[[clone]]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub clone: Vec<CloneSection>,
-    /// `[[location]]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub location: Vec<LocationSection>,
-}
+pub use sections::*;
 
 /// Where `palisade import` suggests the key be written.
 pub const DEFAULT_KEY_FILE: &str = "/etc/palisade/authkey";
@@ -268,9 +124,9 @@ pub struct Imported {
 }
 
 impl ImportedConfig {
-    /// The configuration as TOML text.
+    /// The configuration as TOML text, as `palisade node` reads it ([`emit::LAYOUT`]).
     pub fn to_toml(&self) -> Result<String, ImportError> {
-        toml::to_string(self).map_err(|e| ImportError::Toml(e.to_string()))
+        emit::to_toml(self, emit::LAYOUT)
     }
 
     /// Only the placement sections, as a table [`crate::placement::Config`] reads.
@@ -314,7 +170,12 @@ pub fn import(sources: &Sources) -> Result<Imported, ImportError> {
             None
         }
     };
-    let config = build(&ha, &groups, &mut warnings);
+    let addresses = node_addresses(sources.addresses, &ha.nodes)?;
+    let mut config = build(&ha, &groups, &addresses, &mut warnings);
+    if let Some(path) = sources.key_file {
+        config.cluster.key_file = path.to_string();
+    }
+    warnings.extend(emit::layout_warnings(&config, emit::LAYOUT));
     Ok(Imported {
         config,
         key,
@@ -322,7 +183,60 @@ pub fn import(sources: &Sources) -> Result<Imported, ImportError> {
     })
 }
 
-fn build(ha: &HaCf, groups: &[haresources::HaGroup], warnings: &mut Warnings) -> ImportedConfig {
+/// `--addresses` words (`NODE=IP[,IP]`): one or two addresses (rings) per node, the same
+/// count for every node given, each node of ha.cf at most once.
+pub fn node_addresses(
+    specs: &[String],
+    nodes: &[String],
+) -> Result<BTreeMap<String, Vec<IpAddr>>, ImportError> {
+    let mut out: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+    for spec in specs {
+        let bad = |reason: String| ImportError::Address {
+            spec: spec.clone(),
+            reason,
+        };
+        let (node, list) = spec
+            .split_once('=')
+            .ok_or_else(|| bad("expected NODE=IP[,IP]".into()))?;
+        if !nodes.iter().any(|n| n == node) {
+            return Err(bad(format!(
+                "'{node}' is not a 'node' of ha.cf ({})",
+                nodes.join(", ")
+            )));
+        }
+        let ips = list
+            .split(',')
+            .map(|a| {
+                a.trim()
+                    .parse::<IpAddr>()
+                    .map_err(|_| bad(format!("'{a}' is not an IP address")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if ips.len() > 2 {
+            return Err(bad("one address per ring, at most two rings".into()));
+        }
+        if out
+            .values()
+            .next()
+            .is_some_and(|first| first.len() != ips.len())
+        {
+            return Err(bad(
+                "every node needs the same number of addresses (one per ring)".into(),
+            ));
+        }
+        if out.insert(node.to_string(), ips).is_some() {
+            return Err(bad(format!("'{node}' given twice")));
+        }
+    }
+    Ok(out)
+}
+
+fn build(
+    ha: &HaCf,
+    groups: &[haresources::HaGroup],
+    addresses: &BTreeMap<String, Vec<IpAddr>>,
+    warnings: &mut Warnings,
+) -> ImportedConfig {
     let t = &ha.timers;
     let span = |d| format_duration(d);
     let two_node = ha.nodes.len() == 2;
@@ -335,15 +249,43 @@ fn build(ha: &HaCf, groups: &[haresources::HaGroup], warnings: &mut Warnings) ->
             "majority quorum"
         }
     ));
-    warnings.push(
-        "ha.cf does not say which address belongs to which node: fill in [[node]] addresses (one per ring)".into(),
-    );
-    if !ha.stonith_hosts.is_empty() {
+    let missing: Vec<&str> = ha
+        .nodes
+        .iter()
+        .filter(|n| !addresses.contains_key(*n))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        let peers: Vec<String> = ha
+            .media
+            .iter()
+            .filter_map(|m| match m {
+                hacf::Medium::Unicast { peer, .. } => Some(peer.to_string()),
+                _ => None,
+            })
+            .collect();
+        let hint = if peers.is_empty() {
+            String::new()
+        } else {
+            format!(" (ucast peers in ha.cf: {})", peers.join(", "))
+        };
         warnings.push(format!(
-            "stonith_host lines are not imported; configure fence devices in the fencer: {}",
-            ha.stonith_hosts.join(" | ")
+            "ha.cf does not say which address belongs to which node: fill in [[node]] addresses (one per ring) of {}, or import with --addresses 'NODE=IP[,IP] ...'{hint}",
+            missing.join(", ")
         ));
     }
+    warnings.push(format!(
+        "fencing goes through the fencer daemon (palisade daemon, {}): configure each node's fence device there{}",
+        crate::fencer::config::DEFAULT_SOCKET,
+        if ha.stonith_hosts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; heartbeat's stonith_host lines are not imported: {}",
+                ha.stonith_hosts.join(" | ")
+            )
+        }
+    ));
     if let Some(w) = &ha.watchdog {
         warnings.push(format!(
             "watchdog {w}: palisade's self-fencing uses the sbd daemon's watchdog; not imported"
@@ -366,6 +308,9 @@ fn build(ha: &HaCf, groups: &[haresources::HaGroup], warnings: &mut Warnings) ->
             initdead: span(t.initdead),
         },
         quorum: QuorumSection { two_node },
+        fencing: FencingSection {
+            fencer_socket: crate::fencer::config::DEFAULT_SOCKET.into(),
+        },
         node: ha
             .nodes
             .iter()
@@ -373,7 +318,10 @@ fn build(ha: &HaCf, groups: &[haresources::HaGroup], warnings: &mut Warnings) ->
             .map(|(i, name)| NodeSection {
                 name: name.clone(),
                 id: i as u32 + 1,
-                addresses: Vec::new(),
+                addresses: addresses
+                    .get(name)
+                    .map(|a| a.iter().map(IpAddr::to_string).collect())
+                    .unwrap_or_default(),
             })
             .collect(),
         options: OptionsSection {
@@ -390,6 +338,16 @@ fn build(ha: &HaCf, groups: &[haresources::HaGroup], warnings: &mut Warnings) ->
             "heartbeat v1 never monitored resources: each imported resource gets a 10 s monitor"
                 .into(),
         );
+    }
+    if groups
+        .iter()
+        .flat_map(|g| &g.resources)
+        .any(|r| r.agent == haresources::IP_AGENT && !r.original.starts_with("IPaddr2::"))
+    {
+        warnings.push(format!(
+            "heartbeat's IPaddr addresses are imported as {} (same parameters; the Linux agent of resource-agents)",
+            haresources::IP_AGENT
+        ));
     }
     let mut placed: Vec<String> = Vec::new();
     for g in groups {
@@ -438,9 +396,11 @@ fn build(ha: &HaCf, groups: &[haresources::HaGroup], warnings: &mut Warnings) ->
         .map(|a| a.to_string())
         .collect();
     if !pings.is_empty() {
-        warnings.push(
-            "ping nodes (ipfail) imported as a ping clone; resources leave nodes that reach none of them".into(),
-        );
+        if emit::LAYOUT == emit::ResourceLayout::Placement {
+            warnings.push(
+                "ping nodes (ipfail) imported as a ping clone; resources leave nodes that reach none of them".into(),
+            );
+        }
         config.primitive.push(PrimitiveSection {
             name: "ping".into(),
             agent: "ocf:pacemaker:ping".into(),

@@ -46,6 +46,7 @@ fn full() -> Imported {
         haresources: Some(HARESOURCES),
         authkeys: Some(AUTHKEYS),
         authkeys_mode: Some(0o600),
+        ..Sources::default()
     })
     .expect("imports")
 }
@@ -107,7 +108,7 @@ fn haresources_groups_agents_and_arguments() {
             .unwrap_or_else(|| panic!("no primitive {name}: {:#?}", c.primitive))
     };
     let (a, p) = agent("ip-192.168.1.5");
-    assert_eq!(a, "ocf:heartbeat:IPaddr");
+    assert_eq!(a, "ocf:heartbeat:IPaddr2");
     assert_eq!(p.get("ip").map(String::as_str), Some("192.168.1.5"));
     assert_eq!(agent("httpd").0, "lsb:httpd");
     let (_, p) = agent("ip-135.9.8.7");
@@ -174,14 +175,127 @@ fn the_placement_sections_are_a_valid_configuration_that_schedules_home() {
         on("beta.example.com"),
         ["ip-135.9.8.7", "fs-data1", "mysql"]
     );
-    // The whole TOML text is TOML, with the node sections.
-    let text = out.config.to_toml().expect("toml");
+    // In the placement layout the whole text is TOML, with the node sections.
+    let text = emit::to_toml(&out.config, emit::ResourceLayout::Placement).expect("toml");
     let parsed: toml::Table = toml::from_str(&text).expect("parses back");
     assert!(
         parsed.contains_key("node") && parsed.contains_key("timers"),
         "{text}"
     );
-    assert!(text.contains("[[group]]"), "{text}");
+    assert!(
+        text.contains("[[group]]") && !text.contains("[[resource]]"),
+        "{text}"
+    );
+}
+
+const ADDRESSES: &[&str] = &[
+    "alpha.example.com=10.0.0.1,10.1.0.1",
+    "beta.example.com=10.0.0.2,10.1.0.2",
+];
+
+fn with_addresses() -> Imported {
+    let addresses: Vec<String> = ADDRESSES.iter().map(|a| a.to_string()).collect();
+    import(&Sources {
+        ha_cf: HA_CF,
+        haresources: Some(HARESOURCES),
+        authkeys: Some(AUTHKEYS),
+        authkeys_mode: Some(0o600),
+        addresses: &addresses,
+        key_file: Some("/tmp/imported.key"),
+    })
+    .expect("imports")
+}
+
+#[test]
+fn the_output_is_a_node_configuration_palisade_node_accepts() {
+    let out = with_addresses();
+    let text = out.config.to_toml().expect("toml");
+    assert!(
+        text.starts_with("# palisade configuration imported"),
+        "{text}"
+    );
+    let node = crate::node::config::parse(&text, Some("beta.example.com"), |path| {
+        assert_eq!(path, std::path::Path::new("/tmp/imported.key"));
+        Ok(vec![7; 32])
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(node.me, 2);
+    assert_eq!(node.rings(), 2);
+    assert_eq!(node.port, 694);
+    assert_eq!(node.timers.deadtime, Duration::from_secs(30));
+    assert!(node.quorum.two_node);
+    assert_eq!(
+        node.fencing.via,
+        crate::node::config::FenceVia::Api("/run/palisade/fencer.sock".into())
+    );
+    // haresources order, each resource on its line's node first; no ping clone.
+    let resources: Vec<(&str, &str, Vec<u32>)> = node
+        .resources
+        .iter()
+        .map(|r| (r.name.as_str(), r.kind.as_str(), r.allowed.clone()))
+        .collect();
+    assert_eq!(
+        resources,
+        [
+            ("ip-192.168.1.5", "IPaddr2", vec![1, 2]),
+            ("httpd", "httpd", vec![1, 2]),
+            ("ip-135.9.8.7", "IPaddr2", vec![2, 1]),
+            ("fs-data1", "Filesystem", vec![2, 1]),
+            ("mysql", "mysql", vec![2, 1]),
+        ]
+    );
+    use crate::placement::config::AgentClass;
+    assert_eq!(node.resources[1].class, AgentClass::Lsb);
+    let fs = &node.resources[3];
+    assert_eq!(fs.params["device"], "/dev/sda1");
+    assert_eq!(fs.params["directory"], "/data1");
+    assert_eq!(fs.params["fstype"], "ext2");
+    assert_eq!(fs.monitor_interval, Duration::from_secs(10));
+    for w in [
+        "does not yet start group members in order",
+        "auto_failback on",
+        "ping nodes (10.0.0.254) are not imported",
+        "imported as ocf:heartbeat:IPaddr2",
+        "fencing goes through the fencer daemon",
+    ] {
+        assert!(
+            has(&out.warnings, w),
+            "no warning {w:?}: {:#?}",
+            out.warnings
+        );
+    }
+    assert!(!has(&out.warnings, "fill in [[node]] addresses"));
+    // Without addresses the admin is told to fill them in, with ha.cf's ucast peers.
+    assert!(has(
+        &full().warnings,
+        "or import with --addresses 'NODE=IP[,IP] ...' (ucast peers in ha.cf: 10.0.0.2)"
+    ));
+}
+
+#[test]
+fn addresses_are_checked() {
+    let nodes = vec!["a".to_string(), "b".to_string()];
+    let ok = node_addresses(&["a=10.0.0.1".into(), "b=10.0.0.2".into()], &nodes).expect("ok");
+    assert_eq!(ok["b"], vec!["10.0.0.2".parse::<IpAddr>().expect("ip")]);
+    let cases: [(&[&str], &str); 6] = [
+        (&["a"], "expected NODE=IP"),
+        (&["c=10.0.0.1"], "'c' is not a 'node' of ha.cf"),
+        (&["a=10.0.0.x"], "'10.0.0.x' is not an IP address"),
+        (&["a=1.1.1.1,1.1.1.2,1.1.1.3"], "at most two rings"),
+        (
+            &["a=1.1.1.1", "b=1.1.1.2,1.1.1.3"],
+            "same number of addresses",
+        ),
+        (&["a=1.1.1.1", "a=1.1.1.2"], "'a' given twice"),
+    ];
+    for (specs, wanted) in cases {
+        let specs: Vec<String> = specs.iter().map(|s| s.to_string()).collect();
+        let e = node_addresses(&specs, &nodes)
+            .expect_err(wanted)
+            .to_string();
+        assert!(e.starts_with("--addresses "), "{e}");
+        assert!(e.contains(wanted), "wanted '{wanted}' in '{e}'");
+    }
 }
 
 #[test]
@@ -292,7 +406,7 @@ fn haresources_details_and_errors() {
     )
     .expect("parses");
     let r = &groups[0].resources;
-    assert_eq!(r[0].agent, "ocf:heartbeat:IPaddr");
+    assert_eq!(r[0].agent, "ocf:heartbeat:IPaddr2");
     assert_eq!(
         r[0].params.get("cidr_netmask").map(String::as_str),
         Some("24")
