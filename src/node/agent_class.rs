@@ -147,6 +147,15 @@ pub enum UnitState {
     NotRunning(String),
 }
 
+impl std::fmt::Display for UnitState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnitState::Running => write!(f, "active"),
+            UnitState::Pending(word) | UnitState::NotRunning(word) => write!(f, "{word}"),
+        }
+    }
+}
+
 /// The state in `systemctl is-active` output; `None` when it printed no state word
 /// (systemctl itself failed).
 pub fn unit_state(stdout: &str) -> Option<UnitState> {
@@ -281,6 +290,7 @@ mod tests {
             Some(UnitState::NotRunning("inactive".into()))
         );
         assert_eq!(unit_state(""), None);
+        assert_eq!(UnitState::NotRunning("failed".into()).to_string(), "failed");
         assert_eq!(unit_state("System has not been booted with systemd"), None);
     }
 

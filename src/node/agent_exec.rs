@@ -231,7 +231,7 @@ async fn run_systemd(entry: &ResourceEntry, ctx: &AgentContext, action: &str) ->
         };
         if let Some(rc) = settled(action, &state) {
             let why = match (&rc, &state) {
-                (OcfRc::Error(_), s) => format!("{unit} is {s:?} after {action}"),
+                (OcfRc::Error(_), s) => format!("{unit} is {s} after {action}"),
                 _ => String::new(),
             };
             return (rc, why);
@@ -239,7 +239,7 @@ async fn run_systemd(entry: &ResourceEntry, ctx: &AgentContext, action: &str) ->
         if left() <= SETTLE_POLL {
             return (
                 OcfRc::TimedOut,
-                format!("{unit} still {state:?} at the timeout"),
+                format!("{unit} still {state} at the timeout"),
             );
         }
         tokio::time::sleep(SETTLE_POLL).await;
