@@ -7,8 +7,10 @@
 //!   protection, who is alive.
 //! - [`packet`]: heartbeat wire format, HMAC-SHA256 authenticated.
 //! - [`quorum`]: votes, two_node + wait_for_all, tie-breakers, no-quorum-policy.
+//! - [`arbiter`]: the sbd-disk tie-breaker claim (last writer wins, renewed holds).
 //! - [`failover`]: who fences whom (coordinator, two-node race delay, retries), and
 //!   where resources start — never before the lost node is confirmed fenced.
+pub mod arbiter;
 pub mod failover;
 pub mod membership;
 pub mod packet;

@@ -49,6 +49,10 @@
 //! priority = 10
 //! monitor-interval = "2s"
 //! ```
+//!
+//! Multicast rings (`[[ring]]`), the ping and sbd-disk tie-breakers (`[quorum]
+//! ping-targets`, `tie-breaker-disk`) and watchdog fencing (`[fencing] watchdog-timeout`)
+//! are described in `config_arbitration.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -64,6 +68,13 @@ use crate::placement::config::AgentClass;
 
 #[path = "config_sections.rs"]
 mod sections;
+
+#[path = "config_arbitration.rs"]
+mod arbitration;
+
+pub use arbitration::{
+    DiskTieBreaker, Multicast, PingConfig, TieBreakers, WatchdogFencing, TIEBREAK_SLOT,
+};
 
 use sections::{classes, fencing, node_entry, resource_entry, tie_breaker, timers, RawConfig};
 
@@ -174,6 +185,8 @@ pub struct FencingConfig {
     pub self_fence: SelfFenceMode,
     /// Where fence agents named without a path are looked up.
     pub agent_dirs: Vec<PathBuf>,
+    /// Watchdog fencing of nodes without a fence device (`watchdog-timeout`).
+    pub watchdog: Option<WatchdogFencing>,
 }
 
 /// The validated configuration of one node.
@@ -196,6 +209,10 @@ pub struct NodeConfig {
     pub timeline_file: Option<PathBuf>,
     /// Where to report "quorate and healthy" to the sbd daemon, every keepalive.
     pub sbd_health_file: Option<PathBuf>,
+    /// Per ring: its multicast group, or `None` for unicast to every peer.
+    pub multicast: Vec<Option<Multicast>>,
+    /// Ping targets and the sbd disk, asked when a partition holds exactly half.
+    pub tie_breakers: TieBreakers,
 }
 
 impl NodeConfig {
@@ -333,16 +350,32 @@ pub fn parse(
         return Err(bad("[cluster]", "port", "must be above 0"));
     }
     let timers = timers(&raw.timers)?;
-    let fencing = fencing(&raw.fencing)?;
-    if fencing.enabled && fencing.via == FenceVia::Direct {
+    let mut fencing = fencing(&raw.fencing)?;
+    fencing.watchdog = arbitration::watchdog(
+        &raw.fencing,
+        raw.cluster.sbd_health_file.is_some(),
+        raw.quorum.two_node,
+    )?;
+    if fencing.enabled && fencing.via == FenceVia::Direct && fencing.watchdog.is_none() {
         if let Some(n) = nodes.iter().find(|n| n.fence.is_none()) {
             return Err(bad(
                 format!("[[node]] {}", n.name),
                 "fence-agent",
-                "missing: with fencing enabled and no [fencing] fencer-socket, every node needs a fence device",
+                "missing: with fencing enabled and no [fencing] fencer-socket or watchdog-timeout, every node needs a fence device",
             ));
         }
     }
+    if let Some(n) = nodes
+        .iter()
+        .find(|n| n.name.eq_ignore_ascii_case(TIEBREAK_SLOT))
+    {
+        return Err(bad(
+            format!("[[node]] {}", n.name),
+            "name",
+            "reserved for the tie-breaker's sbd slot",
+        ));
+    }
+    let multicast = arbitration::rings(&raw.ring, &nodes, port)?;
     let no_quorum_policy = match raw.quorum.no_quorum_policy.as_deref() {
         None => NoQuorumPolicy::Stop,
         Some(word) => NoQuorumPolicy::parse(word).ok_or_else(|| {
@@ -364,6 +397,11 @@ pub fn parse(
         tie_breaker: tie_breaker(raw.quorum.auto_tie_breaker.as_ref(), &ids)?,
         no_quorum_policy,
     };
+    let tie_breakers = arbitration::tie_breakers(
+        &raw.quorum,
+        &timers,
+        quorum.tie_breaker != crate::cluster::quorum::TieBreaker::None,
+    )?;
     if quorum.two_node && nodes.len() != 2 {
         return Err(bad(
             "[quorum]",
@@ -405,6 +443,8 @@ pub fn parse(
         classes: class_settings,
         timeline_file: raw.cluster.timeline,
         sbd_health_file: raw.cluster.sbd_health_file,
+        multicast,
+        tie_breakers,
     })
 }
 
@@ -412,13 +452,23 @@ pub fn parse(
 pub fn load(path: &std::path::Path, local: Option<&str>) -> Result<NodeConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::Toml(format!("cannot read {}: {e}", path.display())))?;
-    parse(&text, local, |key| {
+    let cfg = parse(&text, local, |key| {
         std::fs::read(key).map_err(|e| e.to_string())
     })
     .map_err(|e| match e {
         ConfigError::Toml(msg) => ConfigError::Toml(format!("{}: {msg}", path.display())),
         other => other,
-    })
+    })?;
+    if let Some(disk) = &cfg.tie_breakers.disk {
+        if let Err(e) = std::fs::metadata(&disk.path) {
+            return Err(bad(
+                "[quorum]",
+                "tie-breaker-disk",
+                format!("{}: {e}", disk.path.display()),
+            ));
+        }
+    }
+    Ok(cfg)
 }
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub(super) struct RawConfig {
     pub(super) node: Vec<RawNode>,
     #[serde(default)]
     pub(super) resource: Vec<RawResource>,
+    /// Per-ring transport (multicast); see `config_arbitration.rs`.
+    #[serde(default)]
+    pub(super) ring: Vec<super::arbitration::RawRing>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +79,13 @@ pub(super) struct RawQuorum {
     pub(super) expected_votes: Option<u32>,
     pub(super) auto_tie_breaker: Option<toml::Value>,
     pub(super) no_quorum_policy: Option<String>,
+    /// External tie-breakers (checked in `config_arbitration.rs`): heartbeat's ping
+    /// nodes and the sbd disk.
+    pub(super) ping_targets: Option<Vec<String>>,
+    pub(super) ping_interval: Option<String>,
+    pub(super) ping_deadtime: Option<String>,
+    pub(super) tie_breaker_disk: Option<PathBuf>,
+    pub(super) disk_settle: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -90,6 +100,9 @@ pub(super) struct RawFencing {
     pub(super) fencer_socket: Option<PathBuf>,
     pub(super) self_fence: Option<String>,
     pub(super) agent_dirs: Option<Vec<PathBuf>>,
+    /// Watchdog fencing (pacemaker's stonith-watchdog-timeout).
+    pub(super) watchdog_timeout: Option<String>,
+    pub(super) sbd_watchdog_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +309,7 @@ pub(super) fn fencing(raw: &RawFencing) -> Result<FencingConfig, ConfigError> {
             .agent_dirs
             .clone()
             .unwrap_or_else(|| vec![PathBuf::from("/usr/sbin")]),
+        watchdog: None,
     })
 }
 

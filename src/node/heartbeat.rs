@@ -1,9 +1,10 @@
 //! Heartbeat transport: one UDP socket per ring, bound to this node's address on that
 //! ring; every keepalive the runner sends its heartbeat ([`crate::cluster::packet`]) and
-//! its status report ([`super::report`]) unicast to every peer on every ring. A receiver
-//! task per ring authenticates each datagram and hands it to the runner; forged,
-//! malformed, foreign or wrongly-sourced datagrams become [`Incoming::Dropped`] (counted,
-//! never fatal).
+//! its status report ([`super::report`]) unicast to every peer on every ring — or, on a
+//! multicast ring, once to the ring's group ([`super::multicast`]: a second socket bound
+//! to the group receives). A receiver task per socket authenticates each datagram and
+//! hands it to the runner; forged, malformed, foreign or wrongly-sourced datagrams become
+//! [`Incoming::Dropped`] (counted, never fatal).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -40,12 +41,23 @@ pub enum TransportError {
     /// The key is unusable.
     #[error("{0}")]
     Key(#[from] packet::KeyError),
+    /// A multicast ring's sockets.
+    #[error("ring {ring}: {source}")]
+    Multicast {
+        ring: usize,
+        source: super::multicast::MulticastError,
+    },
+    /// A multicast ring on an IPv6 address (refused by the configuration already).
+    #[error("ring {ring}: multicast needs this node's ring address to be IPv4")]
+    MulticastFamily { ring: usize },
 }
 
 /// The sockets of every ring and the peers' addresses.
 #[derive(Debug)]
 pub struct Rings {
     sockets: Vec<Arc<UdpSocket>>,
+    /// Per ring: the group's receiving socket and destination, on multicast rings.
+    groups: Vec<Option<(Arc<UdpSocket>, SocketAddr)>>,
     /// Per peer: its address on each ring.
     peers: Vec<(NodeId, Vec<SocketAddr>)>,
 }
@@ -63,12 +75,26 @@ impl Rings {
     pub async fn bind(cfg: &NodeConfig) -> Result<Rings, TransportError> {
         let local = cfg.local().map(|n| n.addresses.clone()).unwrap_or_default();
         let mut sockets = Vec::new();
+        let mut groups = Vec::new();
         for (ring, ip) in local.iter().enumerate() {
             let addr = SocketAddr::new(*ip, cfg.port);
             let socket = UdpSocket::bind(addr)
                 .await
                 .map_err(|source| TransportError::Bind { ring, addr, source })?;
+            let group = match cfg.multicast.get(ring).and_then(|m| m.as_ref()) {
+                None => None,
+                Some(m) => {
+                    let IpAddr::V4(interface) = *ip else {
+                        return Err(TransportError::MulticastFamily { ring });
+                    };
+                    let fail = |source| TransportError::Multicast { ring, source };
+                    super::multicast::prepare_sender(&socket, m, interface).map_err(fail)?;
+                    let receiver = super::multicast::receiver(m, interface).map_err(fail)?;
+                    Some((Arc::new(receiver), super::multicast::destination(m)))
+                }
+            };
             sockets.push(Arc::new(socket));
+            groups.push(group);
         }
         let peers = cfg
             .nodes
@@ -84,7 +110,11 @@ impl Rings {
                 )
             })
             .collect();
-        Ok(Rings { sockets, peers })
+        Ok(Rings {
+            sockets,
+            groups,
+            peers,
+        })
     }
 
     /// Start one receiver task per ring; they end when `tx` is closed.
@@ -94,7 +124,17 @@ impl Rings {
         tx: mpsc::UnboundedSender<Incoming>,
     ) -> Result<(), TransportError> {
         let key = Key::new(&cfg.key)?;
-        for (ring, socket) in self.sockets.iter().enumerate() {
+        let group_sockets = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter_map(|(ring, g)| g.as_ref().map(|(s, _)| (ring, s)));
+        for (ring, socket) in self.sockets.iter().enumerate().chain(group_sockets) {
+            // Our own datagrams come back from the group when it loops: not news.
+            let own = cfg
+                .local()
+                .and_then(|n| n.addresses.get(ring).copied())
+                .filter(|_| self.groups.get(ring).is_some_and(|g| g.is_some()));
             let socket = Arc::clone(socket);
             let tx = tx.clone();
             let key = key.clone();
@@ -111,6 +151,9 @@ impl Rings {
                             continue;
                         }
                     };
+                    if Some(source.ip()) == own {
+                        continue;
+                    }
                     let incoming = check(&buf[..len], source, ring, &cfg, &key, &raw_key);
                     if tx.send(incoming).is_err() {
                         return;
@@ -121,11 +164,20 @@ impl Rings {
         Ok(())
     }
 
-    /// Send `datagrams` to every peer on every ring; returns how many sends failed (a
+    /// Send `datagrams` to every peer on every ring (once to the group on a multicast
+    /// ring); returns how many sends failed (a
     /// link that is down fails here, which is what heartbeats are for).
     pub async fn send_all(&self, datagrams: &[&[u8]]) -> usize {
         let mut failed = 0;
         for (ring, socket) in self.sockets.iter().enumerate() {
+            if let Some(Some((_, group))) = self.groups.get(ring) {
+                for d in datagrams {
+                    if socket.send_to(d, group).await.is_err() {
+                        failed += 1;
+                    }
+                }
+                continue;
+            }
             for (_, addrs) in &self.peers {
                 let Some(addr) = addrs.get(ring) else {
                     continue;

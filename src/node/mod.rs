@@ -6,7 +6,8 @@
 //! - [`config`]: the TOML configuration (pure parse and validation).
 //! - [`report`]: the status report datagram (resources running, nodes fenced), HMAC'd.
 //! - [`peers`]: the peer book: view gating, fenced incarnations (pure).
-//! - [`heartbeat`]: UDP sockets per ring, send and authenticated receive.
+//! - [`heartbeat`]: UDP sockets per ring, send and authenticated receive;
+//!   [`multicast`] sets up a multicast ring's sockets.
 //! - [`resources`]: the OCF agent runner and per-resource actors (monitor, restart).
 //! - [`agent_class`]: LSB init scripts and systemd units: commands and exit codes (pure);
 //!   [`agent_exec`] runs programs and operations of every class.
@@ -23,6 +24,7 @@ pub mod agent_exec;
 pub mod config;
 pub mod fencing;
 pub mod heartbeat;
+pub mod multicast;
 pub mod peers;
 pub mod report;
 pub mod resources;
