@@ -28,6 +28,9 @@ pub enum Event {
     FencedMe,
     /// A resource is known to run on a node (startup probe / start confirmed).
     Running { resource: ResourceId, node: NodeId },
+    /// A resource no longer runs on a node (stopped, or moved away): it no longer
+    /// weighs in that node's fence race.
+    NotRunning { resource: ResourceId, node: NodeId },
     /// Time passed (retries of failed fences).
     Tick,
 }
@@ -91,6 +94,17 @@ enum NodeState {
     Clean,
 }
 
+/// How the machine sees a node (for the scheduler's cluster state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// In our partition's view.
+    Member,
+    /// Lost (or never seen since startup) and not confirmed fenced.
+    Unclean,
+    /// Confirmed down (fenced, or assumed clean with fencing disabled).
+    Clean,
+}
+
 /// The machine of one node.
 #[derive(Debug, Clone)]
 pub struct FailoverMachine {
@@ -130,6 +144,15 @@ impl FailoverMachine {
             quorate: false,
             stopped_for_quorum: false,
         }
+    }
+
+    /// How the machine sees `node` (None: not a configured node).
+    pub fn status(&self, node: NodeId) -> Option<NodeStatus> {
+        self.nodes.get(&node).map(|s| match s {
+            NodeState::Member => NodeStatus::Member,
+            NodeState::Unclean(_) => NodeStatus::Unclean,
+            NodeState::Clean => NodeStatus::Clean,
+        })
     }
 
     fn members(&self) -> BTreeSet<NodeId> {
@@ -193,6 +216,12 @@ impl FailoverMachine {
             }
             Event::Running { resource, node } => {
                 self.running.insert(resource, node);
+                return out;
+            }
+            Event::NotRunning { resource, node } => {
+                if self.running.get(&resource) == Some(&node) {
+                    self.running.remove(&resource);
+                }
                 return out;
             }
             Event::Tick => {

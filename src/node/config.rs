@@ -76,12 +76,21 @@ pub use arbitration::{
     DiskTieBreaker, Multicast, PingConfig, TieBreakers, WatchdogFencing, TIEBREAK_SLOT,
 };
 
+#[path = "config_placement.rs"]
+mod placement_sections;
+
+pub use placement_sections::{containers, MAX_NAME, SHORTHAND_STICKINESS};
+
 use sections::{classes, fencing, node_entry, resource_entry, tie_breaker, timers, RawConfig};
 
 /// Default heartbeat port (heartbeat's `udpport` is 694; corosync uses 5405).
 pub const DEFAULT_PORT: u16 = 5405;
 /// Where OCF agents live (`OCF_ROOT`).
 pub const DEFAULT_OCF_ROOT: &str = "/usr/lib/ocf";
+/// Where the admin state file is kept.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/palisade";
+/// The node daemon's control socket.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/palisade/node.sock";
 
 /// A configuration that cannot be used.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -105,6 +114,9 @@ pub enum ConfigError {
     /// The local node is not named or not configured.
     #[error("this node: {0}")]
     LocalNode(String),
+    /// The resource model (placement sections and `[[resource]]`s).
+    #[error("{0}")]
+    Placement(crate::placement::ConfigError),
 }
 
 fn bad(section: impl Into<String>, key: &str, reason: impl Into<String>) -> ConfigError {
@@ -213,6 +225,13 @@ pub struct NodeConfig {
     pub multicast: Vec<Option<Multicast>>,
     /// Ping targets and the sbd disk, asked when a partition holds exactly half.
     pub tie_breakers: TieBreakers,
+    /// The resource model: every primitive (`[[resource]]`s included), group, clone and
+    /// constraint, as the scheduler reads it.
+    pub placement: crate::placement::Config,
+    /// Where the admin state file is kept (`[cluster] state-dir`).
+    pub state_dir: PathBuf,
+    /// The control socket of `palisade status` and friends (`[cluster] control-socket`).
+    pub control_socket: PathBuf,
 }
 
 impl NodeConfig {
@@ -249,7 +268,9 @@ impl NodeConfig {
         }
     }
 
-    /// The failover machine's resources.
+    /// The failover machine's resources: only their priorities (they weigh in a
+    /// two-node fence race). Where they run is the scheduler's decision
+    /// ([`crate::placement`]), so the machine is given no node to start them on.
     pub fn machine_resources(&self) -> BTreeMap<String, Resource> {
         self.resources
             .iter()
@@ -257,7 +278,7 @@ impl NodeConfig {
                 (
                     r.name.clone(),
                     Resource {
-                        allowed: r.allowed.clone(),
+                        allowed: Vec::new(),
                         priority: r.priority,
                     },
                 )
@@ -284,7 +305,10 @@ pub fn parse(
     local: Option<&str>,
     read_key: impl FnOnce(&std::path::Path) -> Result<Vec<u8>, String>,
 ) -> Result<NodeConfig, ConfigError> {
-    let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
+    let (node_table, mut placement) = placement_sections::split(text)?;
+    let raw: RawConfig = toml::Value::Table(node_table)
+        .try_into()
+        .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))?;
     let nodes = raw
         .node
         .iter()
@@ -425,6 +449,9 @@ pub fn parse(
             ));
         }
     }
+    placement_sections::add_shorthand(&mut placement, &resources, &nodes)?;
+    let placement = placement_sections::model(placement, &nodes, fencing.enabled)?;
+    let resources = placement_sections::entries(&placement, &nodes);
     let class_settings = classes(&raw.cluster)?;
     Ok(NodeConfig {
         cluster_id: raw.cluster.id,
@@ -445,6 +472,15 @@ pub fn parse(
         sbd_health_file: raw.cluster.sbd_health_file,
         multicast,
         tie_breakers,
+        placement,
+        state_dir: raw
+            .cluster
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+        control_socket: raw
+            .cluster
+            .control_socket
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
     })
 }
 

@@ -59,6 +59,12 @@ pub(super) struct RawCluster {
     /// The systemctl of `systemd:UNIT` resources.
     #[serde(default)]
     pub(super) systemctl: Option<PathBuf>,
+    /// Where the admin state file is kept.
+    #[serde(default)]
+    pub(super) state_dir: Option<PathBuf>,
+    /// The control socket of the admin commands.
+    #[serde(default)]
+    pub(super) control_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -87,7 +87,22 @@ fn full_example() {
         (db.provider.as_str(), db.kind.as_str()),
         ("heartbeat", "Dummy")
     );
-    assert_eq!(db.allowed, vec![2, 1]);
+    // `allowed` became location preferences in that order (see config_placement.rs)
+    let scores: Vec<(String, String)> = c
+        .placement
+        .locations
+        .iter()
+        .filter_map(|l| match &l.target {
+            crate::placement::config::LocationTarget::Node { node, score } => {
+                Some((node.clone(), score.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        scores,
+        vec![("node1".into(), "1".into()), ("node2".into(), "2".into())]
+    );
     assert_eq!(c.machine_resources()["db"].priority, 10);
     assert_eq!(parse_ok(GOOD, Some("node2")).me, 2, "--node overrides");
 }

@@ -19,9 +19,12 @@
 //! 7 start-up failure, 20 fenced by a peer (resources stopped), 21 self-fence recorded by
 //! the test executor, 1 a self-fence that did not happen.
 
+pub mod admin;
 pub mod agent_class;
 pub mod agent_exec;
+pub mod cluster_state;
 pub mod config;
+pub mod control;
 pub mod fencing;
 pub mod heartbeat;
 pub mod multicast;
@@ -29,7 +32,9 @@ pub mod peers;
 pub mod report;
 pub mod resources;
 pub mod runner;
+pub mod status;
 pub mod timeline;
+pub mod transition;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

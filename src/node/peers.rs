@@ -160,7 +160,7 @@ impl PeerBook {
         p.last_report = Some((r.incarnation, r.seq));
         out.first_since_up = !p.reported_since_up;
         p.reported_since_up = true;
-        let now: BTreeSet<String> = r.running.iter().cloned().collect();
+        let now: BTreeSet<String> = r.names().into_iter().collect();
         out.newly_running = now.difference(&p.running).cloned().collect();
         p.running = now;
         for &(node, inc) in &r.fenced {
@@ -185,6 +185,22 @@ impl PeerBook {
         if !matches!(known, Some(k) if inc <= k) {
             self.fenced.insert(node, inc);
         }
+        // A member fenced (a stop failed there): the incarnation we hear is the one
+        // fenced, so it is out now, not only once its silence reaches deadtime.
+        if peer.incarnation == Some(inc) {
+            self.leave(node);
+        }
+    }
+
+    /// `node` is out of the view at once (fenced while still heard).
+    fn leave(&mut self, node: NodeId) {
+        if let Some(p) = self.peers.get_mut(&node) {
+            p.alive = false;
+            p.dead = true;
+            p.reported_since_up = false;
+            p.running.clear();
+            p.announced = None;
+        }
     }
 
     /// We fenced `node` ourselves (the machine already knows).
@@ -196,6 +212,7 @@ impl PeerBook {
             .unwrap_or(0);
         self.fenced.insert(node, inc);
         self.applied.insert(node, inc);
+        self.leave(node);
     }
 
     /// True once every peer is in the view or declared dead (no view before that).

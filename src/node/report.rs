@@ -1,38 +1,127 @@
 //! Status reports on the wire, pure: besides its heartbeat, every node sends each
-//! keepalive a report of the resources it runs and of the nodes it has fenced (with the
-//! incarnation it fenced), authenticated with HMAC-SHA256 under the cluster key, like the
-//! heartbeat ([`crate::cluster::packet`]) but with its own magic so neither can pass for
-//! the other. Peers learn from it where resources run (so a rejoining node starts nothing
-//! that runs elsewhere), that a fence was confirmed (so every member's failover machine
-//! sees the lost node clean), and a fenced node learns it was fenced.
+//! keepalive (and at once after a change) a report of the resources it runs (role and
+//! status), the nodes it has fenced (with the incarnation it fenced), its failcounts,
+//! the admin records it knows ([`super::admin`]) and, from the coordinator, the starts and
+//! promotions its plan expects (grants). It is authenticated with HMAC-SHA256 under the
+//! cluster key, like the heartbeat ([`crate::cluster::packet`]) but with its own magic so
+//! neither can pass for the other. Peers learn from it where resources run and in what
+//! state (the scheduler's input), that a fence was confirmed (so every member's failover
+//! machine sees the lost node clean), and a fenced node learns it was fenced.
 //!
-//! Layout (big-endian), version 1:
+//! Layout (big-endian), version 2 (version 1 had only the resource names and fences):
 //! ```text
 //! 0   4  magic "PLSR"
-//! 4   1  version (1)
+//! 4   1  version (2)
 //! 5   1  flags (0)
 //! 6   4  cluster id
 //! 10  4  sender node id
 //! 14  8  incarnation
 //! 22  8  sequence
-//! 30  2  r = number of resources running on the sender
-//! ..     r x (1 byte length, name bytes)
-//! ..  2  f = number of fenced entries
-//! ..     f x (4 node id, 8 incarnation fenced)
+//! 30  2  r = resources on the sender: r x (1 length, name, 1 role, 1 status)
+//! ..  2  f = fenced entries: f x (4 node id, 8 incarnation fenced)
+//! ..  2  c = failcounts: c x (1 length, resource, 4 count, 8 ms since the last failure)
+//! ..  2  a = admin records: a x (1 length, key, 1 length, value, 8 version, 4 origin)
+//! ..  2  g = grants: g x (1 kind, 1 length, resource, 4 node id)
 //! ..  32 HMAC-SHA256 of everything before it
 //! ```
+//! Role: 0 started, 1 promoted. Status: 0 running, 1 starting, 2 stopping, 3 failed
+//! (monitor or start failed), 4 stop failed. Grant kind: 0 start, 1 promote.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::admin::Record;
 use crate::cluster::quorum::NodeId;
+use crate::placement::config::Role;
 
 const MAGIC: &[u8; 4] = b"PLSR";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 const HEADER: usize = 32;
 const MAC_LEN: usize = 32;
-/// Most resources or fenced entries one report carries.
+/// Most entries of each list one report carries.
 pub const MAX_ENTRIES: usize = 256;
+
+/// Where a resource instance stands on its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RunStatus {
+    /// Running, last monitor fine.
+    Running,
+    /// A start is under way.
+    Starting,
+    /// A stop is under way.
+    Stopping,
+    /// A monitor or a start failed: it must be recovered (stopped).
+    Failed,
+    /// A stop failed: it may still run; only fencing the node is safe.
+    StopFailed,
+}
+
+impl RunStatus {
+    fn code(self) -> u8 {
+        match self {
+            RunStatus::Running => 0,
+            RunStatus::Starting => 1,
+            RunStatus::Stopping => 2,
+            RunStatus::Failed => 3,
+            RunStatus::StopFailed => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<RunStatus> {
+        Some(match code {
+            0 => RunStatus::Running,
+            1 => RunStatus::Starting,
+            2 => RunStatus::Stopping,
+            3 => RunStatus::Failed,
+            4 => RunStatus::StopFailed,
+            _ => return None,
+        })
+    }
+
+    /// The word used in status output.
+    pub fn word(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Starting => "starting",
+            RunStatus::Stopping => "stopping",
+            RunStatus::Failed => "FAILED",
+            RunStatus::StopFailed => "STOP FAILED",
+        }
+    }
+}
+
+/// One resource (a primitive) on the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// The primitive.
+    pub name: String,
+    /// Started or promoted.
+    pub role: Role,
+    /// Its status.
+    pub status: RunStatus,
+}
+
+/// The sender's failcount of one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failcount {
+    /// The primitive.
+    pub resource: String,
+    /// Failures counted.
+    pub count: u32,
+    /// Milliseconds since the last one (ages travel, not clock readings).
+    pub age_ms: u64,
+}
+
+/// A start or promotion the coordinator's plan expects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    /// Promote (true) or start.
+    pub promote: bool,
+    /// The unit (primitive or clone) as the plan names it.
+    pub resource: String,
+    /// The node that carries it out.
+    pub node: NodeId,
+}
 
 /// A decoded, authenticated report.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -41,10 +130,40 @@ pub struct Report {
     pub from: NodeId,
     pub incarnation: u64,
     pub seq: u64,
-    /// Resources running on the sender.
-    pub running: Vec<String>,
+    /// Resources on the sender, in any status.
+    pub running: Vec<Running>,
     /// Nodes the sender fenced: (node, the incarnation it had when fenced; 0 = never heard).
     pub fenced: Vec<(NodeId, u64)>,
+    /// The sender's failcounts.
+    pub failcounts: Vec<Failcount>,
+    /// The admin records the sender knows.
+    pub admin: Vec<Record>,
+    /// The coordinator's grants (empty from other nodes).
+    pub grants: Vec<Grant>,
+}
+
+impl Report {
+    /// The same report but for the sequence number and the failure ages (whether
+    /// anything the scheduler reads changed; ages are re-read every keepalive anyway).
+    pub fn same_content(&self, other: &Report) -> bool {
+        let counts = |r: &Report| -> Vec<(String, u32)> {
+            r.failcounts
+                .iter()
+                .map(|f| (f.resource.clone(), f.count))
+                .collect()
+        };
+        self.incarnation == other.incarnation
+            && self.running == other.running
+            && self.fenced == other.fenced
+            && counts(self) == counts(other)
+            && self.admin == other.admin
+            && self.grants == other.grants
+    }
+
+    /// The names of the resources the sender runs (in any status).
+    pub fn names(&self) -> Vec<String> {
+        self.running.iter().map(|r| r.name.clone()).collect()
+    }
 }
 
 /// Why a report datagram was dropped.
@@ -71,6 +190,9 @@ pub enum ReportError {
     /// A resource name that is not UTF-8.
     #[error("resource name is not UTF-8")]
     Name,
+    /// A role, status or grant kind we do not know.
+    #[error("unknown role, status or grant kind")]
+    Field,
 }
 
 /// Whether `bytes` start like a report (rather than a heartbeat).
@@ -84,17 +206,44 @@ fn mac(key: &[u8]) -> Hmac<Sha256> {
         .unwrap_or_else(|_| <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default()))
 }
 
-/// Encode and sign (names longer than 255 bytes and entries beyond
-/// [`MAX_ENTRIES`] are left out).
+fn text(b: &mut Vec<u8>, t: &str) {
+    b.push(t.len() as u8);
+    b.extend_from_slice(t.as_bytes());
+}
+
+fn fits(t: &str) -> bool {
+    t.len() <= 255
+}
+
+/// Encode and sign (texts longer than 255 bytes and entries beyond [`MAX_ENTRIES`] of a
+/// list are left out).
 pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
-    let names: Vec<&String> = r
+    let running: Vec<&Running> = r
         .running
         .iter()
-        .filter(|n| n.len() <= 255)
+        .filter(|x| fits(&x.name))
         .take(MAX_ENTRIES)
         .collect();
     let fenced = &r.fenced[..r.fenced.len().min(MAX_ENTRIES)];
-    let mut b = Vec::with_capacity(HEADER + 64);
+    let failcounts: Vec<&Failcount> = r
+        .failcounts
+        .iter()
+        .filter(|f| fits(&f.resource))
+        .take(MAX_ENTRIES)
+        .collect();
+    let admin: Vec<&Record> = r
+        .admin
+        .iter()
+        .filter(|a| fits(&a.key) && fits(&a.value))
+        .take(MAX_ENTRIES)
+        .collect();
+    let grants: Vec<&Grant> = r
+        .grants
+        .iter()
+        .filter(|g| fits(&g.resource))
+        .take(MAX_ENTRIES)
+        .collect();
+    let mut b = Vec::with_capacity(HEADER + 128);
     b.extend_from_slice(MAGIC);
     b.push(VERSION);
     b.push(0);
@@ -102,15 +251,35 @@ pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
     b.extend_from_slice(&r.from.to_be_bytes());
     b.extend_from_slice(&r.incarnation.to_be_bytes());
     b.extend_from_slice(&r.seq.to_be_bytes());
-    b.extend_from_slice(&(names.len() as u16).to_be_bytes());
-    for n in names {
-        b.push(n.len() as u8);
-        b.extend_from_slice(n.as_bytes());
+    b.extend_from_slice(&(running.len() as u16).to_be_bytes());
+    for x in running {
+        text(&mut b, &x.name);
+        b.push(u8::from(x.role == Role::Promoted));
+        b.push(x.status.code());
     }
     b.extend_from_slice(&(fenced.len() as u16).to_be_bytes());
     for (node, inc) in fenced {
         b.extend_from_slice(&node.to_be_bytes());
         b.extend_from_slice(&inc.to_be_bytes());
+    }
+    b.extend_from_slice(&(failcounts.len() as u16).to_be_bytes());
+    for f in failcounts {
+        text(&mut b, &f.resource);
+        b.extend_from_slice(&f.count.to_be_bytes());
+        b.extend_from_slice(&f.age_ms.to_be_bytes());
+    }
+    b.extend_from_slice(&(admin.len() as u16).to_be_bytes());
+    for a in admin {
+        text(&mut b, &a.key);
+        text(&mut b, &a.value);
+        b.extend_from_slice(&a.version.to_be_bytes());
+        b.extend_from_slice(&a.origin.to_be_bytes());
+    }
+    b.extend_from_slice(&(grants.len() as u16).to_be_bytes());
+    for g in grants {
+        b.push(u8::from(g.promote));
+        text(&mut b, &g.resource);
+        b.extend_from_slice(&g.node.to_be_bytes());
     }
     let mut m = mac(key);
     m.update(&b);
@@ -130,6 +299,24 @@ impl Reader<'_> {
         let slice = self.b.get(self.at..end).ok_or(ReportError::Length)?;
         self.at = end;
         Ok(slice)
+    }
+
+    fn u8(&mut self) -> Result<u8, ReportError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn text(&mut self) -> Result<String, ReportError> {
+        let len = usize::from(self.u8()?);
+        let t = std::str::from_utf8(self.take(len)?).map_err(|_| ReportError::Name)?;
+        Ok(t.to_string())
+    }
+
+    fn count(&mut self) -> Result<usize, ReportError> {
+        let n = usize::from(self.u16()?);
+        if n > MAX_ENTRIES {
+            return Err(ReportError::Length);
+        }
+        Ok(n)
     }
 
     fn u16(&mut self) -> Result<u16, ReportError> {
@@ -173,23 +360,50 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
     let from = r.u32()?;
     let incarnation = r.u64()?;
     let seq = r.u64()?;
-    let count = usize::from(r.u16()?);
-    if count > MAX_ENTRIES {
-        return Err(ReportError::Length);
+    let mut running = Vec::new();
+    for _ in 0..r.count()? {
+        let name = r.text()?;
+        let role = match r.u8()? {
+            0 => Role::Started,
+            1 => Role::Promoted,
+            _ => return Err(ReportError::Field),
+        };
+        let status = RunStatus::from_code(r.u8()?).ok_or(ReportError::Field)?;
+        running.push(Running { name, role, status });
     }
-    let mut running = Vec::with_capacity(count);
-    for _ in 0..count {
-        let len = usize::from(r.take(1)?[0]);
-        let name = std::str::from_utf8(r.take(len)?).map_err(|_| ReportError::Name)?;
-        running.push(name.to_string());
-    }
-    let count = usize::from(r.u16()?);
-    if count > MAX_ENTRIES {
-        return Err(ReportError::Length);
-    }
-    let mut fenced = Vec::with_capacity(count);
-    for _ in 0..count {
+    let mut fenced = Vec::new();
+    for _ in 0..r.count()? {
         fenced.push((r.u32()?, r.u64()?));
+    }
+    let mut failcounts = Vec::new();
+    for _ in 0..r.count()? {
+        failcounts.push(Failcount {
+            resource: r.text()?,
+            count: r.u32()?,
+            age_ms: r.u64()?,
+        });
+    }
+    let mut admin = Vec::new();
+    for _ in 0..r.count()? {
+        admin.push(Record {
+            key: r.text()?,
+            value: r.text()?,
+            version: r.u64()?,
+            origin: r.u32()?,
+        });
+    }
+    let mut grants = Vec::new();
+    for _ in 0..r.count()? {
+        let promote = match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(ReportError::Field),
+        };
+        grants.push(Grant {
+            promote,
+            resource: r.text()?,
+            node: r.u32()?,
+        });
     }
     if r.at != body.len() {
         return Err(ReportError::Length);
@@ -201,6 +415,9 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
         seq,
         running,
         fenced,
+        failcounts,
+        admin,
+        grants,
     })
 }
 
@@ -211,14 +428,68 @@ mod tests {
     const KEY: &[u8] = b"0123456789abcdef-cluster-key";
 
     fn report() -> Report {
+        let running = |name: &str, role, status| Running {
+            name: name.into(),
+            role,
+            status,
+        };
         Report {
             cluster: 7,
             from: 2,
             incarnation: 5,
             seq: 11,
-            running: vec!["db".into(), "web-ip".into()],
+            running: vec![
+                running("db", Role::Promoted, RunStatus::Running),
+                running("web-ip", Role::Started, RunStatus::StopFailed),
+            ],
             fenced: vec![(1, 1_700_000_000_000_000), (3, 0)],
+            failcounts: vec![Failcount {
+                resource: "web-ip".into(),
+                count: 3,
+                age_ms: 1500,
+            }],
+            admin: vec![Record {
+                key: "standby/node3".into(),
+                value: "on".into(),
+                version: 4,
+                origin: 1,
+            }],
+            grants: vec![Grant {
+                promote: false,
+                resource: "web".into(),
+                node: 3,
+            }],
         }
+    }
+
+    #[test]
+    fn version_one_is_refused_and_unknown_codes_are_errors() {
+        let mut b = encode(&report(), KEY);
+        b[4] = 1;
+        assert_eq!(decode(&b, KEY, 7), Err(ReportError::Version(1)));
+        // an unknown status byte, correctly signed
+        let mut r = report();
+        r.running.truncate(1);
+        let b = encode(&r, KEY);
+        let mut body = b[..b.len() - MAC_LEN].to_vec();
+        // header (32) + 1 length + "db" + role byte -> status byte
+        body[HEADER + 1 + 2 + 1] = 9;
+        let mut m = mac(KEY);
+        m.update(&body);
+        body.extend_from_slice(&m.finalize().into_bytes());
+        assert_eq!(decode(&body, KEY, 7), Err(ReportError::Field));
+    }
+
+    #[test]
+    fn content_comparison_ignores_sequence_and_ages() {
+        let a = report();
+        let mut b = report();
+        b.seq += 5;
+        b.failcounts[0].age_ms += 900;
+        assert!(a.same_content(&b));
+        b.failcounts[0].count += 1;
+        assert!(!a.same_content(&b));
+        assert_eq!(a.names(), vec!["db".to_string(), "web-ip".to_string()]);
     }
 
     #[test]

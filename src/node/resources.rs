@@ -10,9 +10,12 @@
 //! at the operation timeout the group gets SIGKILL. Exit codes are OCF's 0-7 ([`OcfRc`]).
 //!
 //! The actor first probes (a `monitor` with interval 0) and stops a leftover instance; then
-//! it obeys Start/Stop, runs the recurring monitor while the resource runs, and restarts it
-//! on a failed monitor (stop, then start) up to `max-failures` times, after which the
-//! resource is left stopped. Each step is reported to the runner as a [`ResourceEvent`].
+//! it obeys Start/Stop, one attempt each, and runs the recurring monitor while the
+//! resource runs. A failed start or monitor leaves it failed (not monitored) until it is
+//! told to stop: recovering it in place or elsewhere is the scheduler's decision
+//! ([`crate::placement`], failcounts and migration-threshold). A failed stop leaves it
+//! failed too; another Stop tries again. Each step is reported to the runner as a
+//! [`ResourceEvent`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,16 +88,14 @@ pub enum What {
     ProbedRunning,
     /// Start succeeded.
     Started(Duration),
-    /// Start failed (attempt number).
-    StartFailed(OcfRc, u32),
-    /// Stopped (after a Stop, a leftover, or giving up).
+    /// Start failed: the resource is failed here until stopped.
+    StartFailed(OcfRc),
+    /// Stopped (after a Stop or a leftover).
     Stopped(Duration),
-    /// Stop failed: the state is unknown (treated as running).
+    /// Stop failed: the state is unknown (it may still run).
     StopFailed(OcfRc),
-    /// A recurring monitor failed (failure count); a restart follows unless given up.
-    MonitorFailed(OcfRc, u32),
-    /// Too many failures: left stopped.
-    GaveUp(u32),
+    /// A recurring monitor failed: the resource is failed here until stopped.
+    MonitorFailed(OcfRc),
 }
 
 /// An event of one resource.
@@ -200,12 +201,20 @@ pub async fn run_operation(
     (ran.rc(OcfRc::from_code), ran.stderr)
 }
 
+/// Where the resource stands, as the actor knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Stopped,
+    Running,
+    /// A start, monitor or stop failed: not monitored, waits for a Stop.
+    Failed,
+}
+
 struct Actor {
     entry: ResourceEntry,
     ctx: AgentContext,
     events: mpsc::UnboundedSender<ResourceEvent>,
-    running: bool,
-    failures: u32,
+    state: State,
 }
 
 impl Actor {
@@ -234,41 +243,28 @@ impl Actor {
 
     async fn stop(&mut self) {
         let t = Instant::now();
-        for _ in 0..3 {
-            match self.op("stop", Duration::ZERO).await {
-                OcfRc::Success | OcfRc::NotRunning => {
-                    self.running = false;
-                    self.send(What::Stopped(t.elapsed()));
-                    return;
-                }
-                rc => {
-                    self.send(What::StopFailed(rc));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+        match self.op("stop", Duration::ZERO).await {
+            OcfRc::Success | OcfRc::NotRunning => {
+                self.state = State::Stopped;
+                self.send(What::Stopped(t.elapsed()));
+            }
+            rc => {
+                self.state = State::Failed;
+                self.send(What::StopFailed(rc));
             }
         }
     }
 
     async fn start(&mut self) {
-        loop {
-            let t = Instant::now();
-            match self.op("start", Duration::ZERO).await {
-                OcfRc::Success => {
-                    self.running = true;
-                    self.send(What::Started(t.elapsed()));
-                    return;
-                }
-                rc => {
-                    self.failures += 1;
-                    self.send(What::StartFailed(rc, self.failures));
-                    // Clean up whatever half-started.
-                    let _ = self.op("stop", Duration::ZERO).await;
-                    if self.failures >= self.entry.max_failures {
-                        self.send(What::GaveUp(self.failures));
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+        let t = Instant::now();
+        match self.op("start", Duration::ZERO).await {
+            OcfRc::Success => {
+                self.state = State::Running;
+                self.send(What::Started(t.elapsed()));
+            }
+            rc => {
+                self.state = State::Failed;
+                self.send(What::StartFailed(rc));
             }
         }
     }
@@ -277,7 +273,6 @@ impl Actor {
         match self.op("monitor", Duration::ZERO).await {
             OcfRc::Success => {
                 self.send(What::ProbedRunning);
-                self.running = true;
                 self.stop().await;
             }
             rc => self.send(What::ProbedStopped(rc)),
@@ -289,7 +284,7 @@ impl Actor {
         let interval = self.entry.monitor_interval;
         let mut next_monitor = tokio::time::Instant::now() + interval;
         loop {
-            let monitoring = self.running && !interval.is_zero();
+            let monitoring = self.state == State::Running && !interval.is_zero();
             let monitor_due = async {
                 if monitoring {
                     tokio::time::sleep_until(next_monitor).await;
@@ -300,29 +295,19 @@ impl Actor {
             tokio::select! {
                 command = commands.recv() => match command {
                     None => return,
-                    Some(Order::Start) if !self.running => {
-                        self.failures = 0;
+                    Some(Order::Start) if self.state == State::Stopped => {
                         self.start().await;
                         next_monitor = tokio::time::Instant::now() + interval;
                     }
-                    Some(Order::Stop) if self.running => self.stop().await,
+                    Some(Order::Stop) if self.state != State::Stopped => self.stop().await,
                     Some(_) => {}
                 },
                 _ = monitor_due => {
                     let rc = self.op("monitor", interval).await;
                     next_monitor = tokio::time::Instant::now() + interval;
                     if rc != OcfRc::Success {
-                        self.failures += 1;
-                        self.send(What::MonitorFailed(rc, self.failures));
-                        self.stop().await;
-                        if self.failures >= self.entry.max_failures {
-                            self.send(What::GaveUp(self.failures));
-                        } else {
-                            let kept = self.failures;
-                            self.start().await;
-                            self.failures = self.failures.max(kept);
-                            next_monitor = tokio::time::Instant::now() + interval;
-                        }
+                        self.state = State::Failed;
+                        self.send(What::MonitorFailed(rc));
                     }
                 }
             }
@@ -341,8 +326,7 @@ pub fn spawn(
         entry,
         ctx,
         events,
-        running: false,
-        failures: 0,
+        state: State::Stopped,
     };
     tokio::spawn(actor.run(rx));
     ResourceHandle { tx }

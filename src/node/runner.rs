@@ -1,8 +1,10 @@
 //! The node's main loop, the one place where the pure parts meet I/O: datagrams and
 //! ticks go into [`Membership`] and the [`PeerBook`]; a changed view goes through
-//! [`quorum::evaluate`] into the [`FailoverMachine`]; its decisions are carried out —
-//! fence requests by the [`Fencer`], starts and stops (of this node's resources only) by
-//! the resource actors, a self-fence by the configured executor — and every step is a
+//! [`quorum::evaluate`] into the [`FailoverMachine`], whose fence and self-fence
+//! decisions are carried out by the [`Fencer`] and the configured executor; where
+//! resources run is planned by the scheduler from the view, the reports and the admin
+//! records (`runner_sched.rs`) and this node's share is carried out by the resource
+//! actors; the control socket is answered in `runner_control.rs`. Every step is a
 //! timeline line. Nothing is decided here.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +29,10 @@ use watchdog::SelfFence;
 
 #[path = "runner_actions.rs"]
 mod actions;
+#[path = "runner_control.rs"]
+mod control;
+#[path = "runner_sched.rs"]
+mod sched;
 
 /// How the node's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +58,10 @@ enum Local {
     Starting,
     Running,
     Stopping,
-    /// A stop failed: unknown, counted as running.
-    Unknown,
+    /// A start or monitor failed: to be recovered (stopped) as the plan says.
+    Failed,
+    /// A stop failed: it may still run; the cluster fences this node.
+    StopFailed,
 }
 
 /// Setup failures.
@@ -87,10 +95,8 @@ struct Runner {
     epoch: Arc<AtomicU64>,
     local: BTreeMap<String, Local>,
     handles: BTreeMap<String, ResourceHandle>,
-    placed: BTreeMap<String, NodeId>,
-    /// Starts decided while the resource was still being probed.
-    pending_start: BTreeSet<String>,
-    blocked: BTreeMap<String, NodeId>,
+    /// The scheduler's side: admin records, failcounts, reports, the plan.
+    sched: sched::Scheduling,
     last_heard: BTreeMap<NodeId, Instant>,
     ring_heard: BTreeMap<(NodeId, usize), (Instant, bool)>,
     dropped: u64,
@@ -172,34 +178,28 @@ impl Runner {
         );
         // No report (so no peer takes us into its view) before every probe and cleanup
         // is done: what we report running must be what the cluster placed here.
-        let ready = !self
-            .local
-            .values()
-            .any(|s| matches!(s, Local::Probing | Local::Cleaning));
-        if !ready {
+        self.sched.send_now = false;
+        if !self.probed() {
             rings.send_all(&[&hb]).await;
             return;
         }
         let view = self.view.clone().unwrap_or_default();
-        let running = self
-            .local
-            .iter()
-            .filter(|(_, s)| {
-                matches!(
-                    s,
-                    Local::Starting | Local::Running | Local::Stopping | Local::Unknown
-                )
-            })
-            .map(|(r, _)| r.clone())
-            .collect();
+        let grants = if self.coordinator() == Some(self.cfg.me) {
+            self.sched.grants.clone()
+        } else {
+            Vec::new()
+        };
         let rep = report::encode(
             &Report {
                 cluster: self.cfg.cluster_id,
                 from: self.cfg.me,
                 incarnation: self.incarnation,
                 seq: self.seq,
-                running,
+                running: self.local_running(),
                 fenced: self.book.advertised_fences(&view),
+                failcounts: self.local_failcounts(Instant::now()),
+                admin: self.sched.admin.records().cloned().collect(),
+                grants,
             },
             &self.cfg.key,
         );
@@ -268,17 +268,7 @@ impl Runner {
                     self.ending = Some(Ending::FencedByPeer);
                     return;
                 }
-                for r in out.newly_running {
-                    if self.cfg.resources.iter().any(|e| e.name == r) {
-                        self.machine.handle(
-                            Event::Running {
-                                resource: r,
-                                node: report.from,
-                            },
-                            now,
-                        );
-                    }
-                }
+                self.peer_report(report);
             }
         }
     }
@@ -459,6 +449,8 @@ impl Runner {
         self.verdict = Some(state);
         self.quorate = verdict.quorate;
         self.view = Some(view.clone());
+        self.sched.ever_member.extend(view.iter().copied());
+        self.sched.dirty = true;
         let decisions = self.machine.handle(
             Event::View {
                 members: view,
@@ -517,6 +509,10 @@ pub async fn run(
         );
     }
     let incarnation = incarnation();
+    let (scheduling, admin_warning) = sched::Scheduling::new(
+        &cfg.placement,
+        sched::admin_file(&cfg.state_dir, cfg.cluster_id, &me_name),
+    );
     let mut r = Runner {
         timeline: Timeline::new(&me_name, cfg.timeline_file.clone()),
         key,
@@ -534,9 +530,7 @@ pub async fn run(
         epoch,
         local,
         handles,
-        placed: BTreeMap::new(),
-        pending_start: BTreeSet::new(),
-        blocked: BTreeMap::new(),
+        sched: scheduling,
         last_heard: BTreeMap::new(),
         ring_heard: BTreeMap::new(),
         dropped: 0,
@@ -560,6 +554,25 @@ pub async fn run(
             ms(r.cfg.timers.initdead)
         ),
     );
+    if let Some(w) = admin_warning {
+        r.emit(Kind::Warn, &format!("admin state: {w}"));
+    }
+    // The control socket of `palisade status` & co. Without it the node still runs.
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel::<super::control::Envelope>();
+    let control_socket = match super::control::bind(&r.cfg.control_socket) {
+        Ok(listener) => {
+            super::control::serve(listener, control_tx.clone());
+            r.emit(
+                Kind::Daemon,
+                &format!("control socket {}", r.cfg.control_socket.display()),
+            );
+            Some(r.cfg.control_socket.clone())
+        }
+        Err(e) => {
+            r.emit(Kind::Warn, &format!("no control socket: {e}"));
+            None
+        }
+    };
     let tick_every =
         (r.cfg.timers.keepalive / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
     let mut tick = tokio::time::interval(tick_every);
@@ -575,6 +588,9 @@ pub async fn run(
             _ = &mut stop => break Ending::Stopped,
             _ = beat.tick() => {
                 r.report_health();
+                // failure-timeout is an input that changes with time alone
+                r.expire_failures(Instant::now());
+                r.sched.dirty = true;
                 r.send(&rings).await
             }
             _ = tick.tick() => {
@@ -592,14 +608,26 @@ pub async fn run(
                 // Tell the peers at once.
                 r.send(&rings).await;
             }
-            Some(ev) = res_rx.recv() => r.resource_event(ev),
+            Some(ev) = res_rx.recv() => r.resource_event(ev, Instant::now()),
+            Some(envelope) = control_rx.recv() => {
+                let answer = r.control(envelope.request, Instant::now());
+                let _ = envelope.reply.send(answer);
+            }
+        }
+        if r.sched.dirty && r.ending.is_none() {
+            r.replan(Instant::now());
         }
         // What we see changed: tell the peers now rather than at the next keepalive, so
-        // that a new view is agreed within a round trip.
-        if r.book.view() != r.announced {
+        // that a new view is agreed within a round trip; the same for a change of our
+        // resources, failcounts, admin records or grants, which peers plan with.
+        if r.book.view() != r.announced || r.sched.send_now {
             r.send(&rings).await;
         }
     };
+    drop(control_tx);
     actions::shutdown(&mut r, &mut res_rx, ending).await;
+    if let Some(path) = control_socket {
+        let _ = std::fs::remove_file(path);
+    }
     Ok(ending)
 }

@@ -1,6 +1,7 @@
-//! Carrying out what the failover machine decided (fence requests, starts and stops of
-//! this node's resources, self-fence), following the resource actors' reports, and the
-//! orderly stop at the end of a run. Part of [`super`]: nothing is decided here.
+//! Carrying out what the failover machine decided (fence requests, stops of this node's
+//! resources on quorum loss, self-fence) and the plan's starts and stops, following the
+//! resource actors' reports (failcounts included), and the orderly stop at the end of a
+//! run. Part of [`super`]: nothing is decided here.
 
 use std::time::{Duration, Instant};
 
@@ -34,31 +35,10 @@ impl Runner {
                     );
                     self.fencer.spawn(node, delay, self.fence_tx.clone());
                 }
-                Decision::Blocked {
-                    resource,
-                    until_fenced,
-                } => {
-                    if self.blocked.insert(resource.clone(), until_fenced) != Some(until_fenced) {
-                        self.emit(
-                            Kind::Place,
-                            &format!(
-                                "{resource} waits until {} is fenced",
-                                self.name(until_fenced)
-                            ),
-                        );
-                    }
-                }
-                Decision::Start { resource, node } => {
-                    self.blocked.remove(&resource);
-                    if self.placed.insert(resource.clone(), node) != Some(node) {
-                        self.emit(Kind::Place, &format!("{resource} -> {}", self.name(node)));
-                    }
-                    if node == self.cfg.me {
-                        self.start_local(&resource);
-                    }
-                }
+                // Placement is the scheduler's (the machine has no node to start
+                // anything on); what waits for a fence is in the plan's explanations.
+                Decision::Blocked { .. } | Decision::Start { .. } => {}
                 Decision::Stop { resource } => {
-                    self.placed.remove(&resource);
                     self.stop_local(&resource, if self.quorate { "fenced" } else { "no quorum" });
                 }
                 Decision::SelfFence { reason } => self.self_fence(&reason),
@@ -66,43 +46,30 @@ impl Runner {
         }
     }
 
-    pub(super) fn start_local(&mut self, resource: &str) {
-        let view = self.view.clone().unwrap_or_default();
-        if let Some(other) = self.book.running_elsewhere(resource, &view) {
-            self.emit(
-                Kind::Warn,
-                &format!(
-                    "not starting {resource}: {} reports it running",
-                    self.name(other)
-                ),
-            );
+    /// Start a local resource the plan places here (the plan's guards were checked).
+    pub(super) fn start_local(&mut self, resource: &str, why: &str) {
+        if self.local.get(resource) != Some(&Local::Stopped) {
             return;
         }
-        match self.local.get(resource).copied() {
-            Some(Local::Stopped) => {
-                if let Some(h) = self.handles.get(resource) {
-                    self.emit(Kind::Resource, &format!("start {resource}"));
-                    self.local.insert(resource.to_string(), Local::Starting);
-                    h.start();
-                }
-            }
-            // Started once the probe (and cleanup) is over, if still placed here.
-            Some(Local::Probing | Local::Cleaning) => {
-                self.pending_start.insert(resource.to_string());
-            }
-            _ => {}
+        if let Some(h) = self.handles.get(resource) {
+            self.emit(Kind::Resource, &format!("start {resource} ({why})"));
+            self.local.insert(resource.to_string(), Local::Starting);
+            self.sched.send_now = true;
+            h.start();
         }
     }
 
+    /// Stop a local resource (anything but stopped or already stopping).
     pub(super) fn stop_local(&mut self, resource: &str, why: &str) {
         let state = self.local.get(resource).copied();
         if matches!(
             state,
-            Some(Local::Starting | Local::Running | Local::Unknown)
+            Some(Local::Starting | Local::Running | Local::Failed | Local::StopFailed)
         ) {
             if let Some(h) = self.handles.get(resource) {
                 self.emit(Kind::Resource, &format!("stop {resource} ({why})"));
                 self.local.insert(resource.to_string(), Local::Stopping);
+                self.sched.send_now = true;
                 h.stop();
             }
         }
@@ -136,6 +103,14 @@ impl Runner {
 
     pub(super) fn fence_outcome(&mut self, out: FenceOutcome, now: Instant) {
         let node = self.name(out.node);
+        self.sched
+            .log_fence(node.clone(), out.ok, out.detail.clone());
+        if out.ok {
+            self.sched.fence_requests.remove(&out.node);
+        } else if let Some(pending) = self.sched.fence_requests.get_mut(&out.node) {
+            *pending = Some(now);
+        }
+        self.sched.dirty = true;
         if out.ok {
             self.emit(
                 Kind::Fence,
@@ -162,8 +137,20 @@ impl Runner {
         self.execute(decisions);
     }
 
-    pub(super) fn resource_event(&mut self, ev: ResourceEvent) {
+    /// One more failure of `r`: its count, and a line when migration-threshold is hit.
+    fn count_failure(&mut self, r: &str, now: Instant) -> (u32, Option<String>) {
+        let threshold = self.threshold(r);
+        let n = self.record_failure(r, now);
+        let reached = threshold > 0 && threshold < 1_000_000 && n >= threshold;
+        let line = reached.then(|| {
+            format!("{r}: {n} failures, left stopped here (migration-threshold {threshold})")
+        });
+        (n, line)
+    }
+
+    pub(super) fn resource_event(&mut self, ev: ResourceEvent, now: Instant) {
         let r = ev.resource;
+        let mut extra = None;
         let (state, text) = match ev.what {
             What::ProbedStopped(rc) => (
                 Local::Stopped,
@@ -174,34 +161,47 @@ impl Runner {
                 format!("probe {r}: left running from before, stopping it"),
             ),
             What::Started(d) => (Local::Running, format!("{r} started in {}", ms(d))),
-            What::StartFailed(rc, n) => (
-                Local::Starting,
-                format!("start {r} failed ({rc}), attempt {n}"),
-            ),
+            What::StartFailed(rc) => {
+                let (n, line) = self.count_failure(&r, now);
+                extra = line;
+                (
+                    Local::Failed,
+                    format!("start {r} failed ({rc}), attempt {n}"),
+                )
+            }
             What::Stopped(d) => (Local::Stopped, format!("{r} stopped in {}", ms(d))),
             What::StopFailed(rc) => (
-                Local::Unknown,
-                format!("stop {r} FAILED ({rc}): state unknown"),
+                Local::StopFailed,
+                format!(
+                    "stop {r} FAILED ({rc}): state unknown; {}",
+                    if self.cfg.fencing.enabled {
+                        "this node must be fenced"
+                    } else {
+                        "blocked here (fencing disabled): clean up by hand"
+                    }
+                ),
             ),
-            What::MonitorFailed(rc, n) => (
-                Local::Stopping,
-                format!("monitor {r} failed ({rc}), failure {n}: restarting"),
-            ),
-            What::GaveUp(n) => (Local::Stopped, format!("{r}: {n} failures, left stopped")),
+            What::MonitorFailed(rc) => {
+                let (n, line) = self.count_failure(&r, now);
+                let next = if line.is_some() {
+                    "migration-threshold reached"
+                } else {
+                    "restarting"
+                };
+                extra = line;
+                (
+                    Local::Failed,
+                    format!("monitor {r} failed ({rc}), failure {n}: {next}"),
+                )
+            }
         };
-        let before = self.local.insert(r.clone(), state);
+        self.local.insert(r.clone(), state);
         self.emit(Kind::Resource, &text);
-        // A resource we run now but whose placement says elsewhere (or nowhere) is stopped.
-        if state == Local::Running && self.placed.get(&r) != Some(&self.cfg.me) {
-            self.stop_local(&r, "not placed here");
+        if let Some(extra) = extra {
+            self.emit(Kind::Resource, &extra);
         }
-        // The probe or cleanup is over: a start decided meanwhile happens now.
-        let probe_over =
-            matches!(before, Some(Local::Probing | Local::Cleaning)) && state == Local::Stopped;
-        if probe_over && self.pending_start.remove(&r) && self.placed.get(&r) == Some(&self.cfg.me)
-        {
-            self.start_local(&r);
-        }
+        self.sched.dirty = true;
+        self.sched.send_now = true;
     }
 
     pub(super) fn all_stopped(&self) -> bool {
@@ -224,7 +224,6 @@ pub(super) async fn shutdown(
     );
     let names: Vec<String> = r.local.keys().cloned().collect();
     for n in &names {
-        r.placed.remove(n);
         r.stop_local(n, "node stopping");
     }
     let limit = r
@@ -240,7 +239,7 @@ pub(super) async fn shutdown(
     while !r.all_stopped() {
         match tokio::time::timeout_at(deadline, res_rx.recv()).await {
             Ok(Some(ev)) => {
-                r.resource_event(ev);
+                r.resource_event(ev, Instant::now());
                 // a probe that finds it stopped, or a start finishing: stop again
                 let pending: Vec<String> = r
                     .local

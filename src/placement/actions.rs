@@ -224,12 +224,13 @@ struct Node {
     key: (ActionKind, usize, String, usize),
 }
 
-/// Build the ordered action list.
+/// Build the ordered action list, with the direct predecessors of each action (indices
+/// into that list, all smaller than its own).
 pub fn plan_actions(
     ctx: &Context,
     order: &[String],
     decisions: &BTreeMap<String, Decision>,
-) -> Vec<Action> {
+) -> (Vec<Action>, Vec<Vec<usize>>) {
     let mut changes: Changes = BTreeMap::new();
     for unit in order {
         if let Some(d) = decisions.get(unit) {
@@ -327,14 +328,16 @@ fn dependencies(nodes: &[Node], orders: &[UnitOrder]) -> Vec<(usize, usize)> {
     edges
 }
 
-/// Kahn's algorithm, always taking the ready action with the smallest key.
-fn topological(nodes: Vec<Node>, edges: &[(usize, usize)]) -> Vec<Action> {
+/// Kahn's algorithm, always taking the ready action with the smallest key; also maps
+/// the edges onto the output positions (predecessors of each output action).
+fn topological(nodes: Vec<Node>, edges: &[(usize, usize)]) -> (Vec<Action>, Vec<Vec<usize>>) {
     let mut indegree = vec![0usize; nodes.len()];
     for (_, after) in edges {
         indegree[*after] += 1;
     }
     let mut done = vec![false; nodes.len()];
     let mut out = Vec::with_capacity(nodes.len());
+    let mut position = vec![usize::MAX; nodes.len()];
     for _ in 0..nodes.len() {
         let pick = (0..nodes.len())
             .filter(|i| !done[*i] && indegree[*i] == 0)
@@ -347,6 +350,7 @@ fn topological(nodes: Vec<Node>, edges: &[(usize, usize)]) -> Vec<Action> {
             });
         let Some(i) = pick else { break };
         done[i] = true;
+        position[i] = out.len();
         for (before, after) in edges {
             if *before == i && indegree[*after] > 0 {
                 indegree[*after] -= 1;
@@ -354,5 +358,17 @@ fn topological(nodes: Vec<Node>, edges: &[(usize, usize)]) -> Vec<Action> {
         }
         out.push(nodes[i].action.clone());
     }
-    out
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); out.len()];
+    for (before, later) in edges {
+        let (b, l) = (position[*before], position[*later]);
+        // Only edges that the order respects (a cycle, excluded by validation, would
+        // give a later predecessor: dropped).
+        if b < l && l < after.len() && !after[l].contains(&b) {
+            after[l].push(b);
+        }
+    }
+    for list in &mut after {
+        list.sort_unstable();
+    }
+    (out, after)
 }

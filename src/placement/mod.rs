@@ -56,13 +56,14 @@ use crate::fencer::duration::Moment;
 pub fn schedule(state: &ClusterState, config: &Config, now: Moment) -> Plan {
     let ctx = scores::Context::new(config, state, now);
     let (order, decisions) = allocate::allocate(&ctx);
-    let actions = actions::plan_actions(&ctx, &order, &decisions);
+    let (actions, after) = actions::plan_actions(&ctx, &order, &decisions);
     let explanations = order
         .iter()
         .filter_map(|u| decisions.get(u).map(|d| d.explanation.clone()))
         .collect();
     Plan {
         actions,
+        after,
         explanations,
         groups: config
             .groups

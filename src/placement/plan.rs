@@ -68,6 +68,9 @@ pub struct Plan {
     /// In order: an action may run once every earlier action it depends on is done
     /// (the plan is a valid serial order).
     pub actions: Vec<Action>,
+    /// For each action, the earlier actions it must wait for (indices into `actions`):
+    /// a node carries out one of its actions once none of these is still to be done.
+    pub after: Vec<Vec<usize>>,
     /// By unit (primitive or clone), in allocation order.
     pub explanations: Vec<Explanation>,
     /// Group name -> members, so that `explain` answers for a group too.

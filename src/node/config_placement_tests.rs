@@ -1,0 +1,205 @@
+//! The resource model of the node configuration: placement sections next to the node
+//! sections, the `[[resource]]` shorthand, and the cross-checks.
+
+use super::super::{parse, ConfigError, NodeConfig, DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR};
+use super::SHORTHAND_STICKINESS;
+use crate::placement::config::{AgentClass, LocationTarget};
+use crate::placement::Score;
+
+const BASE: &str = r#"
+[cluster]
+id = 7
+key-file = "/k"
+node = "node1"
+[[node]]
+name = "node1"
+id = 1
+addresses = ["10.0.0.1"]
+fence-agent = "fence_dummy"
+[[node]]
+name = "node2"
+id = 2
+addresses = ["10.0.0.2"]
+fence-agent = "fence_dummy"
+"#;
+
+fn key(_: &std::path::Path) -> Result<Vec<u8>, String> {
+    Ok(b"0123456789abcdef".to_vec())
+}
+
+fn parse_ok(extra: &str) -> NodeConfig {
+    match parse(&format!("{BASE}{extra}"), None, key) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn err(extra: &str) -> String {
+    match parse(&format!("{BASE}{extra}"), None, key) {
+        Ok(_) => panic!("accepted:\n{extra}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn placement_sections_and_shorthand_live_in_one_file() {
+    let c = parse_ok(
+        r#"
+[options]
+resource-stickiness = 100
+migration-threshold = 2
+
+[[primitive]]
+name = "vip"
+agent = "ocf:heartbeat:IPaddr2"
+params = { ip = "10.0.0.50", cidr_netmask = 24 }
+op = [{ name = "monitor", interval = "5s", timeout = "30s" }, { name = "start", timeout = "40s" }]
+
+[[primitive]]
+name = "fs"
+agent = "ocf:heartbeat:Dummy"
+
+[[group]]
+name = "web"
+members = ["vip", "fs"]
+
+[[location]]
+id = "web-prefers-node2"
+resource = "web"
+node = "node2"
+score = 50
+
+[[resource]]
+name = "db"
+agent = "lsb:postgresql"
+allowed = ["node2"]
+max-failures = 4
+priority = 7
+monitor-interval = "3s"
+
+[[order]]
+id = "db-before-web"
+first = "db"
+then = "web"
+"#,
+    );
+    let names: Vec<&str> = c.resources.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, vec!["vip", "fs", "db"]);
+    let vip = &c.resources[0];
+    assert_eq!(vip.monitor_interval, std::time::Duration::from_secs(5));
+    assert_eq!(vip.op_timeout, std::time::Duration::from_secs(40));
+    assert_eq!(vip.params["cidr_netmask"], "24");
+    assert_eq!(c.resources[1].monitor_interval, std::time::Duration::ZERO);
+    let db = &c.resources[2];
+    assert_eq!(db.class, AgentClass::Lsb);
+    assert_eq!((db.priority, db.max_failures), (7, 4));
+    assert_eq!(db.allowed, vec![2]);
+    assert_eq!(c.resources[0].allowed, vec![2, 1], "web prefers node2");
+    let meta = c.placement.effective_meta("db");
+    assert_eq!(meta.stickiness, Score::new(SHORTHAND_STICKINESS));
+    assert_eq!(c.placement.effective_meta("vip").migration_threshold, 2);
+    let db_locations: Vec<(String, Score)> = c
+        .placement
+        .locations
+        .iter()
+        .filter(|l| l.resource == "db")
+        .filter_map(|l| match &l.target {
+            LocationTarget::Node { node, score } => Some((node.clone(), *score)),
+            LocationTarget::Rule(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        db_locations,
+        vec![
+            ("node1".to_string(), Score::MINUS_INFINITY),
+            ("node2".to_string(), Score::new(1))
+        ]
+    );
+    assert_eq!(c.placement.orders.len(), 1);
+    assert!(c.placement.options.fencing_enabled);
+    assert_eq!(c.state_dir, std::path::PathBuf::from(DEFAULT_STATE_DIR));
+    assert_eq!(
+        c.control_socket,
+        std::path::PathBuf::from(DEFAULT_CONTROL_SOCKET)
+    );
+    assert!(c.machine_resources()["db"].allowed.is_empty());
+}
+
+#[test]
+fn paths_and_the_fencing_switch_come_from_the_node_sections() {
+    let text = BASE.replace(
+        "node = \"node1\"",
+        "node = \"node1\"\nstate-dir = \"/tmp/st\"\ncontrol-socket = \"/tmp/n.sock\"",
+    );
+    let c = parse(
+        &format!(
+            "{text}[fencing]\nenabled = false\n[[primitive]]\nname = \"a\"\nagent = \"ocf:x:y\"\n"
+        ),
+        None,
+        key,
+    )
+    .expect("config");
+    assert_eq!(c.state_dir, std::path::PathBuf::from("/tmp/st"));
+    assert_eq!(c.control_socket, std::path::PathBuf::from("/tmp/n.sock"));
+    assert!(!c.placement.options.fencing_enabled);
+}
+
+#[test]
+fn refusals_name_the_section_and_key() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[[location]]\nid = \"l\"\nresource = \"a\"\nnode = \"node9\"\nscore = 5\n[[primitive]]\nname = \"a\"\nagent = \"ocf:x:y\"\n",
+            "[[location]] l node: 'node9' is not a configured [[node]]",
+        ),
+        (
+            "[options]\nfencing-enabled = false\n",
+            "[options] fencing-enabled: set [fencing] enabled instead",
+        ),
+        (
+            "[options]\nstonith-enabled = false\n",
+            "[options] fencing-enabled",
+        ),
+        (
+            "[[primitive]]\nname = \"d\"\nagent = \"ocf:x:y\"\n[[clone]]\nname = \"dc\"\nresource = \"d\"\npromotable = true\n",
+            "[[clone]] dc promotable:",
+        ),
+        (
+            "[[primitive]]\nname = \"d\"\nagent = \"ocf:x:y\"\n[[clone]]\nname = \"dc\"\nresource = \"d\"\nclone-node-max = 2\n",
+            "[[clone]] dc clone-node-max",
+        ),
+        (
+            "[[primitive]]\nname = \"d\"\nagent = \"lsb:x\"\nparams = { a = 1 }\n",
+            "[[primitive]] d params: LSB init scripts and systemd units take no parameters",
+        ),
+        (
+            "[[primitive]]\nname = \"db\"\nagent = \"ocf:x:y\"\n[[resource]]\nname = \"db\"\nagent = \"ocf:x:y\"\n",
+            "duplicate resource name 'db'",
+        ),
+        (
+            "[[group]]\nname = \"g\"\nmembers = [\"nope\"]\n",
+            "[[group]] g: members 'nope' is not a configured resource",
+        ),
+        (
+            "[[primitive]]\nname = \"a\"\nagent = \"ocf:x:y\"\nunknown = 1\n",
+            "unknown field `unknown`",
+        ),
+        ("[bogus]\nx = 1\n", "unknown field `bogus`"),
+    ];
+    for (extra, needle) in cases {
+        let e = err(extra);
+        assert!(e.contains(needle), "{needle:?} not in {e:?}");
+    }
+    let long = "x".repeat(65);
+    let e = err(&format!(
+        "[[primitive]]\nname = \"{long}\"\nagent = \"ocf:x:y\"\n"
+    ));
+    assert!(e.contains("longer than 64 bytes"), "{e}");
+    assert!(matches!(
+        parse(
+            &format!("{BASE}[[group]]\nname = \"g\"\nmembers = []\n"),
+            None,
+            key
+        ),
+        Err(ConfigError::Placement(_))
+    ));
+}

@@ -1,0 +1,545 @@
+//! Where resources run: the runner's link to the scheduler. Part of [`super`]; the
+//! decisions are [`crate::placement::schedule`]'s and [`crate::node::transition`]'s.
+//!
+//! The inputs: the configuration with the admin's records ([`AdminTable`], merged from
+//! every report and kept in the state file), the membership as the failover machine
+//! sees it (which stays the authority on fencing: a node not confirmed fenced is never
+//! treated as clean), what every node reports running with role, status and failcounts
+//! (a peer's last report is kept while it is unclean), and this node's own resources.
+//! After every change the plan is computed again; this node carries out its own ready
+//! actions and tells its peers at once. A lost node that is not yet fenced counts as
+//! never seen: it may have started something whose report was lost, so no stopped
+//! primitive starts anywhere until it is fenced (as the failover machine always did).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{Local, Runner};
+use crate::cluster::failover::{Event, NodeStatus};
+use crate::cluster::quorum::{NoQuorumPolicy, NodeId};
+use crate::fencer::duration::Moment;
+use crate::node::admin::{AdminTable, CleanupRequest};
+use crate::node::cluster_state::{cluster_state, effective_config, unit_of, NodeFacts};
+use crate::node::report::{Failcount, Grant, Report, RunStatus, Running};
+use crate::node::status::FenceLine;
+use crate::node::timeline::Kind;
+use crate::node::transition::{self, Held, Step};
+use crate::placement::config::{Config, Role};
+use crate::placement::state::Membership;
+use crate::placement::{schedule, ActionKind, Plan};
+
+/// How many fences `palisade status` remembers.
+const FENCE_LOG: usize = 10;
+
+/// The scheduling state of a runner.
+pub(super) struct Scheduling {
+    /// The admin records (replicated).
+    pub(super) admin: AdminTable,
+    /// Where they are kept.
+    pub(super) admin_file: PathBuf,
+    /// This node's failcounts: primitive -> (count, last failure).
+    pub(super) failcounts: BTreeMap<String, (u32, Instant)>,
+    /// The last report of every peer (kept while the peer is unclean).
+    pub(super) reports: BTreeMap<NodeId, Report>,
+    /// Nodes that have been members of an applied view.
+    pub(super) ever_member: BTreeSet<NodeId>,
+    /// The configuration the last plan was computed with (admin records applied).
+    pub(super) config: Config,
+    /// The last plan (None: not scheduling: no view, no quorum, probes running).
+    pub(super) plan: Option<Plan>,
+    /// The starts this node's plan expects (what it grants as coordinator).
+    pub(super) grants: Vec<Grant>,
+    /// Ready actions held back by a guard.
+    pub(super) held: Vec<Held>,
+    /// The last decision logged per resource.
+    pub(super) decisions: BTreeMap<String, String>,
+    /// Fences asked for by the plan: node -> when the last attempt failed (None: pending).
+    pub(super) fence_requests: BTreeMap<NodeId, Option<Instant>>,
+    /// Recent fencing, for `palisade status`.
+    pub(super) fence_log: VecDeque<FenceLine>,
+    /// (primitive, node) pairs the failover machine was told run (fence-race weights).
+    pub(super) machine_running: BTreeSet<(String, NodeId)>,
+    /// An input changed: plan again.
+    pub(super) dirty: bool,
+    /// Something peers should know now: send a report at once.
+    pub(super) send_now: bool,
+}
+
+/// The admin state file of node `node` of cluster `cluster` in `dir`.
+pub(super) fn admin_file(dir: &Path, cluster: u32, node: &str) -> PathBuf {
+    dir.join(format!("cluster-{cluster}-{node}.admin.json"))
+}
+
+/// Unix time in milliseconds.
+pub(super) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Scheduling {
+    /// Fresh state; the admin records are read from `admin_file` (a warning if it cannot
+    /// be read: the node then starts with what its peers tell it).
+    pub(super) fn new(config: &Config, admin_file: PathBuf) -> (Scheduling, Option<String>) {
+        let (admin, warning) = match std::fs::read_to_string(&admin_file) {
+            Ok(text) => match AdminTable::from_json(&text) {
+                Ok(t) => (t, None),
+                Err(e) => (
+                    AdminTable::default(),
+                    Some(format!(
+                        "{}: {e}; starting without it",
+                        admin_file.display()
+                    )),
+                ),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (AdminTable::default(), None),
+            Err(e) => (
+                AdminTable::default(),
+                Some(format!("cannot read {}: {e}", admin_file.display())),
+            ),
+        };
+        let s = Scheduling {
+            admin,
+            admin_file,
+            failcounts: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            ever_member: BTreeSet::new(),
+            config: config.clone(),
+            plan: None,
+            grants: Vec::new(),
+            held: Vec::new(),
+            decisions: BTreeMap::new(),
+            fence_requests: BTreeMap::new(),
+            fence_log: VecDeque::new(),
+            machine_running: BTreeSet::new(),
+            dirty: true,
+            send_now: false,
+        };
+        (s, warning)
+    }
+
+    /// Remember a fence for `palisade status`.
+    pub(super) fn log_fence(&mut self, node: String, ok: bool, detail: String) {
+        if self.fence_log.len() == FENCE_LOG {
+            self.fence_log.pop_front();
+        }
+        self.fence_log.push_back(FenceLine {
+            node,
+            at_ms: unix_ms(),
+            ok,
+            detail,
+        });
+    }
+}
+
+/// A local status as a report status (None: not on this node).
+fn run_status(state: Local) -> Option<RunStatus> {
+    match state {
+        Local::Probing | Local::Cleaning | Local::Stopped => None,
+        Local::Starting => Some(RunStatus::Starting),
+        Local::Running => Some(RunStatus::Running),
+        Local::Stopping => Some(RunStatus::Stopping),
+        Local::Failed => Some(RunStatus::Failed),
+        Local::StopFailed => Some(RunStatus::StopFailed),
+    }
+}
+
+impl Runner {
+    /// This node's resources as its report lists them.
+    pub(super) fn local_running(&self) -> Vec<Running> {
+        self.local
+            .iter()
+            .filter_map(|(name, state)| {
+                run_status(*state).map(|status| Running {
+                    name: name.clone(),
+                    role: Role::Started,
+                    status,
+                })
+            })
+            .collect()
+    }
+
+    /// This node's failcounts as its report lists them.
+    pub(super) fn local_failcounts(&self, now: Instant) -> Vec<Failcount> {
+        self.sched
+            .failcounts
+            .iter()
+            .map(|(resource, (count, last))| Failcount {
+                resource: resource.clone(),
+                count: *count,
+                age_ms: u64::try_from(now.saturating_duration_since(*last).as_millis())
+                    .unwrap_or(u64::MAX),
+            })
+            .collect()
+    }
+
+    /// The coordinator of the applied view (its lowest node id).
+    pub(super) fn coordinator(&self) -> Option<NodeId> {
+        self.view.as_ref().and_then(|v| v.iter().next().copied())
+    }
+
+    /// How the scheduler sees node `id`.
+    fn membership_of(&self, id: NodeId) -> Membership {
+        if id == self.cfg.me {
+            return Membership::Online;
+        }
+        match self.machine.status(id) {
+            Some(NodeStatus::Member) => Membership::Online,
+            // Not confirmed fenced: whatever it may have started counts (see above).
+            Some(NodeStatus::Unclean) => Membership::Unseen,
+            Some(NodeStatus::Clean) | None => Membership::Offline,
+        }
+    }
+
+    /// Every node's contribution to the cluster state.
+    pub(super) fn facts(&self, now: Instant) -> Vec<NodeFacts> {
+        self.cfg
+            .nodes
+            .iter()
+            .map(|n| {
+                let membership = self.membership_of(n.id);
+                let (running, failcounts) = if n.id == self.cfg.me {
+                    (self.local_running(), self.local_failcounts(now))
+                } else if membership == Membership::Offline {
+                    (Vec::new(), Vec::new())
+                } else {
+                    self.sched
+                        .reports
+                        .get(&n.id)
+                        .map(|r| (r.running.clone(), r.failcounts.clone()))
+                        .unwrap_or_default()
+                };
+                NodeFacts {
+                    name: n.name.clone(),
+                    membership,
+                    running,
+                    failcounts,
+                }
+            })
+            .collect()
+    }
+
+    /// A peer's authenticated, current report.
+    pub(super) fn peer_report(&mut self, report: Report) {
+        let changed = self
+            .sched
+            .reports
+            .get(&report.from)
+            .is_none_or(|old| !old.same_content(&report));
+        let (admin_changed, cleanups) = self.sched.admin.merge(&report.admin);
+        if admin_changed {
+            self.emit(
+                Kind::Place,
+                &format!("admin records updated from {}", self.name(report.from)),
+            );
+            self.save_admin();
+        }
+        for c in cleanups {
+            self.cleanup_local(&c);
+        }
+        if changed || admin_changed {
+            self.sched.dirty = true;
+        }
+        self.sched.reports.insert(report.from, report);
+    }
+
+    /// Carry out a cleanup if it concerns this node: forget its failures of the resource
+    /// (every member of a group, the child of a clone).
+    pub(super) fn cleanup_local(&mut self, req: &CleanupRequest) {
+        let me = self.name(self.cfg.me);
+        if req.node.as_ref().is_some_and(|n| *n != me) {
+            return;
+        }
+        let config = &self.cfg.placement;
+        let primitives: Vec<String> = if let Some(g) = config.group(&req.resource) {
+            g.members.clone()
+        } else if let Some(c) = config.clone_named(&req.resource) {
+            vec![c.child.clone()]
+        } else {
+            vec![req.resource.clone()]
+        };
+        let mut cleared = Vec::new();
+        for p in primitives {
+            if self.sched.failcounts.remove(&p).is_some() {
+                cleared.push(p);
+            }
+        }
+        if !cleared.is_empty() {
+            self.emit(
+                Kind::Resource,
+                &format!("cleanup: failures of {} forgotten", cleared.join(", ")),
+            );
+            self.sched.dirty = true;
+            self.sched.send_now = true;
+        }
+    }
+
+    /// Write the admin records to the state file (atomically).
+    pub(super) fn save_admin(&mut self) {
+        let path = self.sched.admin_file.clone();
+        let text = self.sched.admin.to_json();
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, text.as_bytes())?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            self.emit(
+                Kind::Warn,
+                &format!("cannot write the admin state {}: {e}", path.display()),
+            );
+        }
+    }
+
+    /// The migration-threshold of a primitive (0: never moves).
+    pub(super) fn threshold(&self, primitive: &str) -> u32 {
+        let unit = unit_of(&self.cfg.placement, primitive);
+        self.sched.config.effective_meta(&unit).migration_threshold
+    }
+
+    /// One more failure of `primitive` here; returns the new count.
+    pub(super) fn record_failure(&mut self, primitive: &str, now: Instant) -> u32 {
+        let entry = self
+            .sched
+            .failcounts
+            .entry(primitive.to_string())
+            .or_insert((0, now));
+        entry.0 = entry.0.saturating_add(1);
+        entry.1 = now;
+        entry.0
+    }
+
+    /// Forget failures older than their failure-timeout.
+    pub(super) fn expire_failures(&mut self, now: Instant) {
+        let config = &self.sched.config;
+        let placement = &self.cfg.placement;
+        let expired: Vec<String> = self
+            .sched
+            .failcounts
+            .iter()
+            .filter(|(p, (_, last))| {
+                let timeout = config
+                    .effective_meta(&unit_of(placement, p))
+                    .failure_timeout;
+                !timeout.is_zero() && now.saturating_duration_since(*last) >= timeout
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in expired {
+            self.sched.failcounts.remove(&p);
+            self.emit(
+                Kind::Resource,
+                &format!("failures of {p} expired (failure-timeout)"),
+            );
+            self.sched.dirty = true;
+            self.sched.send_now = true;
+        }
+    }
+
+    /// Tell the failover machine what runs where (its fence-race weights).
+    fn feed_machine(&mut self, facts: &[NodeFacts], now: Instant) {
+        let ids: BTreeMap<&str, NodeId> = self
+            .cfg
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.id))
+            .collect();
+        let current: BTreeSet<(String, NodeId)> = facts
+            .iter()
+            .filter_map(|f| ids.get(f.name.as_str()).map(|id| (f, *id)))
+            .flat_map(|(f, id)| f.running.iter().map(move |r| (r.name.clone(), id)))
+            .collect();
+        for (resource, node) in current.difference(&self.sched.machine_running) {
+            self.machine.handle(
+                Event::Running {
+                    resource: resource.clone(),
+                    node: *node,
+                },
+                now,
+            );
+        }
+        for (resource, node) in self.sched.machine_running.difference(&current) {
+            self.machine.handle(
+                Event::NotRunning {
+                    resource: resource.clone(),
+                    node: *node,
+                },
+                now,
+            );
+        }
+        self.sched.machine_running = current;
+    }
+
+    /// Whether every local resource was probed (and cleaned up).
+    pub(super) fn probed(&self) -> bool {
+        !self
+            .local
+            .values()
+            .any(|s| matches!(s, Local::Probing | Local::Cleaning))
+    }
+
+    /// Compute the plan again and carry out this node's ready actions.
+    pub(super) fn replan(&mut self, now: Instant) {
+        self.sched.dirty = false;
+        let facts = self.facts(now);
+        self.feed_machine(&facts, now);
+        if self.view.is_none() || !self.probed() {
+            return;
+        }
+        if !self.quorate {
+            match self.cfg.quorum.no_quorum_policy {
+                NoQuorumPolicy::Ignore => {}
+                NoQuorumPolicy::Stop | NoQuorumPolicy::Demote => {
+                    self.sched.plan = None;
+                    let names: Vec<String> = self.local.keys().cloned().collect();
+                    for n in names {
+                        self.stop_local(&n, "no quorum");
+                    }
+                    return;
+                }
+                NoQuorumPolicy::Freeze | NoQuorumPolicy::Fence => {
+                    self.sched.plan = None;
+                    return;
+                }
+            }
+        }
+        let names: Vec<String> = self.cfg.nodes.iter().map(|n| n.name.clone()).collect();
+        let config = effective_config(&self.cfg.placement, &self.sched.admin, &names);
+        let state = cluster_state(&config, &self.sched.admin, &facts, Moment(unix_ms()));
+        let plan = schedule(&state, &config, Moment(unix_ms()));
+        for e in &plan.explanations {
+            if self.sched.decisions.get(&e.resource) != Some(&e.decision) {
+                let target = plan
+                    .actions
+                    .iter()
+                    .find(|a| {
+                        a.kind == ActionKind::Start && a.resource.as_ref() == Some(&e.resource)
+                    })
+                    .map(|a| format!(" -> {}", a.node))
+                    .unwrap_or_default();
+                self.emit(
+                    Kind::Place,
+                    &format!("{}{target}: {}", e.resource, e.decision),
+                );
+                self.sched
+                    .decisions
+                    .insert(e.resource.clone(), e.decision.clone());
+            }
+        }
+        let ids: BTreeMap<String, NodeId> = self
+            .cfg
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.id))
+            .collect();
+        let grants = transition::grants(&plan, &ids);
+        if self.coordinator() == Some(self.cfg.me) && grants != self.sched.grants {
+            self.sched.send_now = true;
+        }
+        self.sched.grants = grants;
+        self.sched.config = config;
+        self.execute_plan(&plan, &ids, now);
+        self.sched.plan = Some(plan);
+    }
+
+    fn execute_plan(&mut self, plan: &Plan, ids: &BTreeMap<String, NodeId>, now: Instant) {
+        let members = self.view.clone().unwrap_or_default();
+        let local: BTreeMap<String, transition::Local> = self
+            .local
+            .iter()
+            .map(|(name, state)| {
+                let l = match state {
+                    Local::Stopped => transition::Local::Stopped,
+                    Local::Running | Local::Failed | Local::StopFailed => {
+                        transition::Local::Running
+                    }
+                    Local::Probing | Local::Cleaning | Local::Starting | Local::Stopping => {
+                        transition::Local::Busy
+                    }
+                };
+                (name.clone(), l)
+            })
+            .collect();
+        let mut elsewhere: BTreeMap<String, String> = BTreeMap::new();
+        for (node, report) in &self.sched.reports {
+            if self.membership_of(*node) == Membership::Offline {
+                continue;
+            }
+            for r in &report.running {
+                elsewhere.insert(r.name.clone(), self.name(*node));
+            }
+        }
+        let coordinator = self.coordinator();
+        let grants: Option<&[Grant]> = match coordinator {
+            Some(c) if c == self.cfg.me => None,
+            Some(c) => Some(
+                self.sched
+                    .reports
+                    .get(&c)
+                    .map(|r| r.grants.as_slice())
+                    .unwrap_or(&[]),
+            ),
+            None => Some(&[]),
+        };
+        let me = self.name(self.cfg.me);
+        let (steps, held) = transition::next_steps(&transition::Inputs {
+            plan,
+            config: &self.sched.config,
+            me: &me,
+            ids,
+            members: &members,
+            grants,
+            local: &local,
+            reported_elsewhere: &elsewhere,
+        });
+        for h in &held {
+            if !self.sched.held.contains(h) {
+                self.emit(Kind::Place, &format!("waiting: {}: {}", h.action, h.why));
+            }
+        }
+        self.sched.held = held;
+        for step in steps {
+            match step {
+                Step::Start { primitive, reason } => self.start_local(&primitive, &reason),
+                Step::Stop { primitive, reason } => self.stop_local(&primitive, &reason),
+                Step::Fence { node, reason } => self.plan_fence(&node, &reason, ids, now),
+            }
+        }
+    }
+
+    /// A fence the plan asks for (a stop failed on `node`).
+    fn plan_fence(
+        &mut self,
+        node: &str,
+        reason: &str,
+        ids: &BTreeMap<String, NodeId>,
+        now: Instant,
+    ) {
+        let Some(id) = ids.get(node).copied() else {
+            return;
+        };
+        let due = match self.sched.fence_requests.get(&id) {
+            None => true,
+            Some(None) => false,
+            Some(Some(failed)) => now.saturating_duration_since(*failed) >= self.cfg.fencing.retry,
+        };
+        if !due {
+            return;
+        }
+        self.sched.fence_requests.insert(id, None);
+        self.emit(
+            Kind::Fence,
+            &format!(
+                "request {} {node} via {} (delay 0ms): {reason}",
+                self.fencer.action().as_str(),
+                self.fencer.describe(id)
+            ),
+        );
+        self.fencer.spawn(id, Duration::ZERO, self.fence_tx.clone());
+    }
+}

@@ -1,0 +1,254 @@
+use super::*;
+use crate::fencer::duration::Moment;
+use crate::node::admin::{AdminTable, Command};
+use crate::node::cluster_state::{cluster_state, effective_config, NodeFacts};
+use crate::node::report::{RunStatus, Running};
+use crate::placement::config::Role;
+use crate::placement::schedule;
+use crate::placement::state::Membership;
+
+const CONFIG: &str = r#"
+options = { resource-stickiness = 100 }
+primitive = [
+  { name = "vip", agent = "ocf:heartbeat:Dummy" },
+  { name = "fs", agent = "ocf:heartbeat:Dummy" },
+  { name = "httpd", agent = "ocf:heartbeat:Dummy" },
+]
+group = [{ name = "web", members = ["vip", "fs", "httpd"] }]
+location = [{ id = "web-prefers-node1", resource = "web", node = "node1", score = 50 }]
+"#;
+
+/// A toy cluster whose nodes see each other's state at once.
+struct Toy {
+    config: Config,
+    admin: AdminTable,
+    running: BTreeMap<String, BTreeSet<String>>,
+    log: Vec<String>,
+}
+
+impl Toy {
+    fn new() -> Toy {
+        Toy {
+            config: Config::from_toml_str(CONFIG).expect("config"),
+            admin: AdminTable::default(),
+            running: [("node1", ()), ("node2", ())]
+                .into_iter()
+                .map(|(n, _)| (n.to_string(), BTreeSet::new()))
+                .collect(),
+            log: Vec::new(),
+        }
+    }
+
+    fn ids() -> BTreeMap<String, NodeId> {
+        [("node1".to_string(), 1), ("node2".to_string(), 2)].into()
+    }
+
+    fn plan(&self) -> (Config, Plan) {
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        let config = effective_config(&self.config, &self.admin, &names);
+        let facts: Vec<NodeFacts> = self
+            .running
+            .iter()
+            .map(|(n, set)| NodeFacts {
+                name: n.clone(),
+                membership: Membership::Online,
+                running: set
+                    .iter()
+                    .map(|p| Running {
+                        name: p.clone(),
+                        role: Role::Started,
+                        status: RunStatus::Running,
+                    })
+                    .collect(),
+                failcounts: Vec::new(),
+            })
+            .collect();
+        let state = cluster_state(&config, &self.admin, &facts, Moment(0));
+        let plan = schedule(&state, &config, Moment(0));
+        (config, plan)
+    }
+
+    /// One round: every node does its ready steps (which succeed at once).
+    fn round(&mut self) -> bool {
+        let (config, plan) = self.plan();
+        let ids = Toy::ids();
+        let members: BTreeSet<NodeId> = ids.values().copied().collect();
+        let coordinator_grants = grants(&plan, &ids);
+        let mut acted = false;
+        for me in ["node1", "node2"] {
+            let local: BTreeMap<String, Local> = config
+                .primitives
+                .iter()
+                .map(|p| {
+                    let here = self.running[me].contains(&p.name);
+                    (
+                        p.name.clone(),
+                        if here { Local::Running } else { Local::Stopped },
+                    )
+                })
+                .collect();
+            let elsewhere: BTreeMap<String, String> = self
+                .running
+                .iter()
+                .filter(|(n, _)| n.as_str() != me)
+                .flat_map(|(n, set)| set.iter().map(move |p| (p.clone(), n.clone())))
+                .collect();
+            let (steps, _) = next_steps(&Inputs {
+                plan: &plan,
+                config: &config,
+                me,
+                ids: &ids,
+                members: &members,
+                grants: (me != "node1").then_some(coordinator_grants.as_slice()),
+                local: &local,
+                reported_elsewhere: &elsewhere,
+            });
+            for s in steps {
+                acted = true;
+                match s {
+                    Step::Start { primitive, .. } => {
+                        self.log.push(format!("start {primitive} {me}"));
+                        self.running.entry(me.into()).or_default().insert(primitive);
+                    }
+                    Step::Stop { primitive, .. } => {
+                        self.log.push(format!("stop {primitive} {me}"));
+                        self.running
+                            .entry(me.into())
+                            .or_default()
+                            .remove(&primitive);
+                    }
+                    Step::Fence { node, .. } => self.log.push(format!("fence {node}")),
+                }
+            }
+        }
+        acted
+    }
+
+    fn settle(&mut self) -> Vec<String> {
+        for _ in 0..20 {
+            if !self.round() {
+                break;
+            }
+        }
+        std::mem::take(&mut self.log)
+    }
+}
+
+#[test]
+fn a_group_starts_in_order_and_moves_stop_first_across_nodes() {
+    let mut toy = Toy::new();
+    assert_eq!(
+        toy.settle(),
+        vec!["start vip node1", "start fs node1", "start httpd node1"]
+    );
+    toy.admin
+        .command(
+            2,
+            &Command::Standby {
+                node: "node1".into(),
+                on: true,
+            },
+        )
+        .expect("standby");
+    assert_eq!(
+        toy.settle(),
+        vec![
+            "stop httpd node1",
+            "stop fs node1",
+            "stop vip node1",
+            "start vip node2",
+            "start fs node2",
+            "start httpd node2"
+        ]
+    );
+    // back online: stickiness keeps it on node2; a move sends it home
+    toy.admin
+        .command(
+            1,
+            &Command::Standby {
+                node: "node1".into(),
+                on: false,
+            },
+        )
+        .expect("online");
+    assert!(toy.settle().is_empty());
+    toy.admin
+        .command(
+            1,
+            &Command::Move {
+                resource: "web".into(),
+                node: "node1".into(),
+            },
+        )
+        .expect("move");
+    assert_eq!(toy.settle().len(), 6);
+    assert!(toy.running["node1"].len() == 3 && toy.running["node2"].is_empty());
+}
+
+fn single(
+    plan: &Plan,
+    config: &Config,
+    local: Local,
+    elsewhere: &[(&str, &str)],
+    grants: Option<&[Grant]>,
+) -> (Vec<Step>, Vec<Held>) {
+    let ids = Toy::ids();
+    let members: BTreeSet<NodeId> = [1, 2].into();
+    let local: BTreeMap<String, Local> = [("vip".to_string(), local)].into();
+    let elsewhere: BTreeMap<String, String> = elsewhere
+        .iter()
+        .map(|(p, n)| (p.to_string(), n.to_string()))
+        .collect();
+    next_steps(&Inputs {
+        plan,
+        config,
+        me: "node2",
+        ids: &ids,
+        members: &members,
+        grants,
+        local: &local,
+        reported_elsewhere: &elsewhere,
+    })
+}
+
+#[test]
+fn starts_wait_for_other_reports_and_the_coordinators_grant() {
+    let config = Config::from_toml_str(
+        r#"primitive = [{ name = "vip", agent = "ocf:heartbeat:Dummy" }]
+location = [{ id = "p", resource = "vip", node = "node2", score = 10 }]"#,
+    )
+    .expect("config");
+    let facts = |n: &str| NodeFacts {
+        name: n.into(),
+        membership: Membership::Online,
+        running: Vec::new(),
+        failcounts: Vec::new(),
+    };
+    let state = cluster_state(
+        &config,
+        &AdminTable::default(),
+        &[facts("node1"), facts("node2")],
+        Moment(0),
+    );
+    let plan = schedule(&state, &config, Moment(0));
+    let ids = Toy::ids();
+    let granted = grants(&plan, &ids);
+    assert_eq!(granted.len(), 1);
+    let (steps, held) = single(&plan, &config, Local::Stopped, &[], Some(&granted));
+    assert_eq!(steps.len(), 1, "{held:?}");
+    let (steps, held) = single(&plan, &config, Local::Stopped, &[], Some(&[]));
+    assert!(steps.is_empty());
+    assert!(held[0].why.contains("coordinator"), "{held:?}");
+    let (steps, held) = single(&plan, &config, Local::Stopped, &[("vip", "node1")], None);
+    assert!(steps.is_empty());
+    assert!(held[0].why.contains("node1 reports vip"), "{held:?}");
+    let (steps, held) = single(&plan, &config, Local::Busy, &[], None);
+    assert!(steps.is_empty() && held.is_empty());
+}
+
+#[test]
+fn fences_are_requested_by_the_lowest_other_member() {
+    assert_eq!(fence_executor(&[1, 2, 3].into(), 1), Some(2));
+    assert_eq!(fence_executor(&[1, 2, 3].into(), 3), Some(1));
+    assert_eq!(fence_executor(&[2].into(), 2), None);
+}
