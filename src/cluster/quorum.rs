@@ -134,6 +134,21 @@ pub struct Verdict {
     pub reason: String,
 }
 
+/// Whether [`evaluate`] would ask the external tie-breakers for `members`: an exact
+/// half of the expected votes, not quorate by votes (no two_node), no auto_tie_breaker,
+/// and wait_for_all satisfied. Only then must the drivers get answers (and the disk
+/// arbiter claim the disk).
+pub fn asks_tie_breakers(cfg: &QuorumConfig, members: &BTreeSet<NodeId>, wfa: &WaitForAll) -> bool {
+    let votes: u32 = members.iter().filter_map(|n| cfg.votes.get(n)).sum();
+    let expected = cfg.expected();
+    let all_seen = wfa.all_seen_together || cfg.votes.keys().all(|n| members.contains(n));
+    expected > 0
+        && votes * 2 == expected
+        && votes < cfg.needed()
+        && cfg.tie_breaker == TieBreaker::None
+        && (!cfg.wait_for_all() || all_seen)
+}
+
 /// Decide quorum for a partition of `members` (which must include this node).
 pub fn evaluate(
     cfg: &QuorumConfig,

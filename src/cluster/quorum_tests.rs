@@ -152,3 +152,56 @@ fn more_members_never_lose_quorum() {
         }
     }
 }
+
+#[test]
+fn tie_breakers_are_asked_only_for_an_exact_half() {
+    let cfg = QuorumConfig::simple([1, 2, 3, 4]);
+    let wfa = WaitForAll::default();
+    assert!(asks_tie_breakers(&cfg, &set(&[1, 2]), &wfa));
+    assert!(asks_tie_breakers(&cfg, &set(&[3, 4]), &wfa));
+    assert!(
+        !asks_tie_breakers(&cfg, &set(&[1, 2, 3]), &wfa),
+        "a majority"
+    );
+    assert!(!asks_tie_breakers(&cfg, &set(&[1]), &wfa), "a minority");
+    let odd = QuorumConfig::simple([1, 2, 3]);
+    assert!(!asks_tie_breakers(&odd, &set(&[1]), &wfa));
+    let mut auto = cfg.clone();
+    auto.tie_breaker = TieBreaker::Lowest;
+    assert!(
+        !asks_tie_breakers(&auto, &set(&[1, 2]), &wfa),
+        "auto_tie_breaker decides"
+    );
+    let mut two = QuorumConfig::simple([1, 2]);
+    two.two_node = true;
+    assert!(
+        !asks_tie_breakers(&two, &set(&[1]), &wfa),
+        "two_node is quorate alone"
+    );
+    let mut waiting = cfg.clone();
+    waiting.wait_for_all = Some(true);
+    assert!(
+        !asks_tie_breakers(&waiting, &set(&[1, 2]), &wfa),
+        "never all seen"
+    );
+    let seen = WaitForAll {
+        all_seen_together: true,
+    };
+    assert!(asks_tie_breakers(&waiting, &set(&[1, 2]), &seen));
+    // Asked exactly when evaluate's answer depends on the external ones.
+    for ids in [&[1, 2][..], &[3, 4], &[1, 2, 3], &[1]] {
+        let members = set(ids);
+        let mut w = WaitForAll::default();
+        let yes = ExternalTieBreakers {
+            ping: Some(true),
+            disk: None,
+        };
+        let no = ExternalTieBreakers {
+            ping: Some(false),
+            disk: None,
+        };
+        let differs = evaluate(&cfg, &members, yes, &mut w).quorate
+            != evaluate(&cfg, &members, no, &mut w).quorate;
+        assert_eq!(differs, asks_tie_breakers(&cfg, &members, &w), "{ids:?}");
+    }
+}

@@ -5,6 +5,14 @@
 //! SIGKILL at the timeout) — exactly as pacemaker-fenced runs agents. Exit 0 of an
 //! `off`/`reboot` is taken as confirmed (agents exit 0 only after seeing the power change).
 //!
+//! Two kinds of fencing wait on purpose. Watchdog fencing (`[fencing] watchdog-timeout`,
+//! pacemaker's stonith-watchdog-timeout): a node without a fence device counts as fenced
+//! once that long has passed since the request — its sbd, told by the health file that
+//! it lost quorum (or no longer told anything), has stopped feeding the watchdog, which
+//! reset it by then. And a poison pill through `fence_sbd`: the agent exits after
+//! msgwait; the fencer also reads msgwait from the devices' headers and does not confirm
+//! the fence before it has passed since the request ([`sbd_msgwait`]).
+//!
 //! Self-fencing (no-quorum-policy=fence) goes through [`watchdog::SelfFence`]: the kernel
 //! executor (sysrq + reboot(2)), which refuses to exist under cargo or with
 //! `PALISADE_FORBID_SELF_FENCE` set, or [`FileRecordSelfFence`] for tests, which only
@@ -19,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use watchdog::{FenceKind, KernelSelfFence, Production, SelfFence, SelfFenceError, FORBID_ENV};
 
-use super::config::{FenceDevice, FenceVia, NodeConfig, SelfFenceMode};
+use super::config::{FenceDevice, FenceVia, NodeConfig, SelfFenceMode, WatchdogFencing};
 use crate::api::client::Client;
 use crate::api::protocol::Request;
 use crate::cluster::quorum::NodeId;
@@ -48,6 +56,8 @@ pub struct Fencer {
     devices: BTreeMap<NodeId, FenceDevice>,
     names: BTreeMap<NodeId, String>,
     me: String,
+    /// Watchdog fencing of nodes without a device.
+    watchdog: Option<WatchdogFencing>,
 }
 
 /// The stdin lines for fencing `target` with `device` (pure): the device's parameters,
@@ -95,6 +105,7 @@ impl Fencer {
                 .collect(),
             names: cfg.nodes.iter().map(|n| (n.id, n.name.clone())).collect(),
             me: cfg.name_of(cfg.me),
+            watchdog: cfg.fencing.watchdog,
         }
     }
 
@@ -107,11 +118,14 @@ impl Fencer {
     pub fn describe(&self, node: NodeId) -> String {
         match &self.via {
             FenceVia::Api(socket) => format!("fencer API {}", socket.display()),
-            FenceVia::Direct => self
-                .devices
-                .get(&node)
-                .map(|d| format!("agent {}", d.agent))
-                .unwrap_or_else(|| "no device".into()),
+            FenceVia::Direct => match (self.devices.get(&node), self.watchdog) {
+                (Some(d), _) => format!("agent {}", d.agent),
+                (None, Some(w)) => format!(
+                    "its watchdog (fenced {}ms after the request)",
+                    w.timeout.as_millis()
+                ),
+                (None, None) => "no device".into(),
+            },
         }
     }
 
@@ -155,6 +169,17 @@ impl Fencer {
 
     async fn direct(&self, node: NodeId, target: &str) -> (bool, String) {
         let Some(device) = self.devices.get(&node) else {
+            if let Some(w) = self.watchdog {
+                tokio::time::sleep(w.timeout).await;
+                return (
+                    true,
+                    format!(
+                        "no fence device: self-fenced by its sbd watchdog within watchdog-timeout {}ms (> sbd watchdog {}ms)",
+                        w.timeout.as_millis(),
+                        w.sbd_watchdog_timeout.as_millis()
+                    ),
+                );
+            }
             return (false, format!("no fence device configured for {target}"));
         };
         let path = match resolve_agent(&device.agent, &self.agent_dirs) {
@@ -162,6 +187,7 @@ impl Fencer {
             Err(e) => return (false, e.to_string()),
         };
         let lines = agent_lines(device, self.action, target);
+        let asked = Instant::now();
         let outcome = run_agent(
             &path,
             &lines,
@@ -175,6 +201,10 @@ impl Fencer {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         match outcome.status {
+            AgentStatus::Exited(0) if name == "fence_sbd" => {
+                let ok = format!("{name} {} ok", self.action.as_str());
+                (true, poison_pill_wait(device, asked, ok).await)
+            }
             AgentStatus::Exited(0) => (true, format!("{name} {} ok", self.action.as_str())),
             other => {
                 let why = outcome
@@ -190,6 +220,57 @@ impl Fencer {
                 )
             }
         }
+    }
+}
+
+/// The msgwait of the sbd devices named in `devices` (comma list, as fence_sbd takes
+/// it): the largest of the readable headers (blocking). `Err` if none can be read.
+pub fn sbd_msgwait(devices: &str) -> Result<Duration, String> {
+    let mut longest = None;
+    let mut errors = Vec::new();
+    for path in devices.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match sbd::blockdev::FileDevice::open(path)
+            .map_err(sbd::disk::DiskError::from)
+            .and_then(sbd::disk::SbdDisk::open)
+        {
+            Ok(disk) => longest = longest.max(Some(disk.msgwait())),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    longest.ok_or_else(|| {
+        if errors.is_empty() {
+            "no devices".to_string()
+        } else {
+            errors.join("; ")
+        }
+    })
+}
+
+/// A poison pill counts only once msgwait has passed since it was asked for: the target
+/// has then read it and reset, or its watchdog has. fence_sbd waits msgwait itself; this
+/// makes sure of it (an agent that returned early is waited for), and says so in `ok`.
+async fn poison_pill_wait(device: &FenceDevice, asked: Instant, ok: String) -> String {
+    let devices = device.params.get("devices").cloned().unwrap_or_default();
+    let msgwait = tokio::task::spawn_blocking(move || sbd_msgwait(&devices))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    match msgwait {
+        Ok(msgwait) => {
+            let left = msgwait.saturating_sub(asked.elapsed());
+            if !left.is_zero() {
+                tokio::time::sleep(left).await;
+            }
+            format!(
+                "{ok} (poison pill: msgwait {}ms passed{})",
+                msgwait.as_millis(),
+                if left.is_zero() {
+                    String::new()
+                } else {
+                    format!(", waited {}ms more than the agent", left.as_millis())
+                }
+            )
+        }
+        Err(e) => format!("{ok} (msgwait not read back: {e}; the agent's own wait stands)"),
     }
 }
 
@@ -336,5 +417,81 @@ mod tests {
             "reboot flush lost quorum\n"
         );
         std::fs::remove_file(&path).expect("cleanup");
+    }
+
+    fn sbd_image(tag: &str, msgwait: u32) -> PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("palisade-fencing-{tag}-{}.img", std::process::id()));
+        let file = std::fs::File::create(&path).expect("image");
+        file.set_len(1 << 20).expect("size");
+        let device = sbd::blockdev::FileDevice::open(&path).expect("open");
+        let timeouts = sbd::format::DiskTimeouts {
+            msgwait,
+            ..Default::default()
+        };
+        sbd::disk::SbdDisk::create(device, timeouts, [3; 16]).expect("create");
+        path
+    }
+
+    #[test]
+    fn msgwait_is_read_from_the_devices() {
+        let a = sbd_image("a", 1);
+        let b = sbd_image("b", 2);
+        let list = format!("{}, {},/nonexistent", a.display(), b.display());
+        assert_eq!(sbd_msgwait(&list), Ok(Duration::from_secs(2)));
+        assert!(sbd_msgwait("/nonexistent").is_err());
+        assert_eq!(sbd_msgwait(""), Err("no devices".into()));
+        let _ = std::fs::remove_file(a);
+        let _ = std::fs::remove_file(b);
+    }
+
+    #[tokio::test]
+    async fn a_poison_pill_counts_only_after_msgwait() {
+        let img = sbd_image("pill", 1);
+        let device = FenceDevice {
+            agent: "fence_sbd".into(),
+            params: [("devices".to_string(), img.display().to_string())].into(),
+        };
+        let asked = Instant::now();
+        let text = poison_pill_wait(&device, asked, "fence_sbd off ok".into()).await;
+        assert!(asked.elapsed() >= Duration::from_secs(1), "{text}");
+        assert!(text.contains("msgwait 1000ms passed"), "{text}");
+        let _ = std::fs::remove_file(img);
+    }
+
+    #[tokio::test]
+    async fn a_node_without_a_device_is_watchdog_fenced_after_the_timeout() {
+        let text = r#"
+[cluster]
+id = 1
+key-file = "/k"
+node = "a"
+sbd-health-file = "/run/h"
+[fencing]
+watchdog-timeout = "300ms"
+sbd-watchdog-timeout = "100ms"
+[[node]]
+name = "a"
+id = 1
+addresses = ["127.0.0.1"]
+[[node]]
+name = "b"
+id = 2
+addresses = ["127.0.0.2"]
+"#;
+        let cfg = crate::node::config::parse(text, None, |_| Ok(vec![7u8; 16])).expect("config");
+        let fencer = Fencer::new(&cfg);
+        assert!(
+            fencer.describe(2).contains("watchdog"),
+            "{}",
+            fencer.describe(2)
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let asked = Instant::now();
+        fencer.spawn(2, Duration::ZERO, tx);
+        let out = rx.recv().await.expect("outcome");
+        assert!(out.ok, "{out:?}");
+        assert!(asked.elapsed() >= Duration::from_millis(300));
+        assert!(out.detail.contains("watchdog"), "{}", out.detail);
     }
 }

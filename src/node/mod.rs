@@ -13,6 +13,8 @@
 //!   [`agent_exec`] runs programs and operations of every class.
 //! - [`fencing`]: fence requests (fencer API or the node's agent directly), self-fence.
 //! - [`timeline`]: one line per event.
+//! - [`tiebreak`]: the quorum tie-breakers of an exact half: [`ping`] targets and the
+//!   sbd disk claim ([`tiebreak_disk`]).
 //! - [`runner`]: the main loop joining them.
 //!
 //! Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad command line, 3 bad configuration,
@@ -29,10 +31,13 @@ pub mod fencing;
 pub mod heartbeat;
 pub mod multicast;
 pub mod peers;
+pub mod ping;
 pub mod report;
 pub mod resources;
 pub mod runner;
 pub mod status;
+pub mod tiebreak;
+pub mod tiebreak_disk;
 pub mod timeline;
 pub mod transition;
 

@@ -73,6 +73,9 @@ pub enum RunError {
     /// The self-fence executor.
     #[error("{0}")]
     SelfFence(#[from] super::fencing::SelfFenceSetupError),
+    /// The ping or disk tie-breaker.
+    #[error("{0}")]
+    TieBreaker(#[from] super::tiebreak::StartError),
 }
 
 struct Runner {
@@ -106,6 +109,9 @@ struct Runner {
     ending: Option<Ending>,
     /// Failed writes of the sbd health file (the first one is logged).
     dropped_health_reports: u64,
+    /// The ping and disk tie-breakers, and their answers last given to quorum.
+    arbitration: super::tiebreak::Arbitration,
+    external: ExternalTieBreakers,
 }
 
 fn names(cfg: &NodeConfig, ids: &BTreeSet<NodeId>) -> String {
@@ -136,7 +142,13 @@ impl Runner {
         let Some(path) = self.cfg.sbd_health_file.clone() else {
             return;
         };
-        let (health, reason) = if self.quorate {
+        // Quorate AND agreed: a member that announces another view (it no longer hears
+        // us) means our membership is one-sided; sbd must not count on it.
+        let agreed = self
+            .view
+            .as_ref()
+            .is_none_or(|v| self.book.disagreeing(v).is_empty());
+        let (health, reason) = if self.quorate && agreed {
             (
                 sbd::inquisitor::ClusterHealth::QuorateHealthy,
                 "member of a quorate partition",
@@ -358,13 +370,15 @@ impl Runner {
             return;
         }
         let view = self.book.view();
-        if self.view.as_ref() != Some(&view) {
-            let verdict = quorum::evaluate(
-                &self.cfg.quorum,
-                &view,
-                ExternalTieBreakers::default(),
-                &mut self.wfa,
-            );
+        // Exactly half: the tie-breakers' answers decide, and may change on their own.
+        let (external, lines) = self.arbitration.poll(&self.cfg, &view, &self.wfa, now);
+        for line in lines {
+            self.emit(Kind::Quorum, &line);
+        }
+        let asked = quorum::asks_tie_breakers(&self.cfg.quorum, &view, &self.wfa);
+        if self.view.as_ref() != Some(&view) || (asked && external != self.external) {
+            self.external = external;
+            let verdict = quorum::evaluate(&self.cfg.quorum, &view, external, &mut self.wfa);
             let disagreeing = self.book.disagreeing(&view);
             if verdict.quorate && !disagreeing.is_empty() {
                 self.hold(&view, &disagreeing, now);
@@ -509,6 +523,7 @@ pub async fn run(
         );
     }
     let incarnation = incarnation();
+    let arbitration = super::tiebreak::Arbitration::start(&cfg, incarnation)?;
     let (scheduling, admin_warning) = sched::Scheduling::new(
         &cfg.placement,
         sched::admin_file(&cfg.state_dir, cfg.cluster_id, &me_name),
@@ -539,6 +554,8 @@ pub async fn run(
         self_fence,
         ending: None,
         dropped_health_reports: 0,
+        arbitration,
+        external: ExternalTieBreakers::default(),
         cfg,
     };
     r.emit(
@@ -573,6 +590,10 @@ pub async fn run(
             None
         }
     };
+    let tie_breakers = r.arbitration.describe(&r.cfg);
+    if !tie_breakers.is_empty() {
+        r.emit(Kind::Daemon, &format!("tie-breakers: {tie_breakers}"));
+    }
     let tick_every =
         (r.cfg.timers.keepalive / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));
     let mut tick = tokio::time::interval(tick_every);
