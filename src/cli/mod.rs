@@ -9,6 +9,7 @@
 //! - `local`: commands that need no daemon.
 
 mod args;
+mod cluster;
 mod import;
 mod local;
 mod show;
@@ -55,16 +56,28 @@ usage: palisade <command> [options]
          [--addresses 'NODE=IP[,IP] ...']
                                     convert a heartbeat v1 configuration to a palisade
                                     node configuration (TOML on stdout)
+  node --config FILE [--node NAME] [--check]   run the cluster node daemon
+{cluster}
   --version
 
 common options: --socket PATH (default $PALISADE_SOCKET or /run/palisade/fencer.sock), --json
 exit codes: 0 ok, 1 failed, 2 usage, 3 bad config, 4 daemon unreachable, 5 refused,
             6 request rejected, 7 daemon error, 105 no device, 124 timed out";
 
+/// The usage text (the cluster admin commands included).
+fn usage() -> String {
+    USAGE.replace("{cluster}", cluster::USAGE)
+}
+
+/// `palisade node standby|online [NODE]` (the daemon is `palisade node --config`).
+pub fn node_admin(words: &[String]) -> Exit {
+    cluster::node_admin(words)
+}
+
 /// Run the command line (without the program name).
 pub fn main(words: &[String]) -> Exit {
     let Some((command, rest)) = words.split_first() else {
-        eprintln!("{USAGE}");
+        eprintln!("{}", usage());
         return Exit::Usage;
     };
     match run(command, rest) {
@@ -106,6 +119,7 @@ fn spec_of(command: &str) -> Option<Spec> {
             ("addresses", true),
         ],
         "metadata" => &[("agent", true)],
+        "status" | "resource" | "explain" => &[],
         _ => return None,
     })
 }
@@ -117,7 +131,7 @@ fn run(command: &str, rest: &[String]) -> Result<Exit, UsageError> {
             return Ok(Exit::Success);
         }
         "--help" | "-h" | "help" => {
-            println!("{USAGE}");
+            println!("{}", usage());
             return Ok(Exit::Success);
         }
         _ => {}
@@ -142,6 +156,7 @@ fn run(command: &str, rest: &[String]) -> Result<Exit, UsageError> {
             args.none()?;
             return Ok(local::metadata(&args));
         }
+        "status" | "resource" | "explain" => return cluster::run(command, &args),
         _ => {}
     }
     let request = build_request(command, &args)?;

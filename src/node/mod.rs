@@ -48,6 +48,7 @@ use runner::Ending;
 
 const USAGE: &str = "\
 usage: palisade node --config FILE [--node NAME] [--check]
+       palisade node standby|online [NODE] [--socket PATH]
 
   --config FILE   cluster configuration (TOML; see docs/cluster.md)
   --node NAME     this node's name (overrides [cluster] node)
@@ -95,8 +96,15 @@ fn parse_args(words: &[String]) -> Result<Args, String> {
     })
 }
 
-/// Entry point of `palisade node` (`words` after the subcommand).
+/// Entry point of `palisade node` (`words` after the subcommand): the daemon, or the
+/// admin subcommands `standby` / `online` (which talk to a running daemon).
 pub fn main(words: &[String]) -> ExitCode {
+    if matches!(
+        words.first().map(String::as_str),
+        Some("standby" | "online")
+    ) {
+        return crate::cli::node_admin(words).into();
+    }
     let args = match parse_args(words) {
         Ok(a) => a,
         Err(e) if e.is_empty() => {
