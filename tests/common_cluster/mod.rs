@@ -1,16 +1,25 @@
 //! Harness of the cluster tests: a lab of network namespaces (one per node, one "switch"
 //! with a bridge per ring, `tests/fixtures/cluster/lab.sh`), one `palisade node` daemon per
 //! node started inside its namespace under `setpriv --bounding-set -sys_boot` with
-//! `PALISADE_FORBID_SELF_FENCE=1`, each node's power behind `fence_power.sh` (fence_dummy
-//! status file; power off = SIGKILL to every process in that node's namespace), and the
-//! shared logs: the resource log written by the `palisade:Logger` OCF agent and the merged
-//! timeline of every node.
+//! `PALISADE_FORBID_SELF_FENCE=1`, each node's power behind its own BMC (`bmc.rs`:
+//! ipmi_sim whose power-on boots the node in a fresh PID namespace and whose power-off
+//! kills it; the nodes fence through `fence_ipmilan`) or, where a scenario needs a switch
+//! that does not really cut the power, fence_dummy's status file; and the shared logs:
+//! the resource log written by the `palisade:Logger` OCF agent and the merged timeline
+//! of every node.
 //!
 //! Safety: only namespaces created here (unique prefix per cluster) are touched; daemons
 //! are stopped by their PID; nothing leaves the namespaces.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+mod bmc;
+mod disk;
+mod scenario;
+pub use bmc::*;
+pub use disk::*;
+pub use scenario::*;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -143,19 +152,25 @@ pub struct Setup {
     pub two_node: bool,
     pub no_quorum_policy: &'static str,
     pub race_delay: &'static str,
-    /// Power off kills the node's processes (else: fence_dummy only, the node lives on).
+    /// Each node's power is its own BMC (ipmi_sim): power-on boots the node, power-off
+    /// kills every process of it; the nodes fence through fence_ipmilan. Else: fence_dummy
+    /// only records "off" and the node lives on (daemons started by the harness).
     pub power_kills: bool,
     /// Resource preference order (node numbers); empty = every node in order.
     pub allowed: Vec<usize>,
     /// Also run Debian's ocf:heartbeat:Dummy next to the Logger, when installed.
     pub with_dummy: bool,
-    /// Seconds the power switch takes to act (a slow BMC).
+    /// Seconds the power takes to go once a BMC is asked to power off (a slow BMC).
     pub fence_slowness: &'static str,
     /// Fence through a `palisade daemon` (fencer API) in each node's namespace instead of
     /// running the agent directly.
     pub via_fencer: bool,
     /// This node's fence device always fails (`/bin/false`).
     pub broken_fence: Option<usize>,
+    /// A shared sbd disk (`disk.rs`: a loop device over a file served by a FUSE daemon
+    /// the test can stall) and a `palisade-sbd watch` per node in its power domain, fed
+    /// by the node daemon's health file. Needs `power_kills`.
+    pub sbd_disk: bool,
 }
 
 impl Default for Setup {
@@ -172,6 +187,7 @@ impl Default for Setup {
             fence_slowness: "0",
             via_fencer: false,
             broken_fence: None,
+            sbd_disk: false,
         }
     }
 }
@@ -184,6 +200,10 @@ pub struct Cluster {
     daemons: BTreeMap<usize, Child>,
     fencers: BTreeMap<usize, Child>,
     lab_up: bool,
+    /// Nodes powered on through their BMC at least once.
+    booted: BTreeSet<usize>,
+    /// The shared sbd disk, with `Setup::sbd_disk`.
+    pub disk: Option<SharedDisk>,
 }
 
 impl Cluster {
@@ -202,6 +222,8 @@ impl Cluster {
             daemons: BTreeMap::new(),
             fencers: BTreeMap::new(),
             lab_up: false,
+            booted: BTreeSet::new(),
+            disk: None,
         };
         cluster.prepare();
         cluster
@@ -228,7 +250,8 @@ impl Cluster {
         symlink(Path::new("/usr/lib/ocf/lib"), &root.join("lib"));
         for i in 1..=self.setup.nodes {
             std::fs::create_dir_all(self.dir.join(format!("run{i}"))).expect("run dir");
-            std::fs::write(self.power_file(i), "on").expect("power file");
+            let power = if self.setup.power_kills { "off" } else { "on" };
+            std::fs::write(self.power_file(i), power).expect("power file");
         }
         let status = Command::new("bash")
             .arg(fixtures().join("lab.sh"))
@@ -239,6 +262,12 @@ impl Cluster {
             .expect("run lab.sh");
         assert!(status.success(), "lab.sh up failed");
         self.lab_up = true;
+        if self.setup.power_kills {
+            self.bmcs_up();
+        }
+        if self.setup.sbd_disk {
+            self.disk = Some(SharedDisk::new(&self.dir));
+        }
     }
 
     pub fn netns(&self, i: usize) -> String {
@@ -249,7 +278,7 @@ impl Cluster {
         self.dir.join(format!("power{i}"))
     }
 
-    /// The power state as fence_dummy keeps it ("on"/"off").
+    /// The power state ("on"/"off"): node_power.sh keeps it with a BMC, fence_dummy without.
     pub fn power(&self, i: usize) -> String {
         std::fs::read_to_string(self.power_file(i))
             .unwrap_or_default()
@@ -266,9 +295,10 @@ impl Cluster {
         let dir = self.dir.display();
         let mut text = format!(
             "[cluster]\nid = 7\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\n\n\
-             [timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
+             {}[timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
              [quorum]\ntwo-node = {}\nno-quorum-policy = \"{}\"\n\n\
              [fencing]\naction = \"off\"\ntimeout = \"20s\"\nrace-delay = \"{}\"\nretry = \"2s\"\nself-fence = \"record:{}\"\n{}\n",
+            self.sbd_health_line(i),
             s.two_node,
             s.no_quorum_policy,
             s.race_delay,
@@ -314,27 +344,22 @@ impl Cluster {
         text
     }
 
+    /// The fence agent: our fence_ipmilan against each node's BMC, or fence_dummy.
     fn agent(&self) -> String {
-        if self.setup.power_kills {
-            fixtures().join("fence_power.sh").display().to_string()
+        let name = if self.setup.power_kills {
+            "fence_ipmilan"
         } else {
-            built_binary("fence_dummy").display().to_string()
-        }
+            "fence_dummy"
+        };
+        built_binary(name).display().to_string()
     }
 
     /// The inline-table body of node `j`'s fence device parameters.
     fn device_params(&self, j: usize) -> String {
-        let power = self.power_file(j).display().to_string();
-        if !self.setup.power_kills {
-            return format!("status_file = \"{power}\"");
+        if self.setup.power_kills {
+            return bmc_params_toml(j);
         }
-        let dir = self.dir.display();
-        format!(
-            "dummy = \"{}\", status_file = \"{power}\", netns = \"{}\", volatile = \"{dir}/run{j}\", log = \"{dir}/resource.log\", slow = \"{}\"",
-            built_binary("fence_dummy").display(),
-            self.netns(j),
-            self.setup.fence_slowness
-        )
+        format!("status_file = \"{}\"", self.power_file(j).display())
     }
 
     pub fn fencer_socket(&self, i: usize) -> PathBuf {
@@ -345,8 +370,8 @@ impl Cluster {
         self.dir.join(format!("fence-history{i}.jsonl"))
     }
 
-    /// Node `i`'s fencer: a device per other node, started inside `i`'s namespace.
-    fn start_fencer(&mut self, i: usize) {
+    /// Node `i`'s fencer configuration: a device per other node.
+    fn fencer_config(&self, i: usize) -> String {
         let mut text = format!(
             "[fencing]\nfencing-timeout = \"20s\"\nfencing-action = \"off\"\n\n[daemon]\nsocket = \"{}\"\nhistory = \"{}\"\nnode-name = \"node{i}\"\n\n",
             self.fencer_socket(i).display(),
@@ -359,8 +384,14 @@ impl Cluster {
                 self.device_params(j)
             ));
         }
+        text
+    }
+
+    /// Node `i`'s fencer, started by the harness inside `i`'s namespace (without a BMC;
+    /// with one, node_boot.sh starts it at power-on).
+    fn start_fencer(&mut self, i: usize) {
         let config = self.dir.join(format!("fencer{i}.toml"));
-        std::fs::write(&config, text).expect("fencer config");
+        std::fs::write(&config, self.fencer_config(i)).expect("fencer config");
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -387,8 +418,14 @@ impl Cluster {
         assert!(up, "fencer of node{i} did not come up");
     }
 
-    /// Start node `i`'s daemon inside its namespace (and its fencer first, if used).
+    /// Start node `i`'s daemon inside its namespace (and its fencer first, if used). With
+    /// a BMC: power the node on through it (power-cycled first if it is on).
     pub fn start(&mut self, i: usize) {
+        std::fs::write(self.dir.join(format!("node{i}.toml")), self.config(i)).expect("config");
+        if self.setup.power_kills {
+            self.bmc_boot(i, true);
+            return;
+        }
         if self.setup.via_fencer {
             if let Some(mut old) = self.fencers.remove(&i) {
                 let _ = old.kill();
@@ -397,7 +434,6 @@ impl Cluster {
             self.start_fencer(i);
         }
         let config = self.dir.join(format!("node{i}.toml"));
-        std::fs::write(&config, self.config(i)).expect("config");
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -434,8 +470,12 @@ impl Cluster {
         }
     }
 
-    /// The daemon's exit status if it has ended (reaped), without waiting.
+    /// The daemon's exit status if it has ended (reaped), without waiting; with a BMC,
+    /// SIGKILL once the node is powered off.
     pub fn exited(&mut self, i: usize) -> Option<ExitStatus> {
+        if self.setup.power_kills {
+            return self.bmc_exited(i);
+        }
         self.daemons
             .get_mut(&i)
             .and_then(|c| c.try_wait().ok().flatten())
@@ -451,8 +491,12 @@ impl Cluster {
         status
     }
 
-    /// SIGTERM to node `i`'s daemon (by PID); SIGKILL after 10 s.
+    /// SIGTERM to node `i`'s daemon (by PID); SIGKILL after 10 s. With a BMC the node
+    /// stays powered on.
     pub fn stop(&mut self, i: usize) -> Option<ExitStatus> {
+        if self.setup.power_kills {
+            return self.bmc_stop(i);
+        }
         let pid = self.daemons.get(&i)?.id();
         if self.exited(i).is_none() {
             // SAFETY: kill(2) on the PID of a child we started and have not reaped.
@@ -477,8 +521,13 @@ impl Cluster {
         assert!(status.success(), "lab.sh {args:?} failed");
     }
 
-    /// Send `signal` to node `i`'s daemon (by the PID we started it with).
+    /// Send `signal` to node `i`'s daemon (by the PID we started it with, or found in
+    /// the node's namespace).
     pub fn signal(&mut self, i: usize, signal: i32) {
+        if self.setup.power_kills {
+            self.bmc_signal(i, signal);
+            return;
+        }
         if self.exited(i).is_none() {
             if let Some(child) = self.daemons.get(&i) {
                 // SAFETY: kill(2) on the PID of a child we started and have not reaped.
@@ -627,6 +676,15 @@ fn symlink(target: &Path, link: &Path) {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if let Some(disk) = &self.disk {
+            disk.resume();
+        }
+        if self.setup.power_kills && self.lab_up {
+            self.bmc_teardown();
+        }
+        if let Some(disk) = self.disk.take() {
+            disk.remove();
+        }
         let ids: Vec<usize> = self.daemons.keys().copied().collect();
         for i in ids {
             self.stop(i);
