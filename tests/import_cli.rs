@@ -121,13 +121,17 @@ fn the_imported_configuration_passes_palisade_node_check() {
         "agent = \"lsb:httpd\"",
         "agent = \"lsb:postgresql\"",
         "fstype = \"ext4\"",
-        "allowed = [\"beta\", \"alpha\"]",
+        "members = [\"fs-srv-data\", \"postgresql\"]",
+        "ping-targets = [\"10.0.0.254\"]",
         &format!("key-file = \"{}\"", key.display()),
     ] {
         assert!(text.contains(needle), "{needle} missing in:\n{text}");
     }
     let warnings = String::from_utf8_lossy(&out.stderr);
-    assert!(warnings.contains("ping nodes (10.0.0.254)"), "{warnings}");
+    assert!(
+        warnings.contains("ping nodes (10.0.0.254) imported as [quorum] ping-targets"),
+        "{warnings}"
+    );
     for node in ["alpha", "beta"] {
         let check = Command::new(palisade())
             .args([

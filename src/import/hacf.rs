@@ -69,6 +69,8 @@ pub struct HaCf {
     pub ping: Vec<IpAddr>,
     /// `ping_group NAME IP...`.
     pub ping_groups: Vec<(String, Vec<IpAddr>)>,
+    /// `deadping`: a ping node silent this long is dead (heartbeat: deadtime).
+    pub deadping: Option<Duration>,
     /// `cluster` name (default `linux-ha`).
     pub cluster: String,
     /// `stonith_host` lines, verbatim (fence devices are configured in the fencer).
@@ -101,7 +103,6 @@ const IGNORED: &[&str] = &[
     "uuidfrom",
     "conn_logd_time",
     "max_rexmit_delay",
-    "deadping",
     "hbgenmethod",
     "record_config_changes",
     "record_pengine_inputs",
@@ -186,6 +187,7 @@ pub fn parse(text: &str, warnings: &mut Warnings) -> Result<HaCf, ImportError> {
     let mut auto_failback = None;
     let mut ping = Vec::new();
     let mut ping_groups = Vec::new();
+    let mut deadping = None;
     let mut cluster = "linux-ha".to_string();
     let mut stonith_hosts = Vec::new();
     let mut watchdog = None;
@@ -213,6 +215,7 @@ pub fn parse(text: &str, warnings: &mut Warnings) -> Result<HaCf, ImportError> {
             "deadtime" => deadtime = Some(time(line, &key, args)?),
             "warntime" => warntime = Some(time(line, &key, args)?),
             "initdead" => initdead = Some(time(line, &key, args)?),
+            "deadping" => deadping = Some(time(line, &key, args)?),
             "udpport" => {
                 let text = one(line, &key, args)?;
                 let port: u16 = text
@@ -311,6 +314,7 @@ pub fn parse(text: &str, warnings: &mut Warnings) -> Result<HaCf, ImportError> {
         auto_failback,
         ping,
         ping_groups,
+        deadping,
         cluster,
         stonith_hosts,
         watchdog,

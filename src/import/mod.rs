@@ -7,20 +7,20 @@
 //! - [`hacf`]: ha.cf directives, heartbeat's defaults and timer checks.
 //! - [`haresources`]: resource groups, `SCRIPT::ARG` specs, bare IPs, OCF/LSB mapping.
 //! - [`authkeys`]: auth id, crc/md5/sha1 keys, derivation of our key.
-//! - [`sections`]: the TOML sections; [`emit`]: the text `palisade node` reads.
+//! - [`sections`]: the TOML sections, in the order they are printed.
 //!
-//! What the output contains: `[cluster]` (id derived from heartbeat's cluster name,
-//! `udpport`, the key file), `[timers]`, `[quorum]`, `[fencing]` (through the fencer
-//! daemon: heartbeat's stonith devices are not imported), `[[node]]` (addresses from
-//! `--addresses 'NODE=IP[,IP] ...'`: ha.cf does not say which address is whose), and the
-//! resources. These are built in the placement model (`[options]`, `[[primitive]]`,
-//! `[[group]]`, `[[clone]]`, `[[location]]`, as [`crate::placement::Config`] reads them):
-//! each haresources line becomes a group (or a lone primitive) with a location of 100 on
-//! its node; `auto_failback off` becomes a stickiness of 1000; `ping` nodes become a ping
-//! clone and a connectivity rule. [`emit`] writes them as the node daemon reads them.
+//! What the output contains, a configuration `palisade node --check` accepts on every
+//! node: `[cluster]` (id derived from heartbeat's cluster name, `udpport`, the key file),
+//! `[timers]`, `[quorum]` (`two-node` for a pair; heartbeat's `ping` nodes as
+//! `ping-targets`, the tie-breaker of an exact half, with `deadping`), `[fencing]`
+//! (through the fencer daemon: heartbeat's stonith devices are not imported), `[[node]]`
+//! (addresses from `--addresses 'NODE=IP[,IP] ...'`: ha.cf does not say which address is
+//! whose), and the resources in the placement model (`[options]`, `[[primitive]]`,
+//! `[[group]]`, `[[location]]`): each haresources line becomes a group (or a lone
+//! primitive) with a location of 100 on its node; `auto_failback on` is the option,
+//! `off` a stickiness of 1000.
 
 pub mod authkeys;
-pub mod emit;
 pub mod hacf;
 pub mod haresources;
 pub mod sections;
@@ -123,17 +123,23 @@ pub struct Imported {
     pub warnings: Warnings,
 }
 
+const HEADER: &str = "\
+# palisade configuration imported from heartbeat by `palisade import`.
+# One file for every node: start each with `palisade node --config FILE --node NAME`.
+";
+
 impl ImportedConfig {
-    /// The configuration as TOML text, as `palisade node` reads it ([`emit::LAYOUT`]).
+    /// The configuration as TOML text, as `palisade node` reads it.
     pub fn to_toml(&self) -> Result<String, ImportError> {
-        emit::to_toml(self, emit::LAYOUT)
+        let body = toml::to_string(self).map_err(|e| ImportError::Toml(e.to_string()))?;
+        Ok(format!("{HEADER}\n{body}"))
     }
 
     /// Only the placement sections, as a table [`crate::placement::Config`] reads.
     pub fn placement_table(&self) -> Result<toml::Table, ImportError> {
         let mut table =
             toml::Table::try_from(self).map_err(|e| ImportError::Toml(e.to_string()))?;
-        table.retain(|k, _| matches!(k, "options" | "primitive" | "group" | "clone" | "location"));
+        table.retain(|k, _| matches!(k, "options" | "primitive" | "group" | "location"));
         Ok(table)
     }
 }
@@ -175,7 +181,6 @@ pub fn import(sources: &Sources) -> Result<Imported, ImportError> {
     if let Some(path) = sources.key_file {
         config.cluster.key_file = path.to_string();
     }
-    warnings.extend(emit::layout_warnings(&config, emit::LAYOUT));
     Ok(Imported {
         config,
         key,
@@ -231,6 +236,62 @@ pub fn node_addresses(
     Ok(out)
 }
 
+/// `[quorum]`: majority, `two-node` for a pair, heartbeat's ping nodes as the
+/// tie-breaker of an exact half (the node daemon takes either, not both).
+fn quorum(ha: &HaCf, warnings: &mut Warnings) -> QuorumSection {
+    let pings: Vec<String> = ha
+        .ping
+        .iter()
+        .chain(ha.ping_groups.iter().flat_map(|(_, a)| a.iter()))
+        .map(|a| a.to_string())
+        .collect();
+    let two_node = ha.nodes.len() == 2 && pings.is_empty();
+    warnings.push(format!(
+        "heartbeat v1 had no quorum: {} nodes imported with {}",
+        ha.nodes.len(),
+        if two_node {
+            "two-node = true (each half stays quorate; fencing decides)"
+        } else if pings.is_empty() {
+            "majority quorum"
+        } else {
+            "majority quorum, an exact half quorate only while the ping nodes answer"
+        }
+    ));
+    if pings.is_empty() {
+        return QuorumSection {
+            two_node,
+            ping_targets: None,
+            ping_deadtime: None,
+        };
+    }
+    warnings.push(format!(
+        "ping nodes ({}) imported as [quorum] ping-targets: they decide which half of a split cluster keeps quorum (all of them must answer); heartbeat's ipfail moved resources to the better connected node, palisade does not",
+        pings.join(", ")
+    ));
+    if !ha.ping_groups.is_empty() {
+        warnings.push(
+            "ping_group members are imported as ping targets each (heartbeat counted a group as up while one member answered)".into(),
+        );
+    }
+    let t = &ha.timers;
+    let ping_deadtime = match ha.deadping {
+        Some(d) if d > t.keepalive && d < t.deadtime => Some(format_duration(d)),
+        Some(d) => {
+            warnings.push(format!(
+                "deadping {} not imported: palisade needs it above keepalive and below deadtime (default deadtime/2)",
+                format_duration(d)
+            ));
+            None
+        }
+        None => None,
+    };
+    QuorumSection {
+        two_node,
+        ping_targets: Some(pings),
+        ping_deadtime,
+    }
+}
+
 fn build(
     ha: &HaCf,
     groups: &[haresources::HaGroup],
@@ -239,16 +300,6 @@ fn build(
 ) -> ImportedConfig {
     let t = &ha.timers;
     let span = |d| format_duration(d);
-    let two_node = ha.nodes.len() == 2;
-    warnings.push(format!(
-        "heartbeat v1 had no quorum: {} nodes imported with {}",
-        ha.nodes.len(),
-        if two_node {
-            "two-node = true (each half stays quorate; fencing decides)"
-        } else {
-            "majority quorum"
-        }
-    ));
     let missing: Vec<&str> = ha
         .nodes
         .iter()
@@ -286,6 +337,20 @@ fn build(
             )
         }
     ));
+    for m in &ha.media {
+        if let hacf::Medium::Multicast {
+            interface,
+            group,
+            port,
+            ttl,
+            ..
+        } = m
+        {
+            warnings.push(format!(
+                "mcast {interface} {group}: for the ring whose [[node]] addresses are on {interface}, add a [[ring]] with mcast-group = \"{group}\", mcast-port = {port}, mcast-ttl = {ttl} (rings are in address order); without it the ring is unicast to every peer"
+            ));
+        }
+    }
     if let Some(w) = &ha.watchdog {
         warnings.push(format!(
             "watchdog {w}: palisade's self-fencing uses the sbd daemon's watchdog; not imported"
@@ -307,7 +372,7 @@ fn build(
             deadtime: span(t.deadtime),
             initdead: span(t.initdead),
         },
-        quorum: QuorumSection { two_node },
+        quorum: quorum(ha, warnings),
         fencing: FencingSection {
             fencer_socket: crate::fencer::config::DEFAULT_SOCKET.into(),
         },
@@ -330,7 +395,6 @@ fn build(
         },
         primitive: Vec::new(),
         group: Vec::new(),
-        clone: Vec::new(),
         location: Vec::new(),
     };
     if !groups.is_empty() {
@@ -349,7 +413,6 @@ fn build(
             haresources::IP_AGENT
         ));
     }
-    let mut placed: Vec<String> = Vec::new();
     for g in groups {
         for r in &g.resources {
             config.primitive.push(PrimitiveSection {
@@ -382,51 +445,10 @@ fn build(
         };
         config.location.push(LocationSection {
             id: format!("{target}-home-{}", g.node),
-            resource: target.clone(),
-            node: Some(g.node.clone()),
-            score: Some(HOME_SCORE),
-            rule: None,
+            resource: target,
+            node: g.node.clone(),
+            score: HOME_SCORE,
         });
-        placed.push(target);
-    }
-    let pings: Vec<String> = ha
-        .ping
-        .iter()
-        .chain(ha.ping_groups.iter().flat_map(|(_, a)| a.iter()))
-        .map(|a| a.to_string())
-        .collect();
-    if !pings.is_empty() {
-        if emit::LAYOUT == emit::ResourceLayout::Placement {
-            warnings.push(
-                "ping nodes (ipfail) imported as a ping clone; resources leave nodes that reach none of them".into(),
-            );
-        }
-        config.primitive.push(PrimitiveSection {
-            name: "ping".into(),
-            agent: "ocf:pacemaker:ping".into(),
-            params: BTreeMap::from([
-                ("host_list".to_string(), pings.join(" ")),
-                ("multiplier".to_string(), "100".to_string()),
-            ]),
-            op: monitor(),
-        });
-        config.clone.push(CloneSection {
-            name: "ping-clone".into(),
-            resource: "ping".into(),
-        });
-        for target in &placed {
-            config.location.push(LocationSection {
-                id: format!("{target}-connected"),
-                resource: target.clone(),
-                node: None,
-                score: None,
-                rule: Some(RuleSection {
-                    score: "-INFINITY".into(),
-                    boolean_op: "or".into(),
-                    expressions: vec!["not_defined pingd".into(), "pingd lte 0".into()],
-                }),
-            });
-        }
     }
     config
 }

@@ -1,8 +1,8 @@
-//! The sections of an imported configuration (serializable, kebab-case keys): the node
-//! daemon's `[cluster]`, `[timers]`, `[quorum]`, `[fencing]`, `[[node]]` and
-//! `[[resource]]`, and the placement model's `[options]`, `[[primitive]]`, `[[group]]`,
-//! `[[clone]]` and `[[location]]`. Which resource sections are printed is
-//! [`super::emit`]'s choice.
+//! The sections of an imported configuration (serializable, kebab-case keys, in the
+//! order they are printed): the node daemon's `[cluster]`, `[timers]`, `[quorum]`,
+//! `[fencing]` and `[[node]]`, and the resources in the placement model's `[options]`,
+//! `[[primitive]]`, `[[group]]` and `[[location]]`, which `palisade node` reads from the
+//! same file.
 
 use std::collections::BTreeMap;
 
@@ -38,8 +38,14 @@ pub struct TimersSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct QuorumSection {
-    /// Two nodes: each half stays quorate, fencing decides.
+    /// Two nodes without ping nodes: each half stays quorate, fencing decides.
     pub two_node: bool,
+    /// heartbeat's ping nodes: an exact half is quorate only while they answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_targets: Option<Vec<String>>,
+    /// heartbeat's `deadping`, when the node daemon can take it (below deadtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_deadtime: Option<String>,
 }
 
 /// `[[node]]`.
@@ -60,25 +66,6 @@ pub struct NodeSection {
 pub struct FencingSection {
     /// The fencer's API socket.
     pub fencer_socket: String,
-}
-
-/// `[[resource]]` of the node daemon: one agent with its node preference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct ResourceSection {
-    /// Resource name.
-    pub name: String,
-    /// `ocf:heartbeat:IPaddr2`, `lsb:httpd`.
-    pub agent: String,
-    /// Agent parameters (OCF only).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub params: BTreeMap<String, String>,
-    /// Nodes in preference order: the haresources node first.
-    pub allowed: Vec<String>,
-    /// Recurring monitor.
-    pub monitor_interval: String,
-    /// Timeout of every operation.
-    pub op_timeout: String,
 }
 
 /// `[options]` of the placement model.
@@ -129,28 +116,6 @@ pub struct GroupSection {
     pub members: Vec<String>,
 }
 
-/// `[[clone]]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct CloneSection {
-    /// Clone name.
-    pub name: String,
-    /// The cloned primitive.
-    pub resource: String,
-}
-
-/// A location rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct RuleSection {
-    /// Score for matching nodes.
-    pub score: String,
-    /// and / or.
-    pub boolean_op: String,
-    /// Expressions.
-    pub expressions: Vec<String>,
-}
-
 /// `[[location]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -159,19 +124,13 @@ pub struct LocationSection {
     pub id: String,
     /// Resource or group.
     pub resource: String,
-    /// Node (with score).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
+    /// The node.
+    pub node: String,
     /// Score on the node.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub score: Option<i64>,
-    /// Or a rule.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<RuleSection>,
+    pub score: i64,
 }
 
-/// The imported configuration: the node daemon's sections and the resources in the
-/// placement model (printed by [`super::emit`] in the layout `palisade node` reads).
+/// The imported configuration, as `palisade node` reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ImportedConfig {
@@ -193,9 +152,6 @@ pub struct ImportedConfig {
     /// `[[group]]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub group: Vec<GroupSection>,
-    /// `[[clone]]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub clone: Vec<CloneSection>,
     /// `[[location]]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub location: Vec<LocationSection>,

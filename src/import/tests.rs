@@ -65,7 +65,10 @@ fn ha_cf_timers_media_and_nodes() {
     assert_eq!(c.timers.initdead, "120s");
     assert_eq!(c.cluster.port, 694);
     assert_eq!(c.cluster.id, cluster_id("linux-ha"));
-    assert!(c.quorum.two_node);
+    // Two nodes and a ping node: the ping node breaks the tie instead of two-node.
+    assert!(!c.quorum.two_node);
+    assert_eq!(c.quorum.ping_targets, Some(vec!["10.0.0.254".to_string()]));
+    assert_eq!(c.quorum.ping_deadtime, None);
     let names: Vec<&str> = c.node.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(names, ["alpha.example.com", "beta.example.com"]);
     assert_eq!(c.node[1].id, 2);
@@ -134,14 +137,13 @@ fn haresources_groups_agents_and_arguments() {
     assert_eq!(c.group[1].members, ["ip-135.9.8.7", "fs-data1", "mysql"]);
     let home = &c.location[0];
     assert_eq!(home.resource, "group-httpd");
-    assert_eq!(home.node.as_deref(), Some("alpha.example.com"));
-    assert_eq!(home.score, Some(HOME_SCORE));
-    // ping 10.0.0.254 -> a ping clone and a connectivity rule per group.
-    assert_eq!(c.clone[0].resource, "ping");
-    assert!(c
-        .location
-        .iter()
-        .any(|l| l.id == "group-mysql-connected" && l.rule.is_some()));
+    assert_eq!(home.node, "alpha.example.com");
+    assert_eq!(home.score, HOME_SCORE);
+    assert_eq!(c.location.len(), 2, "{:#?}", c.location);
+    assert!(
+        c.primitive.iter().all(|p| p.agent != "ocf:pacemaker:ping"),
+        "ping nodes are a quorum tie-breaker, not a resource"
+    );
 }
 
 #[test]
@@ -175,17 +177,14 @@ fn the_placement_sections_are_a_valid_configuration_that_schedules_home() {
         on("beta.example.com"),
         ["ip-135.9.8.7", "fs-data1", "mysql"]
     );
-    // In the placement layout the whole text is TOML, with the node sections.
-    let text = emit::to_toml(&out.config, emit::ResourceLayout::Placement).expect("toml");
+    // The whole text is TOML, with the node sections.
+    let text = out.config.to_toml().expect("toml");
     let parsed: toml::Table = toml::from_str(&text).expect("parses back");
     assert!(
         parsed.contains_key("node") && parsed.contains_key("timers"),
         "{text}"
     );
-    assert!(
-        text.contains("[[group]]") && !text.contains("[[resource]]"),
-        "{text}"
-    );
+    assert!(text.contains("[[group]]"), "{text}");
 }
 
 const ADDRESSES: &[&str] = &[
@@ -223,12 +222,14 @@ fn the_output_is_a_node_configuration_palisade_node_accepts() {
     assert_eq!(node.rings(), 2);
     assert_eq!(node.port, 694);
     assert_eq!(node.timers.deadtime, Duration::from_secs(30));
-    assert!(node.quorum.two_node);
+    assert!(!node.quorum.two_node);
+    let ping = node.tie_breakers.ping.clone().expect("ping targets");
+    assert_eq!(ping.targets, ["10.0.0.254".parse::<IpAddr>().expect("ip")]);
     assert_eq!(
         node.fencing.via,
         crate::node::config::FenceVia::Api("/run/palisade/fencer.sock".into())
     );
-    // haresources order, each resource on its line's node first; no ping clone.
+    // haresources order, each resource on its line's node first.
     let resources: Vec<(&str, &str, Vec<u32>)> = node
         .resources
         .iter()
@@ -251,11 +252,30 @@ fn the_output_is_a_node_configuration_palisade_node_accepts() {
     assert_eq!(fs.params["directory"], "/data1");
     assert_eq!(fs.params["fstype"], "ext2");
     assert_eq!(fs.monitor_interval, Duration::from_secs(10));
+    // Groups in start order, auto_failback as the option.
+    let groups: Vec<(&str, Vec<&str>)> = node
+        .placement
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.name.as_str(),
+                g.members.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("group-httpd", vec!["ip-192.168.1.5", "httpd"]),
+            ("group-mysql", vec!["ip-135.9.8.7", "fs-data1", "mysql"]),
+        ]
+    );
+    assert!(node.placement.options.auto_failback);
     for w in [
-        "does not yet start group members in order",
-        "auto_failback on",
-        "ping nodes (10.0.0.254) are not imported",
+        "ping nodes (10.0.0.254) imported as [quorum] ping-targets",
         "imported as ocf:heartbeat:IPaddr2",
+        "add a [[ring]] with mcast-group = \"225.0.0.1\", mcast-port = 694, mcast-ttl = 1",
         "fencing goes through the fencer daemon",
     ] {
         assert!(
@@ -498,4 +518,30 @@ fn authkeys_methods_and_derived_key() {
         assert!(e.contains(wanted), "{text:?}: wanted '{wanted}' in '{e}'");
         assert!(e.starts_with("authkeys"), "{e}");
     }
+}
+
+#[test]
+fn a_pair_without_ping_nodes_is_two_node_and_deadping_is_kept_when_usable() {
+    let ha = HA_CF.replace("ping 10.0.0.254\n", "");
+    let out = import(&Sources {
+        ha_cf: &ha,
+        ..Sources::default()
+    })
+    .expect("imports");
+    assert!(out.config.quorum.two_node);
+    assert_eq!(out.config.quorum.ping_targets, None);
+    let with = |deadping: &str| {
+        import(&Sources {
+            ha_cf: &format!("{HA_CF}deadping {deadping}\n"),
+            ..Sources::default()
+        })
+        .expect("imports")
+    };
+    assert_eq!(
+        with("10").config.quorum.ping_deadtime.as_deref(),
+        Some("10s")
+    );
+    let late = with("40");
+    assert_eq!(late.config.quorum.ping_deadtime, None);
+    assert!(has(&late.warnings, "deadping 40s not imported"));
 }
