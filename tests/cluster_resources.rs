@@ -395,3 +395,55 @@ fn auto_failback_takes_a_resource_home_when_its_node_recovers() {
     lab.assert_exclusive("svc");
     println!("auto-failback:\n{}", lab.c.timeline_text(0));
 }
+
+const STUBBORN: &str = r#"
+[[primitive]]
+name = "svc"
+agent = "ocf:restest:Stubborn"
+params = { log = "{dir}/svc.log", state = "{run}/svc.state", refuse = "{run}/refuse-stop" }
+op = [{ name = "monitor", interval = "500ms" }]
+
+[[location]]
+id = "svc-prefers-node1"
+resource = "svc"
+node = "node1"
+score = 50
+"#;
+
+#[test]
+fn a_failed_stop_gets_its_node_fenced_before_the_resource_starts_elsewhere() {
+    let Some(mut lab) = ResLab::new("rx", 3, STUBBORN, &["svc"]) else {
+        return;
+    };
+    lab.start_all();
+    lab.expect(25, "svc never started on node1", || {
+        lab.logger_on("svc") == ["node1"]
+    });
+    std::fs::write(lab.run_dir(1).join("refuse-stop"), "").expect("refuse");
+    let moved = common_cluster::now_ms();
+    lab.admin(3, &["resource", "move", "svc", "node2"]);
+    lab.expect(20, "svc did not reach node2", || {
+        lab.logger_on("svc") == ["node2"]
+    });
+    let log = lab.log("svc");
+    let off = log
+        .iter()
+        .find(|l| l.at >= moved && l.event == "poweroff" && l.node == "node1")
+        .unwrap_or_else(|| panic!("node1 not fenced:\n{}", lab.c.timeline_text(moved)));
+    let start = log
+        .iter()
+        .find(|l| l.at >= moved && l.event == "start")
+        .expect("start on node2");
+    assert!(off.at <= start.at, "started before the fence");
+    assert_eq!(lab.power(1), "off");
+    assert!(lab.line_since(moved, "node1", "stop svc FAILED").is_some());
+    // the lowest member other than the victim asked for the fence
+    assert!(
+        lab.line_since(moved, "node2", "request off node1")
+            .is_some(),
+        "{}",
+        lab.c.timeline_text(moved)
+    );
+    lab.assert_exclusive("svc");
+    println!("stop failure:\n{}", lab.c.timeline_text(moved));
+}

@@ -380,6 +380,21 @@ pub fn parse(
         raw.cluster.sbd_health_file.is_some(),
         raw.quorum.two_node,
     )?;
+    if let Some(w) = fencing
+        .watchdog
+        .as_ref()
+        .filter(|w| fencing.timeout <= w.timeout)
+    {
+        return Err(bad(
+            "[fencing]",
+            "timeout",
+            format!(
+                "{}ms is not above watchdog-timeout {}ms: a watchdog fence is confirmed only after watchdog-timeout",
+                fencing.timeout.as_millis(),
+                w.timeout.as_millis()
+            ),
+        ));
+    }
     if fencing.enabled && fencing.via == FenceVia::Direct && fencing.watchdog.is_none() {
         if let Some(n) = nodes.iter().find(|n| n.fence.is_none()) {
             return Err(bad(
@@ -495,6 +510,7 @@ pub fn load(path: &std::path::Path, local: Option<&str>) -> Result<NodeConfig, C
         ConfigError::Toml(msg) => ConfigError::Toml(format!("{}: {msg}", path.display())),
         other => other,
     })?;
+    check_msgwait(&cfg)?;
     if let Some(disk) = &cfg.tie_breakers.disk {
         if let Err(e) = std::fs::metadata(&disk.path) {
             return Err(bad(
@@ -505,6 +521,39 @@ pub fn load(path: &std::path::Path, local: Option<&str>) -> Result<NodeConfig, C
         }
     }
     Ok(cfg)
+}
+
+/// `[fencing] timeout` must be above the msgwait of every readable sbd device a node is
+/// fenced with (`fence_sbd`, `devices`): a poison pill is confirmed only after msgwait.
+/// Devices that cannot be read now are left to the fence itself.
+fn check_msgwait(cfg: &NodeConfig) -> Result<(), ConfigError> {
+    if cfg.fencing.via != FenceVia::Direct {
+        return Ok(());
+    }
+    for n in &cfg.nodes {
+        let Some(device) = &n.fence else { continue };
+        let sbd = std::path::Path::new(&device.agent)
+            .file_name()
+            .is_some_and(|f| f == "fence_sbd");
+        let Some(devices) = device.params.get("devices").filter(|_| sbd) else {
+            continue;
+        };
+        if let Ok(msgwait) = super::fencing::sbd_msgwait(devices) {
+            if cfg.fencing.timeout <= msgwait {
+                return Err(bad(
+                    "[fencing]",
+                    "timeout",
+                    format!(
+                        "{}ms is not above the msgwait {}ms of {}'s sbd devices ({devices}): a poison pill is confirmed only after msgwait",
+                        cfg.fencing.timeout.as_millis(),
+                        msgwait.as_millis(),
+                        n.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

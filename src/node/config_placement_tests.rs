@@ -203,3 +203,60 @@ fn refusals_name_the_section_and_key() {
         Err(ConfigError::Placement(_))
     ));
 }
+
+#[test]
+fn fencing_timeouts_below_watchdog_or_msgwait_are_impossible() {
+    let watchdog = BASE.replace(
+        "node = \"node1\"",
+        "node = \"node1\"\nsbd-health-file = \"/run/h\"",
+    );
+    let e = parse(
+        &format!("{watchdog}[fencing]\nwatchdog-timeout = \"10s\"\ntimeout = \"5s\"\n"),
+        None,
+        key,
+    )
+    .expect_err("timeout below watchdog-timeout");
+    assert!(
+        e.to_string()
+            .starts_with("[fencing] timeout: 5000ms is not above watchdog-timeout 10000ms"),
+        "{e}"
+    );
+    // msgwait is read from the sbd devices a node is fenced with (at load)
+    let dir = std::env::temp_dir().join(format!("palisade-msgwait-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let image = dir.join("sbd.img");
+    let file = std::fs::File::create(&image).expect("image");
+    file.set_len(1 << 20).expect("size");
+    let device = sbd::blockdev::FileDevice::open(&image).expect("open");
+    let timeouts = sbd::format::DiskTimeouts {
+        msgwait: 10,
+        ..Default::default()
+    };
+    sbd::disk::SbdDisk::create(device, timeouts, [3; 16]).expect("create");
+    std::fs::write(dir.join("key"), [7u8; 32]).expect("key");
+    let text = |timeout: &str| {
+        BASE.replace(
+            "key-file = \"/k\"",
+            &format!("key-file = \"{}\"", dir.join("key").display()),
+        )
+        .replacen(
+            "fence-agent = \"fence_dummy\"",
+            &format!(
+                "fence-agent = \"/usr/sbin/fence_sbd\"\nfence-params = {{ devices = \"{}\" }}",
+                image.display()
+            ),
+            1,
+        ) + &format!("[fencing]\ntimeout = \"{timeout}\"\n")
+    };
+    let config = dir.join("node.toml");
+    std::fs::write(&config, text("8s")).expect("config");
+    let e = super::super::load(&config, None).expect_err("timeout below msgwait");
+    assert!(
+        e.to_string()
+            .contains("8000ms is not above the msgwait 10000ms of node1's sbd devices"),
+        "{e}"
+    );
+    std::fs::write(&config, text("20s")).expect("config");
+    assert!(super::super::load(&config, None).is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -195,7 +195,9 @@ impl Runner {
             rings.send_all(&[&hb]).await;
             return;
         }
-        let view = self.view.clone().unwrap_or_default();
+        // Fences of nodes out of what we see now (not only of the applied view): a member
+        // fenced after a failed stop leaves every peer's view at once.
+        let view = self.book.view();
         let grants = if self.coordinator() == Some(self.cfg.me) {
             self.sched.grants.clone()
         } else {
@@ -376,7 +378,9 @@ impl Runner {
             self.emit(Kind::Quorum, &line);
         }
         let asked = quorum::asks_tie_breakers(&self.cfg.quorum, &view, &self.wfa);
-        if self.view.as_ref() != Some(&view) || (asked && external != self.external) {
+        let pending = asked && self.arbitration.pending(now);
+        let changed = self.view.as_ref() != Some(&view) || (asked && external != self.external);
+        if changed && !pending {
             self.external = external;
             let verdict = quorum::evaluate(&self.cfg.quorum, &view, external, &mut self.wfa);
             let disagreeing = self.book.disagreeing(&view);

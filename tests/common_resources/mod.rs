@@ -2,7 +2,8 @@
 //! `common_cluster` (namespaces, links, logs), with `palisade node` daemons this harness
 //! starts itself on configurations of its own: placement sections (primitives, groups,
 //! constraints) with real OCF agents (Debian's `ocf:heartbeat:Dummy` and `IPaddr2`, run
-//! inside each node's namespace) and the `palisade:Logger` test agent, one control
+//! inside each node's namespace), the `palisade:Logger` test agent and our
+//! `restest:Stubborn` (`tests/fixtures/resources/ocf`, a stop that can fail), one control
 //! socket and one admin state directory per node, and each node's power behind
 //! `tests/fixtures/resources/fence_netns.sh` (power off = SIGKILL to everything in that
 //! node's namespace, its volatile state and virtual addresses gone, a `poweroff` line in
@@ -68,6 +69,12 @@ impl ResLab {
             loggers: loggers.iter().map(|s| s.to_string()).collect(),
             daemons: BTreeMap::new(),
         };
+        // Our own test agents next to the lab's (restest:Stubborn).
+        std::os::unix::fs::symlink(
+            repo_root().join("tests/fixtures/resources/ocf/resource.d/restest"),
+            lab.c.dir.join("ocf/resource.d/restest"),
+        )
+        .expect("restest agents");
         for i in 1..=nodes {
             std::fs::write(lab.power_file(i), "on").expect("power file");
             std::fs::create_dir_all(lab.run_dir(i)).expect("run dir");
