@@ -378,9 +378,7 @@ impl Runner {
             self.emit(Kind::Quorum, &line);
         }
         let asked = quorum::asks_tie_breakers(&self.cfg.quorum, &view, &self.wfa);
-        let pending = asked && self.arbitration.pending(now);
-        let changed = self.view.as_ref() != Some(&view) || (asked && external != self.external);
-        if changed && !pending {
+        if self.view.as_ref() != Some(&view) || (asked && external != self.external) {
             self.external = external;
             let verdict = quorum::evaluate(&self.cfg.quorum, &view, external, &mut self.wfa);
             let disagreeing = self.book.disagreeing(&view);
