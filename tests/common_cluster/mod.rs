@@ -294,7 +294,7 @@ impl Cluster {
         let s = &self.setup;
         let dir = self.dir.display();
         let mut text = format!(
-            "[cluster]\nid = 7\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\n\n\
+            "[cluster]\nid = 7\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\nstate-dir = \"{dir}/state{i}\"\ncontrol-socket = \"{dir}/node{i}.sock\"\n\n\
              {}[timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
              [quorum]\ntwo-node = {}\nno-quorum-policy = \"{}\"\n\n\
              [fencing]\naction = \"off\"\ntimeout = \"20s\"\nrace-delay = \"{}\"\nretry = \"2s\"\nself-fence = \"record:{}\"\n{}\n",
