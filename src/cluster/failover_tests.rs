@@ -228,3 +228,61 @@ fn golden_transcript() {
     let golden = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(text, golden, "transcript differs from {}", path.display());
 }
+
+#[test]
+fn node_status_and_race_weights_follow_what_runs() {
+    let t = Instant::now();
+    // No node to start anything on: the scheduler places; the machine fences and weighs.
+    let weights_only: BTreeMap<ResourceId, Resource> = resources()
+        .into_iter()
+        .map(|(name, r)| {
+            (
+                name,
+                Resource {
+                    allowed: Vec::new(),
+                    priority: r.priority,
+                },
+            )
+        })
+        .collect();
+    let mut m = FailoverMachine::new(1, [1, 2], weights_only.clone(), settings());
+    assert!(starts(&m.handle(view(&[1, 2], true), t)).is_empty());
+    assert_eq!(m.status(2), Some(NodeStatus::Member));
+    assert_eq!(m.status(9), None);
+    m.handle(
+        Event::Running {
+            resource: "db".into(),
+            node: 2,
+        },
+        t,
+    );
+    // A split: node 2 runs db (priority 10), so this node waits in the race.
+    let d = m.handle(view(&[1], true), t);
+    assert!(
+        matches!(d[0], Decision::Fence { node: 2, delay, .. } if delay == Duration::from_secs(5)),
+        "{d:?}"
+    );
+    assert_eq!(m.status(2), Some(NodeStatus::Unclean));
+    m.handle(Event::Fenced { node: 2, ok: true }, t);
+    assert_eq!(m.status(2), Some(NodeStatus::Clean));
+    // Once db stopped there, node 2 weighs nothing any more.
+    let mut m = FailoverMachine::new(1, [1, 2], weights_only, settings());
+    m.handle(view(&[1, 2], true), t);
+    for event in [
+        Event::Running {
+            resource: "db".into(),
+            node: 2,
+        },
+        Event::NotRunning {
+            resource: "db".into(),
+            node: 2,
+        },
+    ] {
+        m.handle(event, t);
+    }
+    let d = m.handle(view(&[1], true), t);
+    assert!(
+        matches!(d[0], Decision::Fence { node: 2, delay, .. } if delay.is_zero()),
+        "{d:?}"
+    );
+}

@@ -112,6 +112,8 @@ pub struct NodeFacts {
     pub running: Vec<Running>,
     /// Its failcounts.
     pub failcounts: Vec<Failcount>,
+    /// Its attributes (location rules).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// The cluster state the scheduler reads at `now`.
@@ -126,7 +128,7 @@ pub fn cluster_state(
         let mut node = NodeState::online();
         node.membership = facts.membership;
         node.standby = admin.standby(&facts.name);
-        node.attributes = BTreeMap::new();
+        node.attributes = facts.attributes.clone();
         state.nodes.insert(facts.name.clone(), node);
         for r in &facts.running {
             if config.primitive(&r.name).is_none() {

@@ -34,6 +34,7 @@ fn node(name: &str, membership: Membership, running: Vec<Running>) -> NodeFacts 
         membership,
         running,
         failcounts: Vec::new(),
+        attributes: BTreeMap::new(),
     }
 }
 
@@ -156,4 +157,29 @@ fn unit_and_primitive_names() {
     assert_eq!(primitive_of(&c, "ping-clone").as_deref(), Some("ping"));
     assert_eq!(primitive_of(&c, "web"), None);
     assert!(is_resource(&c, "web") && is_resource(&c, "ping-clone") && !is_resource(&c, "x"));
+}
+
+#[test]
+fn node_attributes_feed_location_rules() {
+    let c = Config::from_toml_str(
+        r#"primitive = [{ name = "db", agent = "ocf:heartbeat:Dummy" }]
+location = [{ id = "not-rack-a", resource = "db", rule = { score = "-INFINITY", expressions = ["rack eq a"] } }]"#,
+    )
+    .expect("config");
+    let with_rack = |name: &str, rack: &str| NodeFacts {
+        attributes: [("rack".to_string(), rack.to_string())].into(),
+        ..node(name, Membership::Online, Vec::new())
+    };
+    let state = cluster_state(
+        &c,
+        &AdminTable::default(),
+        &[with_rack("node1", "a"), with_rack("node2", "b")],
+        Moment(0),
+    );
+    assert_eq!(state.nodes["node1"].attributes["rack"], "a");
+    let plan = schedule(&state, &c, Moment(0));
+    assert_eq!(
+        plan.render_actions(),
+        "  1. start db on node2 (placed here)\n"
+    );
 }

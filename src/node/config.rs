@@ -155,6 +155,8 @@ pub struct NodeEntry {
     pub votes: u32,
     /// Fence agent (name or absolute path) and its parameters, for direct fencing.
     pub fence: Option<FenceDevice>,
+    /// Node attributes location rules test (`attributes = { rack = "a" }`).
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// A node's fence device for direct fencing.

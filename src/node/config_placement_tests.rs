@@ -116,6 +116,7 @@ then = "web"
         ]
     );
     assert_eq!(c.placement.orders.len(), 1);
+    assert!(c.nodes[0].attributes.is_empty());
     assert!(c.placement.options.fencing_enabled);
     assert_eq!(c.state_dir, std::path::PathBuf::from(DEFAULT_STATE_DIR));
     assert_eq!(
@@ -127,10 +128,15 @@ then = "web"
 
 #[test]
 fn paths_and_the_fencing_switch_come_from_the_node_sections() {
-    let text = BASE.replace(
-        "node = \"node1\"",
-        "node = \"node1\"\nstate-dir = \"/tmp/st\"\ncontrol-socket = \"/tmp/n.sock\"",
-    );
+    let text = BASE
+        .replace(
+            "node = \"node1\"",
+            "node = \"node1\"\nstate-dir = \"/tmp/st\"\ncontrol-socket = \"/tmp/n.sock\"",
+        )
+        .replace(
+            "addresses = [\"10.0.0.2\"]",
+            "addresses = [\"10.0.0.2\"]\nattributes = { rack = \"b\", weight = 3 }",
+        );
     let c = parse(
         &format!(
             "{text}[fencing]\nenabled = false\n[[primitive]]\nname = \"a\"\nagent = \"ocf:x:y\"\n"
@@ -140,6 +146,8 @@ fn paths_and_the_fencing_switch_come_from_the_node_sections() {
     )
     .expect("config");
     assert_eq!(c.state_dir, std::path::PathBuf::from("/tmp/st"));
+    assert_eq!(c.nodes[1].attributes["rack"], "b");
+    assert_eq!(c.nodes[1].attributes["weight"], "3");
     assert_eq!(c.control_socket, std::path::PathBuf::from("/tmp/n.sock"));
     assert!(!c.placement.options.fencing_enabled);
 }

@@ -123,6 +123,9 @@ pub(super) struct RawNode {
     pub(super) fence_agent: Option<String>,
     #[serde(default)]
     pub(super) fence_params: toml::Table,
+    /// Node attributes for location rules.
+    #[serde(default)]
+    pub(super) attributes: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +237,7 @@ pub(super) fn node_entry(raw: &RawNode) -> Result<NodeEntry, ConfigError> {
         addresses,
         votes: raw.votes.unwrap_or(1),
         fence,
+        attributes: params(&section, "attributes", &raw.attributes)?,
     })
 }
 

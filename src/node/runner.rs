@@ -395,6 +395,8 @@ impl Runner {
                 Kind::Fence,
                 &format!("{} confirmed fenced (reported by a peer)", self.name(n)),
             );
+            self.sched
+                .log_fence(self.name(n), true, "reported by a peer".into());
             let decisions = self
                 .machine
                 .handle(Event::Fenced { node: n, ok: true }, now);

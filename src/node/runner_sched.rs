@@ -216,6 +216,7 @@ impl Runner {
                     membership,
                     running,
                     failcounts,
+                    attributes: n.attributes.clone(),
                 }
             })
             .collect()

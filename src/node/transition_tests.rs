@@ -61,6 +61,7 @@ impl Toy {
                     })
                     .collect(),
                 failcounts: Vec::new(),
+                attributes: BTreeMap::new(),
             })
             .collect();
         let state = cluster_state(&config, &self.admin, &facts, Moment(0));
@@ -223,6 +224,7 @@ location = [{ id = "p", resource = "vip", node = "node2", score = 10 }]"#,
         membership: Membership::Online,
         running: Vec::new(),
         failcounts: Vec::new(),
+        attributes: BTreeMap::new(),
     };
     let state = cluster_state(
         &config,
