@@ -176,6 +176,8 @@ pub struct Answer {
     pub holds: bool,
     /// The hold runs out then unless renewed (None when not holding).
     pub until: Option<Instant>,
+    /// The tie is decided: held, or another partition's claim was seen.
+    pub decided: bool,
     pub why: String,
 }
 
@@ -214,6 +216,8 @@ pub struct Arbiter {
     holds_until: Option<Instant>,
     /// Follower: the last timely read showing our coordinator's held claim (its start).
     following: Option<(Claim, Instant)>,
+    /// Another partition's claim was seen during this tie.
+    lost: bool,
     why: String,
 }
 
@@ -232,6 +236,7 @@ impl Arbiter {
             writing: None,
             holds_until: None,
             following: None,
+            lost: false,
             why: "no tie".into(),
         }
     }
@@ -293,6 +298,15 @@ impl Arbiter {
         }
         self.tie = view;
         self.following = None;
+        self.lost = false;
+        self.why = match &self.tie {
+            None => "no tie".into(),
+            Some(v) if v.iter().next() == Some(&self.me) => "claiming the disk".into(),
+            Some(v) => format!(
+                "waiting for node {}'s claim",
+                v.iter().next().copied().unwrap_or_default()
+            ),
+        };
         if !self.contender() {
             // Not tied any more, or someone else coordinates now: give the disk back.
             self.holds_until = None;
@@ -407,6 +421,7 @@ impl Arbiter {
                 self.step = Step::Claim(started);
             } else {
                 self.why = format!("the disk is claimed: {}", describe(&found));
+                self.lost |= matches!(found, Found::Claim(_) | Found::Unreadable(_));
                 self.step = Step::Observe(finished + self.poll());
             }
             return;
@@ -432,10 +447,18 @@ impl Arbiter {
                 self.following = None;
                 return;
             }
-            _ => {
+            (Some(view), found) => {
                 self.following = None;
                 self.holds_until = None;
                 self.why = format!("the disk is not ours: {}", describe(found));
+                // Our coordinator's claim still settling is no loss.
+                let ours_settling = matches!(found, Found::Claim(c) if view.contains(&c.node)
+                    && c.view == view_digest(view));
+                self.lost |= match found {
+                    Found::Claim(c) => c.state != ClaimState::Released && !ours_settling,
+                    Found::Unreadable(_) => true,
+                    Found::Empty => false,
+                };
                 return;
             }
         };
@@ -458,6 +481,7 @@ impl Arbiter {
     fn lost(&mut self, found: &Found, finished: Instant) {
         self.holds_until = None;
         self.mine = None;
+        self.lost = true;
         self.why = format!("lost the disk claim: {}", describe(found));
         // What we saw counts as a fresh change: wait for it to go stale.
         self.seen = Some((found.clone(), finished));
@@ -506,9 +530,11 @@ impl Arbiter {
     /// Whether this node's partition holds the disk at `now`.
     pub fn answer(&self, now: Instant) -> Answer {
         let until = self.holds_until.filter(|u| *u > now);
+        let holds = until.is_some() && self.tie.is_some();
         Answer {
-            holds: until.is_some() && self.tie.is_some(),
+            holds,
             until,
+            decided: holds || self.lost,
             why: self.why.clone(),
         }
     }

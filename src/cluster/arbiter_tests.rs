@@ -257,6 +257,11 @@ impl Sim {
 #[test]
 fn a_lone_contender_wins_after_settle_and_its_followers_hold_too() {
     let mut sim = Sim::new(7, &[&[1, 2]]);
+    let now = sim.at(0);
+    assert!(
+        !sim.nodes[0].arbiter.answer(now).decided,
+        "undecided at first"
+    );
     let trace = sim.run(1000);
     let first = trace
         .iter()
@@ -279,6 +284,11 @@ fn of_two_halves_exactly_one_wins_and_keeps_it() {
         let trace = sim.run(2000);
         let last = trace.last().copied().flatten();
         assert!(last.is_some(), "seed {seed}: nobody won");
+        let now = sim.at(sim.t);
+        assert!(
+            sim.nodes.iter().all(|n| n.arbiter.answer(now).decided),
+            "seed {seed}: every node knows the outcome"
+        );
         let first = trace.iter().position(|h| h.is_some()).unwrap_or(0);
         assert!(
             trace[first + 50..].iter().all(|h| *h == last),

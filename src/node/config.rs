@@ -264,7 +264,13 @@ impl NodeConfig {
         Settings {
             fencing_enabled: self.fencing.enabled,
             no_quorum_policy: self.quorum.no_quorum_policy,
-            race_delay: self.fencing.race_delay,
+            // Two halves can both be quorate only with two-node, or when both reach the
+            // ping targets; otherwise there is no race and nobody need wait.
+            race_delay: if self.quorum.two_node_active() || self.tie_breakers.ping.is_some() {
+                self.fencing.race_delay
+            } else {
+                std::time::Duration::ZERO
+            },
             fence_retry: self.fencing.retry,
             startup_fencing: self.fencing.startup_fencing,
         }

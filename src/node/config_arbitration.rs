@@ -14,7 +14,7 @@
 //! [quorum]
 //! ping-targets = ["10.0.0.254"]     # an exact half is quorate only while all answer
 //! ping-interval = "1s"              # default keepalive
-//! ping-deadtime = "30s"             # heartbeat's deadping, default deadtime
+//! ping-deadtime = "15s"             # heartbeat's deadping; default deadtime/2, < deadtime
 //! tie-breaker-disk = "/dev/disk/by-id/scsi-sbd"  # an sbd device: one half wins a claim
 //! disk-settle = "4s"                # default 4 x keepalive, at least 1s
 //!
@@ -67,7 +67,9 @@ pub struct PingConfig {
     pub targets: Vec<IpAddr>,
     /// One echo request per target this often.
     pub interval: Duration,
-    /// A target whose last reply is older than this is dead (heartbeat's deadping).
+    /// A target whose last reply is older than this is dead (heartbeat's deadping). It
+    /// must be shorter than the heartbeat deadtime: when a split is detected, the half
+    /// that lost the targets must already count them dead.
     pub deadtime: Duration,
 }
 
@@ -236,8 +238,8 @@ pub(super) fn tie_breakers(
                 .collect::<Result<Vec<_>, _>>()?;
             let interval =
                 span(s, "ping-interval", raw.ping_interval.as_ref())?.unwrap_or(timers.keepalive);
-            let deadtime =
-                span(s, "ping-deadtime", raw.ping_deadtime.as_ref())?.unwrap_or(timers.deadtime);
+            let deadtime = span(s, "ping-deadtime", raw.ping_deadtime.as_ref())?
+                .unwrap_or(timers.deadtime / 2);
             if interval.is_zero() {
                 return Err(bad(s, "ping-interval", "must be above zero"));
             }
@@ -246,6 +248,13 @@ pub(super) fn tie_breakers(
                     s,
                     "ping-deadtime",
                     "must be longer than ping-interval (a target gets several chances)",
+                ));
+            }
+            if deadtime >= timers.deadtime {
+                return Err(bad(
+                    s,
+                    "ping-deadtime",
+                    "must be shorter than [timers] deadtime: when a split is detected, the half that lost the targets must already count them silent",
                 ));
             }
             Some(PingConfig {

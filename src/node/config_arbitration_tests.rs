@@ -114,15 +114,15 @@ fn ping_targets_with_heartbeat_defaults() {
     let ping = c.tie_breakers.ping.expect("ping");
     assert_eq!(ping.targets.len(), 2);
     assert_eq!(ping.interval, Duration::from_millis(200), "keepalive");
-    assert_eq!(ping.deadtime, Duration::from_secs(1), "deadtime");
+    assert_eq!(ping.deadtime, Duration::from_millis(500), "deadtime / 2");
     let c = ok(&with(
         "[quorum]",
-        "ping-targets = [\"10.0.0.254\"]\nping-interval = \"1s\"\nping-deadtime = \"5s\"",
+        "ping-targets = [\"10.0.0.254\"]\nping-interval = \"100ms\"\nping-deadtime = \"900ms\"",
     ));
     let ping = c.tie_breakers.ping.expect("ping");
     assert_eq!(
         (ping.interval, ping.deadtime),
-        (Duration::from_secs(1), Duration::from_secs(5))
+        (Duration::from_millis(100), Duration::from_millis(900))
     );
 }
 
@@ -154,8 +154,12 @@ fn tie_breaker_refusals() {
         (q("ping-targets = []"), "empty"),
         (q("ping-interval = \"1s\""), "ping-targets: missing"),
         (
-            q("ping-targets = [\"10.0.0.9\"]\nping-interval = \"2s\"\nping-deadtime = \"2s\""),
+            q("ping-targets = [\"10.0.0.9\"]\nping-interval = \"500ms\"\nping-deadtime = \"500ms\""),
             "longer than ping-interval",
+        ),
+        (
+            q("ping-targets = [\"10.0.0.9\"]\nping-deadtime = \"1s\""),
+            "shorter than [timers] deadtime",
         ),
         (
             q("ping-targets = [\"10.0.0.9\"]\nping-interval = \"0s\""),

@@ -378,7 +378,9 @@ impl Runner {
             self.emit(Kind::Quorum, &line);
         }
         let asked = quorum::asks_tie_breakers(&self.cfg.quorum, &view, &self.wfa);
-        if self.view.as_ref() != Some(&view) || (asked && external != self.external) {
+        let pending = asked && self.arbitration.pending(now);
+        let changed = self.view.as_ref() != Some(&view) || (asked && external != self.external);
+        if changed && !pending {
             self.external = external;
             let verdict = quorum::evaluate(&self.cfg.quorum, &view, external, &mut self.wfa);
             let disagreeing = self.book.disagreeing(&view);

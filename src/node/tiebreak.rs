@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::config::NodeConfig;
 use super::ping::{PingError, Pinger};
@@ -30,10 +30,15 @@ pub enum StartError {
 pub struct Arbitration {
     ping: Option<Pinger>,
     disk: Option<DiskTieBreaker>,
-    /// The view the disk was last told about (`None`: no tie).
+    /// The view the disk was last told about (`None`: no tie), and since when.
     tie: Option<BTreeSet<NodeId>>,
+    tie_since: Option<Instant>,
+    /// How long a tie may wait for the disk's decision (2 x settle).
+    patience: Duration,
     silent: Option<Vec<IpAddr>>,
     held: Option<bool>,
+    /// The disk's answer for the current tie is final (held, or lost to another claim).
+    decided: bool,
 }
 
 impl Arbitration {
@@ -59,8 +64,15 @@ impl Arbitration {
             ping,
             disk,
             tie: None,
+            tie_since: None,
+            patience: cfg
+                .tie_breakers
+                .disk
+                .as_ref()
+                .map_or(Duration::ZERO, |d| d.settle * 2),
             silent: None,
             held: None,
+            decided: false,
         })
     }
 
@@ -79,6 +91,18 @@ impl Arbitration {
             ));
         }
         parts.join(", ")
+    }
+
+    /// True while a tie waits for the disk's decision: at most 2 x settle after the tie
+    /// began, until the disk is held or another partition's claim is seen. Nothing is applied meanwhile: resources keep
+    /// running where they run, nothing is fenced or started (and the sbd health file
+    /// says not quorate, the applied view being no longer agreed).
+    pub fn pending(&self, now: Instant) -> bool {
+        self.disk.is_some()
+            && !self.decided
+            && self
+                .tie_since
+                .is_some_and(|since| now.saturating_duration_since(since) < self.patience)
     }
 
     /// Tell the disk whether `view` holds exactly half, and return the answers for it
@@ -107,12 +131,25 @@ impl Arbitration {
             silent.is_empty()
         });
         let disk = self.disk.as_ref().map(|d| {
-            if self.tie != tie {
+            let fresh = self.tie != tie;
+            if fresh {
                 d.set_tie(tie.clone());
+                if tied {
+                    let who = match view.iter().next() {
+                        Some(n) if *n == cfg.me => "this node claims it".to_string(),
+                        Some(n) => format!("{} claims it", cfg.name_of(*n)),
+                        None => String::new(),
+                    };
+                    lines.push(format!(
+                        "exact half: the sbd disk decides ({who}); nothing changes for up to {}ms",
+                        self.patience.as_millis()
+                    ));
+                }
             }
             let answer = d.answer();
             let holds = tied && answer.until.is_some_and(|u| u > now);
-            if tied && self.held != Some(holds) {
+            // The answer read right after telling the thread is still the old one.
+            if tied && !fresh && self.held != Some(holds) {
                 lines.push(format!(
                     "disk tie-breaker: {} ({})",
                     if holds {
@@ -123,9 +160,15 @@ impl Arbitration {
                     answer.why
                 ));
             }
-            self.held = tied.then_some(holds);
+            if !fresh || !tied {
+                self.held = tied.then_some(holds);
+            }
+            self.decided = tied && !fresh && answer.decided;
             holds
         });
+        if self.tie != tie {
+            self.tie_since = tie.as_ref().map(|_| now);
+        }
         self.tie = tie;
         (ExternalTieBreakers { ping, disk }, lines)
     }

@@ -1,0 +1,433 @@
+//! Harness of the arbitration tests (`tests/cluster_mcast.rs`, `tests/cluster_tiebreak.rs`):
+//! a lab of network namespaces from `tests/fixtures/cluster/lab.sh` (one per node, a
+//! "switch" namespace with a bridge per ring), one `palisade node` per node inside its
+//! namespace under `setpriv --bounding-set -sys_boot` with `PALISADE_FORBID_SELF_FENCE=1`,
+//! configurations with multicast rings, tie-breakers or watchdog fencing, and each node's
+//! power behind `tests/fixtures/arbitration/fence_netns.sh` (off = SIGKILL to every
+//! process in that node's namespace). The free helpers (`wait_until`, `violations`, ...)
+//! come from `tests/common_cluster`.
+//!
+//! Safety: only namespaces created here (unique prefix) are touched; processes are
+//! stopped by the PIDs this harness started; nothing leaves the namespaces.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::common_cluster::{fixtures, lab_unavailable, repo_root, wait_until, LogLine, Step};
+
+/// What differs between the clusters of these tests.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub nodes: usize,
+    pub rings: usize,
+    pub no_quorum_policy: &'static str,
+    /// Extra lines at the end of `[cluster]`, `[quorum]`, `[fencing]` (`{dir}` and `{i}`
+    /// are replaced by the test directory and the node number).
+    pub cluster: String,
+    pub quorum: String,
+    pub fencing: String,
+    /// Appended after the `[[node]]` sections (e.g. `[[ring]]` sections).
+    pub tail: String,
+    /// Every node gets a fence device (`fence_netns.sh`); without, no device at all.
+    pub fence_devices: bool,
+    /// Resource preference order (node numbers); empty = every node in order.
+    pub allowed: Vec<usize>,
+    pub port: u16,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            nodes: 3,
+            rings: 1,
+            no_quorum_policy: "stop",
+            cluster: String::new(),
+            quorum: String::new(),
+            fencing: String::new(),
+            tail: String::new(),
+            fence_devices: true,
+            allowed: Vec::new(),
+            port: 5405,
+        }
+    }
+}
+
+/// A running lab; everything is stopped and deleted on drop.
+pub struct Lab {
+    pub prefix: String,
+    pub dir: PathBuf,
+    pub options: Options,
+    /// (node, what) -> process: "node" daemons, "sbd" watchers.
+    children: BTreeMap<(usize, &'static str), Child>,
+    up: bool,
+}
+
+/// A lab, or a NOTICE and None where namespaces cannot be used.
+pub fn lab(tag: &str, options: Options) -> Option<Lab> {
+    if let Some(why) = lab_unavailable() {
+        eprintln!("NOTICE: arbitration test skipped: {why}");
+        return None;
+    }
+    Some(Lab::new(tag, options))
+}
+
+/// The test binaries next to this test executable (`target/<profile>/NAME`).
+pub fn binary(name: &str) -> PathBuf {
+    crate::common_cluster::built_binary(name)
+}
+
+fn parse_ms(word: &str) -> Option<u64> {
+    let (s, ms) = word.split_once('.')?;
+    Some(s.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?)
+}
+
+impl Lab {
+    fn new(tag: &str, options: Options) -> Lab {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("pa{}{tag}{n}", std::process::id() % 100_000);
+        let dir = std::env::temp_dir().join(format!("palisade-arbitration-{prefix}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("lab dir");
+        std::fs::write(dir.join("authkey"), b"palisade-arbitration-key-0123456789").expect("key");
+        std::fs::write(dir.join("resource.log"), b"").expect("log");
+        let root = dir.join("ocf/resource.d");
+        std::fs::create_dir_all(&root).expect("ocf root");
+        std::os::unix::fs::symlink(
+            fixtures().join("ocf/resource.d/palisade"),
+            root.join("palisade"),
+        )
+        .expect("symlink");
+        for i in 1..=options.nodes {
+            std::fs::create_dir_all(dir.join(format!("run{i}"))).expect("run dir");
+            std::fs::write(dir.join(format!("power{i}")), "on").expect("power");
+        }
+        let mut lab = Lab {
+            prefix,
+            dir,
+            options,
+            children: BTreeMap::new(),
+            up: false,
+        };
+        lab.script(&[
+            "up",
+            &lab.prefix.clone(),
+            &lab.options.nodes.to_string(),
+            &lab.options.rings.to_string(),
+        ]);
+        lab.up = true;
+        lab
+    }
+
+    fn script(&self, args: &[&str]) {
+        let status = Command::new("bash")
+            .arg(fixtures().join("lab.sh"))
+            .args(args)
+            .status()
+            .expect("run lab.sh");
+        assert!(status.success(), "lab.sh {args:?} failed");
+    }
+
+    pub fn netns(&self, i: usize) -> String {
+        format!("{}-n{i}", self.prefix)
+    }
+
+    pub fn switch(&self) -> String {
+        format!("{}-sw", self.prefix)
+    }
+
+    /// Node `i`'s address on `ring`.
+    pub fn address(i: usize, ring: usize) -> String {
+        format!("10.77.{ring}.{i}")
+    }
+
+    /// Run `ip ARGS` (in namespaces this lab created).
+    pub fn ip(&self, args: &[&str]) -> bool {
+        Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Run a command inside node `i`'s namespace; true on success.
+    pub fn exec(&self, i: usize, argv: &[&str]) -> bool {
+        Command::new("ip")
+            .args(["netns", "exec", &self.netns(i)])
+            .args(argv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn fill(&self, text: &str, i: usize) -> String {
+        text.replace("{dir}", &self.dir.display().to_string())
+            .replace("{i}", &i.to_string())
+    }
+
+    /// Node `i`'s configuration.
+    pub fn config(&self, i: usize) -> String {
+        let o = &self.options;
+        let dir = self.dir.display();
+        let mut text = format!(
+            "[cluster]\nid = 9\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nport = {}\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\n{}\n\
+             [timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
+             [quorum]\nno-quorum-policy = \"{}\"\n{}\n\
+             [fencing]\naction = \"off\"\ntimeout = \"20s\"\nretry = \"2s\"\nself-fence = \"record:{dir}/self-fence{i}\"\n{}\n",
+            o.port,
+            self.fill(&o.cluster, i),
+            o.no_quorum_policy,
+            self.fill(&o.quorum, i),
+            self.fill(&o.fencing, i),
+        );
+        for j in 1..=o.nodes {
+            let addrs: Vec<String> = (0..o.rings)
+                .map(|r| format!("\"{}\"", Lab::address(j, r)))
+                .collect();
+            let fence = if o.fence_devices {
+                format!(
+                    "fence-agent = \"{}\"\nfence-params = {{ netns = \"{}\", status_file = \"{dir}/power{j}\", log = \"{dir}/resource.log\" }}\n",
+                    repo_root().join("tests/fixtures/arbitration/fence_netns.sh").display(),
+                    self.netns(j)
+                )
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(
+                "[[node]]\nname = \"node{j}\"\nid = {j}\naddresses = [{}]\n{fence}\n",
+                addrs.join(", ")
+            ));
+        }
+        let allowed = if o.allowed.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = o.allowed.iter().map(|n| format!("\"node{n}\"")).collect();
+            format!("allowed = [{}]\n", names.join(", "))
+        };
+        text.push_str(&format!(
+            "[[resource]]\nname = \"service\"\nagent = \"ocf:palisade:Logger\"\nparams = {{ log = \"{dir}/resource.log\", state = \"{dir}/run{i}/service.state\" }}\n{allowed}priority = 10\nmonitor-interval = \"300ms\"\n\n"
+        ));
+        text.push_str(&self.fill(&o.tail, i));
+        text
+    }
+
+    fn spawn(&mut self, i: usize, what: &'static str, argv: &[&Path], env: &[(&str, &str)]) {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{what}{i}.out")))
+            .expect("output file");
+        let err = out.try_clone().expect("output file");
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            &self.netns(i),
+            "setpriv",
+            "--bounding-set",
+            "-sys_boot",
+        ])
+        .args(argv)
+        .env("PALISADE_FORBID_SELF_FENCE", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start a process in the lab");
+        self.children.insert((i, what), child);
+    }
+
+    /// Start node `i`'s daemon with its configuration.
+    pub fn start(&mut self, i: usize) {
+        let config = self.dir.join(format!("node{i}.toml"));
+        std::fs::write(&config, self.config(i)).expect("config");
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_palisade"));
+        self.spawn(
+            i,
+            "node",
+            &[&bin, Path::new("node"), Path::new("--config"), &config],
+            &[],
+        );
+    }
+
+    pub fn start_all(&mut self) {
+        for i in 1..=self.options.nodes {
+            self.start(i);
+        }
+    }
+
+    /// Node `i`'s diskless `palisade-sbd watch`: a test watchdog (pet file), recorded
+    /// self-fence, fed by the node's health file.
+    pub fn start_sbd(&mut self, i: usize, watchdog_seconds: u32) {
+        let bin = binary("palisade-sbd");
+        let name = format!("node{i}");
+        let pet = format!("pet-file:{}/pet{i}", self.dir.display());
+        let health = format!("--health-file={}", self.health_file(i).display());
+        let record = format!("--self-fence=record:{}", self.sbd_record(i).display());
+        let timeout = watchdog_seconds.to_string();
+        let args: Vec<&str> = vec![
+            "-n", &name, "-w", &pet, "-1", &timeout, &health, &record, "watch",
+        ];
+        let mut argv: Vec<PathBuf> = vec![bin];
+        argv.extend(args.iter().map(PathBuf::from));
+        let refs: Vec<&Path> = argv.iter().map(PathBuf::as_path).collect();
+        self.spawn(i, "sbd", &refs, &[("SBD_PACEMAKER", "yes")]);
+    }
+
+    pub fn health_file(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("health{i}"))
+    }
+
+    pub fn sbd_record(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("sbd-self-fence{i}"))
+    }
+
+    /// Whether the process `what` of node `i` has ended (reaped).
+    pub fn ended(&mut self, i: usize, what: &'static str) -> bool {
+        self.children
+            .get_mut(&(i, what))
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+    }
+
+    /// SIGTERM to a process this lab started, SIGKILL after 10 s.
+    pub fn stop(&mut self, i: usize, what: &'static str) {
+        let Some(mut child) = self.children.remove(&(i, what)) else {
+            return;
+        };
+        if matches!(child.try_wait(), Ok(None)) {
+            // SAFETY: kill(2) on the PID of a child this lab started and has not reaped.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        if !wait_until(Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        }) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Nodes `nodes` move to a second switch (a partition where they see each other).
+    pub fn split(&self, nodes: &[usize]) {
+        let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        self.script(&["split", &self.prefix, &list.join(" ")]);
+    }
+
+    /// Every link of node `i` down.
+    pub fn cut(&self, i: usize) {
+        self.script(&["cut", &self.prefix, &i.to_string()]);
+    }
+
+    /// The resource log, in time order.
+    pub fn log(&self) -> Vec<LogLine> {
+        let text = std::fs::read_to_string(self.dir.join("resource.log")).unwrap_or_default();
+        let mut lines: Vec<LogLine> = text
+            .lines()
+            .filter_map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                Some(LogLine {
+                    at: parse_ms(w.first()?)?,
+                    node: w.get(1)?.to_string(),
+                    event: w.get(2)?.to_string(),
+                })
+            })
+            .collect();
+        lines.sort_by_key(|l| l.at);
+        lines
+    }
+
+    /// Nodes running the service now, according to the log.
+    pub fn running_on(&self) -> Vec<String> {
+        let mut on: BTreeMap<String, bool> = BTreeMap::new();
+        for l in self.log() {
+            let running = matches!(l.event.as_str(), "start" | "monitor");
+            on.insert(l.node, running);
+        }
+        on.into_iter().filter(|(_, r)| *r).map(|(n, _)| n).collect()
+    }
+
+    /// The merged timeline, in time order.
+    pub fn timeline(&self) -> Vec<Step> {
+        let text = std::fs::read_to_string(self.dir.join("timeline")).unwrap_or_default();
+        let mut steps: Vec<Step> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.splitn(4, ' ');
+                let at = parse_ms(w.next()?)?;
+                Some(Step {
+                    at,
+                    node: w.next()?.to_string(),
+                    kind: w.next()?.to_string(),
+                    text: w.next().unwrap_or("").trim_start().to_string(),
+                })
+            })
+            .collect();
+        steps.sort_by_key(|s| s.at);
+        steps
+    }
+
+    pub fn timeline_text(&self, since: u64) -> String {
+        self.timeline()
+            .iter()
+            .filter(|s| s.at >= since)
+            .map(|s| {
+                format!(
+                    "{}.{:03} {} {:<8} {}",
+                    s.at / 1000,
+                    s.at % 1000,
+                    s.node,
+                    s.kind,
+                    s.text
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The last quorum verdict line of `node` after `since` ("quorate ..." / "NOT ...").
+    pub fn last_verdict(&self, node: usize, since: u64) -> Option<String> {
+        let name = format!("node{node}");
+        self.timeline()
+            .into_iter()
+            .filter(|s| s.at >= since && s.node == name && s.kind == "quorum")
+            .filter(|s| {
+                s.text.starts_with("quorate")
+                    || s.text.starts_with("NOT quorate")
+                    || s.text.starts_with("view changed")
+            })
+            .map(|s| s.text)
+            .next_back()
+    }
+
+    /// Whether `node`'s last verdict since `since` is quorate.
+    pub fn quorate(&self, node: usize, since: u64) -> bool {
+        self.last_verdict(node, since).is_some_and(|t| {
+            t.starts_with("quorate") || t.starts_with("view changed, still quorate")
+        })
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let keys: Vec<(usize, &'static str)> = self.children.keys().copied().collect();
+        for (i, what) in keys {
+            self.stop(i, what);
+        }
+        if self.up {
+            let _ = Command::new("bash")
+                .arg(fixtures().join("lab.sh"))
+                .args(["down", &self.prefix])
+                .status();
+        }
+        if std::env::var_os("PALISADE_KEEP_TEST_DIRS").is_none() && !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
