@@ -15,8 +15,12 @@
 mod bmc;
 mod disk;
 mod scenario;
+// Not every test file uses every helper.
+#[allow(unused_imports)]
 pub use bmc::*;
+#[allow(unused_imports)]
 pub use disk::*;
+#[allow(unused_imports)]
 pub use scenario::*;
 
 use std::collections::{BTreeMap, BTreeSet};
