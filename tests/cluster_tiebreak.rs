@@ -351,3 +351,55 @@ fn watchdog_fencing_in_a_two_node_cluster() {
         c.timeline_text(cut)
     );
 }
+
+#[test]
+fn a_missing_or_foreign_tie_breaker_disk_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("palisade-tiebreak-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("key"), b"palisade-tiebreak-cli-key-0123").expect("key");
+    let port = 20000 + (std::process::id() % 10000) as u16 * 2;
+    let config = |disk: &str| {
+        format!(
+            "[cluster]\nid = 1\nkey-file = \"{d}/key\"\nnode = \"a\"\nport = {port}\n\
+             [quorum]\ntie-breaker-disk = \"{disk}\"\n[fencing]\nenabled = false\n\
+             [[node]]\nname = \"a\"\nid = 1\naddresses = [\"127.0.0.1\"]\n\
+             [[node]]\nname = \"b\"\nid = 2\naddresses = [\"127.0.0.2\"]\n",
+            d = dir.display()
+        )
+    };
+    let run = |text: String, check: bool| {
+        let path = dir.join("node.toml");
+        std::fs::write(&path, text).expect("config");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_palisade"));
+        cmd.args(["node", "--config"]).arg(&path);
+        if check {
+            cmd.arg("--check");
+        }
+        let out = cmd
+            .env("PALISADE_FORBID_SELF_FENCE", "1")
+            .output()
+            .expect("palisade node");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let missing = format!("{}/no-such-disk", dir.display());
+    let (code, err) = run(config(&missing), true);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("tie-breaker-disk") && err.contains("no-such-disk"),
+        "{err}"
+    );
+    // A file that is no sbd device: the node refuses to start.
+    let plain = dir.join("plain.img");
+    std::fs::write(&plain, vec![0u8; 1 << 20]).expect("plain");
+    let (code, err) = run(config(&plain.display().to_string()), false);
+    assert_eq!(code, Some(7), "{err}");
+    assert!(
+        err.contains("tie-breaker disk") && err.contains("plain.img"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -448,6 +448,7 @@ pub fn parse(
         &raw.quorum,
         &timers,
         quorum.tie_breaker != crate::cluster::quorum::TieBreaker::None,
+        fencing.watchdog,
     )?;
     if quorum.two_node && nodes.len() != 2 {
         return Err(bad(

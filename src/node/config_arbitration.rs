@@ -202,6 +202,7 @@ pub(super) fn tie_breakers(
     raw: &RawQuorum,
     timers: &Timers,
     auto_tie_breaker: bool,
+    watchdog: Option<WatchdogFencing>,
 ) -> Result<TieBreakers, ConfigError> {
     let s = "[quorum]";
     if raw.ping_targets.is_none() && (raw.ping_interval.is_some() || raw.ping_deadtime.is_some()) {
@@ -274,6 +275,19 @@ pub(super) fn tie_breakers(
                 .unwrap_or_else(|| (timers.keepalive * 4).max(Duration::from_secs(1)));
             if settle < Duration::from_millis(100) {
                 return Err(bad(s, "disk-settle", "must be at least 100ms"));
+            }
+            // While a tie waits for the disk (up to 2 x settle) the view is not agreed and
+            // the health file says "not quorate": the winners' own sbd must outlast that.
+            if let Some(w) = watchdog.filter(|w| settle * 2 >= w.sbd_watchdog_timeout) {
+                return Err(bad(
+                    s,
+                    "disk-settle",
+                    format!(
+                        "{}ms: with watchdog fencing, 2 x disk-settle must stay below [fencing] sbd-watchdog-timeout {}ms (a tie is decided within that, or the winners' sbd would reset them)",
+                        settle.as_millis(),
+                        w.sbd_watchdog_timeout.as_millis()
+                    ),
+                ));
             }
             Some(DiskTieBreaker {
                 path: path.clone(),

@@ -204,6 +204,11 @@ fn watchdog_fencing_spares_the_fence_device() {
         ok(&text).fencing.watchdog.expect("auto").timeout,
         Duration::from_secs(4)
     );
+    // With the disk: 2 x disk-settle (default 1s here) below the sbd watchdog (5s).
+    let both = no_devices
+        .replacen("[fencing]", "[fencing]\nwatchdog-timeout = \"10s\"", 1)
+        .replacen("[quorum]", "[quorum]\ntie-breaker-disk = \"/d\"", 1);
+    assert!(ok(&both).tie_breakers.disk.is_some());
     let off = no_devices.replacen("[fencing]", "[fencing]\nwatchdog-timeout = \"0s\"", 1);
     assert!(err(&off).contains("fence device"), "0 turns it off");
 }
@@ -237,6 +242,14 @@ fn watchdog_refusals() {
         (
             f("watchdog-timeout = \"10s\"\nfencer-socket = \"/run/f.sock\""),
             "only with direct fencing",
+        ),
+        (
+            with(
+                "[quorum]",
+                "tie-breaker-disk = \"/d\"\ndisk-settle = \"3s\"",
+            )
+            .replacen("[fencing]", "[fencing]\nwatchdog-timeout = \"10s\"", 1),
+            "2 x disk-settle must stay below",
         ),
     ];
     for (text, want) in cases {
