@@ -49,6 +49,8 @@ else
     IPMILAN=$ROOT/target/debug/fence_ipmilan
 fi
 [[ -x $BIN && -x $IPMILAN ]] || die "missing $BIN or $IPMILAN"
+# Absolute: the nodes run them from wherever their BMC was started.
+BIN=$(realpath "$BIN") IPMILAN=$(realpath "$IPMILAN")
 
 bmc_addr() { bash "$FIX/bmc.sh" addr "$1"; }
 # Our fence_ipmilan against node I's BMC, from the management network (switch namespace).
