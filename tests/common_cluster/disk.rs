@@ -25,6 +25,9 @@ pub fn shared_disk_unavailable() -> Option<String> {
     if !Path::new("/dev/fuse").exists() {
         return Some("no /dev/fuse".into());
     }
+    if !Path::new("/dev/loop-control").exists() {
+        return Some("no loop devices (/dev/loop-control)".into());
+    }
     let fusepy = Command::new(SYSTEM_PYTHON)
         .args(["-c", "import fusepy"])
         .stderr(Stdio::null())
