@@ -5,11 +5,15 @@
 //! header whose timeouts become the running ones, honour `SBD_DELAY_START`, then start
 //! one [`servant`](crate::servant) per device. From then on the servants drive the
 //! [`DaemonCore`] (inquisitor, watchdog, executor) from their own threads, right after
-//! each round: report, tick when due, pet. The main thread only sleeps until the
-//! core's next deadline (a silent servant, a tick no report brought, or every loop
-//! without devices), a stop signal (from a thread of their own,
-//! [`support::catch_stop_signals`]) or the end. An idle watch thus costs one wake-up and
-//! one read per device and loop. No decision is taken here: that is the inquisitor's.
+//! each round: report, tick when due, pet, and set the main thread's [`Alarm`] to the
+//! core's next deadline (a silent servant, a starving watchdog, a tick no report
+//! brought, or every loop without devices). The main thread waits in one `poll` for
+//! that alarm, the [`Doorbell`] a servant rings when the daemon has finished, and the
+//! stop signals ([`StopSignals`], a signalfd): while servants report, their alarm
+//! settings keep moving away and the main thread never runs. An idle watch thus costs
+//! one timer wake-up and one read per device and loop, on the servant's thread, and
+//! nothing else (no signal thread, no channels). No decision is taken here: that is
+//! the inquisitor's.
 //!
 //! Self-fence executors: the kernel one (sysrq + reboot(2), [`watchdog::KernelSelfFence`])
 //! needs [`watchdog::Production::claim`], which refuses under cargo or with
@@ -28,8 +32,8 @@ pub mod config;
 pub mod core;
 pub mod health;
 pub mod support;
+pub mod wakeup;
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -45,8 +49,9 @@ use crate::inquisitor::{FenceKind, Inquisitor, InquisitorConfig, LogLevel, OnTim
 use crate::servant::{self, DeviceOpener, OverdueRounds, ServantDevice};
 use config::{DelayStart, SelfFenceSetting, WatchConfig};
 use core::DaemonCore;
-use support::catch_stop_signals;
 pub use support::{FileRecordingSelfFence, Logger};
+pub use wakeup::StopSignals;
+use wakeup::{Alarm, BlockedStopSignals, Doorbell};
 
 /// Exit code of a clean stop.
 pub const EXIT_CLEAN: i32 = 0;
@@ -87,6 +92,9 @@ pub enum StartError {
     Inquisitor(#[from] crate::inquisitor::ConfigError),
     #[error(transparent)]
     Spawn(#[from] servant::SpawnError),
+    /// The timerfd or eventfd of the main thread could not be created.
+    #[error("cannot create the main thread's wake-up descriptors: {0}")]
+    Wakeup(std::io::Error),
 }
 
 /// The inquisitor's fence kinds in the watchdog crate's words.
@@ -127,20 +135,26 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
         Ok(Box::new(FileDevice::open(path)?))
     });
     let forbid = env(FORBID_ENV).is_some();
-    // Before any thread exists: every thread inherits the blocked stop signals.
-    let signals = match catch_stop_signals() {
+    // Until the daemon runs, a stop signal ends the process as by default.
+    let signals = match StopSignals::new() {
         Ok(signals) => signals,
         Err(e) => {
             logger.log(
                 LogLevel::Error,
-                &format!("cannot start the signal thread: {e}"),
+                &format!("cannot create the stop signals' signalfd: {e}"),
             );
             return EXIT_FAILURE;
         }
     };
     match Daemon::start(config, opener, forbid, logger) {
         Ok(mut daemon) => {
-            signals.forward_to(daemon.wake_sender());
+            if let Err(e) = signals.take_over() {
+                logger.log(
+                    LogLevel::Error,
+                    &format!("cannot block the stop signals: {e}"),
+                );
+            }
+            daemon.stop_on(signals);
             daemon.run()
         }
         Err(e) => {
@@ -150,20 +164,30 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
     }
 }
 
-/// Wake-ups of the main thread besides its timer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// SIGTERM or SIGINT (from the signal thread).
-    Stop,
-    /// A servant's report ended the daemon with this exit code.
-    Finished(i32),
+/// The main thread's alarm and doorbell, shared with the servants' reporters.
+struct Wakeups {
+    alarm: Alarm,
+    doorbell: Doorbell,
+}
+
+impl Wakeups {
+    /// Set the alarm to the core's next deadline. Should that fail (it does not with a
+    /// valid timerfd), go off at once: the main thread then looks and sets it again.
+    fn follow(&self, core: &DaemonCore) {
+        let after = core.next_wake().saturating_duration_since(Instant::now());
+        if let Err(e) = self.alarm.set_after(after) {
+            core.logger
+                .log(LogLevel::Error, &format!("Setting the timerfd failed: {e}"));
+            self.doorbell.ring();
+        }
+    }
 }
 
 /// The running daemon: the shared [`DaemonCore`] and the main thread's wake-ups.
 pub struct Daemon {
     core: Arc<Mutex<DaemonCore>>,
-    wake: Receiver<Wake>,
-    wake_sender: Sender<Wake>,
+    wakeups: Arc<Wakeups>,
+    stop: Option<StopSignals>,
 }
 
 /// The core, also after a thread panicked while holding it (its state stays usable).
@@ -171,21 +195,25 @@ fn lock(core: &Mutex<DaemonCore>) -> MutexGuard<'_, DaemonCore> {
     core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The reporter servants call on their own thread: decide at once, wake the main
-/// thread only when the daemon has finished.
-fn reporter(core: &Arc<Mutex<DaemonCore>>, wake: &Sender<Wake>) -> servant::Reporter {
-    let (core, wake) = (core.clone(), wake.clone());
+/// The reporter servants call on their own thread: decide at once, move the main
+/// thread's alarm to the next deadline, ring its doorbell only when the daemon has
+/// finished.
+fn reporter(core: &Arc<Mutex<DaemonCore>>, wakeups: &Arc<Wakeups>) -> servant::Reporter {
+    let (core, wakeups) = (core.clone(), wakeups.clone());
     Arc::new(move |message| {
         let mut core = lock(&core);
         if core.finished.is_some() {
             return false;
         }
         match core.on_servant(message, Instant::now()) {
-            Some(code) => {
-                let _ = wake.send(Wake::Finished(code));
+            Some(_) => {
+                wakeups.doorbell.ring();
                 false
             }
-            None => true,
+            None => {
+                wakeups.follow(&core);
+                true
+            }
         }
     })
 }
@@ -314,7 +342,10 @@ impl Daemon {
         for warning in warnings {
             logger.log(LogLevel::Warning, &warning.to_string());
         }
-        let (wake_sender, wake) = mpsc::channel();
+        let wakeups = Arc::new(Wakeups {
+            alarm: Alarm::new().map_err(StartError::Wakeup)?,
+            doorbell: Doorbell::new().map_err(StartError::Wakeup)?,
+        });
         let overdue = OverdueRounds::new(
             config.devices.len(),
             timeouts.loop_timeout,
@@ -361,49 +392,71 @@ impl Daemon {
             timer_ticking: false,
         }));
         {
-            // Servants report from their first round on: they wait for this lock.
+            // Servants report from their first round on: they wait for this lock. They
+            // never take a stop signal: those are the main thread's.
             let mut guard = lock(&core);
+            let _blocked = BlockedStopSignals::here();
             for setup in setups {
-                let handle = servant::spawn(setup, reporter(&core, &wake_sender))?;
+                let handle = servant::spawn(setup, reporter(&core, &wakeups))?;
                 guard.servants.push(handle);
             }
+            wakeups.follow(&guard);
         }
         Ok(Daemon {
             core,
-            wake,
-            wake_sender,
+            wakeups,
+            stop: None,
         })
     }
 
-    /// A sender for the main thread's wake-ups (the signal thread's stop requests).
-    pub fn wake_sender(&self) -> Sender<Wake> {
-        self.wake_sender.clone()
+    /// Stop cleanly on SIGTERM / SIGINT (the caller has blocked them, see
+    /// [`StopSignals::take_over`]).
+    pub fn stop_on(&mut self, signals: StopSignals) {
+        self.stop = Some(signals);
     }
 
     /// The main thread; returns the exit code. Servants drive the daemon from their own
-    /// threads ([`DaemonCore::on_servant`]); this only sleeps until the core's next
-    /// deadline, a stop signal or the end, so an idle watch adds no wake-ups here.
+    /// threads ([`DaemonCore::on_servant`]) and keep moving the alarm; this only wakes
+    /// when it goes off (a silent servant, a starving watchdog), a servant's report has
+    /// ended the daemon, or a stop signal arrived.
     pub fn run(&mut self) -> i32 {
         loop {
-            let wait = {
-                let core = lock(&self.core);
-                if let Some(code) = core.finished {
-                    return code;
-                }
-                core.next_wake().saturating_duration_since(Instant::now())
-            };
-            let woke = self.wake.recv_timeout(wait);
-            let mut core = lock(&self.core);
-            let ended = match woke {
-                Ok(Wake::Finished(code)) => Some(code),
-                Ok(Wake::Stop) => core.stop(),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    core.on_timer(Instant::now())
-                }
-            };
-            if let Some(code) = ended {
+            if let Some(code) = lock(&self.core).finished {
                 return code;
             }
+            let woken = wakeup::wait(
+                &self.wakeups.alarm,
+                &self.wakeups.doorbell,
+                self.stop.as_ref(),
+            );
+            let mut core = lock(&self.core);
+            let woken = woken.unwrap_or_else(|e| {
+                core.logger.log(
+                    LogLevel::Error,
+                    &format!("Waiting for wake-ups failed: {e}"),
+                );
+                // Keep going on a short timer rather than stop watching.
+                std::thread::sleep(core.timeouts.loop_timeout / 20);
+                wakeup::Woken {
+                    alarm: true,
+                    ..wakeup::Woken::default()
+                }
+            });
+            if woken.stop {
+                if let Some(code) = core.stop() {
+                    return code;
+                }
+            }
+            if let Some(code) = core.finished {
+                return code;
+            }
+            // A doorbell without an end: a failed alarm setting asks for a look.
+            if woken.alarm || woken.doorbell {
+                if let Some(code) = core.on_timer(Instant::now()) {
+                    return code;
+                }
+            }
+            self.wakeups.follow(&core);
         }
     }
 }

@@ -13,7 +13,7 @@
 //! timeout while it lasts). One thread and one wake-up per round keep an idle watch
 //! cheap. No decision is taken here: that is the inquisitor's.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -233,7 +233,8 @@ pub struct ServantHandle {
 }
 
 impl ServantHandle {
-    /// Queue a clear of the node's mailbox (done before the next read).
+    /// Queue a clear of the node's mailbox: done right after the report in progress when
+    /// queued by it (on the servant's thread), else before the next read.
     pub fn clear_message(&self) {
         let _ = self.requests.send(ServantRequest::Clear);
     }
@@ -259,15 +260,14 @@ pub fn spawn(setup: ServantSetup, report: Reporter) -> Result<ServantHandle, Spa
     Ok(ServantHandle { requests })
 }
 
-/// A round every loop timeout on a fixed schedule (a round that takes longer only delays
-/// the next one), clears in between; until the daemon goes away.
-fn servant_loop(setup: ServantSetup, requests: &Receiver<ServantRequest>, report: &Reporter) {
-    let device = setup.index;
-    let loop_timeout = setup.loop_timeout;
-    let mut watcher = DeviceWatcher::new(setup);
-    let mut next_round = Instant::now();
+/// Carry out the queued requests; `false` once the daemon has gone away.
+fn serve_requests(
+    watcher: &mut DeviceWatcher,
+    requests: &Receiver<ServantRequest>,
+    report: &Reporter,
+) -> bool {
     loop {
-        match requests.recv_timeout(next_round.saturating_duration_since(Instant::now())) {
+        match requests.try_recv() {
             Ok(ServantRequest::Clear) => {
                 if let Err(message) = watcher.clear() {
                     let log = ServantMessage::Log {
@@ -275,17 +275,33 @@ fn servant_loop(setup: ServantSetup, requests: &Receiver<ServantRequest>, report
                         message,
                     };
                     if !report(log) {
-                        return;
+                        return false;
                     }
                 }
-                continue;
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(TryRecvError::Empty) => return true,
+            Err(TryRecvError::Disconnected) => return false,
+        }
+    }
+}
+
+/// A round every loop timeout on a fixed schedule (a round that takes longer only delays
+/// the next one), until the daemon goes away. The thread sleeps in between and wakes for
+/// nothing else: requests are served right after the report (where the daemon queues
+/// the clear of a `test` message) and before the next round.
+fn servant_loop(setup: ServantSetup, requests: &Receiver<ServantRequest>, report: &Reporter) {
+    let device = setup.index;
+    let loop_timeout = setup.loop_timeout;
+    let mut watcher = DeviceWatcher::new(setup);
+    let mut next_round = Instant::now();
+    loop {
+        let wait = next_round.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
         }
         let started = Instant::now();
-        if started < next_round {
-            continue;
+        if !serve_requests(&mut watcher, requests, report) {
+            return;
         }
         let message = match watcher.round() {
             RoundOutcome::Mailbox(command) => ServantMessage::Event(Event::ServantReport {
@@ -298,7 +314,7 @@ fn servant_loop(setup: ServantSetup, requests: &Receiver<ServantRequest>, report
             }),
             RoundOutcome::StartRefused(refusal) => ServantMessage::StartRefused { device, refusal },
         };
-        if !report(message) {
+        if !report(message) || !serve_requests(&mut watcher, requests, report) {
             return;
         }
         next_round = (next_round + loop_timeout).max(started);
