@@ -73,7 +73,7 @@ fn loopback_multicast_ring_forms_a_cluster() {
         .collect();
     for i in 1..=3 {
         let config = format!(
-            "[cluster]\nid = 3\nkey-file = \"{d}/authkey\"\nnode = \"node{i}\"\nport = {port}\ntimeline = \"{d}/timeline\"\n\n\
+            "[cluster]\nid = 3\nkey-file = \"{d}/authkey\"\nnode = \"node{i}\"\nport = {port}\ntimeline = \"{d}/timeline\"\nstate-dir = \"{d}/state{i}\"\ncontrol-socket = \"{d}/control{i}.sock\"\n\n\
              [timers]\nkeepalive = \"100ms\"\ndeadtime = \"600ms\"\ninitdead = \"2s\"\n\n\
              [fencing]\nenabled = false\n\n{nodes}\
              [[ring]]\nmcast-group = \"{group}\"\nmcast-port = {}\nmcast-ttl = 0\nmcast-loop = true\n",

@@ -361,7 +361,7 @@ fn a_missing_or_foreign_tie_breaker_disk_is_a_clear_error() {
     let port = 20000 + (std::process::id() % 10000) as u16 * 2;
     let config = |disk: &str| {
         format!(
-            "[cluster]\nid = 1\nkey-file = \"{d}/key\"\nnode = \"a\"\nport = {port}\n\
+            "[cluster]\nid = 1\nkey-file = \"{d}/key\"\nnode = \"a\"\nport = {port}\nstate-dir = \"{d}/state\"\ncontrol-socket = \"{d}/control.sock\"\n\
              [quorum]\ntie-breaker-disk = \"{disk}\"\n[fencing]\nenabled = false\n\
              [[node]]\nname = \"a\"\nid = 1\naddresses = [\"127.0.0.1\"]\n\
              [[node]]\nname = \"b\"\nid = 2\naddresses = [\"127.0.0.2\"]\n",

@@ -174,7 +174,7 @@ impl Lab {
         let o = &self.options;
         let dir = self.dir.display();
         let mut text = format!(
-            "[cluster]\nid = 9\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nport = {}\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\n{}\n\
+            "[cluster]\nid = 9\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nport = {}\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\nstate-dir = \"{dir}/state{i}\"\ncontrol-socket = \"{dir}/control{i}.sock\"\n{}\n\
              [timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
              [quorum]\nno-quorum-policy = \"{}\"\n{}\n\
              [fencing]\naction = \"off\"\ntimeout = \"20s\"\nretry = \"2s\"\nself-fence = \"record:{dir}/self-fence{i}\"\n{}\n",
