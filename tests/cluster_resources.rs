@@ -341,7 +341,11 @@ fn lose_and_recover_node1(lab: &mut ResLab) -> (String, u64) {
         .iter()
         .find(|l| l.event == "poweroff" && l.node == "node1")
         .unwrap_or_else(|| panic!("node1 not fenced:\n{}", lab.c.timeline_text(cut)));
-    assert!(off.at <= start.at, "started before the fence");
+    assert!(
+        off.at <= start.at,
+        "started before the fence: {start:?} before {off:?}\n{log:#?}\n{}",
+        lab.c.timeline_text(0)
+    );
     assert_eq!(lab.power(1), "off");
     lab.heal(1);
     let back = common_cluster::now_ms();

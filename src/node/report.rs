@@ -40,6 +40,8 @@ const HEADER: usize = 32;
 const MAC_LEN: usize = 32;
 /// Most entries of each list one report carries.
 pub const MAX_ENTRIES: usize = 256;
+/// Largest report sent (UDP payloads stop at 65507 bytes).
+pub const MAX_DATAGRAM: usize = 60_000;
 
 /// Where a resource instance stands on its node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -231,11 +233,20 @@ pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
         .filter(|f| fits(&f.resource))
         .take(MAX_ENTRIES)
         .collect();
+    // The admin records are the only list that can grow large: they stop before the
+    // datagram would pass MAX_DATAGRAM (a receiver learns the rest from another node, or
+    // from the next report once older records are superseded).
+    let mut room = MAX_DATAGRAM.saturating_sub(HEADER + MAC_LEN + 4096);
     let admin: Vec<&Record> = r
         .admin
         .iter()
         .filter(|a| fits(&a.key) && fits(&a.value))
         .take(MAX_ENTRIES)
+        .take_while(|a| {
+            let size = a.key.len() + a.value.len() + 14;
+            room = room.saturating_sub(size);
+            room > 0
+        })
         .collect();
     let grants: Vec<&Grant> = r
         .grants
@@ -538,6 +549,24 @@ mod tests {
         );
         assert!(!is_report(&hb));
         assert_eq!(decode(&hb, KEY, 7), Err(ReportError::BadMagic));
+    }
+
+    #[test]
+    fn a_huge_admin_table_still_fits_one_datagram() {
+        let mut r = report();
+        r.admin = (0..MAX_ENTRIES)
+            .map(|i| Record {
+                key: format!("{i:03}{}", "k".repeat(252)),
+                value: "v".repeat(255),
+                version: i as u64,
+                origin: 1,
+            })
+            .collect();
+        let b = encode(&r, KEY);
+        assert!(b.len() <= MAX_DATAGRAM, "{} bytes", b.len());
+        let back = decode(&b, KEY, 7).expect("decodes");
+        assert!(!back.admin.is_empty() && back.admin.len() < MAX_ENTRIES);
+        assert_eq!(back.admin[..], r.admin[..back.admin.len()]);
     }
 
     #[test]
