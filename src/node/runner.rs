@@ -18,12 +18,11 @@ use super::config::NodeConfig;
 use super::fencing::{FenceOutcome, Fencer};
 use super::heartbeat::{Incoming, Rings};
 use super::peers::PeerBook;
-use super::report::{self, Report};
 use super::resources::{self, AgentContext, ResourceHandle};
 use super::timeline::{Kind, Timeline};
 use crate::cluster::failover::{Event, FailoverMachine};
 use crate::cluster::membership::{Change, Heartbeat, Membership};
-use crate::cluster::packet::{self, Key, Packet};
+use crate::cluster::packet::Key;
 use crate::cluster::quorum::{self, ExternalTieBreakers, NodeId, WaitForAll};
 use watchdog::SelfFence;
 
@@ -33,6 +32,8 @@ mod actions;
 mod control;
 #[path = "runner_sched.rs"]
 mod sched;
+#[path = "runner_send.rs"]
+mod send;
 
 /// How the node's run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,92 +133,6 @@ impl Runner {
 
     fn emit(&self, kind: Kind, text: &str) {
         self.timeline.emit(kind, text);
-    }
-
-    /// Tell the sbd daemon whether this node is in a quorate partition, so that losing
-    /// the disks alone does not kill a healthy member (sbd's pacemaker integration). The
-    /// file is rewritten every keepalive; if this daemon hangs it goes stale and sbd
-    /// stops trusting it.
-    fn report_health(&mut self) {
-        let Some(path) = self.cfg.sbd_health_file.clone() else {
-            return;
-        };
-        // Quorate AND agreed: a member that announces another view (it no longer hears
-        // us) means our membership is one-sided; sbd must not count on it.
-        let agreed = self
-            .view
-            .as_ref()
-            .is_none_or(|v| self.book.disagreeing(v).is_empty());
-        let (health, reason) = if self.quorate && agreed {
-            (
-                sbd::inquisitor::ClusterHealth::QuorateHealthy,
-                "member of a quorate partition",
-            )
-        } else {
-            (
-                sbd::inquisitor::ClusterHealth::NotQuorate,
-                "partition without quorum",
-            )
-        };
-        if let Err(e) = sbd::daemon::health::write_health(&path, health, reason) {
-            self.dropped_health_reports += 1;
-            if self.dropped_health_reports == 1 {
-                self.emit(
-                    Kind::Daemon,
-                    &format!("cannot write sbd health file {}: {e}", path.display()),
-                );
-            }
-        }
-    }
-
-    /// Heartbeat and report to every peer on every ring.
-    async fn send(&mut self, rings: &Rings) {
-        self.seq += 1;
-        // What we see now (not yet agreed perhaps): peers compare it with their own view.
-        let seen = self.book.view();
-        let members: Vec<NodeId> = seen.iter().copied().collect();
-        self.announced = seen;
-        let hb = packet::encode(
-            &Packet {
-                cluster: self.cfg.cluster_id,
-                from: self.cfg.me,
-                incarnation: self.incarnation,
-                seq: self.seq,
-                quorate: self.quorate,
-                members,
-            },
-            &self.key,
-        );
-        // No report (so no peer takes us into its view) before every probe and cleanup
-        // is done: what we report running must be what the cluster placed here.
-        self.sched.send_now = false;
-        if !self.probed() {
-            rings.send_all(&[&hb]).await;
-            return;
-        }
-        // Fences of nodes out of what we see now (not only of the applied view): a member
-        // fenced after a failed stop leaves every peer's view at once.
-        let view = self.book.view();
-        let grants = if self.coordinator() == Some(self.cfg.me) {
-            self.sched.grants.clone()
-        } else {
-            Vec::new()
-        };
-        let rep = report::encode(
-            &Report {
-                cluster: self.cfg.cluster_id,
-                from: self.cfg.me,
-                incarnation: self.incarnation,
-                seq: self.seq,
-                running: self.local_running(),
-                fenced: self.book.advertised_fences(&view),
-                failcounts: self.local_failcounts(Instant::now()),
-                admin: self.sched.admin.records().cloned().collect(),
-                grants,
-            },
-            &self.cfg.key,
-        );
-        rings.send_all(&[&hb, &rep]).await;
     }
 
     fn incoming(&mut self, msg: Incoming, now: Instant) {
