@@ -139,8 +139,7 @@ members = ["db", "web"]
         let text =
             std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
         text.lines()
-            .filter(|l| !l.contains(" monitor "))
-            .last()
+            .rfind(|l| !l.contains(" monitor "))
             .map(|l| {
                 let w: Vec<&str> = l.split_whitespace().collect();
                 let at = w[0].replace('.', "").parse().unwrap_or(0);
