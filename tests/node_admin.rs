@@ -1,7 +1,7 @@
 //! The admin commands against a real one-node cluster on loopback (no root needed):
 //! `palisade status [--json]`, `explain`, `resource stop|start|cleanup|move`, `node
-//! standby|online`, their errors and exit codes, and the admin records surviving a
-//! restart of the daemon. The resources are a group of two `restest:Stubborn` test agents
+//! standby|online`, their errors and exit codes, the admin records surviving a restart of
+//! the daemon, failcounts and failure-timeout. The resources are a group of two `restest:Stubborn` test agents
 //! (`tests/fixtures/resources/ocf`), which log start, monitor and stop to a shared file.
 
 use std::path::PathBuf;
@@ -52,6 +52,7 @@ name = "db"
 agent = "ocf:restest:Stubborn"
 params = {{ log = "{d}/db.log", state = "{d}/db.state" }}
 op = [{{ name = "monitor", interval = "200ms" }}]
+meta = {{ failure-timeout = "1s" }}
 
 [[primitive]]
 name = "web"
@@ -238,6 +239,21 @@ fn admin_commands_drive_a_one_node_cluster() {
     solo.ok(&["resource", "cleanup", "app"]);
     solo.wait("cleanup did not clear the failure", |s| {
         s.status()["failures"] == serde_json::json!([])
+    });
+
+    // failure-timeout: db's failure is forgotten on its own
+    std::fs::remove_file(solo.dir.join("db.state")).expect("break db");
+    solo.wait("db's failure was not counted", |s| {
+        s.status()["failures"][0]["resource"] == "db"
+    });
+    solo.wait("db's failure did not expire", |s| {
+        s.status()["failures"] == serde_json::json!([])
+    });
+    assert!(solo
+        .out()
+        .contains("failures of db expired (failure-timeout)"));
+    solo.wait("db was not recovered", |s| {
+        s.running("db") && s.running("web")
     });
 
     // bad input: clear errors and exit codes
