@@ -57,7 +57,7 @@ meta = {{ failure-timeout = "1s" }}
 [[primitive]]
 name = "web"
 agent = "ocf:restest:Stubborn"
-params = {{ log = "{d}/web.log", state = "{d}/web.state" }}
+params = {{ log = "{d}/web.log", state = "{d}/web.state", refuse = "{d}/refuse-stop" }}
 op = [{{ name = "monitor", interval = "200ms" }}]
 meta = {{ migration-threshold = 3 }}
 
@@ -253,6 +253,30 @@ fn admin_commands_drive_a_one_node_cluster() {
         .out()
         .contains("failures of db expired (failure-timeout)"));
     solo.wait("db was not recovered", |s| {
+        s.running("db") && s.running("web")
+    });
+
+    // a stop that fails (fencing disabled): blocked, shown, and tried again by cleanup
+    std::fs::write(solo.dir.join("refuse-stop"), "").expect("refuse");
+    solo.ok(&["resource", "stop", "app"]);
+    solo.wait("the failed stop is not shown", |s| {
+        s.status()["resources"][1]["instances"][0]["status"] == "STOP FAILED"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(solo.running("db"), "db stops only after web");
+    let text = solo.ok(&["status"]);
+    assert!(text.contains("STOP FAILED on solo"), "{text}");
+    assert!(
+        text.contains("fencing is disabled; clean up by hand"),
+        "{text}"
+    );
+    std::fs::remove_file(solo.dir.join("refuse-stop")).expect("accept");
+    solo.ok(&["resource", "cleanup", "web"]);
+    solo.wait("cleanup did not stop app", |s| {
+        !s.running("db") && !s.running("web")
+    });
+    solo.ok(&["resource", "start", "app"]);
+    solo.wait("app did not start after the cleanup", |s| {
         s.running("db") && s.running("web")
     });
 

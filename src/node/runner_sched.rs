@@ -247,7 +247,7 @@ impl Runner {
     }
 
     /// Carry out a cleanup if it concerns this node: forget its failures of the resource
-    /// (every member of a group, the child of a clone).
+    /// (every member of a group, the child of a clone) and try a failed stop again.
     pub(super) fn cleanup_local(&mut self, req: &CleanupRequest) {
         let me = self.name(self.cfg.me);
         if req.node.as_ref().is_some_and(|n| *n != me) {
@@ -263,6 +263,10 @@ impl Runner {
         };
         let mut cleared = Vec::new();
         for p in primitives {
+            // A stop that failed here (fencing disabled keeps it blocked) is tried again.
+            if self.local.get(&p) == Some(&Local::StopFailed) {
+                self.stop_local(&p, "cleanup");
+            }
             if self.sched.failcounts.remove(&p).is_some() {
                 cleared.push(p);
             }

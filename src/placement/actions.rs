@@ -271,7 +271,57 @@ pub fn plan_actions(
         }
     }
     let edges = dependencies(&nodes, orders);
+    let (nodes, edges) = drop_blocked(nodes, edges, decisions, orders);
     topological(nodes, &edges)
+}
+
+/// A unit left frozen somewhere (its stop failed, its node is unclean or in maintenance)
+/// has not stopped there, so a symmetrical order's `first` may not stop (or be demoted)
+/// under it: those actions are dropped, and so is everything that had to wait for them
+/// (a start elsewhere after the stop, ...), until the frozen unit is resolved.
+fn drop_blocked(
+    nodes: Vec<Node>,
+    edges: Vec<(usize, usize)>,
+    decisions: &BTreeMap<String, Decision>,
+    orders: &[UnitOrder],
+) -> (Vec<Node>, Vec<(usize, usize)>) {
+    let mut blocked = vec![false; nodes.len()];
+    for o in orders.iter().filter(|o| o.symmetrical) {
+        if decisions.get(&o.then).is_none_or(|d| d.frozen.is_empty()) {
+            continue;
+        }
+        let undo = match o.first_action {
+            OrderAction::Start => ActionKind::Stop,
+            OrderAction::Promote => ActionKind::Demote,
+        };
+        for i in of(&nodes, &o.first, &[undo]).collect::<Vec<_>>() {
+            blocked[i] = true;
+        }
+    }
+    let mut changed = blocked.iter().any(|b| *b);
+    while changed {
+        changed = false;
+        for (before, after) in &edges {
+            if blocked[*before] && !blocked[*after] {
+                blocked[*after] = true;
+                changed = true;
+            }
+        }
+    }
+    let mut index = vec![usize::MAX; nodes.len()];
+    let mut kept = Vec::new();
+    for (i, n) in nodes.into_iter().enumerate() {
+        if !blocked[i] {
+            index[i] = kept.len();
+            kept.push(n);
+        }
+    }
+    let edges = edges
+        .into_iter()
+        .filter(|(b, a)| !blocked[*b] && !blocked[*a])
+        .map(|(b, a)| (index[b], index[a]))
+        .collect();
+    (kept, edges)
 }
 
 fn of<'a>(
