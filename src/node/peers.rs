@@ -8,9 +8,17 @@
 //!   (initdead), so startup fencing never shoots a peer that is merely slow to appear;
 //! - a fenced incarnation is refused: its heartbeats are dropped until the node restarts
 //!   (a new incarnation), and the fence is advertised in our reports while the node stays
-//!   out, so every member marks it clean and the fenced node itself learns of it.
+//!   out, so every member marks it clean and the fenced node itself learns of it;
+//! - a peer we hear whose heartbeats keep announcing a view without us for longer than
+//!   deadtime (it does not hear us: a one-sided link) is out of the view until it lists
+//!   us again, so that the nodes it cannot hear agree on a view without it (and fence it)
+//!   instead of waiting forever for it to agree. The time counts only while we send
+//!   reports (a peer takes us in only after our report) and from the first announcement
+//!   of an unbroken run without us: a peer that has just come up hears us within a
+//!   keepalive or two and is never counted out for that.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use super::report::Report;
 use crate::cluster::membership::Change;
@@ -28,6 +36,19 @@ struct Peer {
     running: BTreeSet<String>,
     /// The members its last accepted heartbeat listed (its own view).
     announced: Option<BTreeSet<NodeId>>,
+    /// When its announcements began to leave us out (unbroken since).
+    excluding_since: Option<Instant>,
+    /// Out of the view: it announced a view without us for longer than the limit.
+    one_sided: bool,
+}
+
+impl Peer {
+    /// Forget what its announcements said (a restart, dead, fenced).
+    fn forget_announcements(&mut self) {
+        self.announced = None;
+        self.excluding_since = None;
+        self.one_sided = false;
+    }
 }
 
 /// What a report changed.
@@ -54,6 +75,8 @@ pub struct PeerBook {
     fenced: BTreeMap<NodeId, u64>,
     /// Fences already handed to the failover machine.
     applied: BTreeMap<NodeId, u64>,
+    /// Since when we send reports (peers can take us into their view only after that).
+    reporting_since: Option<Instant>,
 }
 
 impl PeerBook {
@@ -70,6 +93,7 @@ impl PeerBook {
             settled: false,
             fenced: BTreeMap::new(),
             applied: BTreeMap::new(),
+            reporting_since: None,
         }
     }
 
@@ -85,17 +109,26 @@ impl PeerBook {
         }
     }
 
-    /// A heartbeat was accepted by the membership.
-    pub fn heartbeat(&mut self, from: NodeId, incarnation: u64) {
-        if let Some(p) = self.peers.get_mut(&from) {
-            if p.incarnation != Some(incarnation) {
-                // A restart: what it reported before is void.
-                p.reported_since_up = false;
-                p.running.clear();
-                p.announced = None;
-            }
-            p.incarnation = Some(incarnation);
+    /// A heartbeat was accepted by the membership. True when it is a new incarnation of a
+    /// peer this book had put out (fenced while still heard) and that the membership may
+    /// never have seen silent (a node powered off and booted again within deadtime): it
+    /// is alive again, and enters the view once it reports.
+    pub fn heartbeat(&mut self, from: NodeId, incarnation: u64) -> bool {
+        let Some(p) = self.peers.get_mut(&from) else {
+            return false;
+        };
+        let mut revived = false;
+        if p.incarnation.is_some_and(|known| known != incarnation) {
+            // A restart: what it reported before is void.
+            p.reported_since_up = false;
+            p.running.clear();
+            p.forget_announcements();
+            revived = !p.alive;
+            p.alive = true;
+            p.dead = false;
         }
+        p.incarnation = Some(incarnation);
+        revived
     }
 
     /// A membership change.
@@ -114,18 +147,58 @@ impl PeerBook {
                     p.dead = true;
                     p.reported_since_up = false;
                     p.running.clear();
-                    p.announced = None;
+                    p.forget_announcements();
                 }
             }
             Change::Late(..) | Change::Replay(_) => {}
         }
     }
 
-    /// The members listed in an accepted heartbeat of `from` (what it sees).
-    pub fn announced(&mut self, from: NodeId, members: &[NodeId]) {
-        if let Some(p) = self.peers.get_mut(&from) {
-            p.announced = Some(members.iter().copied().collect());
+    /// The members listed in an accepted heartbeat of `from` (what it sees), heard at
+    /// `now`. True when `from` was out of the view for leaving us out and lists us again
+    /// (it is back in the view if it is alive and reported).
+    pub fn announced(&mut self, from: NodeId, members: &[NodeId], now: Instant) -> bool {
+        let Some(p) = self.peers.get_mut(&from) else {
+            return false;
+        };
+        let theirs: BTreeSet<NodeId> = members.iter().copied().collect();
+        let back = if theirs.contains(&self.me) {
+            p.excluding_since = None;
+            std::mem::replace(&mut p.one_sided, false)
+        } else {
+            p.excluding_since.get_or_insert(now);
+            false
+        };
+        p.announced = Some(theirs);
+        back
+    }
+
+    /// We sent a report at `now` (the first call starts the clock of [`Self::one_sided`]).
+    pub fn reporting(&mut self, now: Instant) {
+        self.reporting_since.get_or_insert(now);
+    }
+
+    /// Peers we hear that have announced views without us, unbroken, for `limit`
+    /// (counted from when we began to send reports) as of `now`: they do not hear us, so
+    /// they are out of the view until they list us again. Each is returned once.
+    pub fn one_sided(&mut self, now: Instant, limit: Duration) -> Vec<NodeId> {
+        let Some(reporting) = self.reporting_since else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (n, p) in self.peers.iter_mut() {
+            let Some(since) = p.excluding_since else {
+                continue;
+            };
+            if p.alive
+                && !p.one_sided
+                && now.saturating_duration_since(since.max(reporting)) >= limit
+            {
+                p.one_sided = true;
+                out.push(*n);
+            }
         }
+        out
     }
 
     /// Members of `view` (other than us) whose own view, as last announced, differs from
@@ -199,7 +272,7 @@ impl PeerBook {
             p.dead = true;
             p.reported_since_up = false;
             p.running.clear();
-            p.announced = None;
+            p.forget_announcements();
         }
     }
 
@@ -226,12 +299,13 @@ impl PeerBook {
         self.settled
     }
 
-    /// This node and every alive peer that reported since it came up.
+    /// This node and every alive peer that reported since it came up (and does not
+    /// leave us out of its own view for too long: [`Self::one_sided`]).
     pub fn view(&self) -> BTreeSet<NodeId> {
         let mut v: BTreeSet<NodeId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.alive && p.reported_since_up)
+            .filter(|(_, p)| p.alive && p.reported_since_up && !p.one_sided)
             .map(|(n, _)| *n)
             .collect();
         v.insert(self.me);

@@ -1,6 +1,7 @@
 //! The peer book: view gating, fenced incarnations, fence advertisement.
 
 use super::*;
+use std::time::{Duration, Instant};
 
 fn report(from: NodeId, inc: u64, seq: u64, running: &[&str], fenced: &[(NodeId, u64)]) -> Report {
     Report {
@@ -140,19 +141,145 @@ fn a_view_is_agreed_when_every_member_announces_the_same() {
     }
     let all = set(&[1, 2, 3]);
     assert_eq!(book.disagreeing(&all).len(), 2, "nothing announced yet");
-    book.announced(2, &[1, 2, 3]);
-    book.announced(3, &[1, 2, 3]);
+    let t = Instant::now();
+    book.announced(2, &[1, 2, 3], t);
+    book.announced(3, &[1, 2, 3], t);
     assert!(book.disagreeing(&all).is_empty());
     // we lost node 2, but node 3 still announces the old view (or has lost us): not agreed
     book.change(&Change::Dead(2));
     let view = book.view();
     assert_eq!(view, set(&[1, 3]));
     assert_eq!(book.disagreeing(&view), vec![(3, set(&[1, 2, 3]))]);
-    book.announced(3, &[1, 3]);
+    book.announced(3, &[1, 3], t);
     assert!(book.disagreeing(&view).is_empty());
     // a restart forgets the announcement
     book.heartbeat(3, 301);
     assert_eq!(book.disagreeing(&set(&[1, 3])), vec![(3, BTreeSet::new())]);
     // alone: trivially agreed
     assert!(book.disagreeing(&set(&[1])).is_empty());
+}
+
+/// A book of node 1 in a 3-node cluster whose peers 2 and 3 are up, reported and
+/// announce the full view; we began to report at `t`.
+fn three_agreed(t: Instant) -> PeerBook {
+    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    book.reporting(t);
+    for (n, inc) in [(2, 200), (3, 300)] {
+        up(&mut book, n, inc);
+        book.report(&report(n, inc, 1, &[], &[]));
+        book.announced(n, &[1, 2, 3], t);
+    }
+    book
+}
+
+const DEADTIME: Duration = Duration::from_secs(1);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn a_peer_that_leaves_us_out_longer_than_deadtime_is_out_of_the_view() {
+    let t = Instant::now();
+    let mut book = three_agreed(t);
+    // node 3 stops hearing us (and node 2): it announces itself alone, every keepalive,
+    // while we still hear it.
+    for k in 0..=5 {
+        book.announced(3, &[3], t + ms(1000 + 200 * k));
+        let now = t + ms(1000 + 200 * k);
+        if k < 5 {
+            assert!(book.one_sided(now, DEADTIME).is_empty(), "{k}");
+            assert_eq!(book.view(), set(&[1, 2, 3]));
+        }
+    }
+    assert_eq!(book.one_sided(t + ms(2000), DEADTIME), vec![3]);
+    assert!(
+        book.one_sided(t + ms(2500), DEADTIME).is_empty(),
+        "returned once"
+    );
+    // out of the view: the view without it can be agreed with node 2
+    let view = book.view();
+    assert_eq!(view, set(&[1, 2]));
+    book.announced(2, &[1, 2], t + ms(2010));
+    assert!(book.disagreeing(&view).is_empty());
+    // still heard, still reporting: stays out while it leaves us out
+    assert!(!book.report(&report(3, 300, 2, &[], &[])).stale);
+    assert!(!book.announced(3, &[3], t + ms(2200)));
+    assert_eq!(book.view(), set(&[1, 2]));
+    // it hears us again: back in the view
+    assert!(book.announced(3, &[1, 2, 3], t + ms(2400)));
+    assert_eq!(book.view(), set(&[1, 2, 3]));
+    assert!(book.one_sided(t + ms(5000), DEADTIME).is_empty());
+}
+
+#[test]
+fn only_an_unbroken_exclusion_counts() {
+    let t = Instant::now();
+    let mut book = three_agreed(t);
+    // left out for 800 ms, then listed again, then left out again: the clock restarts
+    book.announced(3, &[2, 3], t + ms(1000));
+    book.announced(3, &[1, 2, 3], t + ms(1800));
+    book.announced(3, &[2, 3], t + ms(2000));
+    assert!(book.one_sided(t + ms(2900), DEADTIME).is_empty());
+    assert_eq!(book.one_sided(t + ms(3000), DEADTIME), vec![3]);
+    // dead and back (or restarted): what it announced before is forgotten
+    book.change(&Change::Dead(3));
+    up(&mut book, 3, 300);
+    book.report(&report(3, 300, 2, &[], &[]));
+    assert_eq!(book.view(), set(&[1, 2, 3]));
+    book.announced(3, &[3], t + ms(4000));
+    book.heartbeat(3, 301);
+    book.report(&report(3, 301, 1, &[], &[]));
+    assert!(book.one_sided(t + ms(5500), DEADTIME).is_empty());
+}
+
+#[test]
+fn a_joining_peer_is_not_counted_out_before_it_could_hear_us() {
+    let t = Instant::now();
+    let mut book = PeerBook::new(1, 100, [1, 2]);
+    // node 2 is up and reports long before we send our first report (our probes run):
+    // it cannot list us yet, and that does not count
+    up(&mut book, 2, 200);
+    book.report(&report(2, 200, 1, &[], &[]));
+    for k in 0..20 {
+        book.announced(2, &[2], t + ms(200 * k));
+        assert!(book.one_sided(t + ms(200 * k), DEADTIME).is_empty());
+    }
+    // we report from 4 s on; it lists us within a keepalive or two: never out
+    book.reporting(t + ms(4000));
+    book.announced(2, &[2], t + ms(4200));
+    assert!(book.one_sided(t + ms(4300), DEADTIME).is_empty());
+    book.announced(2, &[1, 2], t + ms(4400));
+    assert!(book.one_sided(t + ms(9000), DEADTIME).is_empty());
+    assert_eq!(book.view(), set(&[1, 2]));
+    // a peer that does not hear us at all is out a deadtime after our first report
+    let mut book = PeerBook::new(1, 100, [1, 2]);
+    up(&mut book, 2, 200);
+    book.report(&report(2, 200, 1, &[], &[]));
+    book.announced(2, &[2], t);
+    book.reporting(t + ms(3000));
+    assert!(book.one_sided(t + ms(3900), DEADTIME).is_empty());
+    assert_eq!(book.one_sided(t + ms(4000), DEADTIME), vec![2]);
+    assert_eq!(book.view(), set(&[1]));
+}
+
+#[test]
+fn a_node_fenced_while_heard_and_booted_again_within_deadtime_is_alive_again() {
+    let mut book = PeerBook::new(2, 200, [1, 2, 3]);
+    up(&mut book, 1, 100);
+    book.report(&report(1, 100, 1, &["db"], &[]));
+    // fenced while still heard (one-sided): out at once, its incarnation refused
+    book.fenced_by_us(1);
+    assert_eq!(book.view(), set(&[2]));
+    assert!(!book.accepts(1, 100));
+    // powered on again before the membership ever found it silent: no Up comes
+    assert!(book.accepts(1, 150));
+    assert!(book.heartbeat(1, 150), "alive again");
+    assert!(book.report(&report(1, 150, 1, &[], &[])).first_since_up);
+    assert_eq!(book.view(), set(&[1, 2]));
+    // an ordinary restart of a live peer is not a revival
+    assert!(!book.heartbeat(1, 160));
+    assert!(!book.heartbeat(1, 160));
+    // nor is the first heartbeat ever heard
+    assert!(!book.heartbeat(3, 300));
 }

@@ -166,8 +166,26 @@ impl Runner {
                 // but it proves that ring works.
                 self.ring_alive(packet.from, ring, now);
                 if accepted {
-                    self.book.heartbeat(packet.from, packet.incarnation);
-                    self.book.announced(packet.from, &packet.members);
+                    let revived = self.book.heartbeat(packet.from, packet.incarnation);
+                    if revived && !changes.contains(&Change::Up(packet.from)) {
+                        self.emit(
+                            Kind::Detect,
+                            &format!(
+                                "{} up again (incarnation {}) after its fence",
+                                self.name(packet.from),
+                                packet.incarnation
+                            ),
+                        );
+                    }
+                    if self.book.announced(packet.from, &packet.members, now) {
+                        self.emit(
+                            Kind::Detect,
+                            &format!(
+                                "{} lists this node again (it hears us)",
+                                self.name(packet.from)
+                            ),
+                        );
+                    }
                     self.last_heard.insert(packet.from, now);
                 }
                 for c in changes {
@@ -275,6 +293,23 @@ impl Runner {
                 _ => {}
             }
             self.book.change(&c);
+        }
+        // A peer that keeps leaving us out of its view does not hear us: a one-sided
+        // link is no membership (the others agree on a view without it and fence it).
+        // Peers can take us in only once we report, that is once every probe is over.
+        if self.probed() {
+            self.book.reporting(now);
+        }
+        let deadtime = self.cfg.timers.deadtime;
+        for n in self.book.one_sided(now, deadtime) {
+            self.emit(
+                Kind::Detect,
+                &format!(
+                    "{} one-sided: heard, but announcing views without this node for {}: out of the view",
+                    self.name(n),
+                    ms(deadtime)
+                ),
+            );
         }
         self.watch_rings(now);
     }
