@@ -492,6 +492,7 @@ impl Runner {
             None => Some(&[]),
         };
         let me = self.name(self.cfg.me);
+        let unsettled = self.unsettled_view();
         let (steps, held) = transition::next_steps(&transition::Inputs {
             plan,
             config: &self.sched.config,
@@ -501,6 +502,7 @@ impl Runner {
             grants,
             local: &local,
             reported_elsewhere: &elsewhere,
+            unsettled: unsettled.as_deref(),
         });
         for h in &held {
             if !self.sched.held.contains(h) {
@@ -515,6 +517,36 @@ impl Runner {
                 Step::Fence { node, reason } => self.plan_fence(&node, &reason, ids, now),
             }
         }
+    }
+
+    /// Why the applied view is no ground for starting or fencing anything now (None: it
+    /// is): the membership sees another view (one being agreed, or a tie waiting for its
+    /// tie-breaker), or a member announces another view. The plan may be computed with a
+    /// view that is vanishing (a split noticed one peer at a time), in which a resource a
+    /// peer stopped for lack of quorum looks free to start here.
+    fn unsettled_view(&self) -> Option<String> {
+        let applied = self.view.as_ref()?;
+        let current = self.book.view();
+        if current != *applied {
+            return Some(format!(
+                "view [{}] not agreed yet (was [{}])",
+                super::names(&self.cfg, &current),
+                super::names(&self.cfg, applied)
+            ));
+        }
+        let disagreeing = self.book.disagreeing(applied);
+        if disagreeing.is_empty() {
+            return None;
+        }
+        let theirs: Vec<String> = disagreeing
+            .iter()
+            .map(|(n, seen)| format!("{} sees [{}]", self.name(*n), super::names(&self.cfg, seen)))
+            .collect();
+        Some(format!(
+            "view [{}] not agreed: {}",
+            super::names(&self.cfg, applied),
+            theirs.join(", ")
+        ))
     }
 
     /// A fence the plan asks for (a stop failed on `node`).

@@ -5,8 +5,15 @@
 //! every change, an action still in the plan is an action not yet done. So a "then"
 //! action on one node waits until the "first" action's node reports it done.
 //!
-//! Two guards stand between a plan and a start (or promotion), because members may hold
-//! slightly different inputs for a moment (a report or an admin record in flight):
+//! First of all, nothing but stops is done unless this node's current view is settled:
+//! quorate (or no-quorum-policy=ignore), the view its membership sees now is the one
+//! applied, and every member of it announces that same view. A node whose peers are
+//! vanishing one by one (a split it has not fully noticed) still plans with the last
+//! applied view, in which a resource stopped elsewhere for lack of quorum looks free;
+//! starting it there, a moment before this node too loses quorum, is what this rules out.
+//!
+//! Two more guards stand between a plan and a start (or promotion), because members may
+//! hold slightly different inputs for a moment (a report or an admin record in flight):
 //! - a primitive (not a clone instance) never starts while any other node reports it in
 //!   any state (starting, running, stopping, failed);
 //! - a node other than the coordinator (the lowest node id of the view) starts only what
@@ -88,6 +95,9 @@ pub struct Inputs<'a> {
     pub local: &'a BTreeMap<String, Local>,
     /// Primitive -> another node that reports it (any state).
     pub reported_elsewhere: &'a BTreeMap<String, String>,
+    /// Why this node's view is not settled (None: it is): starts, promotions and fences
+    /// are held back, stops go on.
+    pub unsettled: Option<&'a str>,
 }
 
 /// The starts and promotions of a plan, as the coordinator grants them.
@@ -145,6 +155,13 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
         if action.kind == ActionKind::Fence {
             let victim = inputs.ids.get(&action.node).copied();
             if victim.and_then(|v| fence_executor(inputs.members, v)) == Some(me_id) {
+                if let Some(why) = inputs.unsettled {
+                    held.push(Held {
+                        action: action.to_string(),
+                        why: why.to_string(),
+                    });
+                    continue;
+                }
                 steps.push(Step::Fence {
                     node: action.node.clone(),
                     reason: action.reason.clone(),
@@ -165,6 +182,13 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
         match action.kind {
             ActionKind::Start => {
                 if local != Some(Local::Stopped) {
+                    continue;
+                }
+                if let Some(why) = inputs.unsettled {
+                    held.push(Held {
+                        action: action.to_string(),
+                        why: why.to_string(),
+                    });
                     continue;
                 }
                 let exclusive = inputs.config.clone_named(unit).is_none();

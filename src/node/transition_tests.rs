@@ -103,6 +103,7 @@ impl Toy {
                 grants: (me != "node1").then_some(coordinator_grants.as_slice()),
                 local: &local,
                 reported_elsewhere: &elsewhere,
+                unsettled: None,
             });
             for s in steps {
                 acted = true;
@@ -193,6 +194,17 @@ fn single(
     elsewhere: &[(&str, &str)],
     grants: Option<&[Grant]>,
 ) -> (Vec<Step>, Vec<Held>) {
+    single_in(plan, config, local, elsewhere, grants, None)
+}
+
+fn single_in(
+    plan: &Plan,
+    config: &Config,
+    local: Local,
+    elsewhere: &[(&str, &str)],
+    grants: Option<&[Grant]>,
+    unsettled: Option<&str>,
+) -> (Vec<Step>, Vec<Held>) {
     let ids = Toy::ids();
     let members: BTreeSet<NodeId> = [1, 2].into();
     let local: BTreeMap<String, Local> = [("vip".to_string(), local)].into();
@@ -209,6 +221,7 @@ fn single(
         grants,
         local: &local,
         reported_elsewhere: &elsewhere,
+        unsettled,
     })
 }
 
@@ -253,4 +266,89 @@ fn fences_are_requested_by_the_lowest_other_member() {
     assert_eq!(fence_executor(&[1, 2, 3].into(), 1), Some(2));
     assert_eq!(fence_executor(&[1, 2, 3].into(), 3), Some(1));
     assert_eq!(fence_executor(&[2].into(), 2), None);
+}
+
+#[test]
+fn an_unsettled_view_holds_starts_and_fences_but_not_stops() {
+    let unsettled = Some("view [node1 node2] not agreed: node1 sees [node1]");
+    let facts = |n: &str, vip: Option<RunStatus>| NodeFacts {
+        name: n.into(),
+        membership: Membership::Online,
+        running: vip
+            .map(|status| Running {
+                name: "vip".into(),
+                role: Role::Started,
+                status,
+            })
+            .into_iter()
+            .collect(),
+        failcounts: Vec::new(),
+        attributes: BTreeMap::new(),
+    };
+    let plan_of = |config: &Config, facts: &[NodeFacts]| {
+        let state = cluster_state(config, &AdminTable::default(), facts, Moment(0));
+        schedule(&state, config, Moment(0))
+    };
+    // a start placed here
+    let config = Config::from_toml_str(
+        r#"primitive = [{ name = "vip", agent = "ocf:heartbeat:Dummy" }]
+location = [{ id = "p", resource = "vip", node = "node2", score = 10 }]"#,
+    )
+    .expect("config");
+    let plan = plan_of(&config, &[facts("node1", None), facts("node2", None)]);
+    let (steps, held) = single_in(&plan, &config, Local::Stopped, &[], None, unsettled);
+    assert!(steps.is_empty(), "{steps:?}");
+    assert!(held[0].why.contains("not agreed"), "{held:?}");
+    let (steps, _) = single_in(&plan, &config, Local::Stopped, &[], None, None);
+    assert!(matches!(&steps[..], [Step::Start { .. }]), "{steps:?}");
+    // a stop here (it moves away) goes on
+    let config = Config::from_toml_str(
+        r#"primitive = [{ name = "vip", agent = "ocf:heartbeat:Dummy" }]
+location = [{ id = "p", resource = "vip", node = "node2", score = "-INFINITY" }]"#,
+    )
+    .expect("config");
+    let plan = plan_of(
+        &config,
+        &[
+            facts("node1", None),
+            facts("node2", Some(RunStatus::Running)),
+        ],
+    );
+    let (steps, _) = single_in(&plan, &config, Local::Running, &[], None, unsettled);
+    assert!(matches!(&steps[..], [Step::Stop { .. }]), "{steps:?}");
+    // a fence the plan asks this node for (a stop failed on node1) waits
+    let plan = plan_of(
+        &config,
+        &[
+            facts("node1", Some(RunStatus::StopFailed)),
+            facts("node2", None),
+        ],
+    );
+    let (steps, held) = single_in(
+        &plan,
+        &config,
+        Local::Stopped,
+        &[("vip", "node1")],
+        None,
+        unsettled,
+    );
+    assert!(steps.is_empty(), "{steps:?}");
+    assert!(
+        held.iter().any(|h| h.action.contains("fence")),
+        "{held:?} in {plan:?}"
+    );
+    let (steps, _) = single_in(
+        &plan,
+        &config,
+        Local::Stopped,
+        &[("vip", "node1")],
+        None,
+        None,
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| matches!(s, Step::Fence { node, .. } if node == "node1")),
+        "{steps:?}"
+    );
 }
