@@ -76,16 +76,18 @@ fn split_three_two(c: &mut Cluster, owner: usize, report: &mut Scenario) -> usiz
         .find(|l| l.event == "start" && l.at >= t && !in_minority(&l.node))
         .expect("start")
         .clone();
-    // A minority node may start the service in the moment before it notices it lost
-    // quorum (a view it does not hold agreed yet); it is powered off before the majority
-    // starts it, so this is not two at once, but it is reported.
+    // No minority node may start the service, not even in the moment before it notices
+    // it lost quorum: a node starts nothing unless the view it sees now is the one it
+    // applied, quorate, and announced alike by every member.
     if let Some(early) = log
         .iter()
         .find(|l| l.event == "start" && l.at >= t && in_minority(&l.node))
     {
-        println!(
-            "NOTE: {} (minority) started the service at {} during the split, before it was fenced",
-            early.node, early.at
+        panic!(
+            "{} (minority) started the service at {} during the split:\n{}",
+            early.node,
+            early.at,
+            c.timeline_text(t)
         );
     }
     for n in minority {
