@@ -28,8 +28,12 @@ struct Toy {
 
 impl Toy {
     fn new() -> Toy {
+        Toy::with(CONFIG)
+    }
+
+    fn with(config: &str) -> Toy {
         Toy {
-            config: Config::from_toml_str(CONFIG).expect("config"),
+            config: Config::from_toml_str(config).expect("config"),
             admin: AdminTable::default(),
             running: [("node1", ()), ("node2", ())]
                 .into_iter()
@@ -133,6 +137,18 @@ impl Toy {
             }
         }
         std::mem::take(&mut self.log)
+    }
+
+    /// Like [`Toy::settle`], one entry per round (what every node did in it).
+    fn rounds(&mut self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            if !self.round() {
+                break;
+            }
+            out.push(std::mem::take(&mut self.log));
+        }
+        out
     }
 }
 
@@ -350,5 +366,46 @@ location = [{ id = "p", resource = "vip", node = "node2", score = "-INFINITY" }]
             .iter()
             .any(|s| matches!(s, Step::Fence { node, .. } if node == "node1")),
         "{steps:?}"
+    );
+}
+
+#[test]
+fn an_order_across_nodes_waits_for_the_first_nodes_report() {
+    let mut toy = Toy::with(
+        r#"primitive = [
+  { name = "db", agent = "ocf:heartbeat:Dummy" },
+  { name = "web", agent = "ocf:heartbeat:Dummy" },
+]
+location = [
+  { id = "db-on-node1", resource = "db", node = "node1", score = "INFINITY" },
+  { id = "web-on-node2", resource = "web", node = "node2", score = "INFINITY" },
+]
+order = [{ id = "db-then-web", first = "db", then = "web" }]"#,
+    );
+    // node2's start of web is not ready in the round where node1 starts db: it waits
+    // until db is reported running.
+    assert_eq!(
+        toy.rounds(),
+        vec![
+            vec!["start db node1".to_string()],
+            vec!["start web node2".to_string()]
+        ]
+    );
+    // stopping db (target-role) stops web first, then db, in two rounds
+    toy.admin
+        .command(
+            1,
+            &Command::TargetRole {
+                resource: "db".into(),
+                stopped: true,
+            },
+        )
+        .expect("stop");
+    assert_eq!(
+        toy.rounds(),
+        vec![
+            vec!["stop web node2".to_string()],
+            vec!["stop db node1".to_string()]
+        ]
     );
 }
