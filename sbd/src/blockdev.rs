@@ -72,6 +72,13 @@ pub enum BlockDevError {
         len: usize,
         sector_size: usize,
     },
+    /// A span read into a buffer that is not a whole number of sectors.
+    #[error("{path}: a read of {len} bytes is not a whole number of {sector_size}-byte sectors")]
+    SpanLength {
+        path: String,
+        len: usize,
+        sector_size: usize,
+    },
     #[error("{path}: reading sector {sector} failed: {source}")]
     Read {
         path: String,
@@ -103,11 +110,34 @@ pub trait BlockDevice {
     /// Read `count` consecutive sectors from `first`, in one I/O where the device can
     /// (spans up to [`MAX_SPAN_READ`] bytes); the result is `count` sectors long.
     fn read_sectors(&self, first: u64, count: u64) -> Result<Vec<u8>, BlockDevError> {
-        let mut out = Vec::new();
-        for index in first..first.saturating_add(count) {
-            out.extend(self.read_sector(index)?);
-        }
+        let len = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(self.sector_size()))
+            .ok_or_else(|| BlockDevError::SpanLength {
+                path: self.name().to_owned(),
+                len: usize::MAX,
+                sector_size: self.sector_size(),
+            })?;
+        let mut out = vec![0; len];
+        self.read_sectors_into(first, &mut out)?;
         Ok(out)
+    }
+    /// Fill `out`, a whole number of sectors, from sector `first` on, in one I/O where
+    /// the device can (spans up to [`MAX_SPAN_READ`] bytes). A [`FileDevice`] reads
+    /// straight into an [`AlignedBuffer`], so a caller that keeps one allocates nothing.
+    fn read_sectors_into(&self, first: u64, out: &mut [u8]) -> Result<(), BlockDevError> {
+        let size = self.sector_size();
+        if size == 0 || !out.len().is_multiple_of(size) {
+            return Err(BlockDevError::SpanLength {
+                path: self.name().to_owned(),
+                len: out.len(),
+                sector_size: size,
+            });
+        }
+        for (index, chunk) in (first..).zip(out.chunks_mut(size)) {
+            chunk.copy_from_slice(&self.read_sector(index)?);
+        }
+        Ok(())
     }
 }
 
@@ -126,6 +156,9 @@ impl<T: BlockDevice + ?Sized> BlockDevice for Box<T> {
     }
     fn read_sectors(&self, first: u64, count: u64) -> Result<Vec<u8>, BlockDevError> {
         (**self).read_sectors(first, count)
+    }
+    fn read_sectors_into(&self, first: u64, out: &mut [u8]) -> Result<(), BlockDevError> {
+        (**self).read_sectors_into(first, out)
     }
     fn write_sector(&self, index: u64, data: &[u8]) -> Result<(), BlockDevError> {
         (**self).write_sector(index, data)
@@ -163,33 +196,53 @@ pub struct FileDevice {
 #[repr(C, align(4096))]
 struct AlignedSector([u8; MAX_SECTOR_SIZE]);
 
-/// Zeroed heap memory of exactly the length asked for, aligned for `O_DIRECT` (4096):
-/// a round's read touches only the bytes it needs (an idle watch runs with cold caches).
-struct AlignedBuf {
+/// Alignment of an [`AlignedBuffer`]: enough for `O_DIRECT` on any supported sector size.
+pub const BUFFER_ALIGN: usize = 4096;
+
+/// Zeroed heap memory of exactly the length asked for, aligned for `O_DIRECT`
+/// ([`BUFFER_ALIGN`]): a round's read touches only the bytes it needs (an idle watch runs
+/// with cold caches), and a servant keeps one for all its rounds.
+pub struct AlignedBuffer {
     ptr: std::ptr::NonNull<u8>,
     layout: std::alloc::Layout,
 }
 
-impl AlignedBuf {
+// SAFETY: the buffer owns its heap memory exclusively (like a Box<[u8]>); nothing else
+// points to it.
+unsafe impl Send for AlignedBuffer {}
+
+impl std::fmt::Debug for AlignedBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlignedBuffer({} bytes)", self.layout.size())
+    }
+}
+
+impl AlignedBuffer {
     /// `None` for a zero or absurd length, or when the allocator fails.
-    fn zeroed(len: usize) -> Option<AlignedBuf> {
+    pub fn zeroed(len: usize) -> Option<AlignedBuffer> {
         if len == 0 {
             return None;
         }
-        let layout = std::alloc::Layout::from_size_align(len, 4096).ok()?;
+        let layout = std::alloc::Layout::from_size_align(len, BUFFER_ALIGN).ok()?;
         // SAFETY: the layout has a non-zero size (checked above).
         let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        std::ptr::NonNull::new(ptr).map(|ptr| AlignedBuf { ptr, layout })
+        std::ptr::NonNull::new(ptr).map(|ptr| AlignedBuffer { ptr, layout })
     }
 
-    fn as_mut_slice(&mut self) -> &mut [u8] {
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` points to `layout.size()` initialised (zeroed) bytes owned by
+        // this buffer.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.layout.size()) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: `ptr` points to `layout.size()` initialised (zeroed) bytes owned by
         // this buffer, and `&mut self` guarantees exclusive access.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
     }
 }
 
-impl Drop for AlignedBuf {
+impl Drop for AlignedBuffer {
     fn drop(&mut self) {
         // SAFETY: allocated in `zeroed` with exactly this layout, freed only here.
         unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
@@ -279,6 +332,23 @@ impl FileDevice {
             })
     }
 
+    /// One read of `span.len()` bytes (whole sectors, aligned) at sector `first`.
+    fn read_span(&self, first: u64, span: &mut [u8]) -> Result<(), BlockDevError> {
+        let offset = self.offset(first)?;
+        let count = (span.len() / self.sector_size) as u64;
+        match self.file.read_exact_at(span, offset) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(self.out_of_range(first.saturating_add(count.saturating_sub(1))))
+            }
+            Err(source) => Err(BlockDevError::Read {
+                path: self.path.clone(),
+                sector: first,
+                source,
+            }),
+        }
+    }
+
     fn out_of_range(&self, index: u64) -> BlockDevError {
         BlockDevError::OutOfRange {
             path: self.path.clone(),
@@ -322,42 +392,39 @@ impl BlockDevice for FileDevice {
         }
     }
 
-    fn read_sectors(&self, first: u64, count: u64) -> Result<Vec<u8>, BlockDevError> {
-        let len = usize::try_from(count)
-            .ok()
-            .and_then(|c| c.checked_mul(self.sector_size))
-            .filter(|&len| len <= MAX_SPAN_READ);
-        let Some(len) = len else {
-            // Too long for one buffer: sector by sector.
-            let mut out = Vec::new();
-            for index in first..first.saturating_add(count) {
-                out.extend(self.read_sector(index)?);
-            }
-            return Ok(out);
-        };
-        let offset = self.offset(first)?;
-        if len == 0 {
-            return Ok(Vec::new());
+    fn read_sectors_into(&self, first: u64, out: &mut [u8]) -> Result<(), BlockDevError> {
+        let len = out.len();
+        if !len.is_multiple_of(self.sector_size) {
+            return Err(BlockDevError::SpanLength {
+                path: self.path.clone(),
+                len,
+                sector_size: self.sector_size,
+            });
         }
-        let Some(mut buffer) = AlignedBuf::zeroed(len) else {
+        if len == 0 {
+            return Ok(());
+        }
+        if len > MAX_SPAN_READ {
+            // Too long for one I/O: sector by sector.
+            for (index, chunk) in (first..).zip(out.chunks_mut(self.sector_size)) {
+                chunk.copy_from_slice(&self.read_sector(index)?);
+            }
+            return Ok(());
+        }
+        if (out.as_ptr() as usize).is_multiple_of(BUFFER_ALIGN) {
+            return self.read_span(first, out);
+        }
+        // Not aligned for O_DIRECT: through an aligned buffer of our own.
+        let Some(mut buffer) = AlignedBuffer::zeroed(len) else {
             return Err(BlockDevError::Read {
                 path: self.path.clone(),
                 sector: first,
                 source: io::Error::from(io::ErrorKind::OutOfMemory),
             });
         };
-        let span = buffer.as_mut_slice();
-        match self.file.read_exact_at(span, offset) {
-            Ok(()) => Ok(span.to_vec()),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                Err(self.out_of_range(first.saturating_add(count.saturating_sub(1))))
-            }
-            Err(source) => Err(BlockDevError::Read {
-                path: self.path.clone(),
-                sector: first,
-                source,
-            }),
-        }
+        self.read_span(first, buffer.as_mut_slice())?;
+        out.copy_from_slice(buffer.as_slice());
+        Ok(())
     }
 
     fn write_sector(&self, index: u64, data: &[u8]) -> Result<(), BlockDevError> {

@@ -168,17 +168,39 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
 struct Wakeups {
     alarm: Alarm,
     doorbell: Doorbell,
+    /// When the alarm is set to go off.
+    alarm_at: Mutex<Option<Instant>>,
 }
 
 impl Wakeups {
-    /// Set the alarm to the core's next deadline. Should that fail (it does not with a
-    /// valid timerfd), go off at once: the main thread then looks and sets it again.
+    /// Keep the alarm no later than the core's next deadline. It is left alone while it
+    /// goes off no later than that and more than 1.5 loops from now: an alarm that goes
+    /// off early only costs the main thread a look, and in steady state (deadlines a
+    /// few loops ahead, moving one loop per round) this sets the timerfd every two or
+    /// three rounds instead of every round. Should setting it fail (it does not with a
+    /// valid timerfd), the doorbell rings: the main thread then looks and tries again.
     fn follow(&self, core: &DaemonCore) {
-        let after = core.next_wake().saturating_duration_since(Instant::now());
-        if let Err(e) = self.alarm.set_after(after) {
-            core.logger
-                .log(LogLevel::Error, &format!("Setting the timerfd failed: {e}"));
-            self.doorbell.ring();
+        let deadline = core.next_wake();
+        let now = Instant::now();
+        let mut alarm_at = self
+            .alarm_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let horizon = now + core.timeouts.loop_timeout * 3 / 2;
+        if alarm_at.is_some_and(|at| at <= deadline && at > horizon) {
+            return;
+        }
+        match self
+            .alarm
+            .set_after(deadline.saturating_duration_since(now))
+        {
+            Ok(()) => *alarm_at = Some(deadline),
+            Err(e) => {
+                *alarm_at = None;
+                core.logger
+                    .log(LogLevel::Error, &format!("Setting the timerfd failed: {e}"));
+                self.doorbell.ring();
+            }
         }
     }
 }
@@ -345,6 +367,7 @@ impl Daemon {
         let wakeups = Arc::new(Wakeups {
             alarm: Alarm::new().map_err(StartError::Wakeup)?,
             doorbell: Doorbell::new().map_err(StartError::Wakeup)?,
+            alarm_at: Mutex::new(None),
         });
         let overdue = OverdueRounds::new(
             config.devices.len(),

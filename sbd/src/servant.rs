@@ -17,7 +17,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::blockdev::{BlockDevError, BlockDevice, MAX_SPAN_READ};
+use crate::blockdev::{AlignedBuffer, BlockDevError, BlockDevice, MAX_SPAN_READ};
 use crate::disk::SbdDisk;
 use crate::format::{slot_sector, DiskTimeouts, Mailbox, NodeName};
 use crate::inquisitor::{
@@ -82,6 +82,34 @@ struct Attached {
     slot: u8,
     header_sector: Vec<u8>,
     slot_sector: Vec<u8>,
+    /// Where every round reads, allocated once.
+    buffers: RoundBuffers,
+}
+
+/// A round's read buffers: sectors 0 to the mailbox in one span when that fits
+/// [`MAX_SPAN_READ`] (the first slots), else the header and the slot-and-mailbox pair.
+enum RoundBuffers {
+    Span(AlignedBuffer),
+    Split {
+        header: AlignedBuffer,
+        pair: AlignedBuffer,
+    },
+}
+
+impl RoundBuffers {
+    fn new(sector_size: usize, slot: u8) -> Option<RoundBuffers> {
+        let span = usize::try_from(slot_sector(slot) + 2)
+            .ok()?
+            .checked_mul(sector_size)?;
+        Some(if span <= MAX_SPAN_READ {
+            RoundBuffers::Span(AlignedBuffer::zeroed(span)?)
+        } else {
+            RoundBuffers::Split {
+                header: AlignedBuffer::zeroed(sector_size)?,
+                pair: AlignedBuffer::zeroed(2 * sector_size)?,
+            }
+        })
+    }
 }
 
 /// The blocking part of a servant: one device, read round by round.
@@ -165,42 +193,52 @@ impl DeviceWatcher {
             .device()
             .read_sector(slot_sector(slot))
             .map_err(|e| failed(&e))?;
+        let buffers = RoundBuffers::new(disk.device().sector_size(), slot).ok_or_else(|| {
+            RoundOutcome::Failed(format!(
+                "{}: no memory for the read buffers",
+                self.setup.path
+            ))
+        })?;
         Ok(Attached {
             disk,
             slot,
             header_sector,
             slot_sector,
+            buffers,
         })
     }
 
     /// Header and slot unchanged, then the mailbox: one read of sectors 0 to the mailbox
     /// when they fit [`MAX_SPAN_READ`] (the first slots), else the header and the
-    /// slot-and-mailbox pair separately.
-    fn read_mailbox(&self) -> Result<Option<MailboxCommand>, String> {
+    /// slot-and-mailbox pair separately; into the buffers kept for every round.
+    fn read_mailbox(&mut self) -> Result<Option<MailboxCommand>, String> {
+        let path = &self.setup.path;
         let attached = self
             .attached
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| "not attached".to_string())?;
         let device = attached.disk.device();
-        let path = &self.setup.path;
         let size = device.sector_size();
         let slot = attached.slot;
-        let slot_index = slot_sector(slot);
-        let span = slot_index + 2;
-        let fits = usize::try_from(span)
-            .ok()
-            .and_then(|n| n.checked_mul(size))
-            .is_some_and(|len| len <= MAX_SPAN_READ);
         let io = |e: BlockDevError| e.to_string();
-        let (first, second);
-        let (header, pair): (&[u8], &[u8]) = if fits {
-            first = device.read_sectors(0, span).map_err(io)?;
-            let split = first.len().saturating_sub(2 * size);
-            (&first[..size.min(first.len())], &first[split..])
-        } else {
-            first = device.read_sector(0).map_err(io)?;
-            second = device.read_sectors(slot_index, 2).map_err(io)?;
-            (&first, &second)
+        let (header, pair): (&[u8], &[u8]) = match &mut attached.buffers {
+            RoundBuffers::Span(span) => {
+                device
+                    .read_sectors_into(0, span.as_mut_slice())
+                    .map_err(io)?;
+                let span = span.as_slice();
+                let split = span.len().saturating_sub(2 * size);
+                (&span[..size.min(span.len())], &span[split..])
+            }
+            RoundBuffers::Split { header, pair } => {
+                device
+                    .read_sectors_into(0, header.as_mut_slice())
+                    .map_err(io)?;
+                device
+                    .read_sectors_into(slot_sector(slot), pair.as_mut_slice())
+                    .map_err(io)?;
+                (header.as_slice(), pair.as_slice())
+            }
         };
         if header != attached.header_sector.as_slice() {
             return Err(format!("{path}: header changed since start-up"));

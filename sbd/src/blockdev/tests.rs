@@ -176,3 +176,37 @@ fn read_sectors_reads_a_span_in_one_go_or_sector_by_sector() {
     }
     assert_eq!(memory.read_sectors(3, 3).expect("read"), span);
 }
+
+#[test]
+fn read_sectors_into_an_aligned_buffer_or_any_slice() {
+    let dir = ScratchDir::new();
+    let path = dir.file("into.img", 8 * 512);
+    let dev = FileDevice::open(&path).expect("open");
+    for index in 0..8u8 {
+        dev.write_sector(u64::from(index), &[index; 512])
+            .expect("write");
+    }
+    // Straight into a kept aligned buffer, again and again.
+    let mut buffer = AlignedBuffer::zeroed(4 * 512).expect("buffer");
+    for _ in 0..2 {
+        dev.read_sectors_into(2, buffer.as_mut_slice())
+            .expect("read");
+        assert!(buffer.as_slice()[..512].iter().all(|&b| b == 2));
+        assert!(buffer.as_slice()[3 * 512..].iter().all(|&b| b == 5));
+    }
+    // An unaligned slice goes through a buffer of the device's own.
+    let mut unaligned = vec![0u8; 2 * 512 + 1];
+    dev.read_sectors_into(6, &mut unaligned[1..]).expect("read");
+    assert!(unaligned[1..513].iter().all(|&b| b == 6));
+    assert!(unaligned[513..].iter().all(|&b| b == 7));
+    // Not a whole number of sectors: refused, for files and memory devices alike.
+    assert!(matches!(
+        dev.read_sectors_into(0, &mut buffer.as_mut_slice()[..100]),
+        Err(BlockDevError::SpanLength { len: 100, .. })
+    ));
+    let memory = MemoryDevice::new(512, 8);
+    assert!(matches!(
+        memory.read_sectors_into(0, &mut [0; 700]),
+        Err(BlockDevError::SpanLength { len: 700, .. })
+    ));
+}

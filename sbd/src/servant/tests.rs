@@ -239,13 +239,9 @@ impl BlockDevice for CountingDevice {
     fn write_sector(&self, index: u64, data: &[u8]) -> Result<(), BlockDevError> {
         self.inner.write_sector(index, data)
     }
-    fn read_sectors(&self, first: u64, count: u64) -> Result<Vec<u8>, BlockDevError> {
+    fn read_sectors_into(&self, first: u64, out: &mut [u8]) -> Result<(), BlockDevError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        let mut out = Vec::new();
-        for index in first..first + count {
-            out.extend(self.inner.read_sector(index)?);
-        }
-        Ok(out)
+        self.inner.read_sectors_into(first, out)
     }
 }
 
