@@ -80,8 +80,22 @@ pub fn allocate_clone(
     let promote_allowed = clone.promotable
         && meta.target_role != TargetRole::Unpromoted
         && !matches!(forced, Some(Forced::NoPromote(_)));
+    // Promoted instances frozen where they are (an unclean node, a failed stop) may
+    // still act promoted: they count against promoted-max until they are resolved.
+    let frozen_promoted: Vec<String> = frozen
+        .iter()
+        .filter(|(_, role, _)| *role == Role::Promoted)
+        .map(|(node, _, _)| node.clone())
+        .collect();
     let promoted = if clone.promotable {
-        promote(ctx, unit, &per_node, &mut d.explanation, promote_allowed)
+        promote(
+            ctx,
+            unit,
+            &per_node,
+            &mut d.explanation,
+            promote_allowed,
+            frozen_promoted.len(),
+        )
     } else {
         BTreeMap::new()
     };
@@ -124,6 +138,14 @@ pub fn allocate_clone(
             let up: Vec<&String> = promoted.keys().collect();
             notes.push(if up.is_empty() {
                 match forced {
+                    _ if !frozen_promoted.is_empty() => format!(
+                        "none promoted: still promoted on {} (blocked there)",
+                        frozen_promoted.join(", ")
+                    ),
+                    _ if !ctx.unseen.is_empty() => format!(
+                        "none promoted: {} was never seen and may run it promoted",
+                        ctx.unseen.join(", ")
+                    ),
                     Some(Forced::NoPromote(why)) => format!("none promoted: {why}"),
                     _ if meta.target_role == TargetRole::Unpromoted => {
                         "none promoted: target-role is Unpromoted".to_string()
@@ -144,13 +166,16 @@ pub fn allocate_clone(
 }
 
 /// Choose where to promote; returns promoted instances per node. Fills the promotion
-/// scores of the explanation.
+/// scores of the explanation. `frozen` promoted instances (blocked elsewhere) count
+/// against promoted-max; while a node is unseen (it may run a promoted instance nobody
+/// knows of) only instances promoted already stay promoted.
 fn promote(
     ctx: &Context,
     unit: &str,
     per_node: &BTreeMap<String, usize>,
     explanation: &mut Explanation,
     allowed: bool,
+    frozen: usize,
 ) -> BTreeMap<String, usize> {
     let Some(clone) = ctx.config.clone_named(unit) else {
         return BTreeMap::new();
@@ -190,6 +215,14 @@ fn promote(
         if !eligible {
             score.add(Score::MINUS_INFINITY, "no promotion score");
         }
+        if !promoted_here {
+            if let Some(unseen) = ctx.unseen.first() {
+                score.add(
+                    Score::MINUS_INFINITY,
+                    format!("{unseen} was never seen and may run it promoted"),
+                );
+            }
+        }
         ranked.push((score.total(), promoted_here, node.clone()));
         explanation.promotion.insert(node.clone(), score);
     }
@@ -198,7 +231,7 @@ fn promote(
     }
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
     let mut out = BTreeMap::new();
-    let mut total = 0;
+    let mut total = frozen;
     for (score, _, node) in ranked {
         if score < Score::ZERO || total >= clone.promoted_max as usize {
             continue;

@@ -227,6 +227,9 @@ pub struct ClusterOptions {
     pub fencing_enabled: bool,
     /// Manage nothing: no action at all.
     pub maintenance_mode: bool,
+    /// `start-failure-is-fatal`: a failed start sets the failcount to INFINITY, so the
+    /// resource is banned from that node at once (unless migration-threshold is 0).
+    pub start_failure_is_fatal: bool,
 }
 
 impl Default for ClusterOptions {
@@ -239,6 +242,7 @@ impl Default for ClusterOptions {
             auto_failback: false,
             fencing_enabled: true,
             maintenance_mode: false,
+            start_failure_is_fatal: true,
         }
     }
 }

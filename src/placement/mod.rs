@@ -8,7 +8,9 @@
 //! fenced, and while a node never seen since startup is not fenced no primitive that is
 //! stopped starts (as in [`crate::cluster::failover`]); a failed stop fences its node (or, with
 //! fencing disabled, blocks the resource); a primitive never runs twice (its stops come
-//! before its starts).
+//! before its starts); a promoted instance that may still act (blocked on an unclean
+//! node, or its stop failed) counts against `promoted-max`, and nothing new is promoted
+//! while a node is unseen.
 //!
 //! Module map:
 //! - [`score`]: scores with INFINITY arithmetic.

@@ -12,6 +12,7 @@
 //! auto-failback = false           # heartbeat's auto_failback on
 //! fencing-enabled = true          # a stop failure fences the node
 //! maintenance-mode = false
+//! start-failure-is-fatal = true   # a failed start bans the resource from that node
 //!
 //! [[primitive]]
 //! name = "vip"
@@ -155,6 +156,7 @@ struct RawOptions {
     #[serde(alias = "stonith-enabled")]
     fencing_enabled: Option<bool>,
     maintenance_mode: Option<bool>,
+    start_failure_is_fatal: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -440,6 +442,9 @@ fn build(raw: RawConfig) -> Result<Config, ConfigError> {
         auto_failback: o.auto_failback.unwrap_or(defaults.auto_failback),
         fencing_enabled: o.fencing_enabled.unwrap_or(defaults.fencing_enabled),
         maintenance_mode: o.maintenance_mode.unwrap_or(defaults.maintenance_mode),
+        start_failure_is_fatal: o
+            .start_failure_is_fatal
+            .unwrap_or(defaults.start_failure_is_fatal),
     };
     let mut config = Config {
         options,

@@ -19,7 +19,7 @@
 //! at = "10s"                        # the clock for this step (default: unchanged)
 //! nodes = { node1 = "offline" }     # membership changes
 //! standby = { node2 = false }       # also: maintenance, attributes = { node1 = { pingd = "0" } }
-//! monitor-failure = [{ resource = "web", node = "node2" }]   # also stop-failure
+//! monitor-failure = [{ resource = "web", node = "node2" }]   # also stop-failure, start-failure
 //! fenced = ["node3"]                # fencing confirmed: offline, nothing runs there
 //! cleanup = ["web"]                 # forget failures
 //! add = { location = [{ id = "ban", resource = "web", node = "node2", score = "-INFINITY" }] }
@@ -140,6 +140,8 @@ struct RawStep {
     monitor_failure: Vec<RawTarget>,
     #[serde(default)]
     stop_failure: Vec<RawTarget>,
+    #[serde(default)]
+    start_failure: Vec<RawTarget>,
     #[serde(default)]
     fenced: Vec<String>,
     #[serde(default)]
@@ -473,6 +475,19 @@ pub fn run(text: &str) -> Result<String, ScenarioError> {
                 source,
             }
         })?;
+        // A start that failed (it ran, as the previous step's plan started it): failed
+        // there, and with start-failure-is-fatal its failcount is INFINITY.
+        for t in &step.start_failure {
+            fail(&mut state, &context, t, Health::Failed, now)?;
+            if config.options.start_failure_is_fatal {
+                if let Some(f) = state
+                    .failures
+                    .get_mut(&(t.resource.clone(), t.node.clone()))
+                {
+                    f.count = super::state::FAILCOUNT_INFINITY;
+                }
+            }
+        }
         let plan = schedule(&state, &config, now);
         let at = format_duration(now.since(Moment::default()));
         let _ = writeln!(out, "\n== step {}: {} (t={at})", index + 1, step.title);

@@ -227,6 +227,30 @@ fn check(state: &ClusterState, config: &Config, plan: &Plan, case: u64) {
             .collect();
         assert!(movable.len() <= 1, "{p} runs twice after the plan\n{ctx}");
     }
+    // Never more promoted instances than promoted-max (1), counting those blocked on
+    // unclean or unseen nodes, unless the state already had more; and no promotion while
+    // a node is unseen (it may run a promoted instance).
+    let promoted = |s: &ClusterState| {
+        s.instances("drbd-clone")
+            .iter()
+            .filter(|i| i.role == Role::Promoted)
+            .count()
+    };
+    if promoted(state) <= 1 {
+        assert!(
+            promoted(&after) <= 1,
+            "promoted twice after the plan\n{ctx}"
+        );
+    }
+    if plan.actions.iter().any(|a| a.kind == ActionKind::Promote) {
+        assert!(
+            !state
+                .nodes
+                .values()
+                .any(|n| n.membership == Membership::Unseen),
+            "promotion while a node is unseen\n{ctx}"
+        );
+    }
     // Mandatory colocations hold for what the plan started.
     for (dep, primary) in [("fs", "vip"), ("httpd", "fs")] {
         for i in after.instances(dep) {

@@ -187,7 +187,12 @@ impl<'a> Context<'a> {
             if failed > 0 {
                 let threshold = meta.migration_threshold;
                 let finite = threshold > 0 && i64::from(threshold) < super::score::INFINITY;
-                if finite && failed >= threshold {
+                if threshold > 0 && failed >= super::state::FAILCOUNT_INFINITY {
+                    score.add(
+                        Score::MINUS_INFINITY,
+                        "start failed here (start-failure-is-fatal)",
+                    );
+                } else if finite && failed >= threshold {
                     score.add(
                         Score::MINUS_INFINITY,
                         format!("failed {failed} times (migration-threshold {threshold})"),

@@ -82,6 +82,10 @@ pub struct Instance {
     pub health: Health,
 }
 
+/// The failcount of a start that failed with `start-failure-is-fatal` (pacemaker's
+/// INFINITY): at or above any migration-threshold but 0 (which never bans).
+pub const FAILCOUNT_INFINITY: u32 = 1_000_000;
+
 /// Failures of a resource on a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failures {
