@@ -207,7 +207,11 @@ fn an_lsb_service_that_cannot_start_is_given_up() {
     let log = dir.path(&format!("init.d/{SERVICE}.log"));
     let config = dir.config(
         &format!("lsb-dir = \"{}\"", dir.path("init.d").display()),
-        &format!("[[resource]]\nname = \"web\"\nagent = \"lsb:{SERVICE}\"\nmax-failures = 2\n"),
+        // start-failure-is-fatal off: each failed start counts one failure of two.
+        &format!(
+            "[options]\nstart-failure-is-fatal = false\n\n\
+             [[resource]]\nname = \"web\"\nagent = \"lsb:{SERVICE}\"\nmax-failures = 2\n"
+        ),
     );
     let child = start_node(&dir, &config);
     let out = || read(&dir.path("out"));
@@ -263,7 +267,14 @@ fn systemd_units_run_through_systemctl() {
         },
         15,
     );
-    let gave_up = wait_for(|| read(&dir.path("out")).contains("ghost: 1 failures"), 10);
+    // start-failure-is-fatal (the default): banned here after its first failed start.
+    let gave_up = wait_for(
+        || {
+            read(&dir.path("out"))
+                .contains("ghost: start failed, left stopped here (start-failure-is-fatal)")
+        },
+        10,
+    );
     let (code, out) = stop_node(&dir, child);
     let all = read(&calls);
     assert!(monitored, "{all}\n{out}");
@@ -283,7 +294,7 @@ fn systemd_units_run_through_systemctl() {
     for needle in [
         "web started",
         "web stopped",
-        "start ghost failed (5 OCF_ERR_INSTALLED), attempt 1",
+        "start ghost failed (5 OCF_ERR_INSTALLED), failcount INFINITY",
     ] {
         assert!(out.contains(needle), "missing {needle:?}:\n{out}");
     }

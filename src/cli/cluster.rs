@@ -1,7 +1,7 @@
 //! The cluster admin commands, talking to the local `palisade node` daemon over its
 //! control socket ([`crate::node::control`]): `status [--json]`, `resource
-//! move|ban|clear|cleanup|stop|start RES [NODE]`, `node standby|online [NODE]` and
-//! `explain RES`. The socket is `--socket PATH`, else `$PALISADE_NODE_SOCKET`, else
+//! move|ban|clear|cleanup|stop|start RES [NODE]`, `node standby|online|maintenance|ready
+//! [NODE]`, `maintenance on|off` and `explain RES`. The socket is `--socket PATH`, else `$PALISADE_NODE_SOCKET`, else
 //! [`DEFAULT_CONTROL_SOCKET`].
 
 use std::path::PathBuf;
@@ -27,6 +27,9 @@ pub const USAGE: &str =
   resource cleanup RES [NODE]       forget the failures of RES (on NODE)
   resource stop|start RES           set RES's target-role
   node standby|online [NODE]        put NODE (default: this node) in standby, or back
+  node maintenance|ready [NODE]     leave NODE's resources alone (not started, stopped
+                                    or monitored), or manage them again (probed first)
+  maintenance on|off                the same for the whole cluster
   explain RES                       why RES is where it is (the scheduler's scores)
   (these use the node daemon's control socket: --socket PATH, $PALISADE_NODE_SOCKET
    or /run/palisade/node.sock)";
@@ -89,18 +92,38 @@ fn resource_request(args: &Args) -> Result<Request, UsageError> {
     Ok(request)
 }
 
-/// The request of `palisade node standby|online [NODE]`.
+/// The request of `palisade node standby|online|maintenance|ready [NODE]`.
 pub fn node_request(words: &[String]) -> Result<Request, UsageError> {
-    let on = match words.first().map(String::as_str) {
-        Some("standby") => true,
-        Some("online") => false,
-        _ => return Err(UsageError::Other("expected standby or online".into())),
-    };
     let node = words.get(1).cloned();
     if let Some(extra) = words.get(2) {
         return Err(UsageError::Other(format!("unexpected argument '{extra}'")));
     }
-    Ok(Request::Standby { node, on })
+    Ok(match words.first().map(String::as_str) {
+        Some("standby") => Request::Standby { node, on: true },
+        Some("online") => Request::Standby { node, on: false },
+        Some("maintenance") => Request::NodeMaintenance { node, on: true },
+        Some("ready") => Request::NodeMaintenance { node, on: false },
+        _ => {
+            return Err(UsageError::Other(
+                "expected standby, online, maintenance or ready".into(),
+            ))
+        }
+    })
+}
+
+/// The request of `palisade maintenance on|off`.
+fn maintenance_request(args: &Args) -> Result<Request, UsageError> {
+    at_most(args, 1)?;
+    let on = match word(args, 0, "on or off")? {
+        "on" => true,
+        "off" => false,
+        other => {
+            return Err(UsageError::Other(format!(
+                "expected on or off, not '{other}'"
+            )))
+        }
+    };
+    Ok(Request::MaintenanceMode { on })
 }
 
 fn call_exit(e: &CallError) -> Exit {
@@ -162,7 +185,7 @@ pub fn send(command: &str, socket: &std::path::Path, request: &Request, json: bo
     Exit::Success
 }
 
-/// `palisade status|resource|explain` (parsed `args`).
+/// `palisade status|resource|explain|maintenance` (parsed `args`).
 pub fn run(command: &str, args: &Args) -> Result<Exit, UsageError> {
     let request = match command {
         "status" => {
@@ -176,12 +199,13 @@ pub fn run(command: &str, args: &Args) -> Result<Exit, UsageError> {
             }
         }
         "resource" => resource_request(args)?,
+        "maintenance" => maintenance_request(args)?,
         other => return Err(UsageError::Other(format!("unknown command '{other}'"))),
     };
     Ok(send(command, &socket(args), &request, args.flag("json")))
 }
 
-/// `palisade node standby|online [NODE] [--socket PATH] [--json]`.
+/// `palisade node standby|online|maintenance|ready [NODE] [--socket PATH] [--json]`.
 pub fn node_admin(words: &[String]) -> Exit {
     let parsed = Args::parse(words, &[]).and_then(|args| {
         let request = node_request(&args.positional)?;
@@ -191,7 +215,7 @@ pub fn node_admin(words: &[String]) -> Exit {
         Ok((args, request)) => send("node", &socket(&args), &request, args.flag("json")),
         Err(e) => {
             eprintln!(
-                "palisade node: {e}\nusage: palisade node standby|online [NODE] [--socket PATH]"
+                "palisade node: {e}\nusage: palisade node standby|online|maintenance|ready [NODE] [--socket PATH]"
             );
             Exit::Usage
         }
@@ -258,6 +282,31 @@ mod tests {
                 on: false
             })
         );
+        assert_eq!(
+            node_request(&w(&["maintenance"])),
+            Ok(Request::NodeMaintenance {
+                node: None,
+                on: true
+            })
+        );
+        assert_eq!(
+            node_request(&w(&["ready", "node2"])),
+            Ok(Request::NodeMaintenance {
+                node: Some("node2".into()),
+                on: false
+            })
+        );
+        assert_eq!(
+            maintenance_request(&args(&["on"])),
+            Ok(Request::MaintenanceMode { on: true })
+        );
+        assert_eq!(
+            maintenance_request(&args(&["off"])),
+            Ok(Request::MaintenanceMode { on: false })
+        );
+        assert!(maintenance_request(&args(&["maybe"])).is_err());
+        assert!(maintenance_request(&args(&[])).is_err());
+        assert!(maintenance_request(&args(&["on", "x"])).is_err());
         assert!(node_request(&w(&["online", "a", "b"])).is_err());
         assert!(node_request(&w(&["reboot"])).is_err());
     }

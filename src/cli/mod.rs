@@ -69,7 +69,8 @@ fn usage() -> String {
     USAGE.replace("{cluster}", cluster::USAGE)
 }
 
-/// `palisade node standby|online [NODE]` (the daemon is `palisade node --config`).
+/// `palisade node standby|online|maintenance|ready [NODE]` (the daemon is `palisade
+/// node --config`).
 pub fn node_admin(words: &[String]) -> Exit {
     cluster::node_admin(words)
 }
@@ -119,7 +120,7 @@ fn spec_of(command: &str) -> Option<Spec> {
             ("addresses", true),
         ],
         "metadata" => &[("agent", true)],
-        "status" | "resource" | "explain" => &[],
+        "status" | "resource" | "explain" | "maintenance" => &[],
         _ => return None,
     })
 }
@@ -156,7 +157,7 @@ fn run(command: &str, rest: &[String]) -> Result<Exit, UsageError> {
             args.none()?;
             return Ok(local::metadata(&args));
         }
-        "status" | "resource" | "explain" => return cluster::run(command, &args),
+        "status" | "resource" | "explain" | "maintenance" => return cluster::run(command, &args),
         _ => {}
     }
     let request = build_request(command, &args)?;

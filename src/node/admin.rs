@@ -15,7 +15,10 @@
 //!   INFINITY), empty after `clear`;
 //! - `ban/RES/NODE` = `on`: `palisade resource ban` (`cli-ban-RES-on-NODE`, -INFINITY);
 //! - `cleanup/RES` = `NODE` or `*`: a cleanup request; each node clears its own
-//!   failcounts of RES once for every newer record (the version is the request).
+//!   failcounts of RES once for every newer record (the version is the request);
+//! - `maintenance/NODE` = `on`: `palisade node maintenance NODE` (empty after `ready`);
+//! - `maintenance-mode` = `on`: `palisade maintenance on` (the whole cluster; empty
+//!   after `off`).
 //!
 //! The table is persisted as JSON ([`AdminTable::to_json`]) so that a restart keeps it.
 
@@ -95,6 +98,18 @@ pub enum Command {
         /// true: stopped; false: started.
         stopped: bool,
     },
+    /// `palisade node maintenance|ready NODE`.
+    NodeMaintenance {
+        /// The node.
+        node: String,
+        /// true: maintenance; false: ready.
+        on: bool,
+    },
+    /// `palisade maintenance on|off`: the whole cluster.
+    MaintenanceMode {
+        /// On or off.
+        on: bool,
+    },
 }
 
 /// A command that cannot be carried out.
@@ -164,6 +179,16 @@ impl AdminTable {
     /// Whether `node` is in standby.
     pub fn standby(&self, node: &str) -> bool {
         self.get(&format!("standby/{node}")).is_some()
+    }
+
+    /// Whether `node` is in maintenance (its resources are left alone).
+    pub fn maintenance(&self, node: &str) -> bool {
+        self.get(&format!("maintenance/{node}")).is_some()
+    }
+
+    /// Whether the whole cluster is in maintenance (`palisade maintenance on`).
+    pub fn maintenance_mode(&self) -> bool {
+        self.get("maintenance-mode").is_some()
     }
 
     /// The target-role the admin set for `resource`: Some(true) stopped, Some(false)
@@ -261,6 +286,10 @@ impl AdminTable {
                 format!("target-role/{resource}"),
                 if *stopped { "stopped" } else { "started" }.to_string(),
             )],
+            Command::NodeMaintenance { node, on } => {
+                vec![(format!("maintenance/{node}"), value_of(*on))]
+            }
+            Command::MaintenanceMode { on } => vec![("maintenance-mode".into(), value_of(*on))],
         }
     }
 

@@ -170,3 +170,38 @@ fn state_file_round_trip() {
     assert!(AdminTable::from_json("{").is_err());
     assert!(AdminTable::from_json("{\"version\": 9, \"records\": []}").is_err());
 }
+
+#[test]
+fn maintenance_of_a_node_and_of_the_cluster() {
+    let mut t = AdminTable::default();
+    assert!(!t.maintenance("node2") && !t.maintenance_mode());
+    t.command(
+        1,
+        &Command::NodeMaintenance {
+            node: "node2".into(),
+            on: true,
+        },
+    )
+    .expect("maintenance");
+    t.command(1, &Command::MaintenanceMode { on: true })
+        .expect("maintenance-mode");
+    assert!(t.maintenance("node2") && !t.maintenance("node1") && t.maintenance_mode());
+    // Replicated like every record: a peer merging them sees the same.
+    let mut peer = AdminTable::default();
+    let records: Vec<Record> = t.records().cloned().collect();
+    peer.merge(&records);
+    assert!(peer.maintenance("node2") && peer.maintenance_mode());
+    peer.command(
+        2,
+        &Command::NodeMaintenance {
+            node: "node2".into(),
+            on: false,
+        },
+    )
+    .expect("ready");
+    peer.command(2, &Command::MaintenanceMode { on: false })
+        .expect("off");
+    let back: Vec<Record> = peer.records().cloned().collect();
+    t.merge(&back);
+    assert!(!t.maintenance("node2") && !t.maintenance_mode());
+}

@@ -144,8 +144,9 @@ pub async fn run_program(inv: &Invocation, timeout: Duration) -> Ran {
     }
 }
 
-/// Run one operation of `entry` (`start`, `stop` or `monitor`, interval 0 for a probe)
-/// within its op-timeout: the result and the text worth logging on a failure.
+/// Run one operation of `entry` (`start`, `stop`, `promote`, `demote` or `monitor`,
+/// interval 0 for a probe) within that operation's own timeout: the result and the text
+/// worth logging on a failure.
 pub async fn run_action(
     entry: &ResourceEntry,
     ctx: &AgentContext,
@@ -160,12 +161,12 @@ pub async fn run_action(
                 args: vec![action.to_string()],
                 env,
             };
-            let ran = run_program(&inv, entry.op_timeout).await;
+            let ran = run_program(&inv, entry.ops.timeout(action, interval)).await;
             (ran.rc(OcfRc::from_code), ran.stderr)
         }
         AgentClass::Lsb => {
             let inv = lsb_invocation(&ctx.classes.lsb_dir, &entry.kind, action);
-            let ran = run_program(&inv, entry.op_timeout).await;
+            let ran = run_program(&inv, entry.ops.timeout(action, interval)).await;
             let text = if ran.stderr.trim().is_empty() {
                 ran.stdout.clone()
             } else {
@@ -173,7 +174,7 @@ pub async fn run_action(
             };
             (ran.rc(|code| lsb_rc(action, code)), text)
         }
-        AgentClass::Systemd => run_systemd(entry, ctx, action).await,
+        AgentClass::Systemd => run_systemd(entry, ctx, action, interval).await,
     }
 }
 
@@ -182,7 +183,12 @@ pub fn systemd_booted(dir: &Path) -> bool {
     dir.is_dir()
 }
 
-async fn run_systemd(entry: &ResourceEntry, ctx: &AgentContext, action: &str) -> (OcfRc, String) {
+async fn run_systemd(
+    entry: &ResourceEntry,
+    ctx: &AgentContext,
+    action: &str,
+    interval: Duration,
+) -> (OcfRc, String) {
     let unit = unit_name(&entry.kind);
     if ctx.classes.needs_booted_systemd() && !systemd_booted(Path::new(SYSTEMD_BOOTED_DIR)) {
         return (
@@ -193,7 +199,7 @@ async fn run_systemd(entry: &ResourceEntry, ctx: &AgentContext, action: &str) ->
         );
     }
     let systemctl = ctx.classes.systemctl_program();
-    let deadline = tokio::time::Instant::now() + entry.op_timeout;
+    let deadline = tokio::time::Instant::now() + entry.ops.timeout(action, interval);
     let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
     if action != "monitor" {
         let ran = run_program(
@@ -321,12 +327,15 @@ mod tests {
             monitor_interval: Duration::ZERO,
             op_timeout: Duration::from_secs(5),
             max_failures: 1,
+            ops: crate::node::operations::Operations::default(),
+            clone: None,
         };
         let ctx = AgentContext {
             ocf_root: "/usr/lib/ocf".into(),
             node_name: "n".into(),
             epoch: Default::default(),
             classes: Default::default(),
+            promotion: None,
         };
         for action in ["start", "stop", "monitor"] {
             let (rc, _) = rt().block_on(run_action(&entry, &ctx, action, Duration::ZERO));

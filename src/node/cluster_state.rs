@@ -2,17 +2,21 @@
 //! the admin's constraints added ([`effective_config`]: `cli-prefer-RES` at INFINITY for
 //! a move, `cli-ban-RES-on-NODE` at -INFINITY for a ban, target-role from `palisade
 //! resource stop|start`), and the [`ClusterState`] built from the nodes' membership (as
-//! the failover machine sees them), standby flags, and what every node reports running
-//! and its failcounts ([`cluster_state`]).
+//! the failover machine sees them), standby and maintenance flags (a node's, and the
+//! cluster-wide `maintenance-mode` of `palisade maintenance on`), node attributes (the
+//! configured ones and the agents' promotion scores), and what every node reports
+//! running and its failcounts ([`cluster_state`]).
 //!
-//! Reports speak of primitives; the scheduler places units (a clone's child runs as the
-//! clone). An instance being started is left out (the plan keeps its start, so whatever
+//! Reports speak of instances (a primitive's name, or `NAME:N` for one of several
+//! instances of a clone on a node); the scheduler places units (a clone's child runs as
+//! the clone). An instance being started is left out (the plan keeps its start, so whatever
 //! must follow it waits); one being stopped still counts as running (its stop stays in the
 //! plan); failed instances are `Failed` (recover) or `StopFailed` (fence).
 
 use std::collections::BTreeMap;
 
 use super::admin::AdminTable;
+use super::operations::primitive_of_instance;
 use super::report::{Failcount, RunStatus, Running};
 use crate::fencer::duration::Moment;
 use crate::placement::config::{Config, Location, LocationTarget, TargetRole};
@@ -52,10 +56,11 @@ pub fn primitive_of(config: &Config, unit: &str) -> Option<String> {
     }
 }
 
-/// `base` with the admin's moves, bans and target roles (records naming resources or
-/// nodes the configuration does not have are ignored).
+/// `base` with the admin's moves, bans, target roles and cluster-wide maintenance
+/// (records naming resources or nodes the configuration does not have are ignored).
 pub fn effective_config(base: &Config, admin: &AdminTable, nodes: &[String]) -> Config {
     let mut config = base.clone();
+    config.options.maintenance_mode |= admin.maintenance_mode();
     let known_node = |n: &String| nodes.contains(n);
     let (moves, bans) = admin.moves_and_bans();
     for (resource, node) in moves {
@@ -128,12 +133,13 @@ pub fn cluster_state(
         let mut node = NodeState::online();
         node.membership = facts.membership;
         node.standby = admin.standby(&facts.name);
+        node.maintenance = admin.maintenance(&facts.name);
         node.attributes = facts.attributes.clone();
         state.nodes.insert(facts.name.clone(), node);
         for r in &facts.running {
-            if config.primitive(&r.name).is_none() {
+            let Some(primitive) = primitive_of_instance(config, &r.name) else {
                 continue;
-            }
+            };
             let health = match r.status {
                 RunStatus::Starting => continue,
                 RunStatus::Running | RunStatus::Stopping => Health::Ok,
@@ -142,7 +148,7 @@ pub fn cluster_state(
             };
             state
                 .running
-                .entry(unit_of(config, &r.name))
+                .entry(unit_of(config, primitive))
                 .or_default()
                 .push(Instance {
                     node: facts.name.clone(),

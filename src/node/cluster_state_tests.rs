@@ -183,3 +183,53 @@ location = [{ id = "not-rack-a", resource = "db", rule = { score = "-INFINITY", 
         "  1. start db on node2 (placed here)\n"
     );
 }
+
+#[test]
+fn numbered_instances_and_maintenance_records() {
+    let text = CONFIG.replace(
+        r#"resource = "ping" }"#,
+        r#"resource = "ping", clone-node-max = 2 }"#,
+    );
+    let c = Config::from_toml_str(&text).expect("config");
+    let nodes = vec![node(
+        "node1",
+        Membership::Online,
+        vec![
+            running("ping:0", RunStatus::Running),
+            running("ping:1", RunStatus::Failed),
+            running("vip:0", RunStatus::Running),
+        ],
+    )];
+    let mut admin = AdminTable::default();
+    admin
+        .command(
+            1,
+            &Command::NodeMaintenance {
+                node: "node1".into(),
+                on: true,
+            },
+        )
+        .expect("maintenance");
+    let state = cluster_state(&c, &admin, &nodes, Moment(0));
+    let health: Vec<Health> = state
+        .instances("ping-clone")
+        .iter()
+        .map(|i| i.health)
+        .collect();
+    assert_eq!(health, vec![Health::Ok, Health::Failed], "two instances");
+    assert!(state.instances("vip").is_empty(), "vip:0 is no instance");
+    assert!(state.nodes["node1"].maintenance);
+    assert!(
+        !effective_config(&c, &admin, &names())
+            .options
+            .maintenance_mode
+    );
+    admin
+        .command(1, &Command::MaintenanceMode { on: true })
+        .expect("maintenance-mode");
+    assert!(
+        effective_config(&c, &admin, &names())
+            .options
+            .maintenance_mode
+    );
+}

@@ -184,6 +184,10 @@ pub struct ResourceEntry {
     pub op_timeout: Duration,
     /// Monitor failures (each followed by a restart) before the resource is left stopped.
     pub max_failures: u32,
+    /// Each operation's timeout and the recurring monitors by role.
+    pub ops: super::operations::Operations,
+    /// The clone it is the child of (instance number set per local instance).
+    pub clone: Option<super::operations::CloneOf>,
 }
 
 /// The fencing settings.

@@ -14,17 +14,15 @@
 //! Both may be mixed in one file (constraints may name `[[resource]]`s); a name used
 //! twice is refused. Also checked here: constraints name configured `[[node]]`s, names
 //! fit in a report (at most 64 bytes), LSB/systemd primitives take no parameters,
-//! `[options] fencing-enabled` is not set (`[fencing] enabled` decides), and what
-//! `palisade node` cannot run yet (promotable clones, `clone-node-max` above 1) is
-//! refused.
+//! and `[options] fencing-enabled` is not set (`[fencing] enabled` decides).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{bad, ConfigError, NodeEntry, ResourceEntry};
 use crate::cluster::quorum::NodeId;
+use crate::node::operations::{CloneOf, Operations};
 use crate::placement::config::{AgentClass, Config, LocationTarget};
-use crate::placement::parse::DEFAULT_OP_TIMEOUT;
 use crate::placement::Score;
 
 /// The top-level keys that belong to the placement model.
@@ -217,20 +215,15 @@ pub(super) fn model(
             ));
         }
     }
-    for c in &config.clones {
-        let section = format!("[[clone]] {}", c.name);
-        if c.promotable {
+    for c in config.clones.iter().filter(|c| c.promotable) {
+        let ocf = config
+            .primitive(&c.child)
+            .is_some_and(|p| p.agent.class == AgentClass::Ocf);
+        if !ocf {
             return Err(bad(
-                &section,
+                format!("[[clone]] {}", c.name),
                 "promotable",
-                "promotable clones are scheduled but not yet run by palisade node",
-            ));
-        }
-        if c.clone_node_max > 1 {
-            return Err(bad(
-                &section,
-                "clone-node-max",
-                "palisade node runs at most one instance per node",
+                "a promotable clone needs an OCF agent (promote and demote)",
             ));
         }
     }
@@ -264,28 +257,24 @@ fn preference(config: &Config, primitive: &str, nodes: &[NodeEntry]) -> Vec<Node
     scored.into_iter().map(|(_, _, id)| id).collect()
 }
 
-/// The runtime entry of every primitive of `config`: its agent, parameters, recurring
-/// monitor (the first monitor operation; none without one), one timeout for every
-/// operation (the longest configured, or the default), its allocation priority, and the
-/// nodes its location constraints allow, best first (for display; the scheduler decides).
+/// The runtime entry of every primitive of `config`: its agent, parameters, each
+/// operation's timeout and the recurring monitors by role ([`Operations`]), the clone it
+/// belongs to, its allocation priority, and the nodes its location constraints allow,
+/// best first (for display; the scheduler decides). `monitor_interval` is the first
+/// recurring monitor's, `op_timeout` the longest timeout (the orderly stop's bound).
 pub(super) fn entries(config: &Config, nodes: &[NodeEntry]) -> Vec<ResourceEntry> {
     config
         .primitives
         .iter()
         .map(|p| {
             let meta = config.effective_meta(&p.name);
-            let monitor_interval = p
-                .ops
-                .iter()
-                .find(|o| o.name == "monitor")
-                .map(|o| o.interval)
+            let ops = Operations::of(p);
+            let monitor_interval = ops
+                .monitors
+                .first()
+                .map(|m| m.interval)
                 .unwrap_or(Duration::ZERO);
-            let op_timeout = p
-                .ops
-                .iter()
-                .map(|o| o.timeout)
-                .max()
-                .unwrap_or(DEFAULT_OP_TIMEOUT);
+            let op_timeout = ops.longest();
             ResourceEntry {
                 name: p.name.clone(),
                 class: p.agent.class,
@@ -297,6 +286,8 @@ pub(super) fn entries(config: &Config, nodes: &[NodeEntry]) -> Vec<ResourceEntry
                 monitor_interval,
                 op_timeout,
                 max_failures: meta.migration_threshold,
+                ops,
+                clone: CloneOf::of(config, &p.name, nodes.len()),
             }
         })
         .collect()

@@ -168,12 +168,8 @@ fn refusals_name_the_section_and_key() {
             "[options] fencing-enabled",
         ),
         (
-            "[[primitive]]\nname = \"d\"\nagent = \"ocf:x:y\"\n[[clone]]\nname = \"dc\"\nresource = \"d\"\npromotable = true\n",
-            "[[clone]] dc promotable:",
-        ),
-        (
-            "[[primitive]]\nname = \"d\"\nagent = \"ocf:x:y\"\n[[clone]]\nname = \"dc\"\nresource = \"d\"\nclone-node-max = 2\n",
-            "[[clone]] dc clone-node-max",
+            "[[primitive]]\nname = \"d\"\nagent = \"lsb:x\"\n[[clone]]\nname = \"dc\"\nresource = \"d\"\npromotable = true\n",
+            "[[clone]] dc promotable: a promotable clone needs an OCF agent",
         ),
         (
             "[[primitive]]\nname = \"d\"\nagent = \"lsb:x\"\nparams = { a = 1 }\n",
@@ -267,4 +263,27 @@ fn fencing_timeouts_below_watchdog_or_msgwait_are_impossible() {
     std::fs::write(&config, text("20s")).expect("config");
     assert!(super::super::load(&config, None).is_ok());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn promotable_clones_and_several_instances_per_node_are_run() {
+    let c = parse_ok(
+        "[[primitive]]\nname = \"d\"\nagent = \"ocf:pacemaker:Stateful\"\n\
+         op = [{ name = \"monitor\", interval = \"3s\", role = \"promoted\" }, \
+         { name = \"monitor\", interval = \"4s\", role = \"unpromoted\", timeout = \"7s\" }, \
+         { name = \"promote\", timeout = \"9s\" }]\n\
+         [[clone]]\nname = \"dc\"\nresource = \"d\"\npromotable = true\n\
+         [[primitive]]\nname = \"p\"\nagent = \"ocf:x:y\"\n\
+         [[clone]]\nname = \"pc\"\nresource = \"p\"\nclone-node-max = 2\n",
+    );
+    let d = c.resources.iter().find(|r| r.name == "d").expect("d");
+    let clone = d.clone.as_ref().expect("clone settings");
+    assert!(clone.promotable);
+    assert_eq!((clone.clone.as_str(), clone.clone_max), ("dc", 2));
+    assert_eq!(d.ops.promote, std::time::Duration::from_secs(9));
+    assert_eq!(d.ops.start, crate::placement::parse::DEFAULT_OP_TIMEOUT);
+    assert_eq!(d.ops.monitors.len(), 2);
+    assert_eq!(d.op_timeout, crate::placement::parse::DEFAULT_OP_TIMEOUT);
+    let p = c.resources.iter().find(|r| r.name == "p").expect("p");
+    assert_eq!(p.clone.as_ref().map(|c| c.clone_node_max), Some(2));
 }

@@ -394,6 +394,8 @@ pub(super) fn resource_entry(
         monitor_interval,
         op_timeout,
         max_failures: raw.max_failures.unwrap_or(3),
+        ops: super::super::operations::Operations::default(),
+        clone: None,
     })
 }
 

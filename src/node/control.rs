@@ -1,6 +1,7 @@
 //! The node daemon's control socket: a Unix socket (mode 0600, root or the daemon's own
 //! user only, checked with `SO_PEERCRED`) on which `palisade status`, `palisade resource
-//! ...`, `palisade node standby|online` and `palisade explain` send one JSON request line
+//! ...`, `palisade node standby|online|maintenance|ready`, `palisade maintenance on|off`
+//! and `palisade explain` send one JSON request line
 //! and read one JSON answer line. The listener hands each request to the runner, which
 //! answers from its own state ([`Request`] in, `{"ok": true, ...}` or `{"ok": false,
 //! "error": "..."}` out). The blocking client half ([`call`]) is what the CLI uses.
@@ -71,6 +72,18 @@ pub enum Request {
         resource: String,
         /// Stop (true) or start.
         stopped: bool,
+    },
+    /// `palisade node maintenance|ready [NODE]` (default: the daemon's node).
+    NodeMaintenance {
+        /// The node.
+        node: Option<String>,
+        /// Maintenance (true) or ready.
+        on: bool,
+    },
+    /// `palisade maintenance on|off`: the whole cluster.
+    MaintenanceMode {
+        /// On or off.
+        on: bool,
     },
 }
 

@@ -8,7 +8,9 @@
 //! - [`peers`]: the peer book: view gating, fenced incarnations (pure).
 //! - [`heartbeat`]: UDP sockets per ring, send and authenticated receive;
 //!   [`multicast`] sets up a multicast ring's sockets.
-//! - [`resources`]: the OCF agent runner and per-resource actors (monitor, restart).
+//! - [`resources`]: the OCF agent runner and per-resource actors (monitor, restart);
+//!   [`operations`]: per-operation timeouts, monitors by role, clone instances;
+//!   [`attributes`]: the `crm_attribute --promotion` shim agents report scores with.
 //! - [`agent_class`]: LSB init scripts and systemd units: commands and exit codes (pure);
 //!   [`agent_exec`] runs programs and operations of every class.
 //! - [`fencing`]: fence requests (fencer API or the node's agent directly), self-fence.
@@ -24,15 +26,18 @@
 pub mod admin;
 pub mod agent_class;
 pub mod agent_exec;
+pub mod attributes;
 pub mod cluster_state;
 pub mod config;
 pub mod control;
 pub mod fencing;
 pub mod heartbeat;
 pub mod multicast;
+pub mod operations;
 pub mod peers;
 pub mod ping;
 pub mod report;
+mod resource_actor;
 pub mod resources;
 pub mod runner;
 pub mod status;
@@ -48,7 +53,7 @@ use runner::Ending;
 
 const USAGE: &str = "\
 usage: palisade node --config FILE [--node NAME] [--check]
-       palisade node standby|online [NODE] [--socket PATH]
+       palisade node standby|online|maintenance|ready [NODE] [--socket PATH]
 
   --config FILE   cluster configuration (TOML; see docs/cluster.md)
   --node NAME     this node's name (overrides [cluster] node)
@@ -97,11 +102,12 @@ fn parse_args(words: &[String]) -> Result<Args, String> {
 }
 
 /// Entry point of `palisade node` (`words` after the subcommand): the daemon, or the
-/// admin subcommands `standby` / `online` (which talk to a running daemon).
+/// admin subcommands `standby` / `online` / `maintenance` / `ready` (which talk to a
+/// running daemon).
 pub fn main(words: &[String]) -> ExitCode {
     if matches!(
         words.first().map(String::as_str),
-        Some("standby" | "online")
+        Some("standby" | "online" | "maintenance" | "ready")
     ) {
         return crate::cli::node_admin(words).into();
     }

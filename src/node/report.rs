@@ -2,16 +2,18 @@
 //! keepalive (and at once after a change) a report of the resources it runs (role and
 //! status), the nodes it has fenced (with the incarnation it fenced), its failcounts,
 //! the admin records it knows ([`super::admin`]) and, from the coordinator, the starts and
-//! promotions its plan expects (grants). It is authenticated with HMAC-SHA256 under the
+//! promotions its plan expects (grants), and its transient node attributes (the
+//! promotion scores its agents set: `master-CHILD`). It is authenticated with HMAC-SHA256 under the
 //! cluster key, like the heartbeat ([`crate::cluster::packet`]) but with its own magic so
 //! neither can pass for the other. Peers learn from it where resources run and in what
 //! state (the scheduler's input), that a fence was confirmed (so every member's failover
 //! machine sees the lost node clean), and a fenced node learns it was fenced.
 //!
-//! Layout (big-endian), version 2 (version 1 had only the resource names and fences):
+//! Layout (big-endian), version 3 (version 2 had no attributes, version 1 only the
+//! resource names and fences):
 //! ```text
 //! 0   4  magic "PLSR"
-//! 4   1  version (2)
+//! 4   1  version (3)
 //! 5   1  flags (0)
 //! 6   4  cluster id
 //! 10  4  sender node id
@@ -22,6 +24,7 @@
 //! ..  2  c = failcounts: c x (1 length, resource, 4 count, 8 ms since the last failure)
 //! ..  2  a = admin records: a x (1 length, key, 1 length, value, 8 version, 4 origin)
 //! ..  2  g = grants: g x (1 kind, 1 length, resource, 4 node id)
+//! ..  2  n = node attributes: n x (1 length, name, 1 length, value)
 //! ..  32 HMAC-SHA256 of everything before it
 //! ```
 //! Role: 0 started, 1 promoted. Status: 0 running, 1 starting, 2 stopping, 3 failed
@@ -35,7 +38,7 @@ use crate::cluster::quorum::NodeId;
 use crate::placement::config::Role;
 
 const MAGIC: &[u8; 4] = b"PLSR";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 const HEADER: usize = 32;
 const MAC_LEN: usize = 32;
 /// Most entries of each list one report carries.
@@ -142,6 +145,8 @@ pub struct Report {
     pub admin: Vec<Record>,
     /// The coordinator's grants (empty from other nodes).
     pub grants: Vec<Grant>,
+    /// The sender's transient node attributes (name, value): promotion scores.
+    pub attributes: Vec<(String, String)>,
 }
 
 impl Report {
@@ -160,6 +165,7 @@ impl Report {
             && counts(self) == counts(other)
             && self.admin == other.admin
             && self.grants == other.grants
+            && self.attributes == other.attributes
     }
 
     /// The names of the resources the sender runs (in any status).
@@ -254,6 +260,12 @@ pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
         .filter(|g| fits(&g.resource))
         .take(MAX_ENTRIES)
         .collect();
+    let attributes: Vec<&(String, String)> = r
+        .attributes
+        .iter()
+        .filter(|(k, v)| fits(k) && fits(v))
+        .take(MAX_ENTRIES)
+        .collect();
     let mut b = Vec::with_capacity(HEADER + 128);
     b.extend_from_slice(MAGIC);
     b.push(VERSION);
@@ -291,6 +303,11 @@ pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
         b.push(u8::from(g.promote));
         text(&mut b, &g.resource);
         b.extend_from_slice(&g.node.to_be_bytes());
+    }
+    b.extend_from_slice(&(attributes.len() as u16).to_be_bytes());
+    for (k, v) in attributes {
+        text(&mut b, k);
+        text(&mut b, v);
     }
     let mut m = mac(key);
     m.update(&b);
@@ -416,6 +433,10 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
             node: r.u32()?,
         });
     }
+    let mut attributes = Vec::new();
+    for _ in 0..r.count()? {
+        attributes.push((r.text()?, r.text()?));
+    }
     if r.at != body.len() {
         return Err(ReportError::Length);
     }
@@ -429,6 +450,7 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
         failcounts,
         admin,
         grants,
+        attributes,
     })
 }
 

@@ -36,6 +36,7 @@ fn report() -> Report {
             resource: "web".into(),
             node: 3,
         }],
+        attributes: vec![("master-db".into(), "10".into())],
     }
 }
 
@@ -66,6 +67,9 @@ fn content_comparison_ignores_sequence_and_ages() {
     assert!(a.same_content(&b));
     b.failcounts[0].count += 1;
     assert!(!a.same_content(&b));
+    let mut c = report();
+    c.attributes[0].1 = "5".into();
+    assert!(!a.same_content(&c), "a promotion score is content");
     assert_eq!(a.names(), vec!["db".to_string(), "web-ip".to_string()]);
 }
 

@@ -1,44 +1,51 @@
 //! Resources on this node: OCF agents run as pacemaker's executor runs them (LSB init
-//! scripts and systemd units: [`super::agent_class`]), one actor task per resource that
-//! serializes its operations.
+//! scripts and systemd units: [`super::agent_class`]), one actor task per resource
+//! instance ([`super::resource_actor`]) that serializes its operations.
 //!
 //! An operation is `$OCF_ROOT/resource.d/<provider>/<type> <action>` with a clean
 //! environment: `OCF_ROOT`, `OCF_RA_VERSION_MAJOR/MINOR`, `OCF_RESOURCE_INSTANCE`,
 //! `OCF_RESOURCE_TYPE`, `OCF_RESOURCE_PROVIDER`, `OCF_RESKEY_<param>` for every
-//! parameter, `OCF_RESKEY_CRM_meta_{timeout,interval,on_node}` and `PALISADE_EPOCH` (the
-//! node's view number, for test agents that log it). It runs in its own process group;
-//! at the operation timeout the group gets SIGKILL. Exit codes are OCF's 0-7 ([`OcfRc`]).
+//! parameter, `OCF_RESKEY_CRM_meta_{timeout,interval,on_node}` (the timeout is the
+//! operation's own), `OCF_RESKEY_CRM_meta_role` for a monitor of one role, a clone's
+//! `OCF_RESKEY_CRM_meta_{clone,clone_max,clone_node_max,notify,globally_unique,...}`
+//! ([`CloneOf::meta_env`]) and `PALISADE_EPOCH` (the node's view number, for test agents
+//! that log it). The instance of a promotable clone also gets `HA_SBIN_DIR` (first in
+//! `PATH` too) naming palisade's own `crm_attribute` and `crm_master`
+//! ([`super::attributes`]), so the agent's promotion score reaches the scheduler. The
+//! agent runs in its own process group; at the operation's timeout the group gets
+//! SIGKILL. Exit codes are OCF's 0-9 ([`OcfRc`]).
 //!
-//! The actor first probes (a `monitor` with interval 0) and stops a leftover instance; then
-//! it obeys Start/Stop, one attempt each, and runs the recurring monitor while the
-//! resource runs. A failed start or monitor leaves it failed (not monitored) until it is
-//! told to stop: recovering it in place or elsewhere is the scheduler's decision
-//! ([`crate::placement`], failcounts and migration-threshold). A failed stop leaves it
-//! failed too; another Stop tries again. Each step is reported to the runner as a
-//! [`ResourceEvent`].
+//! What the actor reports is a [`ResourceEvent`]; recovering a failed instance in place
+//! or elsewhere is the scheduler's decision ([`crate::placement`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::agent_class::{ClassSettings, Invocation};
 use super::agent_exec;
 use super::config::ResourceEntry;
+use super::operations::CloneOf;
+use crate::placement::config::Role;
 
 /// An OCF exit code, or how the agent failed to give one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OcfRc {
-    /// 0: success / running.
+    /// 0: success / running (not promoted).
     Success,
     /// 1-6: OCF_ERR_GENERIC, _ARGS, _UNIMPLEMENTED, _PERM, _INSTALLED, _CONFIGURED.
     Error(i32),
     /// 7: OCF_NOT_RUNNING.
     NotRunning,
-    /// Another code (8/9 are promotable states, unused here).
+    /// 8: OCF_RUNNING_PROMOTED (running in the promoted role).
+    RunningPromoted,
+    /// 9: OCF_FAILED_PROMOTED (failed in the promoted role).
+    FailedPromoted,
+    /// Another code.
     Other(i32),
     /// Killed at the operation timeout.
     TimedOut,
@@ -53,8 +60,15 @@ impl OcfRc {
             0 => OcfRc::Success,
             1..=6 => OcfRc::Error(code),
             7 => OcfRc::NotRunning,
+            8 => OcfRc::RunningPromoted,
+            9 => OcfRc::FailedPromoted,
             c => OcfRc::Other(c),
         }
+    }
+
+    /// Whether the code says the instance is (or may be) in the promoted role.
+    pub fn promoted(&self) -> bool {
+        matches!(self, OcfRc::RunningPromoted | OcfRc::FailedPromoted)
     }
 }
 
@@ -72,6 +86,8 @@ impl std::fmt::Display for OcfRc {
         match self {
             OcfRc::Success => write!(f, "0 OCF_SUCCESS"),
             OcfRc::NotRunning => write!(f, "7 OCF_NOT_RUNNING"),
+            OcfRc::RunningPromoted => write!(f, "8 OCF_RUNNING_PROMOTED"),
+            OcfRc::FailedPromoted => write!(f, "9 OCF_FAILED_PROMOTED"),
             OcfRc::Error(c) | OcfRc::Other(c) => write!(f, "{c} {}", name(*c)),
             OcfRc::TimedOut => write!(f, "timed out"),
             OcfRc::Failed(why) => write!(f, "failed: {why}"),
@@ -84,38 +100,69 @@ impl std::fmt::Display for OcfRc {
 pub enum What {
     /// Startup probe: not running here (or not probe-able: the rc says why).
     ProbedStopped(OcfRc),
-    /// Startup probe found it running; it is being stopped (a leftover).
-    ProbedRunning,
+    /// Startup probe found it running (promoted or not); it is being stopped (a leftover).
+    ProbedRunning {
+        /// Found in the promoted role (it is demoted first).
+        promoted: bool,
+    },
     /// Start succeeded.
     Started(Duration),
-    /// Start failed: the resource is failed here until stopped.
+    /// Start failed: the instance is failed here until stopped.
     StartFailed(OcfRc),
+    /// Promote succeeded.
+    Promoted(Duration),
+    /// Promote failed: failed, and maybe promoted, until demoted and stopped.
+    PromoteFailed(OcfRc),
+    /// Demote succeeded (the instance may still be failed).
+    Demoted(Duration),
+    /// Demote failed: failed and maybe still promoted.
+    DemoteFailed(OcfRc),
     /// Stopped (after a Stop or a leftover).
     Stopped(Duration),
     /// Stop failed: the state is unknown (it may still run).
     StopFailed(OcfRc),
-    /// A recurring monitor failed: the resource is failed here until stopped.
-    MonitorFailed(OcfRc),
+    /// A recurring monitor failed: failed here until stopped.
+    MonitorFailed {
+        /// The monitor's result.
+        rc: OcfRc,
+        /// Whether it is (or may be) in the promoted role.
+        promoted: bool,
+    },
+    /// Probed again when maintenance ended: what runs now.
+    Reprobed {
+        /// The probe's result.
+        rc: OcfRc,
+        /// None: not running; Some(promoted): running.
+        running: Option<bool>,
+        /// Neither running nor cleanly stopped: failed.
+        failed: bool,
+    },
+    /// The agent changed its promotion score (`crm_attribute --promotion`); None: deleted.
+    PromotionScore(Option<String>),
 }
 
-/// An event of one resource.
+/// An event of one resource instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceEvent {
     pub resource: String,
     pub what: What,
 }
 
-/// What the runner asks of a resource.
+/// What the runner asks of a resource instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     Start,
     Stop,
+    Promote,
+    Demote,
+    /// Maintenance on (recurring monitors pause) or off (probe again, then monitor).
+    Maintenance(bool),
 }
 
 /// The runner's handle on a resource actor.
 #[derive(Debug, Clone)]
 pub struct ResourceHandle {
-    tx: mpsc::UnboundedSender<Order>,
+    pub(super) tx: mpsc::UnboundedSender<Order>,
 }
 
 impl ResourceHandle {
@@ -124,10 +171,34 @@ impl ResourceHandle {
         let _ = self.tx.send(Order::Start);
     }
 
-    /// Ask the actor to stop (ignored if stopped).
+    /// Ask the actor to stop (ignored if stopped; a promoted instance is demoted first).
     pub fn stop(&self) {
         let _ = self.tx.send(Order::Stop);
     }
+
+    /// Ask the actor to promote (ignored unless it runs unpromoted).
+    pub fn promote(&self) {
+        let _ = self.tx.send(Order::Promote);
+    }
+
+    /// Ask the actor to demote (ignored unless it is promoted).
+    pub fn demote(&self) {
+        let _ = self.tx.send(Order::Demote);
+    }
+
+    /// Maintenance on or off.
+    pub fn maintenance(&self, on: bool) {
+        let _ = self.tx.send(Order::Maintenance(on));
+    }
+}
+
+/// Where agents of promotable clones report their promotion score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionDirs {
+    /// `HA_SBIN_DIR` of those agents: palisade's `crm_attribute` and `crm_master`.
+    pub sbin: PathBuf,
+    /// One file per instance holding its score ([`super::attributes`]).
+    pub scores: PathBuf,
 }
 
 /// Shared by every actor of the node.
@@ -139,6 +210,16 @@ pub struct AgentContext {
     pub epoch: Arc<AtomicU64>,
     /// Where LSB scripts and systemctl are.
     pub classes: ClassSettings,
+    /// The promotion-score shim (None: not set up; agents keep pacemaker's tools).
+    pub promotion: Option<PromotionDirs>,
+}
+
+/// The OCF word of a role, as pacemaker passes `CRM_meta_role`.
+fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Promoted => "Promoted",
+        Role::Started => "Unpromoted",
+    }
 }
 
 /// The agent's path and environment for one operation (pure).
@@ -157,7 +238,17 @@ pub fn agent_command(
     let mut set = |k: &str, v: String| {
         env.insert(k.to_string(), v);
     };
-    set("PATH", "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let mut path_var = "/usr/sbin:/usr/bin:/sbin:/bin".to_string();
+    let promotable = entry.clone.as_ref().is_some_and(|c| c.promotable);
+    if let Some(dirs) = ctx.promotion.as_ref().filter(|_| promotable) {
+        path_var = format!("{}:{path_var}", dirs.sbin.display());
+        set("HA_SBIN_DIR", dirs.sbin.display().to_string());
+        set(
+            super::attributes::SCORES_ENV,
+            dirs.scores.display().to_string(),
+        );
+    }
+    set("PATH", path_var);
     set("LANG", "C".into());
     set("OCF_ROOT", ctx.ocf_root.display().to_string());
     set("OCF_RA_VERSION_MAJOR", "1".into());
@@ -168,17 +259,31 @@ pub fn agent_command(
     set("__OCF_ACTION", action.into());
     set(
         "OCF_RESKEY_CRM_meta_timeout",
-        entry.op_timeout.as_millis().to_string(),
+        entry.ops.timeout(action, interval).as_millis().to_string(),
     );
     set(
         "OCF_RESKEY_CRM_meta_interval",
         interval.as_millis().to_string(),
     );
+    if action == "monitor" && !interval.is_zero() {
+        let role = entry
+            .ops
+            .monitors
+            .iter()
+            .find(|m| m.interval == interval)
+            .and_then(|m| m.role);
+        if let Some(role) = role {
+            set("OCF_RESKEY_CRM_meta_role", role_word(role).into());
+        }
+    }
     set("OCF_RESKEY_CRM_meta_on_node", ctx.node_name.clone());
     set(
         "PALISADE_EPOCH",
         ctx.epoch.load(Ordering::Relaxed).to_string(),
     );
+    for (k, v) in entry.clone.iter().flat_map(CloneOf::meta_env) {
+        set(&k, v);
+    }
     for (k, v) in &entry.params {
         set(&format!("OCF_RESKEY_{k}"), v.clone());
     }
@@ -201,120 +306,6 @@ pub async fn run_operation(
     (ran.rc(OcfRc::from_code), ran.stderr)
 }
 
-/// Where the resource stands, as the actor knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Stopped,
-    Running,
-    /// A start, monitor or stop failed: not monitored, waits for a Stop.
-    Failed,
-}
-
-struct Actor {
-    entry: ResourceEntry,
-    ctx: AgentContext,
-    events: mpsc::UnboundedSender<ResourceEvent>,
-    state: State,
-}
-
-impl Actor {
-    fn send(&self, what: What) {
-        let _ = self.events.send(ResourceEvent {
-            resource: self.entry.name.clone(),
-            what,
-        });
-    }
-
-    async fn op(&self, action: &str, interval: Duration) -> OcfRc {
-        let (rc, stderr) = agent_exec::run_action(&self.entry, &self.ctx, action, interval).await;
-        if rc != OcfRc::Success && rc != OcfRc::NotRunning && !stderr.trim().is_empty() {
-            let tail: String = stderr
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .chars()
-                .take(200)
-                .collect();
-            eprintln!("palisade node: {} {action}: {rc}: {tail}", self.entry.name);
-        }
-        rc
-    }
-
-    async fn stop(&mut self) {
-        let t = Instant::now();
-        match self.op("stop", Duration::ZERO).await {
-            OcfRc::Success | OcfRc::NotRunning => {
-                self.state = State::Stopped;
-                self.send(What::Stopped(t.elapsed()));
-            }
-            rc => {
-                self.state = State::Failed;
-                self.send(What::StopFailed(rc));
-            }
-        }
-    }
-
-    async fn start(&mut self) {
-        let t = Instant::now();
-        match self.op("start", Duration::ZERO).await {
-            OcfRc::Success => {
-                self.state = State::Running;
-                self.send(What::Started(t.elapsed()));
-            }
-            rc => {
-                self.state = State::Failed;
-                self.send(What::StartFailed(rc));
-            }
-        }
-    }
-
-    async fn probe(&mut self) {
-        match self.op("monitor", Duration::ZERO).await {
-            OcfRc::Success => {
-                self.send(What::ProbedRunning);
-                self.stop().await;
-            }
-            rc => self.send(What::ProbedStopped(rc)),
-        }
-    }
-
-    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Order>) {
-        self.probe().await;
-        let interval = self.entry.monitor_interval;
-        let mut next_monitor = tokio::time::Instant::now() + interval;
-        loop {
-            let monitoring = self.state == State::Running && !interval.is_zero();
-            let monitor_due = async {
-                if monitoring {
-                    tokio::time::sleep_until(next_monitor).await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                command = commands.recv() => match command {
-                    None => return,
-                    Some(Order::Start) if self.state == State::Stopped => {
-                        self.start().await;
-                        next_monitor = tokio::time::Instant::now() + interval;
-                    }
-                    Some(Order::Stop) if self.state != State::Stopped => self.stop().await,
-                    Some(_) => {}
-                },
-                _ = monitor_due => {
-                    let rc = self.op("monitor", interval).await;
-                    next_monitor = tokio::time::Instant::now() + interval;
-                    if rc != OcfRc::Success {
-                        self.state = State::Failed;
-                        self.send(What::MonitorFailed(rc));
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Start the actor of `entry` (it probes first); its events go to `events`.
 pub fn spawn(
     entry: ResourceEntry,
@@ -322,19 +313,15 @@ pub fn spawn(
     events: mpsc::UnboundedSender<ResourceEvent>,
 ) -> ResourceHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let actor = Actor {
-        entry,
-        ctx,
-        events,
-        state: State::Stopped,
-    };
-    tokio::spawn(actor.run(rx));
+    tokio::spawn(super::resource_actor::run(entry, ctx, events, rx));
     ResourceHandle { tx }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node::operations::{Monitor, Operations};
+    use std::time::Instant;
 
     fn entry() -> ResourceEntry {
         ResourceEntry {
@@ -346,19 +333,37 @@ mod tests {
             allowed: vec![1],
             priority: 0,
             monitor_interval: Duration::from_secs(2),
-            op_timeout: Duration::from_secs(20),
+            op_timeout: Duration::from_secs(30),
             max_failures: 3,
+            ops: Operations {
+                start: Duration::from_secs(30),
+                monitors: vec![Monitor {
+                    role: None,
+                    interval: Duration::from_secs(2),
+                    timeout: Duration::from_secs(20),
+                }],
+                ..Operations::default()
+            },
+            clone: None,
+        }
+    }
+
+    fn ctx() -> AgentContext {
+        AgentContext {
+            ocf_root: PathBuf::from("/usr/lib/ocf"),
+            node_name: "node1".into(),
+            epoch: Arc::new(AtomicU64::new(4)),
+            classes: ClassSettings::default(),
+            promotion: Some(PromotionDirs {
+                sbin: PathBuf::from("/st/sbin"),
+                scores: PathBuf::from("/st/scores"),
+            }),
         }
     }
 
     #[test]
     fn command_follows_ocf_conventions() {
-        let ctx = AgentContext {
-            ocf_root: PathBuf::from("/usr/lib/ocf"),
-            node_name: "node1".into(),
-            epoch: Arc::new(AtomicU64::new(4)),
-            classes: ClassSettings::default(),
-        };
+        let ctx = ctx();
         let (path, env) = agent_command(&entry(), &ctx, "monitor", Duration::from_secs(2));
         assert_eq!(
             path,
@@ -372,6 +377,58 @@ mod tests {
         assert_eq!(env["OCF_RESKEY_CRM_meta_timeout"], "20000");
         assert_eq!(env["OCF_RESKEY_CRM_meta_on_node"], "node1");
         assert_eq!(env["PALISADE_EPOCH"], "4");
+        assert_eq!(env["PATH"], "/usr/sbin:/usr/bin:/sbin:/bin");
+        assert!(!env.contains_key("HA_SBIN_DIR"), "not promotable");
+        assert!(!env.contains_key("OCF_RESKEY_CRM_meta_clone"));
+        // Each operation's own timeout.
+        let (_, start) = agent_command(&entry(), &ctx, "start", Duration::ZERO);
+        let start: BTreeMap<String, String> = start.into_iter().collect();
+        assert_eq!(start["OCF_RESKEY_CRM_meta_timeout"], "30000");
+    }
+
+    #[test]
+    fn promotable_instances_get_clone_meta_roles_and_the_score_shim() {
+        let mut e = entry();
+        e.ops.monitors = vec![
+            Monitor {
+                role: Some(Role::Promoted),
+                interval: Duration::from_secs(3),
+                timeout: Duration::from_secs(9),
+            },
+            Monitor {
+                role: Some(Role::Started),
+                interval: Duration::from_secs(4),
+                timeout: Duration::from_secs(8),
+            },
+        ];
+        e.clone = Some(CloneOf {
+            clone: "web-clone".into(),
+            clone_max: 3,
+            clone_node_max: 1,
+            promotable: true,
+            promoted_max: 1,
+            promoted_node_max: 1,
+            instance: 2,
+        });
+        let env = |interval: u64| -> BTreeMap<String, String> {
+            agent_command(&e, &ctx(), "monitor", Duration::from_secs(interval))
+                .1
+                .into_iter()
+                .collect()
+        };
+        let promoted = env(3);
+        assert_eq!(promoted["OCF_RESKEY_CRM_meta_role"], "Promoted");
+        assert_eq!(promoted["OCF_RESKEY_CRM_meta_timeout"], "9000");
+        assert_eq!(promoted["OCF_RESKEY_CRM_meta_clone"], "2");
+        assert_eq!(promoted["OCF_RESKEY_CRM_meta_clone_max"], "3");
+        assert_eq!(promoted["OCF_RESKEY_CRM_meta_notify"], "false");
+        assert_eq!(promoted["HA_SBIN_DIR"], "/st/sbin");
+        assert!(promoted["PATH"].starts_with("/st/sbin:"));
+        assert_eq!(promoted[crate::node::attributes::SCORES_ENV], "/st/scores");
+        let unpromoted = env(4);
+        assert_eq!(unpromoted["OCF_RESKEY_CRM_meta_role"], "Unpromoted");
+        assert_eq!(unpromoted["OCF_RESKEY_CRM_meta_timeout"], "8000");
+        assert!(!env(0).contains_key("OCF_RESKEY_CRM_meta_role"), "probe");
     }
 
     #[test]
@@ -380,6 +437,9 @@ mod tests {
         assert_eq!(OcfRc::from_code(7), OcfRc::NotRunning);
         assert_eq!(OcfRc::from_code(5).to_string(), "5 OCF_ERR_INSTALLED");
         assert_eq!(OcfRc::from_code(42), OcfRc::Other(42));
+        assert_eq!(OcfRc::from_code(8), OcfRc::RunningPromoted);
+        assert_eq!(OcfRc::from_code(9).to_string(), "9 OCF_FAILED_PROMOTED");
+        assert!(OcfRc::from_code(9).promoted() && !OcfRc::Success.promoted());
     }
 
     #[test]

@@ -30,6 +30,8 @@ use watchdog::SelfFence;
 mod actions;
 #[path = "runner_control.rs"]
 mod control;
+#[path = "runner_instances.rs"]
+mod instances;
 #[path = "runner_sched.rs"]
 mod sched;
 #[path = "runner_send.rs"]
@@ -59,6 +61,10 @@ enum Local {
     Starting,
     Running,
     Stopping,
+    /// Running, being promoted (reported unpromoted until it is).
+    Promoting,
+    /// Promoted, being demoted (reported promoted until it is not).
+    Demoting,
     /// A start or monitor failed: to be recovered (stopped) as the plan says.
     Failed,
     /// A stop failed: it may still run; the cluster fences this node.
@@ -463,19 +469,21 @@ pub async fn run(
     let ids: Vec<NodeId> = cfg.nodes.iter().map(|n| n.id).collect();
     let me_name = cfg.name_of(cfg.me);
     let epoch = Arc::new(AtomicU64::new(0));
+    let (promotion, promotion_warning) = instances::promotion_dirs(&cfg, &me_name);
     let ctx = AgentContext {
         ocf_root: cfg.ocf_root.clone(),
         node_name: me_name.clone(),
         epoch: Arc::clone(&epoch),
         classes: cfg.classes.clone(),
+        promotion,
     };
     let mut handles = BTreeMap::new();
     let mut local = BTreeMap::new();
-    for entry in &cfg.resources {
+    for entry in instances::local_entries(&cfg) {
         local.insert(entry.name.clone(), Local::Probing);
         handles.insert(
             entry.name.clone(),
-            resources::spawn(entry.clone(), ctx.clone(), res_tx.clone()),
+            resources::spawn(entry, ctx.clone(), res_tx.clone()),
         );
     }
     let incarnation = incarnation();
@@ -529,6 +537,9 @@ pub async fn run(
     );
     if let Some(w) = admin_warning {
         r.emit(Kind::Warn, &format!("admin state: {w}"));
+    }
+    if let Some(w) = promotion_warning {
+        r.emit(Kind::Warn, &w);
     }
     // The control socket of `palisade status` & co. Without it the node still runs.
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<super::control::Envelope>();

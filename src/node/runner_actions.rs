@@ -13,6 +13,7 @@ use crate::cluster::failover::{Decision, Event};
 use crate::node::fencing::FenceOutcome;
 use crate::node::resources::{ResourceEvent, What};
 use crate::node::timeline::Kind;
+use crate::placement::state::FAILCOUNT_INFINITY;
 
 impl Runner {
     pub(super) fn execute(&mut self, decisions: Vec<Decision>) {
@@ -39,14 +40,21 @@ impl Runner {
                 // anything on); what waits for a fence is in the plan's explanations.
                 Decision::Blocked { .. } | Decision::Start { .. } => {}
                 Decision::Stop { resource } => {
-                    self.stop_local(&resource, if self.quorate { "fenced" } else { "no quorum" });
+                    // In maintenance nothing is stopped for lack of quorum.
+                    if !self.quorate && self.maintenance_here() {
+                        continue;
+                    }
+                    let why = if self.quorate { "fenced" } else { "no quorum" };
+                    for instance in self.instances_named(&resource) {
+                        self.stop_local(&instance, why);
+                    }
                 }
                 Decision::SelfFence { reason } => self.self_fence(&reason),
             }
         }
     }
 
-    /// Start a local resource the plan places here (the plan's guards were checked).
+    /// Start a local instance the plan places here (the plan's guards were checked).
     pub(super) fn start_local(&mut self, resource: &str, why: &str) {
         if self.local.get(resource) != Some(&Local::Stopped) {
             return;
@@ -59,12 +67,20 @@ impl Runner {
         }
     }
 
-    /// Stop a local resource (anything but stopped or already stopping).
+    /// Stop a local instance (anything but stopped or already stopping; a promoted one
+    /// is demoted first by its actor).
     pub(super) fn stop_local(&mut self, resource: &str, why: &str) {
         let state = self.local.get(resource).copied();
         if matches!(
             state,
-            Some(Local::Starting | Local::Running | Local::Failed | Local::StopFailed)
+            Some(
+                Local::Starting
+                    | Local::Running
+                    | Local::Promoting
+                    | Local::Demoting
+                    | Local::Failed
+                    | Local::StopFailed
+            )
         ) {
             if let Some(h) = self.handles.get(resource) {
                 self.emit(Kind::Resource, &format!("stop {resource} ({why})"));
@@ -137,13 +153,28 @@ impl Runner {
         self.execute(decisions);
     }
 
-    /// One more failure of `r`: its count, and a line when migration-threshold is hit.
-    fn count_failure(&mut self, r: &str, now: Instant) -> (u32, Option<String>) {
-        let threshold = self.threshold(r);
-        let n = self.record_failure(r, now);
+    /// One more failure of instance `r` (counted for its primitive): the count, and a
+    /// line when migration-threshold is hit. A failed start with start-failure-is-fatal
+    /// counts INFINITY: banned from this node at once.
+    fn count_failure(&mut self, r: &str, start: bool, now: Instant) -> (u32, Option<String>) {
+        let primitive = self.primitive_of_local(r);
+        let threshold = self.threshold(&primitive);
+        let mut n = self.record_failure(&primitive, now);
+        if start && self.sched.config.options.start_failure_is_fatal {
+            if let Some(entry) = self.sched.failcounts.get_mut(&primitive) {
+                entry.0 = FAILCOUNT_INFINITY;
+                n = FAILCOUNT_INFINITY;
+            }
+            let line = (threshold > 0).then(|| {
+                format!("{primitive}: start failed, left stopped here (start-failure-is-fatal)")
+            });
+            return (n, line);
+        }
         let reached = threshold > 0 && threshold < 1_000_000 && n >= threshold;
         let line = reached.then(|| {
-            format!("{r}: {n} failures, left stopped here (migration-threshold {threshold})")
+            format!(
+                "{primitive}: {n} failures, left stopped here (migration-threshold {threshold})"
+            )
         });
         (n, line)
     }
@@ -151,27 +182,79 @@ impl Runner {
     pub(super) fn resource_event(&mut self, ev: ResourceEvent, now: Instant) {
         let r = ev.resource;
         let mut extra = None;
-        let (state, text) = match ev.what {
+        let promoted_before = self.sched.promoted.contains(&r);
+        // (new state, promoted after, text)
+        let (state, promoted, text) = match ev.what {
             What::ProbedStopped(rc) => (
                 Local::Stopped,
+                false,
                 format!("probe {r}: not running here ({rc})"),
             ),
-            What::ProbedRunning => (
+            What::ProbedRunning { promoted } => (
                 Local::Cleaning,
-                format!("probe {r}: left running from before, stopping it"),
+                promoted,
+                format!(
+                    "probe {r}: left running from before{}, stopping it",
+                    if promoted { " (promoted)" } else { "" }
+                ),
             ),
-            What::Started(d) => (Local::Running, format!("{r} started in {}", ms(d))),
+            What::Started(d) => (Local::Running, false, format!("{r} started in {}", ms(d))),
             What::StartFailed(rc) => {
-                let (n, line) = self.count_failure(&r, now);
+                let (n, line) = self.count_failure(&r, true, now);
+                extra = line;
+                let attempt = if n >= FAILCOUNT_INFINITY {
+                    "failcount INFINITY".to_string()
+                } else {
+                    format!("attempt {n}")
+                };
+                (
+                    Local::Failed,
+                    rc.promoted() && self.promotable_local(&r),
+                    format!("start {r} failed ({rc}), {attempt}"),
+                )
+            }
+            What::Promoted(d) => (Local::Running, true, format!("{r} promoted in {}", ms(d))),
+            What::PromoteFailed(rc) => {
+                let (n, line) = self.count_failure(&r, false, now);
                 extra = line;
                 (
                     Local::Failed,
-                    format!("start {r} failed ({rc}), attempt {n}"),
+                    true,
+                    format!("promote {r} FAILED ({rc}), failure {n}: counted as promoted until it is demoted"),
                 )
             }
-            What::Stopped(d) => (Local::Stopped, format!("{r} stopped in {}", ms(d))),
+            What::Demoted(d) => {
+                self.sched.demote_failed.remove(&r);
+                let state = match self.local.get(&r) {
+                    Some(Local::Failed) => Local::Failed,
+                    // a stop follows a demote it asked for itself: still stopping
+                    Some(Local::Stopping) => Local::Stopping,
+                    _ => Local::Running,
+                };
+                (state, false, format!("{r} demoted in {}", ms(d)))
+            }
+            What::DemoteFailed(rc) => {
+                self.sched.demote_failed.insert(r.clone());
+                let (n, line) = self.count_failure(&r, false, now);
+                extra = line;
+                let state = if self.local.get(&r) == Some(&Local::Stopping) {
+                    Local::Stopping
+                } else {
+                    Local::Failed
+                };
+                (
+                    state,
+                    true,
+                    format!("demote {r} FAILED ({rc}), failure {n}: still counted as promoted"),
+                )
+            }
+            What::Stopped(d) => {
+                self.sched.demote_failed.remove(&r);
+                (Local::Stopped, false, format!("{r} stopped in {}", ms(d)))
+            }
             What::StopFailed(rc) => (
                 Local::StopFailed,
+                promoted_before,
                 format!(
                     "stop {r} FAILED ({rc}): state unknown; {}",
                     if self.cfg.fencing.enabled {
@@ -181,8 +264,8 @@ impl Runner {
                     }
                 ),
             ),
-            What::MonitorFailed(rc) => {
-                let (n, line) = self.count_failure(&r, now);
+            What::MonitorFailed { rc, promoted } => {
+                let (n, line) = self.count_failure(&r, false, now);
                 let next = if line.is_some() {
                     "migration-threshold reached"
                 } else {
@@ -191,17 +274,62 @@ impl Runner {
                 extra = line;
                 (
                     Local::Failed,
+                    promoted,
                     format!("monitor {r} failed ({rc}), failure {n}: {next}"),
                 )
             }
+            What::Reprobed {
+                rc,
+                running,
+                failed,
+            } => {
+                let state = match (running, failed) {
+                    (_, true) => Local::Failed,
+                    (Some(_), false) => Local::Running,
+                    (None, false) => Local::Stopped,
+                };
+                (
+                    state,
+                    running == Some(true),
+                    format!("probe {r} after maintenance: {rc}"),
+                )
+            }
+            What::PromotionScore(score) => {
+                let text = match &score {
+                    Some(s) => format!("{r}: promotion score {s}"),
+                    None => format!("{r}: promotion score removed"),
+                };
+                match score {
+                    Some(s) => self.sched.scores.insert(r.clone(), s),
+                    None => self.sched.scores.remove(&r),
+                };
+                self.emit(Kind::Resource, &text);
+                self.sched.dirty = true;
+                self.sched.send_now = true;
+                return;
+            }
         };
         self.local.insert(r.clone(), state);
+        if promoted {
+            self.sched.promoted.insert(r.clone());
+        } else {
+            self.sched.promoted.remove(&r);
+        }
         self.emit(Kind::Resource, &text);
         if let Some(extra) = extra {
             self.emit(Kind::Resource, &extra);
         }
         self.sched.dirty = true;
         self.sched.send_now = true;
+    }
+
+    /// Whether a local instance belongs to a promotable clone.
+    fn promotable_local(&self, instance: &str) -> bool {
+        let primitive = self.primitive_of_local(instance);
+        self.cfg
+            .placement
+            .clone_of(&primitive)
+            .is_some_and(|c| c.promotable)
     }
 
     pub(super) fn all_stopped(&self) -> bool {
@@ -244,7 +372,12 @@ pub(super) async fn shutdown(
                 let pending: Vec<String> = r
                     .local
                     .iter()
-                    .filter(|(_, s)| matches!(s, Local::Running | Local::Starting))
+                    .filter(|(_, s)| {
+                        matches!(
+                            s,
+                            Local::Running | Local::Starting | Local::Promoting | Local::Demoting
+                        )
+                    })
                     .map(|(n, _)| n.clone())
                     .collect();
                 for n in pending {

@@ -13,6 +13,7 @@ use crate::node::admin::Command;
 use crate::node::cluster_state::{ban_id, is_resource, prefer_id, unit_of};
 use crate::node::config::containers;
 use crate::node::control::{error_answer, Request};
+use crate::node::operations::primitive_of_instance;
 use crate::node::status::{FailureLine, InstanceLine, NodeLine, ResourceLine, Status};
 use crate::node::timeline::Kind;
 use crate::placement::config::{AgentClass, Role, TargetRole};
@@ -94,7 +95,11 @@ impl Runner {
         };
         self.facts(Instant::now())
             .into_iter()
-            .find(|f| f.running.iter().any(|r| r.name == primitive))
+            .find(|f| {
+                f.running
+                    .iter()
+                    .any(|r| primitive_of_instance(config, &r.name) == Some(&primitive))
+            })
             .map(|f| f.name)
     }
 
@@ -154,6 +159,23 @@ impl Runner {
                     if stopped { "stopped" } else { "started" }
                 );
                 (Command::TargetRole { resource, stopped }, text)
+            }
+            Request::NodeMaintenance { node, on } => {
+                let node = self.node_name(node)?;
+                let text = if on {
+                    format!("{node} in maintenance: its resources are left alone (not started, stopped or monitored)")
+                } else {
+                    format!("{node} ready: maintenance over, its resources are probed and managed again")
+                };
+                (Command::NodeMaintenance { node, on }, text)
+            }
+            Request::MaintenanceMode { on } => {
+                let text = if on {
+                    "maintenance-mode on: every resource is left alone (not started, stopped or monitored)"
+                } else {
+                    "maintenance-mode off: resources are probed and managed again"
+                };
+                (Command::MaintenanceMode { on }, text.to_string())
             }
             Request::Status | Request::Explain { .. } => {
                 return Err("not an admin command".into());
@@ -217,6 +239,7 @@ impl Runner {
                     id: n.id,
                     state: state.to_string(),
                     standby: self.sched.admin.standby(&n.name),
+                    maintenance: self.sched.admin.maintenance(&n.name),
                     local: n.id == self.cfg.me,
                 }
             })
@@ -253,7 +276,10 @@ impl Runner {
                     .flat_map(|f| {
                         f.running
                             .iter()
-                            .filter(|r| r.name == p.name)
+                            .filter(|r| {
+                                primitive_of_instance(&self.cfg.placement, &r.name)
+                                    == Some(p.name.as_str())
+                            })
                             .map(|r| InstanceLine {
                                 node: f.name.clone(),
                                 role: if r.role == Role::Promoted {
@@ -325,6 +351,8 @@ impl Runner {
             quorate,
             quorum,
             coordinator: self.coordinator().map(|c| self.name(c)),
+            maintenance_mode: config.options.maintenance_mode
+                || self.sched.admin.maintenance_mode(),
             nodes,
             resources,
             failures,

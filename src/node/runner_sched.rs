@@ -21,6 +21,7 @@ use crate::cluster::quorum::{NoQuorumPolicy, NodeId};
 use crate::fencer::duration::Moment;
 use crate::node::admin::{AdminTable, CleanupRequest};
 use crate::node::cluster_state::{cluster_state, effective_config, unit_of, NodeFacts};
+use crate::node::operations::primitive_of_instance;
 use crate::node::report::{Failcount, Grant, Report, RunStatus, Running};
 use crate::node::status::FenceLine;
 use crate::node::timeline::Kind;
@@ -60,6 +61,14 @@ pub(super) struct Scheduling {
     pub(super) fence_log: VecDeque<FenceLine>,
     /// (primitive, node) pairs the failover machine was told run (fence-race weights).
     pub(super) machine_running: BTreeSet<(String, NodeId)>,
+    /// Local instances that are (or may be) promoted.
+    pub(super) promoted: BTreeSet<String>,
+    /// Local promoted instances whose last demote failed.
+    pub(super) demote_failed: BTreeSet<String>,
+    /// The promotion score each local instance's agent set.
+    pub(super) scores: BTreeMap<String, String>,
+    /// Whether the actors were told that maintenance applies here.
+    pub(super) maintenance: bool,
     /// An input changed: plan again.
     pub(super) dirty: bool,
     /// Something peers should know now: send a report at once.
@@ -114,6 +123,10 @@ impl Scheduling {
             fence_requests: BTreeMap::new(),
             fence_log: VecDeque::new(),
             machine_running: BTreeSet::new(),
+            promoted: BTreeSet::new(),
+            demote_failed: BTreeSet::new(),
+            scores: BTreeMap::new(),
+            maintenance: false,
             dirty: true,
             send_now: false,
         };
@@ -139,7 +152,7 @@ fn run_status(state: Local) -> Option<RunStatus> {
     match state {
         Local::Probing | Local::Cleaning | Local::Stopped => None,
         Local::Starting => Some(RunStatus::Starting),
-        Local::Running => Some(RunStatus::Running),
+        Local::Running | Local::Promoting | Local::Demoting => Some(RunStatus::Running),
         Local::Stopping => Some(RunStatus::Stopping),
         Local::Failed => Some(RunStatus::Failed),
         Local::StopFailed => Some(RunStatus::StopFailed),
@@ -147,14 +160,14 @@ fn run_status(state: Local) -> Option<RunStatus> {
 }
 
 impl Runner {
-    /// This node's resources as its report lists them.
+    /// This node's resource instances as its report lists them.
     pub(super) fn local_running(&self) -> Vec<Running> {
         self.local
             .iter()
             .filter_map(|(name, state)| {
                 run_status(*state).map(|status| Running {
                     name: name.clone(),
-                    role: Role::Started,
+                    role: self.local_role(name),
                     status,
                 })
             })
@@ -200,23 +213,35 @@ impl Runner {
             .iter()
             .map(|n| {
                 let membership = self.membership_of(n.id);
-                let (running, failcounts) = if n.id == self.cfg.me {
-                    (self.local_running(), self.local_failcounts(now))
+                let (running, failcounts, transient) = if n.id == self.cfg.me {
+                    (
+                        self.local_running(),
+                        self.local_failcounts(now),
+                        self.local_attributes(),
+                    )
                 } else if membership == Membership::Offline {
-                    (Vec::new(), Vec::new())
+                    (Vec::new(), Vec::new(), Vec::new())
                 } else {
                     self.sched
                         .reports
                         .get(&n.id)
-                        .map(|r| (r.running.clone(), r.failcounts.clone()))
+                        .map(|r| {
+                            (
+                                r.running.clone(),
+                                r.failcounts.clone(),
+                                r.attributes.clone(),
+                            )
+                        })
                         .unwrap_or_default()
                 };
+                let mut attributes = n.attributes.clone();
+                attributes.extend(transient);
                 NodeFacts {
                     name: n.name.clone(),
                     membership,
                     running,
                     failcounts,
-                    attributes: n.attributes.clone(),
+                    attributes,
                 }
             })
             .collect()
@@ -264,8 +289,10 @@ impl Runner {
         let mut cleared = Vec::new();
         for p in primitives {
             // A stop that failed here (fencing disabled keeps it blocked) is tried again.
-            if self.local.get(&p) == Some(&Local::StopFailed) {
-                self.stop_local(&p, "cleanup");
+            for i in self.instances_named(&p) {
+                if self.local.get(&i) == Some(&Local::StopFailed) {
+                    self.stop_local(&i, "cleanup");
+                }
             }
             if self.sched.failcounts.remove(&p).is_some() {
                 cleared.push(p);
@@ -354,10 +381,17 @@ impl Runner {
             .iter()
             .map(|n| (n.name.as_str(), n.id))
             .collect();
+        // The machine knows primitives (instances of one count once).
+        let placement = &self.cfg.placement;
         let current: BTreeSet<(String, NodeId)> = facts
             .iter()
             .filter_map(|f| ids.get(f.name.as_str()).map(|id| (f, *id)))
-            .flat_map(|(f, id)| f.running.iter().map(move |r| (r.name.clone(), id)))
+            .flat_map(|(f, id)| {
+                f.running.iter().map(move |r| {
+                    let primitive = primitive_of_instance(placement, &r.name).unwrap_or(&r.name);
+                    (primitive.to_string(), id)
+                })
+            })
             .collect();
         for (resource, node) in current.difference(&self.sched.machine_running) {
             self.machine.handle(
@@ -396,7 +430,12 @@ impl Runner {
         if self.view.is_none() || !self.probed() {
             return;
         }
-        if !self.quorate {
+        self.sync_maintenance();
+        if !self.probed() {
+            return;
+        }
+        // In maintenance nothing here is stopped, not even for lack of quorum.
+        if !self.quorate && !self.maintenance_here() {
             match self.cfg.quorum.no_quorum_policy {
                 NoQuorumPolicy::Ignore => {}
                 NoQuorumPolicy::Stop | NoQuorumPolicy::Demote => {
@@ -454,29 +493,24 @@ impl Runner {
 
     fn execute_plan(&mut self, plan: &Plan, ids: &BTreeMap<String, NodeId>, now: Instant) {
         let members = self.view.clone().unwrap_or_default();
-        let local: BTreeMap<String, transition::Local> = self
-            .local
-            .iter()
-            .map(|(name, state)| {
-                let l = match state {
-                    Local::Stopped => transition::Local::Stopped,
-                    Local::Running | Local::Failed | Local::StopFailed => {
-                        transition::Local::Running
-                    }
-                    Local::Probing | Local::Cleaning | Local::Starting | Local::Stopping => {
-                        transition::Local::Busy
-                    }
-                };
-                (name.clone(), l)
-            })
-            .collect();
+        let local = self.transition_local();
         let mut elsewhere: BTreeMap<String, String> = BTreeMap::new();
+        let mut promoted_elsewhere: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (node, report) in &self.sched.reports {
             if self.membership_of(*node) == Membership::Offline {
                 continue;
             }
             for r in &report.running {
-                elsewhere.insert(r.name.clone(), self.name(*node));
+                let primitive = primitive_of_instance(&self.cfg.placement, &r.name)
+                    .unwrap_or(&r.name)
+                    .to_string();
+                if r.role == Role::Promoted {
+                    promoted_elsewhere
+                        .entry(primitive.clone())
+                        .or_default()
+                        .push(self.name(*node));
+                }
+                elsewhere.insert(primitive, self.name(*node));
             }
         }
         let coordinator = self.coordinator();
@@ -502,6 +536,7 @@ impl Runner {
             grants,
             local: &local,
             reported_elsewhere: &elsewhere,
+            promoted_elsewhere: &promoted_elsewhere,
             unsettled: unsettled.as_deref(),
         });
         for h in &held {
@@ -512,8 +547,10 @@ impl Runner {
         self.sched.held = held;
         for step in steps {
             match step {
-                Step::Start { primitive, reason } => self.start_local(&primitive, &reason),
-                Step::Stop { primitive, reason } => self.stop_local(&primitive, &reason),
+                Step::Start { instance, reason } => self.start_local(&instance, &reason),
+                Step::Stop { instance, reason } => self.stop_local(&instance, &reason),
+                Step::Promote { instance, reason } => self.promote_local(&instance, &reason),
+                Step::Demote { instance, reason } => self.demote_local(&instance, &reason),
                 Step::Fence { node, reason } => self.plan_fence(&node, &reason, ids, now),
             }
         }

@@ -92,6 +92,7 @@ impl Runner {
                 failcounts: self.local_failcounts(Instant::now()),
                 admin: self.sched.admin.records().cloned().collect(),
                 grants,
+                attributes: self.local_attributes(),
             },
             &self.cfg.key,
         );

@@ -1,6 +1,7 @@
 //! What `palisade status` shows, pure: the snapshot a node daemon answers on its control
 //! socket (also printed as JSON with `--json`) and its readable rendering — nodes
-//! (online, offline, unclean, fenced, standby), quorum, resources and where they run
+//! (online, offline, unclean, fenced, standby, maintenance), quorum, cluster-wide
+//! maintenance, resources and where they run
 //! with role and status, failcounts, the admin's constraints, recent fencing and the
 //! actions still to do.
 
@@ -19,6 +20,9 @@ pub struct NodeLine {
     pub state: String,
     /// In standby (admin).
     pub standby: bool,
+    /// In maintenance (admin): its resources are left alone.
+    #[serde(default)]
+    pub maintenance: bool,
     /// The node answering.
     pub local: bool,
 }
@@ -94,6 +98,9 @@ pub struct Status {
     pub quorum: String,
     /// The coordinator of the view.
     pub coordinator: Option<String>,
+    /// The whole cluster is in maintenance (`palisade maintenance on` or the option).
+    #[serde(default)]
+    pub maintenance_mode: bool,
     /// Every configured node.
     pub nodes: Vec<NodeLine>,
     /// Every primitive.
@@ -171,12 +178,21 @@ pub fn render(s: &Status, now_ms: u64) -> String {
             format!(" ({})", s.quorum)
         }
     );
+    if s.maintenance_mode {
+        let _ = writeln!(
+            out,
+            "MAINTENANCE: every resource is left alone (palisade maintenance off ends it)"
+        );
+    }
     let _ = writeln!(out, "\nnodes:");
     let width = s.nodes.iter().map(|n| n.name.len()).max().unwrap_or(4);
     for n in &s.nodes {
         let mut words = vec![n.state.clone()];
         if n.standby {
             words.push("standby".into());
+        }
+        if n.maintenance {
+            words.push("maintenance".into());
         }
         if n.local {
             words.push("(this node)".into());
@@ -286,12 +302,14 @@ mod tests {
             quorate: true,
             quorum: "2 of 3 votes".into(),
             coordinator: Some("node1".into()),
+            maintenance_mode: true,
             nodes: vec![
                 NodeLine {
                     name: "node1".into(),
                     id: 1,
                     state: "online".into(),
                     standby: false,
+                    maintenance: false,
                     local: true,
                 },
                 NodeLine {
@@ -299,6 +317,7 @@ mod tests {
                     id: 2,
                     state: "online".into(),
                     standby: true,
+                    maintenance: true,
                     local: false,
                 },
                 NodeLine {
@@ -306,6 +325,7 @@ mod tests {
                     id: 3,
                     state: "fenced".into(),
                     standby: false,
+                    maintenance: false,
                     local: false,
                 },
             ],
@@ -353,7 +373,8 @@ mod tests {
             "cluster 7 as seen from node1 (view 3, coordinator node1)",
             "quorum: quorate (2 of 3 votes)",
             "node1  online (this node)",
-            "node2  online standby",
+            "node2  online standby maintenance",
+            "MAINTENANCE: every resource is left alone",
             "node3  fenced",
             "  web:\n    vip  ocf:heartbeat:IPaddr2  running on node1\n",
             "db   ocf:heartbeat:Dummy    stopped [target-role stopped]",

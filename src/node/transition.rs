@@ -12,10 +12,12 @@
 //! applied view, in which a resource stopped elsewhere for lack of quorum looks free;
 //! starting it there, a moment before this node too loses quorum, is what this rules out.
 //!
-//! Two more guards stand between a plan and a start (or promotion), because members may
+//! More guards stand between a plan and a start (or promotion), because members may
 //! hold slightly different inputs for a moment (a report or an admin record in flight):
 //! - a primitive (not a clone instance) never starts while any other node reports it in
 //!   any state (starting, running, stopping, failed);
+//! - an instance is never promoted while `promoted-max` instances are reported promoted
+//!   (in any state: one being demoted still is) elsewhere or here;
 //! - a node other than the coordinator (the lowest node id of the view) starts only what
 //!   the coordinator's plan also expects ([`Grant`]s in its report), so two members with
 //!   different inputs cannot both start a primitive on themselves.
@@ -31,31 +33,81 @@ use crate::cluster::quorum::NodeId;
 use crate::placement::config::Config;
 use crate::placement::{Action, ActionKind, Plan};
 
-/// Where one of this node's primitives stands, for deciding.
+/// Where one of this node's instances stands, for deciding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Local {
     /// Stopped: may start.
     Stopped,
-    /// Running (or failed, or stop failed): may stop.
+    /// Running (or failed, or stop failed): may stop, be promoted or demoted.
     Running,
-    /// An operation (probe, start, stop) is under way: wait.
+    /// A start is under way (the plan still has it).
+    Starting,
+    /// A stop is under way.
+    Stopping,
+    /// A promotion is under way.
+    Promoting,
+    /// A demotion is under way.
+    Demoting,
+    /// The probe or the cleanup of a leftover runs: wait.
     Busy,
+}
+
+/// One instance of a primitive on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// The primitive it is an instance of.
+    pub primitive: String,
+    /// Where it stands.
+    pub local: Local,
+    /// Promoted (or maybe: a promote failed, a monitor said so).
+    pub promoted: bool,
+    /// Failed (a start, monitor, promote or demote failed, or its stop).
+    pub failed: bool,
+    /// Its last demote failed: a demotion is carried out by stopping it.
+    pub demote_failed: bool,
+}
+
+impl Instance {
+    /// A healthy, unpromoted instance of `primitive`.
+    pub fn new(primitive: &str, local: Local) -> Instance {
+        Instance {
+            primitive: primitive.to_string(),
+            local,
+            promoted: false,
+            failed: false,
+            demote_failed: false,
+        }
+    }
 }
 
 /// What to do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Start this primitive here.
+    /// Start this instance here.
     Start {
-        /// The primitive.
-        primitive: String,
+        /// The instance (a primitive's name, or `NAME:N`).
+        instance: String,
         /// Why (the plan's reason).
         reason: String,
     },
-    /// Stop this primitive here.
+    /// Stop this instance here.
     Stop {
-        /// The primitive.
-        primitive: String,
+        /// The instance.
+        instance: String,
+        /// Why.
+        reason: String,
+    },
+    /// Promote this instance here.
+    Promote {
+        /// The instance.
+        instance: String,
+        /// Why.
+        reason: String,
+    },
+    /// Demote this instance here.
+    Demote {
+        /// The instance.
+        instance: String,
         /// Why.
         reason: String,
     },
@@ -91,10 +143,12 @@ pub struct Inputs<'a> {
     pub members: &'a BTreeSet<NodeId>,
     /// The coordinator's grants; None when this node is the coordinator.
     pub grants: Option<&'a [Grant]>,
-    /// This node's primitives.
-    pub local: &'a BTreeMap<String, Local>,
+    /// This node's instances, by instance name.
+    pub local: &'a BTreeMap<String, Instance>,
     /// Primitive -> another node that reports it (any state).
     pub reported_elsewhere: &'a BTreeMap<String, String>,
+    /// Primitive -> the other nodes that report an instance of it promoted (any state).
+    pub promoted_elsewhere: &'a BTreeMap<String, Vec<String>>,
     /// Why this node's view is not settled (None: it is): starts, promotions and fences
     /// are held back, stops go on.
     pub unsettled: Option<&'a str>,
@@ -143,23 +197,48 @@ fn granted(grants: Option<&[Grant]>, action: &Action, me: NodeId) -> bool {
     })
 }
 
+/// The instance of `primitive` an action picks: one not yet picked in this round that
+/// `fits`, the best by `rank` (lowest first), then by name.
+fn pick<'a>(
+    local: &'a BTreeMap<String, Instance>,
+    primitive: &str,
+    claimed: &BTreeSet<String>,
+    fits: impl Fn(&Instance) -> bool,
+    rank: impl Fn(&Instance) -> u8,
+) -> Option<(&'a String, &'a Instance)> {
+    local
+        .iter()
+        .filter(|(name, i)| i.primitive == primitive && !claimed.contains(*name) && fits(i))
+        .min_by_key(|(name, i)| (rank(i), name.as_str()))
+}
+
 /// This node's steps now, in plan order, and its ready actions held back by a guard.
+///
+/// The plan names units and nodes, not instances: a start takes a stopped instance, a
+/// stop a failed one first (then an unpromoted, then a promoted one), a promotion a
+/// healthy unpromoted one, a demotion a promoted one (failed first). An action whose
+/// kind is already under way on an instance of the same primitive here is that one
+/// (the plan keeps it until it is reported done), so it starts nothing new.
 pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
     let mut steps = Vec::new();
     let mut held = Vec::new();
     let Some(me_id) = inputs.ids.get(inputs.me).copied() else {
         return (steps, held);
     };
+    let mut claimed: BTreeSet<String> = BTreeSet::new();
     for i in ready(inputs.plan) {
         let action = &inputs.plan.actions[i];
+        let mut hold = |why: String| {
+            held.push(Held {
+                action: action.to_string(),
+                why,
+            })
+        };
         if action.kind == ActionKind::Fence {
             let victim = inputs.ids.get(&action.node).copied();
             if victim.and_then(|v| fence_executor(inputs.members, v)) == Some(me_id) {
                 if let Some(why) = inputs.unsettled {
-                    held.push(Held {
-                        action: action.to_string(),
-                        why: why.to_string(),
-                    });
+                    hold(why.to_string());
                     continue;
                 }
                 steps.push(Step::Fence {
@@ -178,17 +257,29 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
         let Some(primitive) = primitive_of(inputs.config, unit) else {
             continue;
         };
-        let local = inputs.local.get(&primitive).copied();
+        let under_way = |state: Local| {
+            inputs
+                .local
+                .values()
+                .any(|x| x.primitive == primitive && x.local == state)
+        };
+        let reason = action.reason.clone();
         match action.kind {
             ActionKind::Start => {
-                if local != Some(Local::Stopped) {
+                if under_way(Local::Starting) {
                     continue;
                 }
+                let Some((name, _)) = pick(
+                    inputs.local,
+                    &primitive,
+                    &claimed,
+                    |x| x.local == Local::Stopped,
+                    |_| 0,
+                ) else {
+                    continue;
+                };
                 if let Some(why) = inputs.unsettled {
-                    held.push(Held {
-                        action: action.to_string(),
-                        why: why.to_string(),
-                    });
+                    hold(why.to_string());
                     continue;
                 }
                 let exclusive = inputs.config.clone_named(unit).is_none();
@@ -197,34 +288,122 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
                     .get(&primitive)
                     .filter(|_| exclusive)
                 {
-                    held.push(Held {
-                        action: action.to_string(),
-                        why: format!("{other} reports {primitive}"),
-                    });
+                    hold(format!("{other} reports {primitive}"));
                     continue;
                 }
                 if !granted(inputs.grants, action, me_id) {
-                    held.push(Held {
-                        action: action.to_string(),
-                        why: "the coordinator's plan does not expect it yet".into(),
-                    });
+                    hold("the coordinator's plan does not expect it yet".into());
                     continue;
                 }
+                claimed.insert(name.clone());
                 steps.push(Step::Start {
-                    primitive,
-                    reason: action.reason.clone(),
+                    instance: name.clone(),
+                    reason,
                 });
             }
             ActionKind::Stop => {
-                if local == Some(Local::Running) {
+                if under_way(Local::Stopping) {
+                    continue;
+                }
+                let picked = pick(
+                    inputs.local,
+                    &primitive,
+                    &claimed,
+                    |x| x.local == Local::Running,
+                    |x| match (x.failed, x.promoted) {
+                        (true, _) => 0,
+                        (false, false) => 1,
+                        (false, true) => 2,
+                    },
+                );
+                if let Some((name, _)) = picked {
+                    claimed.insert(name.clone());
                     steps.push(Step::Stop {
-                        primitive,
-                        reason: action.reason.clone(),
+                        instance: name.clone(),
+                        reason,
                     });
                 }
             }
-            // Promotable clones are refused by the node configuration.
-            ActionKind::Promote | ActionKind::Demote | ActionKind::Fence => {}
+            ActionKind::Promote => {
+                if under_way(Local::Promoting) {
+                    continue;
+                }
+                let Some((name, _)) = pick(
+                    inputs.local,
+                    &primitive,
+                    &claimed,
+                    |x| x.local == Local::Running && !x.promoted && !x.failed,
+                    |_| 0,
+                ) else {
+                    continue;
+                };
+                if let Some(why) = inputs.unsettled {
+                    hold(why.to_string());
+                    continue;
+                }
+                // Never more promoted than promoted-max, whatever the inputs say.
+                let max = inputs
+                    .config
+                    .clone_named(unit)
+                    .map_or(1, |c| c.promoted_max as usize);
+                let elsewhere = inputs
+                    .promoted_elsewhere
+                    .get(&primitive)
+                    .cloned()
+                    .unwrap_or_default();
+                let here = inputs
+                    .local
+                    .values()
+                    .filter(|x| x.primitive == primitive && x.promoted)
+                    .count();
+                if elsewhere.len() + here >= max {
+                    let on = if elsewhere.is_empty() {
+                        inputs.me.to_string()
+                    } else {
+                        elsewhere.join(", ")
+                    };
+                    hold(format!("{primitive} is still promoted on {on}"));
+                    continue;
+                }
+                if !granted(inputs.grants, action, me_id) {
+                    hold("the coordinator's plan does not expect it yet".into());
+                    continue;
+                }
+                claimed.insert(name.clone());
+                steps.push(Step::Promote {
+                    instance: name.clone(),
+                    reason,
+                });
+            }
+            ActionKind::Demote => {
+                if under_way(Local::Demoting) {
+                    continue;
+                }
+                let picked = pick(
+                    inputs.local,
+                    &primitive,
+                    &claimed,
+                    |x| x.local == Local::Running && x.promoted,
+                    |x| u8::from(!x.failed),
+                );
+                if let Some((name, x)) = picked {
+                    claimed.insert(name.clone());
+                    // A demote that failed is not tried by itself again: the stop
+                    // (which demotes first) takes it down, or fails and is fenced.
+                    steps.push(if x.demote_failed {
+                        Step::Stop {
+                            instance: name.clone(),
+                            reason: format!("{reason}; its demote failed"),
+                        }
+                    } else {
+                        Step::Demote {
+                            instance: name.clone(),
+                            reason,
+                        }
+                    });
+                }
+            }
+            ActionKind::Fence => {}
         }
     }
     (steps, held)

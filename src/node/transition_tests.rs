@@ -2,6 +2,7 @@ use super::*;
 use crate::fencer::duration::Moment;
 use crate::node::admin::{AdminTable, Command};
 use crate::node::cluster_state::{cluster_state, effective_config, NodeFacts};
+use crate::node::operations::{instances, primitive_of_instance, CloneOf};
 use crate::node::report::{RunStatus, Running};
 use crate::placement::config::Role;
 use crate::placement::schedule;
@@ -18,11 +19,12 @@ group = [{ name = "web", members = ["vip", "fs", "httpd"] }]
 location = [{ id = "web-prefers-node1", resource = "web", node = "node1", score = 50 }]
 "#;
 
-/// A toy cluster whose nodes see each other's state at once.
+/// A toy cluster whose nodes see each other's state at once: node -> instance ->
+/// promoted.
 struct Toy {
     config: Config,
     admin: AdminTable,
-    running: BTreeMap<String, BTreeSet<String>>,
+    running: BTreeMap<String, BTreeMap<String, bool>>,
     log: Vec<String>,
 }
 
@@ -35,9 +37,9 @@ impl Toy {
         Toy {
             config: Config::from_toml_str(config).expect("config"),
             admin: AdminTable::default(),
-            running: [("node1", ()), ("node2", ())]
+            running: ["node1", "node2"]
                 .into_iter()
-                .map(|(n, _)| (n.to_string(), BTreeSet::new()))
+                .map(|n| (n.to_string(), BTreeMap::new()))
                 .collect(),
             log: Vec::new(),
         }
@@ -58,19 +60,55 @@ impl Toy {
                 membership: Membership::Online,
                 running: set
                     .iter()
-                    .map(|p| Running {
+                    .map(|(p, promoted)| Running {
                         name: p.clone(),
-                        role: Role::Started,
+                        role: if *promoted {
+                            Role::Promoted
+                        } else {
+                            Role::Started
+                        },
                         status: RunStatus::Running,
                     })
                     .collect(),
                 failcounts: Vec::new(),
-                attributes: BTreeMap::new(),
+                attributes: self.attributes(n),
             })
             .collect();
         let state = cluster_state(&config, &self.admin, &facts, Moment(0));
         let plan = schedule(&state, &config, Moment(0));
         (config, plan)
+    }
+
+    /// Every promotable child has the promotion score 5 everywhere.
+    fn attributes(&self, _node: &str) -> BTreeMap<String, String> {
+        self.config
+            .clones
+            .iter()
+            .filter(|c| c.promotable)
+            .map(|c| (format!("master-{}", c.child), "5".to_string()))
+            .collect()
+    }
+
+    /// Node `me`'s instances as the runner sees them.
+    fn local(&self, config: &Config, me: &str, index: usize) -> BTreeMap<String, Instance> {
+        let mut out = BTreeMap::new();
+        for p in &config.primitives {
+            let clone = CloneOf::of(config, &p.name, 2);
+            for (name, _) in instances(&p.name, clone.as_ref(), index) {
+                let here = self.running[me].get(&name).copied();
+                let mut i = Instance::new(
+                    &p.name,
+                    if here.is_some() {
+                        Local::Running
+                    } else {
+                        Local::Stopped
+                    },
+                );
+                i.promoted = here == Some(true);
+                out.insert(name, i);
+            }
+        }
+        out
     }
 
     /// One round: every node does its ready steps (which succeed at once).
@@ -80,24 +118,22 @@ impl Toy {
         let members: BTreeSet<NodeId> = ids.values().copied().collect();
         let coordinator_grants = grants(&plan, &ids);
         let mut acted = false;
-        for me in ["node1", "node2"] {
-            let local: BTreeMap<String, Local> = config
-                .primitives
-                .iter()
-                .map(|p| {
-                    let here = self.running[me].contains(&p.name);
-                    (
-                        p.name.clone(),
-                        if here { Local::Running } else { Local::Stopped },
-                    )
-                })
-                .collect();
-            let elsewhere: BTreeMap<String, String> = self
-                .running
-                .iter()
-                .filter(|(n, _)| n.as_str() != me)
-                .flat_map(|(n, set)| set.iter().map(move |p| (p.clone(), n.clone())))
-                .collect();
+        for (index, me) in ["node1", "node2"].into_iter().enumerate() {
+            let local = self.local(&config, me, index);
+            let mut elsewhere: BTreeMap<String, String> = BTreeMap::new();
+            let mut promoted_elsewhere: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (n, set) in self.running.iter().filter(|(n, _)| n.as_str() != me) {
+                for (name, promoted) in set {
+                    let p = primitive_of_instance(&config, name).unwrap_or(name);
+                    elsewhere.insert(p.to_string(), n.clone());
+                    if *promoted {
+                        promoted_elsewhere
+                            .entry(p.to_string())
+                            .or_default()
+                            .push(n.clone());
+                    }
+                }
+            }
             let (steps, _) = next_steps(&Inputs {
                 plan: &plan,
                 config: &config,
@@ -107,21 +143,28 @@ impl Toy {
                 grants: (me != "node1").then_some(coordinator_grants.as_slice()),
                 local: &local,
                 reported_elsewhere: &elsewhere,
+                promoted_elsewhere: &promoted_elsewhere,
                 unsettled: None,
             });
+            let mine = self.running.entry(me.into()).or_default();
             for s in steps {
                 acted = true;
                 match s {
-                    Step::Start { primitive, .. } => {
-                        self.log.push(format!("start {primitive} {me}"));
-                        self.running.entry(me.into()).or_default().insert(primitive);
+                    Step::Start { instance, .. } => {
+                        self.log.push(format!("start {instance} {me}"));
+                        mine.insert(instance, false);
                     }
-                    Step::Stop { primitive, .. } => {
-                        self.log.push(format!("stop {primitive} {me}"));
-                        self.running
-                            .entry(me.into())
-                            .or_default()
-                            .remove(&primitive);
+                    Step::Stop { instance, .. } => {
+                        self.log.push(format!("stop {instance} {me}"));
+                        mine.remove(&instance);
+                    }
+                    Step::Promote { instance, .. } => {
+                        self.log.push(format!("promote {instance} {me}"));
+                        mine.insert(instance, true);
+                    }
+                    Step::Demote { instance, .. } => {
+                        self.log.push(format!("demote {instance} {me}"));
+                        mine.insert(instance, false);
                     }
                     Step::Fence { node, .. } => self.log.push(format!("fence {node}")),
                 }
@@ -223,7 +266,9 @@ fn single_in(
 ) -> (Vec<Step>, Vec<Held>) {
     let ids = Toy::ids();
     let members: BTreeSet<NodeId> = [1, 2].into();
-    let local: BTreeMap<String, Local> = [("vip".to_string(), local)].into();
+    let local: BTreeMap<String, Instance> =
+        [("vip".to_string(), Instance::new("vip", local))].into();
+    let promoted_elsewhere = BTreeMap::new();
     let elsewhere: BTreeMap<String, String> = elsewhere
         .iter()
         .map(|(p, n)| (p.to_string(), n.to_string()))
@@ -237,6 +282,7 @@ fn single_in(
         grants,
         local: &local,
         reported_elsewhere: &elsewhere,
+        promoted_elsewhere: &promoted_elsewhere,
         unsettled,
     })
 }
@@ -407,5 +453,173 @@ order = [{ id = "db-then-web", first = "db", then = "web" }]"#,
             vec!["stop web node2".to_string()],
             vec!["stop db node1".to_string()]
         ]
+    );
+}
+
+const PROMOTABLE: &str = r#"
+primitive = [{ name = "state", agent = "ocf:pacemaker:Stateful" }]
+clone = [{ name = "state-clone", resource = "state", promotable = true }]
+"#;
+
+#[test]
+fn a_promotable_clone_is_promoted_once_and_demoted_before_it_moves() {
+    let mut toy = Toy::with(PROMOTABLE);
+    assert_eq!(
+        toy.rounds(),
+        vec![
+            vec!["start state node1".to_string(), "start state node2".into()],
+            vec!["promote state node1".into()],
+        ]
+    );
+    toy.admin
+        .command(
+            2,
+            &Command::Standby {
+                node: "node1".into(),
+                on: true,
+            },
+        )
+        .expect("standby");
+    // Demoted (and stopped) on node1 before node2 is promoted: never two at once.
+    assert_eq!(
+        toy.rounds(),
+        vec![
+            vec!["demote state node1".to_string()],
+            vec!["stop state node1".into(), "promote state node2".into()],
+        ]
+    );
+}
+
+#[test]
+fn several_instances_per_node_start_one_at_a_time() {
+    let mut toy = Toy::with(
+        r#"primitive = [{ name = "ping", agent = "ocf:pacemaker:Dummy" }]
+clone = [{ name = "ping-clone", resource = "ping", clone-node-max = 2, clone-max = 3 }]"#,
+    );
+    let all: Vec<String> = toy.rounds().concat();
+    assert_eq!(
+        all,
+        vec![
+            "start ping:0 node1",
+            "start ping:2 node2",
+            "start ping:1 node1"
+        ],
+        "3 of 3 instances, two on node1"
+    );
+    assert!(toy.settle().is_empty(), "converged");
+}
+
+fn promotable_plan(config: &Config, node2_promoted: bool) -> Plan {
+    let facts = |n: &str, role: Option<Role>| NodeFacts {
+        name: n.into(),
+        membership: Membership::Online,
+        running: role
+            .map(|role| Running {
+                name: "state".into(),
+                role,
+                status: RunStatus::Running,
+            })
+            .into_iter()
+            .collect(),
+        failcounts: Vec::new(),
+        attributes: [("master-state".to_string(), "5".to_string())].into(),
+    };
+    let role = if node2_promoted {
+        Role::Promoted
+    } else {
+        Role::Started
+    };
+    let state = cluster_state(
+        config,
+        &AdminTable::default(),
+        &[
+            facts("node1", Some(Role::Started)),
+            facts("node2", Some(role)),
+        ],
+        Moment(0),
+    );
+    schedule(&state, config, Moment(0))
+}
+
+fn promotable_steps(
+    plan: &Plan,
+    config: &Config,
+    me: &str,
+    instance: Instance,
+    promoted_elsewhere: &[(&str, &str)],
+) -> (Vec<Step>, Vec<Held>) {
+    let ids = Toy::ids();
+    let members: BTreeSet<NodeId> = [1, 2].into();
+    let local: BTreeMap<String, Instance> = [("state".to_string(), instance)].into();
+    let mut elsewhere: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (p, n) in promoted_elsewhere {
+        elsewhere
+            .entry(p.to_string())
+            .or_default()
+            .push(n.to_string());
+    }
+    next_steps(&Inputs {
+        plan,
+        config,
+        me,
+        ids: &ids,
+        members: &members,
+        grants: None,
+        local: &local,
+        reported_elsewhere: &BTreeMap::new(),
+        promoted_elsewhere: &elsewhere,
+        unsettled: None,
+    })
+}
+
+#[test]
+fn no_promotion_while_another_node_reports_one_promoted() {
+    let config = Config::from_toml_str(PROMOTABLE).expect("config");
+    let plan = promotable_plan(&config, false);
+    assert!(plan
+        .actions
+        .iter()
+        .any(|a| a.kind == ActionKind::Promote && a.node == "node1"));
+    let running = Instance::new("state", Local::Running);
+    let (steps, _) = promotable_steps(&plan, &config, "node1", running.clone(), &[]);
+    assert!(matches!(&steps[..], [Step::Promote { .. }]), "{steps:?}");
+    // node1's inputs lag: node2 still reports a promoted instance (being demoted).
+    let (steps, held) = promotable_steps(&plan, &config, "node1", running, &[("state", "node2")]);
+    assert!(steps.is_empty(), "{steps:?}");
+    assert!(held[0].why.contains("still promoted on node2"), "{held:?}");
+    // An instance being promoted here is that promotion: nothing more.
+    let promoting = Instance::new("state", Local::Promoting);
+    let (steps, held) = promotable_steps(&plan, &config, "node1", promoting, &[]);
+    assert!(steps.is_empty() && held.is_empty(), "{steps:?} {held:?}");
+}
+
+#[test]
+fn a_demote_that_failed_is_carried_out_by_a_stop() {
+    let config = Config::from_toml_str(PROMOTABLE).expect("config");
+    // node2 promoted and failed: the plan demotes it (then recovers it).
+    let mut plan = promotable_plan(&config, true);
+    plan.actions.retain(|a| a.node == "node2");
+    plan.after = vec![Vec::new(); plan.actions.len()];
+    let mut failed = Instance::new("state", Local::Running);
+    failed.promoted = true;
+    failed.failed = true;
+    let demote = Action {
+        kind: ActionKind::Demote,
+        resource: Some("state-clone".into()),
+        node: "node2".into(),
+        reason: "failed".into(),
+    };
+    let plan = Plan {
+        actions: vec![demote],
+        after: vec![Vec::new()],
+        ..plan
+    };
+    let (steps, _) = promotable_steps(&plan, &config, "node2", failed.clone(), &[]);
+    assert!(matches!(&steps[..], [Step::Demote { .. }]), "{steps:?}");
+    failed.demote_failed = true;
+    let (steps, _) = promotable_steps(&plan, &config, "node2", failed, &[]);
+    assert!(
+        matches!(&steps[..], [Step::Stop { reason, .. }] if reason.contains("demote failed")),
+        "{steps:?}"
     );
 }

@@ -2,7 +2,8 @@
 //! per round, at most `clone-node-max` per node, `clone-max` in all), so they spread
 //! before they stack. A promotable clone then promotes up to `promoted-max` instances
 //! (`promoted-node-max` per node) on the nodes with the best promotion score: the
-//! agent's own score (node attribute `master-CLONE`, as `crm_master` sets it),
+//! agent's own score (node attribute `master-CHILD`, as `crm_master` sets it for the
+//! cloned primitive, or `master-CLONE`),
 //! location constraints with `role = "promoted"`, and stickiness where it is promoted.
 
 use std::collections::BTreeMap;
@@ -181,17 +182,18 @@ fn promote(
         return BTreeMap::new();
     };
     let meta = ctx.config.effective_meta(unit);
-    let attribute = format!("master-{unit}");
+    let names = [format!("master-{unit}"), format!("master-{}", clone.child)];
     let mut ranked: Vec<(Score, bool, String)> = Vec::new();
     for node in per_node.keys() {
         let mut score = NodeScore::default();
         let mut eligible = false;
-        let agent = ctx
-            .state
-            .nodes
-            .get(node)
-            .and_then(|n| n.attributes.get(&attribute));
-        if let Some(text) = agent {
+        let attributes = ctx.state.nodes.get(node).map(|n| &n.attributes);
+        let agent = names.iter().find_map(|name| {
+            attributes
+                .and_then(|a| a.get(name))
+                .map(|text| (name.as_str(), text))
+        });
+        if let Some((attribute, text)) = agent {
             match Score::parse(text) {
                 Ok(s) => {
                     score.add(s, format!("agent's promotion score ({attribute})"));

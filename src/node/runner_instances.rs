@@ -1,0 +1,194 @@
+//! This node's resource instances as the runner keeps them: one actor per instance
+//! ([`crate::node::operations::instances`]: a primitive, or `NAME:N` for each of several
+//! instances of a clone on this node), their roles (promoted or not), the promotion
+//! scores their agents set, promotions and demotions, and maintenance (a node's, or the
+//! whole cluster's: the plan leaves everything where it is and the actors pause their
+//! recurring monitors; when it ends every instance is probed again). Part of [`super`]:
+//! nothing is decided here.
+
+use std::collections::BTreeMap;
+
+use super::{Local, Runner};
+use crate::node::attributes;
+use crate::node::config::{NodeConfig, ResourceEntry};
+use crate::node::operations::{instances, primitive_of_instance};
+use crate::node::resources::PromotionDirs;
+use crate::node::timeline::Kind;
+use crate::node::transition;
+use crate::placement::config::Role;
+use crate::placement::Score;
+
+/// The promotion-score shim's directories, when a promotable clone is configured (and a
+/// warning when they cannot be set up: its agents then fail to report a score).
+pub(super) fn promotion_dirs(
+    cfg: &NodeConfig,
+    me: &str,
+) -> (Option<PromotionDirs>, Option<String>) {
+    if !cfg.placement.clones.iter().any(|c| c.promotable) {
+        return (None, None);
+    }
+    let made = std::env::current_exe()
+        .and_then(|program| attributes::setup(&cfg.state_dir, cfg.cluster_id, me, &program));
+    match made {
+        Ok(dirs) => (Some(dirs), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "no promotion-score shim under {}: {e}; promotable clones will not be promoted",
+                cfg.state_dir.display()
+            )),
+        ),
+    }
+}
+
+/// The entry of every instance this node runs (name and clone instance number set).
+pub(super) fn local_entries(cfg: &NodeConfig) -> Vec<ResourceEntry> {
+    let index = cfg.nodes.iter().position(|n| n.id == cfg.me).unwrap_or(0);
+    let mut out = Vec::new();
+    for entry in &cfg.resources {
+        for (name, number) in instances(&entry.name, entry.clone.as_ref(), index) {
+            let mut e = entry.clone();
+            e.name = name;
+            if let (Some(c), Some(n)) = (e.clone.as_mut(), number) {
+                c.instance = n;
+            }
+            out.push(e);
+        }
+    }
+    out
+}
+
+impl Runner {
+    /// The primitive of a local instance (or the name itself).
+    pub(super) fn primitive_of_local(&self, instance: &str) -> String {
+        primitive_of_instance(&self.cfg.placement, instance)
+            .unwrap_or(instance)
+            .to_string()
+    }
+
+    /// The local instances `name` stands for: itself, or every instance of a primitive.
+    pub(super) fn instances_named(&self, name: &str) -> Vec<String> {
+        if self.local.contains_key(name) {
+            return vec![name.to_string()];
+        }
+        self.local
+            .keys()
+            .filter(|i| primitive_of_instance(&self.cfg.placement, i) == Some(name))
+            .cloned()
+            .collect()
+    }
+
+    /// The role a local instance is reported in: promoted while it is (or may be), and
+    /// while it is being demoted; not while it is being promoted.
+    pub(super) fn local_role(&self, instance: &str) -> Role {
+        let promoted = self.sched.promoted.contains(instance)
+            && self.local.get(instance) != Some(&Local::Promoting);
+        if promoted || self.local.get(instance) == Some(&Local::Demoting) {
+            Role::Promoted
+        } else {
+            Role::Started
+        }
+    }
+
+    /// This node's transient attributes: `master-CHILD`, the best promotion score of its
+    /// instances (pacemaker keeps one per node for an anonymous clone).
+    pub(super) fn local_attributes(&self) -> Vec<(String, String)> {
+        let mut best: BTreeMap<String, (Score, String)> = BTreeMap::new();
+        for (instance, value) in &self.sched.scores {
+            let Ok(score) = Score::parse(value) else {
+                continue;
+            };
+            let name = format!("master-{}", self.primitive_of_local(instance));
+            if best.get(&name).is_none_or(|(s, _)| score > *s) {
+                best.insert(name, (score, value.clone()));
+            }
+        }
+        best.into_iter().map(|(k, (_, v))| (k, v)).collect()
+    }
+
+    /// The local instances as [`transition::next_steps`] reads them.
+    pub(super) fn transition_local(&self) -> BTreeMap<String, transition::Instance> {
+        self.local
+            .iter()
+            .map(|(name, state)| {
+                use transition::Local as T;
+                let local = match state {
+                    Local::Stopped => T::Stopped,
+                    Local::Running | Local::Failed | Local::StopFailed => T::Running,
+                    Local::Starting => T::Starting,
+                    Local::Stopping => T::Stopping,
+                    Local::Promoting => T::Promoting,
+                    Local::Demoting => T::Demoting,
+                    Local::Probing | Local::Cleaning => T::Busy,
+                };
+                let mut i = transition::Instance::new(&self.primitive_of_local(name), local);
+                i.promoted = self.sched.promoted.contains(name);
+                i.failed = matches!(state, Local::Failed | Local::StopFailed);
+                i.demote_failed = self.sched.demote_failed.contains(name);
+                (name.clone(), i)
+            })
+            .collect()
+    }
+
+    /// Whether this node's resources are in maintenance (its own, or the cluster's).
+    pub(super) fn maintenance_here(&self) -> bool {
+        let me = self.name(self.cfg.me);
+        self.cfg.placement.options.maintenance_mode
+            || self.sched.admin.maintenance_mode()
+            || self.sched.admin.maintenance(&me)
+    }
+
+    /// Tell the actors when maintenance begins or ends (monitors pause; a probe after).
+    pub(super) fn sync_maintenance(&mut self) {
+        let on = self.maintenance_here();
+        if on == self.sched.maintenance {
+            return;
+        }
+        self.sched.maintenance = on;
+        self.emit(
+            Kind::Resource,
+            if on {
+                "maintenance: resources left alone here (not started, stopped or monitored)"
+            } else {
+                "maintenance over: probing every resource again"
+            },
+        );
+        for h in self.handles.values() {
+            h.maintenance(on);
+        }
+        if !on {
+            // Until the probes answer, what runs here is unknown: nothing is decided.
+            for state in self.local.values_mut() {
+                *state = Local::Probing;
+            }
+            self.sched.send_now = true;
+        }
+    }
+
+    /// Promote a local instance the plan promotes here (the guards were checked).
+    pub(super) fn promote_local(&mut self, instance: &str, why: &str) {
+        if self.local.get(instance) != Some(&Local::Running) {
+            return;
+        }
+        if let Some(h) = self.handles.get(instance) {
+            self.emit(Kind::Resource, &format!("promote {instance} ({why})"));
+            self.local.insert(instance.to_string(), Local::Promoting);
+            self.sched.send_now = true;
+            h.promote();
+        }
+    }
+
+    /// Demote a local instance.
+    pub(super) fn demote_local(&mut self, instance: &str, why: &str) {
+        let state = self.local.get(instance).copied();
+        if !matches!(state, Some(Local::Running | Local::Failed)) {
+            return;
+        }
+        if let Some(h) = self.handles.get(instance) {
+            self.emit(Kind::Resource, &format!("demote {instance} ({why})"));
+            self.local.insert(instance.to_string(), Local::Demoting);
+            self.sched.send_now = true;
+            h.demote();
+        }
+    }
+}
