@@ -11,6 +11,14 @@
 //! stopped by the PIDs this harness started; nothing leaves the namespaces.
 #![allow(dead_code)]
 
+mod poison_pill;
+mod their_sbd;
+// Only tests/cluster_sbd.rs uses these.
+#[allow(unused_imports)]
+pub use poison_pill::*;
+#[allow(unused_imports)]
+pub use their_sbd::*;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

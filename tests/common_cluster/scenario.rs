@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{node_number, now_ms, violations, wait_until, Cluster};
+use super::{node_number, now_ms, violations, wait_until, Cluster, LogLine};
 
 /// What one scenario did, for its summary line.
 #[derive(Debug)]
@@ -51,6 +51,31 @@ impl Scenario {
     /// Print the summary line; overlaps are expected (`why`) and not a failure.
     pub fn finish_allowing_overlap(&self, c: &Cluster, why: &str) {
         self.summary(c, &format!(" (allowed: {why})"));
+    }
+
+    /// [`Scenario::finish`] for a lab that is no [`Cluster`] (`tests/common_arbitration`):
+    /// the summary line from its resource log `log`; fails on any violation, showing
+    /// `context` (its timeline).
+    pub fn finish_log(&self, log: &[LogLine], context: &str) {
+        let found = violations(log);
+        let times: Vec<String> = self
+            .failovers
+            .iter()
+            .map(|(what, ms)| format!("{what}={ms}ms"))
+            .collect();
+        println!(
+            "SUMMARY {}: faults injected: {} ({}); violations: {}; failover times: [{}]; {:.1} s",
+            self.name,
+            self.faults.len(),
+            self.faults.join(", "),
+            found.len(),
+            times.join(", "),
+            (now_ms() - self.began) as f64 / 1000.0
+        );
+        assert!(
+            found.is_empty(),
+            "two nodes ran the service at once: {found:#?}\n{context}"
+        );
     }
 
     fn summary(&self, c: &Cluster, note: &str) -> Vec<String> {
