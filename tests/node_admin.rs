@@ -1,7 +1,8 @@
 //! The admin commands against a real one-node cluster on loopback (no root needed):
 //! `palisade status [--json]`, `explain`, `resource stop|start|cleanup|move`, `node
 //! standby|online`, their errors and exit codes, the admin records surviving a restart of
-//! the daemon, failcounts and failure-timeout. The resources are a group of two `restest:Stubborn` test agents
+//! the daemon, failcounts and failure-timeout, maintenance (`palisade maintenance on|off`,
+//! `palisade node maintenance|ready`). The resources are a group of two `restest:Stubborn` test agents
 //! (`tests/fixtures/resources/ocf`), which log start, monitor and stop to a shared file.
 
 use std::path::PathBuf;
@@ -26,7 +27,11 @@ impl Solo {
         )
         .expect("agents");
         let d = dir.display();
-        let port = 26000 + (std::process::id() % 2000) * 2;
+        // Two ports per process: one per test of this file (they run in parallel).
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let port = 26000
+            + (std::process::id() % 2000) * 2
+            + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2;
         let config = format!(
             r#"[cluster]
 id = 5
@@ -309,4 +314,73 @@ fn admin_commands_drive_a_one_node_cluster() {
     assert_eq!(unreachable.status.code(), Some(4));
     assert_eq!(solo.stop(), Some(0));
     assert!(!solo.running("db") && !solo.running("web"));
+}
+
+/// Monitor lines in a Stubborn log.
+fn monitors(solo: &Solo, name: &str) -> usize {
+    std::fs::read_to_string(solo.dir.join(format!("{name}.log")))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" monitor "))
+        .count()
+}
+
+#[test]
+fn maintenance_leaves_resources_alone_and_probes_them_after() {
+    let solo = Solo::new("maint");
+    solo.wait("the group never started", |s| {
+        s.running("db") && s.running("web")
+    });
+    assert!(solo
+        .ok(&["maintenance", "on"])
+        .contains("maintenance-mode on"));
+    solo.wait("maintenance is not shown", |s| {
+        s.status()["maintenance_mode"] == true
+    });
+    assert!(solo.ok(&["status"]).contains("MAINTENANCE"));
+    // Monitors pause: a service that dies is neither noticed nor restarted, and a
+    // target-role stopped stops nothing.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = monitors(&solo, "db");
+    std::fs::remove_file(solo.dir.join("web.state")).expect("kill web");
+    solo.ok(&["resource", "stop", "app"]);
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(monitors(&solo, "db"), before, "monitored in maintenance");
+    assert!(solo.running("db"), "stopped in maintenance:\n{}", solo.out());
+    assert!(!solo.running("web"), "restarted in maintenance");
+    assert_eq!(solo.status()["failures"], serde_json::json!([]));
+    solo.ok(&["resource", "start", "app"]);
+    // Off: every resource is probed again; web is found stopped and started.
+    assert!(solo
+        .ok(&["maintenance", "off"])
+        .contains("maintenance-mode off"));
+    solo.wait("web was not started after maintenance", |s| s.running("web"));
+    assert!(solo.out().contains("probe web after maintenance: 7 OCF_NOT_RUNNING"));
+    assert!(solo.out().contains("probe db after maintenance: 0 OCF_SUCCESS"));
+    solo.wait("db is not monitored again", |s| monitors(s, "db") > before + 1);
+    assert_eq!(solo.last("db").0, "start", "db was left running throughout");
+
+    // A node in maintenance: the same, for its resources only.
+    assert!(solo
+        .ok(&["node", "maintenance"])
+        .contains("solo in maintenance"));
+    solo.wait("node maintenance is not shown", |s| {
+        s.status()["nodes"][0]["maintenance"] == true
+    });
+    assert!(solo.ok(&["status"]).contains("solo  online maintenance"));
+    std::fs::remove_file(solo.dir.join("db.state")).expect("kill db");
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(!solo.running("db"), "restarted in node maintenance");
+    solo.ok(&["node", "ready", "solo"]);
+    solo.wait("db was not started after node maintenance", |s| {
+        s.running("db") && s.running("web")
+    });
+    for (args, code, needle) in [
+        (&["maintenance", "maybe"][..], 2, "expected on or off"),
+        (&["node", "maintenance", "ghost"], 6, "no node 'ghost'"),
+    ] {
+        let (got, text) = solo.cli(args);
+        assert_eq!(got, code, "{args:?}: {text}");
+        assert!(text.contains(needle), "{args:?}: {text}");
+    }
 }
