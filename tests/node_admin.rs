@@ -346,7 +346,11 @@ fn maintenance_leaves_resources_alone_and_probes_them_after() {
     solo.ok(&["resource", "stop", "app"]);
     std::thread::sleep(Duration::from_millis(1200));
     assert_eq!(monitors(&solo, "db"), before, "monitored in maintenance");
-    assert!(solo.running("db"), "stopped in maintenance:\n{}", solo.out());
+    assert!(
+        solo.running("db"),
+        "stopped in maintenance:\n{}",
+        solo.out()
+    );
     assert!(!solo.running("web"), "restarted in maintenance");
     assert_eq!(solo.status()["failures"], serde_json::json!([]));
     solo.ok(&["resource", "start", "app"]);
@@ -354,10 +358,18 @@ fn maintenance_leaves_resources_alone_and_probes_them_after() {
     assert!(solo
         .ok(&["maintenance", "off"])
         .contains("maintenance-mode off"));
-    solo.wait("web was not started after maintenance", |s| s.running("web"));
-    assert!(solo.out().contains("probe web after maintenance: 7 OCF_NOT_RUNNING"));
-    assert!(solo.out().contains("probe db after maintenance: 0 OCF_SUCCESS"));
-    solo.wait("db is not monitored again", |s| monitors(s, "db") > before + 1);
+    solo.wait("web was not started after maintenance", |s| {
+        s.running("web")
+    });
+    assert!(solo
+        .out()
+        .contains("probe web after maintenance: 7 OCF_NOT_RUNNING"));
+    assert!(solo
+        .out()
+        .contains("probe db after maintenance: 0 OCF_SUCCESS"));
+    solo.wait("db is not monitored again", |s| {
+        monitors(s, "db") > before + 1
+    });
     assert_eq!(solo.last("db").0, "start", "db was left running throughout");
 
     // A node in maintenance: the same, for its resources only.
