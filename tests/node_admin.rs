@@ -27,11 +27,11 @@ impl Solo {
         )
         .expect("agents");
         let d = dir.display();
-        // Two ports per process: one per test of this file (they run in parallel).
+        // Three ports per process: one per test of this file (they run in parallel).
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let port = 26000
-            + (std::process::id() % 2000) * 2
-            + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2;
+            + (std::process::id() % 2000) * 3
+            + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 3;
         let config = format!(
             r#"[cluster]
 id = 5
@@ -69,6 +69,18 @@ meta = {{ migration-threshold = 3 }}
 [[group]]
 name = "app"
 members = ["db", "web"]
+
+[[primitive]]
+name = "pool"
+agent = "ocf:restest:Stubborn"
+params = {{ log = "{d}/pool.log", state = "{d}/pool-@INSTANCE@.state" }}
+op = [{{ name = "monitor", interval = "200ms" }}]
+
+[[clone]]
+name = "pool-clone"
+resource = "pool"
+clone-max = 2
+clone-node-max = 2
 "#
         );
         std::fs::write(dir.join("node.toml"), config).expect("config");
@@ -395,4 +407,41 @@ fn maintenance_leaves_resources_alone_and_probes_them_after() {
         assert_eq!(got, code, "{args:?}: {text}");
         assert!(text.contains(needle), "{args:?}: {text}");
     }
+}
+
+#[test]
+fn several_instances_of_a_clone_run_on_one_node() {
+    let solo = Solo::new("pool");
+    // clone-max 2, clone-node-max 2: both instances on the only node, each with its own
+    // identity (OCF_RESOURCE_INSTANCE pool:0 and pool:1, so two state files).
+    solo.wait("the pool never started twice", |s| {
+        s.running("pool-pool:0") && s.running("pool-pool:1")
+    });
+    let explain = solo.ok(&["explain", "pool-clone"]);
+    assert!(explain.contains("2 of 2 instances on solo x2"), "{explain}");
+    let status = solo.status();
+    let pool = status["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["name"] == "pool"))
+        .cloned()
+        .expect("pool in status");
+    assert_eq!(
+        pool["instances"].as_array().map(Vec::len),
+        Some(2),
+        "{pool}"
+    );
+    // One instance dies: that one is recovered, the other keeps running.
+    std::fs::remove_file(solo.dir.join("pool-pool:1.state")).expect("kill pool:1");
+    solo.wait("pool:1 was not recovered", |s| {
+        s.out().contains("pool:1 started") && s.running("pool-pool:1")
+    });
+    let out = solo.out();
+    assert!(out.contains("monitor pool:1 failed"), "{out}");
+    assert!(
+        out.contains("stop pool:1 (recover after a failure)"),
+        "{out}"
+    );
+    assert!(!out.contains("stop pool:0"), "{out}");
+    assert_eq!(solo.status()["failures"][0]["resource"], "pool");
+    assert!(solo.running("pool-pool:0"));
 }
