@@ -151,6 +151,15 @@ fn cut_and_fence(
         request.at,
         start.at
     );
+    // The lost node had stopped (no quorum) or was reset before the survivor started.
+    assert!(
+        c.log().iter().any(|l| l.node == lost
+            && (l.event == "stop" || l.event == "poweroff")
+            && l.at >= cut
+            && l.at <= start.at),
+        "{lost} still ran the service when {} started it:\n{timeline}",
+        start.node
+    );
     // The sender is the survivor host's uname -n, as with ClusterLabs' fence_sbd (the
     // lab's nodes share the host's).
     let slot = disk.slot(&lost);
