@@ -225,10 +225,9 @@ impl Runner {
             }
             What::Demoted(d) => {
                 self.sched.demote_failed.remove(&r);
+                // A stop (or a leftover's cleanup) demotes first: it goes on.
                 let state = match self.local.get(&r) {
-                    Some(Local::Failed) => Local::Failed,
-                    // a stop follows a demote it asked for itself: still stopping
-                    Some(Local::Stopping) => Local::Stopping,
+                    Some(s @ (Local::Failed | Local::Stopping | Local::Cleaning)) => *s,
                     _ => Local::Running,
                 };
                 (state, false, format!("{r} demoted in {}", ms(d)))
@@ -237,10 +236,9 @@ impl Runner {
                 self.sched.demote_failed.insert(r.clone());
                 let (n, line) = self.count_failure(&r, false, now);
                 extra = line;
-                let state = if self.local.get(&r) == Some(&Local::Stopping) {
-                    Local::Stopping
-                } else {
-                    Local::Failed
+                let state = match self.local.get(&r) {
+                    Some(s @ (Local::Stopping | Local::Cleaning)) => *s,
+                    _ => Local::Failed,
                 };
                 (
                     state,

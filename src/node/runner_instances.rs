@@ -12,10 +12,12 @@ use super::{Local, Runner};
 use crate::node::attributes;
 use crate::node::config::{NodeConfig, ResourceEntry};
 use crate::node::operations::{instances, primitive_of_instance};
+use crate::node::report::{RunStatus, Running};
 use crate::node::resources::PromotionDirs;
 use crate::node::timeline::Kind;
 use crate::node::transition;
 use crate::placement::config::Role;
+use crate::placement::state::Membership;
 use crate::placement::Score;
 
 /// The promotion-score shim's directories, when a promotable clone is configured (and a
@@ -58,8 +60,59 @@ pub(super) fn local_entries(cfg: &NodeConfig) -> Vec<ResourceEntry> {
     out
 }
 
+/// A local status as a report status (None: not on this node).
+fn run_status(state: Local) -> Option<RunStatus> {
+    match state {
+        Local::Probing | Local::Cleaning | Local::Stopped => None,
+        Local::Starting => Some(RunStatus::Starting),
+        Local::Running | Local::Promoting | Local::Demoting => Some(RunStatus::Running),
+        Local::Stopping => Some(RunStatus::Stopping),
+        Local::Failed => Some(RunStatus::Failed),
+        Local::StopFailed => Some(RunStatus::StopFailed),
+    }
+}
+
 impl Runner {
-    /// The primitive of a local instance (or the name itself).
+    /// This node's resource instances as its report lists them.
+    pub(super) fn local_running(&self) -> Vec<Running> {
+        self.local
+            .iter()
+            .filter_map(|(name, state)| {
+                run_status(*state).map(|status| Running {
+                    name: name.clone(),
+                    role: self.local_role(name),
+                    status,
+                })
+            })
+            .collect()
+    }
+
+    /// What the other nodes (not offline) report: primitive -> a node reporting it, and
+    /// primitive -> the nodes reporting an instance of it promoted (in any state).
+    pub(super) fn reported_elsewhere(
+        &self,
+    ) -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
+        let mut elsewhere: BTreeMap<String, String> = BTreeMap::new();
+        let mut promoted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (node, report) in &self.sched.reports {
+            if self.membership_of(*node) == Membership::Offline {
+                continue;
+            }
+            for r in &report.running {
+                let primitive = self.primitive_of_local(&r.name);
+                if r.role == Role::Promoted {
+                    promoted
+                        .entry(primitive.clone())
+                        .or_default()
+                        .push(self.name(*node));
+                }
+                elsewhere.insert(primitive, self.name(*node));
+            }
+        }
+        (elsewhere, promoted)
+    }
+
+    /// The primitive of an instance name (a local one or a peer's; else the name).
     pub(super) fn primitive_of_local(&self, instance: &str) -> String {
         primitive_of_instance(&self.cfg.placement, instance)
             .unwrap_or(instance)

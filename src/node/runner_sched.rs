@@ -22,11 +22,11 @@ use crate::fencer::duration::Moment;
 use crate::node::admin::{AdminTable, CleanupRequest};
 use crate::node::cluster_state::{cluster_state, effective_config, unit_of, NodeFacts};
 use crate::node::operations::primitive_of_instance;
-use crate::node::report::{Failcount, Grant, Report, RunStatus, Running};
+use crate::node::report::{Failcount, Grant, Report};
 use crate::node::status::FenceLine;
 use crate::node::timeline::Kind;
 use crate::node::transition::{self, Held, Step};
-use crate::placement::config::{Config, Role};
+use crate::placement::config::Config;
 use crate::placement::state::Membership;
 use crate::placement::{schedule, ActionKind, Plan};
 
@@ -147,33 +147,7 @@ impl Scheduling {
     }
 }
 
-/// A local status as a report status (None: not on this node).
-fn run_status(state: Local) -> Option<RunStatus> {
-    match state {
-        Local::Probing | Local::Cleaning | Local::Stopped => None,
-        Local::Starting => Some(RunStatus::Starting),
-        Local::Running | Local::Promoting | Local::Demoting => Some(RunStatus::Running),
-        Local::Stopping => Some(RunStatus::Stopping),
-        Local::Failed => Some(RunStatus::Failed),
-        Local::StopFailed => Some(RunStatus::StopFailed),
-    }
-}
-
 impl Runner {
-    /// This node's resource instances as its report lists them.
-    pub(super) fn local_running(&self) -> Vec<Running> {
-        self.local
-            .iter()
-            .filter_map(|(name, state)| {
-                run_status(*state).map(|status| Running {
-                    name: name.clone(),
-                    role: self.local_role(name),
-                    status,
-                })
-            })
-            .collect()
-    }
-
     /// This node's failcounts as its report lists them.
     pub(super) fn local_failcounts(&self, now: Instant) -> Vec<Failcount> {
         self.sched
@@ -194,7 +168,7 @@ impl Runner {
     }
 
     /// How the scheduler sees node `id`.
-    fn membership_of(&self, id: NodeId) -> Membership {
+    pub(super) fn membership_of(&self, id: NodeId) -> Membership {
         if id == self.cfg.me {
             return Membership::Online;
         }
@@ -494,25 +468,7 @@ impl Runner {
     fn execute_plan(&mut self, plan: &Plan, ids: &BTreeMap<String, NodeId>, now: Instant) {
         let members = self.view.clone().unwrap_or_default();
         let local = self.transition_local();
-        let mut elsewhere: BTreeMap<String, String> = BTreeMap::new();
-        let mut promoted_elsewhere: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (node, report) in &self.sched.reports {
-            if self.membership_of(*node) == Membership::Offline {
-                continue;
-            }
-            for r in &report.running {
-                let primitive = primitive_of_instance(&self.cfg.placement, &r.name)
-                    .unwrap_or(&r.name)
-                    .to_string();
-                if r.role == Role::Promoted {
-                    promoted_elsewhere
-                        .entry(primitive.clone())
-                        .or_default()
-                        .push(self.name(*node));
-                }
-                elsewhere.insert(primitive, self.name(*node));
-            }
-        }
+        let (elsewhere, promoted_elsewhere) = self.reported_elsewhere();
         let coordinator = self.coordinator();
         let grants: Option<&[Grant]> = match coordinator {
             Some(c) if c == self.cfg.me => None,
