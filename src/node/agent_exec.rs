@@ -348,4 +348,59 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn each_operation_runs_within_its_own_timeout() {
+        let dir = std::env::temp_dir().join(format!("palisade-optimeout-{}", std::process::id()));
+        let agent_dir = dir.join("resource.d/test");
+        std::fs::create_dir_all(&agent_dir).expect("dir");
+        // start and promote take 2 s; stop is quick.
+        script(
+            &agent_dir,
+            "Slow",
+            "case $1 in start|promote) sleep 2; exit 0;; *) exit 0;; esac",
+        );
+        let ops = crate::node::operations::Operations {
+            start: Duration::from_millis(300),
+            promote: Duration::from_secs(10),
+            stop: Duration::from_millis(300),
+            ..Default::default()
+        };
+        let entry = ResourceEntry {
+            name: "slow".into(),
+            class: AgentClass::Ocf,
+            provider: "test".into(),
+            kind: "Slow".into(),
+            params: Default::default(),
+            allowed: vec![1],
+            priority: 0,
+            monitor_interval: Duration::ZERO,
+            op_timeout: Duration::from_secs(10),
+            max_failures: 1,
+            ops,
+            clone: None,
+        };
+        let ctx = AgentContext {
+            ocf_root: dir.clone(),
+            node_name: "n".into(),
+            epoch: Default::default(),
+            classes: Default::default(),
+            promotion: None,
+        };
+        let rt = rt();
+        let run = |action: &str| {
+            rt.block_on(run_action(&entry, &ctx, action, Duration::ZERO))
+                .0
+        };
+        let t = std::time::Instant::now();
+        assert_eq!(run("start"), OcfRc::TimedOut, "start's own 300ms timeout");
+        assert!(
+            t.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(run("promote"), OcfRc::Success, "promote has 10 s");
+        assert_eq!(run("stop"), OcfRc::Success);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
 }
