@@ -1,7 +1,8 @@
 //! ClusterLabs sbd's `watch` daemon (Debian `/usr/sbin/sbd`) receives messages written by
 //! our `palisade-sbd message` on a device we created: `test` shows up in its log and is
-//! cleared (we still read the mailbox it cleared in place), our `ping` is answered, `exit`
-//! stops it.
+//! cleared in place (command and sender zeroed, the rest of the sector, our integrity
+//! field included, written back as it was; we still read it as clear), our `ping` is
+//! answered, `exit` stops it.
 //!
 //! Safety: sbd runs through `tests/fixtures/their_watch.sh`, guarded as
 //! ../shared/PEERS.md prescribes (`-w /dev/null`, `-Z -Z`, `SBD_PACEMAKER=no`,
@@ -17,6 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use sbd::blockdev::{BlockDevice, FileDevice};
+use sbd::format::CHECK_OFFSET;
 
 const OURS: &str = env!("CARGO_BIN_EXE_palisade-sbd");
 const THEIR_SBD: &str = "/usr/sbin/sbd";
@@ -311,6 +315,17 @@ fn their_watch_receives_our_test_and_exit() {
         sink.text()
     );
     assert_eq!(ours(dev, &["list"]), "0\tnode1\tclear\t\n");
+    // In place: command and sender are zero, our sealed message's integrity field is
+    // still there (now stale), which we accept as an empty mailbox.
+    let mailbox = FileDevice::open(dev)
+        .and_then(|device| device.read_sector(2))
+        .expect("read the mailbox sector");
+    assert!(
+        mailbox[..65].iter().all(|&b| b == 0),
+        "{:?}",
+        &mailbox[..65]
+    );
+    assert_eq!(&mailbox[CHECK_OFFSET..CHECK_OFFSET + 4], b"pcM\x01");
     // Our ping gets its answer from their watcher (it clears the test message in place).
     let ping = ours(dev, &["-n", "node2", "ping", "node1"]);
     assert!(ping.contains(&format!("node1 answered on {dev}")), "{ping}");
