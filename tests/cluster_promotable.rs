@@ -4,8 +4,9 @@
 //! promotable clone on three nodes. The agent sets its promotion score with
 //! `crm_attribute --promotion` (palisade's shim); one instance is promoted; the promoted
 //! node is cut off, fenced, and only then is another instance promoted; the node comes
-//! back unpromoted; a standby moves the promotion with the demote first. The shared log,
-//! replayed, shows that no two nodes were ever promoted at once.
+//! back unpromoted; a standby moves the promotion with the demote first; a failed
+//! promoted monitor demotes and recovers the instance. The shared log, replayed, shows
+//! that no two nodes were ever promoted at once.
 //!
 //! Needs root, `ip netns`, Debian's resource-agents and pacemaker's Stateful agent;
 //! otherwise it prints a NOTICE and passes.
@@ -93,6 +94,20 @@ fn assert_one_promoted_at_most(lab: &ResLab) {
     );
 }
 
+/// `node3` -> 3.
+fn index(node: &str) -> usize {
+    node.trim_start_matches("node")
+        .parse()
+        .expect("node number")
+}
+
+/// The only node (maybe) promoted now, by the role log.
+fn the_promoted(lab: &ResLab) -> String {
+    let r = replay(&lab.log("roles"));
+    assert_eq!(r.promoted.len(), 1, "{r:?}\n{}", lab.c.timeline_text(0));
+    r.promoted.into_iter().next().unwrap_or_default()
+}
+
 #[test]
 fn one_promoted_instance_and_another_promoted_only_after_the_fence() {
     if !Path::new(STATEFUL).is_file() {
@@ -102,41 +117,46 @@ fn one_promoted_instance_and_another_promoted_only_after_the_fence() {
     let Some(mut lab) = ResLab::new("rp", 3, PROMOTABLE, &["roles"]) else {
         return;
     };
+    let all = names(&["node1", "node2", "node3"]);
     lab.start_all();
-    lab.expect(30, "not started everywhere with node1 promoted", || {
+    // Every instance starts with score 5; the first to report one is promoted.
+    lab.expect(30, "not started everywhere with one promoted", || {
         let r = replay(&lab.log("roles"));
-        r.running == names(&["node1", "node2", "node3"]) && r.promoted == names(&["node1"])
+        r.running == all && r.promoted.len() == 1
     });
+    let p = the_promoted(&lab);
+    let (pi, q) = (
+        index(&p),
+        all.iter().find(|n| **n != p).cloned().unwrap_or_default(),
+    );
     // The agent's promotion scores came through the crm_attribute shim.
     lab.expect(10, "no promotion score from the agent", || {
-        lab.line("node1", "state: promotion score 10").is_some()
+        lab.line(&p, "state: promotion score 10").is_some()
     });
-    assert!(lab.line("node2", "state: promotion score 5").is_some());
+    assert!(lab.line(&q, "state: promotion score 5").is_some());
     // The environment pacemaker gives a promotable clone's instances.
-    lab.expect(10, "node1's promoted monitor never ran", || {
-        let env = std::fs::read_to_string(lab.run_dir(1).join("state.env")).unwrap_or_default();
-        env.contains("OCF_RESKEY_CRM_meta_role=Promoted")
+    let env_of =
+        |i: usize| std::fs::read_to_string(lab.run_dir(i).join("state.env")).unwrap_or_default();
+    lab.expect(10, "the promoted monitor never ran", || {
+        env_of(pi).contains("OCF_RESKEY_CRM_meta_role=Promoted")
     });
-    let env = std::fs::read_to_string(lab.run_dir(1).join("state.env")).expect("env dump");
+    let env = env_of(pi);
     for needle in [
-        "OCF_RESKEY_CRM_meta_clone=0\n",
-        "OCF_RESKEY_CRM_meta_clone_max=3\n",
-        "OCF_RESKEY_CRM_meta_clone_node_max=1\n",
-        "OCF_RESKEY_CRM_meta_notify=false\n",
-        "OCF_RESKEY_CRM_meta_promoted_max=1\n",
-        "OCF_RESKEY_CRM_meta_interval=500\n",
-        "OCF_RESOURCE_INSTANCE=state\n",
-        "HA_SBIN_DIR=",
+        format!("OCF_RESKEY_CRM_meta_clone={}\n", pi - 1),
+        "OCF_RESKEY_CRM_meta_clone_max=3\n".into(),
+        "OCF_RESKEY_CRM_meta_clone_node_max=1\n".into(),
+        "OCF_RESKEY_CRM_meta_notify=false\n".into(),
+        "OCF_RESKEY_CRM_meta_promoted_max=1\n".into(),
+        "OCF_RESKEY_CRM_meta_interval=500\n".into(),
+        "OCF_RESOURCE_INSTANCE=state\n".into(),
+        "HA_SBIN_DIR=".into(),
     ] {
-        assert!(env.contains(needle), "{needle:?} not in\n{env}");
+        assert!(env.contains(&needle), "{needle:?} not in\n{env}");
     }
-    lab.expect(10, "node2's unpromoted monitor never ran", || {
-        let env = std::fs::read_to_string(lab.run_dir(2).join("state.env")).unwrap_or_default();
-        env.contains("OCF_RESKEY_CRM_meta_role=Unpromoted")
+    lab.expect(10, "an unpromoted monitor never ran", || {
+        env_of(index(&q)).contains("OCF_RESKEY_CRM_meta_role=Unpromoted")
     });
-    let env2 = std::fs::read_to_string(lab.run_dir(2).join("state.env")).expect("env dump");
-    assert!(env2.contains("OCF_RESKEY_CRM_meta_clone=1\n"), "{env2}");
-    let status = lab.status(3).expect("status");
+    let status = lab.status(index(&q)).expect("status");
     let roles: Vec<(String, String)> = status["resources"][0]["instances"]
         .as_array()
         .map(|list| {
@@ -146,88 +166,137 @@ fn one_promoted_instance_and_another_promoted_only_after_the_fence() {
         })
         .unwrap_or_default();
     assert!(
-        roles.contains(&("\"node1\"".into(), "\"promoted\"".into()))
+        roles.contains(&(format!("\"{p}\""), "\"promoted\"".into()))
             && roles.iter().filter(|(_, r)| r == "\"promoted\"").count() == 1,
         "{status}"
     );
-    let (_, text) = lab.cli(2, &["status"]);
-    assert!(text.contains("running on node1 (promoted)"), "{text}");
+    let (_, text) = lab.cli(index(&q), &["status"]);
+    assert!(
+        text.contains(&format!("running on {p} (promoted)")),
+        "{text}"
+    );
 
-    // The promoted node is cut off: fenced, and only then is another one promoted.
+    // The promoted node is cut off: fenced, and only then is another one promoted (the
+    // survivors' scores are equal: the first name).
+    let survivor = all.iter().find(|n| **n != p).cloned().unwrap_or_default();
     let cut = common_cluster::now_ms();
-    lab.cut(1);
+    lab.cut(pi);
     lab.expect(20, "nobody was promoted after the cut", || {
         lab.log("roles")
             .iter()
-            .any(|l| l.at >= cut && l.event == "promote" && l.node != "node1")
+            .any(|l| l.at >= cut && l.event == "promote" && l.node != p)
     });
     let log = lab.log("roles");
     let promote = log
         .iter()
-        .find(|l| l.at >= cut && l.event == "promote" && l.node != "node1")
+        .find(|l| l.at >= cut && l.event == "promote" && l.node != p)
         .expect("promote")
         .clone();
     let off = log
         .iter()
-        .find(|l| l.event == "poweroff" && l.node == "node1")
-        .unwrap_or_else(|| panic!("node1 not fenced:\n{}", lab.c.timeline_text(cut)));
+        .find(|l| l.event == "poweroff" && l.node == p)
+        .unwrap_or_else(|| panic!("{p} not fenced:\n{}", lab.c.timeline_text(cut)));
     assert!(
         off.at <= promote.at,
         "promoted before the fence: {promote:?} before {off:?}\n{log:#?}\n{}",
         lab.c.timeline_text(0)
     );
-    assert_eq!(promote.node, "node2", "equal scores: the first name");
+    assert_eq!(promote.node, survivor, "equal scores: the first name");
     let fenced = lab
-        .line_since(cut, "node2", "node1 fenced")
-        .or_else(|| lab.line_since(cut, "node2", "node1 confirmed fenced"))
+        .line_since(cut, &survivor, &format!("{p} fenced"))
+        .or_else(|| lab.line_since(cut, &survivor, &format!("{p} confirmed fenced")))
         .unwrap_or_else(|| {
             panic!(
-                "node2 never learned the fence:\n{}",
+                "{survivor} never learned the fence:\n{}",
                 lab.c.timeline_text(cut)
             )
         });
     let promoted = lab
-        .line_since(cut, "node2", "promote state")
-        .expect("node2's promote line");
+        .line_since(cut, &survivor, "promote state")
+        .expect("the survivor's promote line");
     assert!(fenced < promoted, "{}", lab.c.timeline_text(cut));
-    assert_eq!(lab.power(1), "off");
+    assert_eq!(lab.power(pi), "off");
 
-    // node1 comes back: it runs an unpromoted instance; node2 stays promoted.
-    lab.heal(1);
+    // The lost node comes back: it runs an unpromoted instance; the survivor stays
+    // promoted (score 10 against 5).
+    lab.heal(pi);
     let back = common_cluster::now_ms();
-    lab.start(1);
-    lab.expect(25, "node1 did not run an instance again", || {
+    lab.start(pi);
+    lab.expect(25, "the lost node did not run an instance again", || {
         lab.log("roles")
             .iter()
-            .any(|l| l.at >= back && l.node == "node1" && l.event == "start")
+            .any(|l| l.at >= back && l.node == p && l.event == "start")
     });
     std::thread::sleep(std::time::Duration::from_secs(2));
     let r = replay(&lab.log("roles"));
     assert_eq!(
         r.promoted,
-        names(&["node2"]),
+        names(&[survivor.as_str()]),
         "{}",
         lab.c.timeline_text(back)
     );
-    assert_eq!(r.running, names(&["node1", "node2", "node3"]));
+    assert_eq!(r.running, all);
 
-    // node2 goes to standby: demoted (and stopped) before anyone else is promoted.
+    // The survivor goes to standby (asked elsewhere): demoted (and stopped) before
+    // anyone else is promoted.
+    let asker = all
+        .iter()
+        .find(|n| **n != survivor)
+        .map(|n| index(n))
+        .unwrap_or(1);
     let standby = common_cluster::now_ms();
-    lab.admin(3, &["node", "standby", "node2"]);
+    lab.admin(asker, &["node", "standby", &survivor]);
     lab.expect(20, "the promotion did not move", || {
         let r = replay(&lab.log("roles"));
-        r.promoted.len() == 1 && !r.promoted.contains("node2") && !r.running.contains("node2")
+        r.promoted.len() == 1 && !r.promoted.contains(&survivor) && !r.running.contains(&survivor)
     });
     let log = lab.log("roles");
     let demote = log
         .iter()
-        .find(|l| l.at >= standby && l.node == "node2" && l.event == "demote")
-        .expect("node2 demoted");
+        .find(|l| l.at >= standby && l.node == survivor && l.event == "demote")
+        .expect("the survivor demoted");
     let next = log
         .iter()
         .find(|l| l.at >= standby && l.event == "promote")
         .expect("promoted elsewhere");
     assert!(demote.at <= next.at, "{log:#?}");
+    assert_one_promoted_at_most(&lab);
+    let left: BTreeSet<String> = all.iter().filter(|n| **n != survivor).cloned().collect();
+
+    // The promoted instance fails its (promoted) monitor: it is demoted before anything
+    // is promoted again, and recovered. Stateful answers a monitor with the code in
+    // STATE.rc while that file exists.
+    let holder = next.node.clone();
+    let i = index(&holder);
+    let failed_at = common_cluster::now_ms();
+    std::fs::write(lab.run_dir(i).join("state.state.rc"), "1\n").expect("rc file");
+    lab.expect(10, "the promoted monitor did not fail", || {
+        lab.line_since(
+            failed_at,
+            &holder,
+            "monitor state failed (1 OCF_ERR_GENERIC)",
+        )
+        .is_some()
+    });
+    std::fs::remove_file(lab.run_dir(i).join("state.state.rc")).expect("rc file gone");
+    lab.expect(20, "not recovered with one promoted instance", || {
+        let r = replay(&lab.log("roles"));
+        let promoted_again = lab
+            .log("roles")
+            .iter()
+            .any(|l| l.at >= failed_at && l.event == "promote");
+        promoted_again && r.promoted.len() == 1 && r.running == left
+    });
+    let log = lab.log("roles");
+    let demoted = log
+        .iter()
+        .find(|l| l.at >= failed_at && l.node == holder && l.event == "demote")
+        .expect("the failed instance demoted");
+    let promoted = log
+        .iter()
+        .find(|l| l.at >= failed_at && l.event == "promote")
+        .expect("promoted again");
+    assert!(demoted.at <= promoted.at, "{log:#?}");
     assert_one_promoted_at_most(&lab);
     println!("promotable clone:\n{}", lab.c.timeline_text(0));
     for n in 1..=3 {

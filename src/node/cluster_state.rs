@@ -142,7 +142,8 @@ pub fn cluster_state(
             };
             let health = match r.status {
                 RunStatus::Starting => continue,
-                RunStatus::Running | RunStatus::Stopping => Health::Ok,
+                // Being promoted: not yet promoted (its promotion stays in the plan).
+                RunStatus::Running | RunStatus::Stopping | RunStatus::Promoting => Health::Ok,
                 RunStatus::Failed => Health::Failed,
                 RunStatus::StopFailed => Health::StopFailed,
             };

@@ -28,7 +28,10 @@
 //! ..  32 HMAC-SHA256 of everything before it
 //! ```
 //! Role: 0 started, 1 promoted. Status: 0 running, 1 starting, 2 stopping, 3 failed
-//! (monitor or start failed), 4 stop failed. Grant kind: 0 start, 1 promote.
+//! (monitor or start failed), 4 stop failed, 5 promoting (a promotion intended or under
+//! way: not promoted yet for the plan, but counted as promoted by every guard). Grant
+//! kind: 0 start, 1 promote, 2 promote confirmed (the coordinator saw the node's intent
+//! and nothing else promoted: the agent's promote may run).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -59,6 +62,9 @@ pub enum RunStatus {
     Failed,
     /// A stop failed: it may still run; only fencing the node is safe.
     StopFailed,
+    /// Running; a promotion is intended or under way (not yet promoted for the plan,
+    /// promoted for every guard).
+    Promoting,
 }
 
 impl RunStatus {
@@ -69,6 +75,7 @@ impl RunStatus {
             RunStatus::Stopping => 2,
             RunStatus::Failed => 3,
             RunStatus::StopFailed => 4,
+            RunStatus::Promoting => 5,
         }
     }
 
@@ -79,6 +86,7 @@ impl RunStatus {
             2 => RunStatus::Stopping,
             3 => RunStatus::Failed,
             4 => RunStatus::StopFailed,
+            5 => RunStatus::Promoting,
             _ => return None,
         })
     }
@@ -91,6 +99,7 @@ impl RunStatus {
             RunStatus::Stopping => "stopping",
             RunStatus::Failed => "FAILED",
             RunStatus::StopFailed => "STOP FAILED",
+            RunStatus::Promoting => "promoting",
         }
     }
 }
@@ -122,6 +131,9 @@ pub struct Failcount {
 pub struct Grant {
     /// Promote (true) or start.
     pub promote: bool,
+    /// A promotion the coordinator confirmed: it saw the node report its intent, and no
+    /// other instance promoted or being promoted beyond promoted-max.
+    pub confirmed: bool,
     /// The unit (primitive or clone) as the plan names it.
     pub resource: String,
     /// The node that carries it out.
@@ -300,7 +312,11 @@ pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
     }
     b.extend_from_slice(&(grants.len() as u16).to_be_bytes());
     for g in grants {
-        b.push(u8::from(g.promote));
+        b.push(match (g.promote, g.confirmed) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        });
         text(&mut b, &g.resource);
         b.extend_from_slice(&g.node.to_be_bytes());
     }
@@ -422,13 +438,15 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
     }
     let mut grants = Vec::new();
     for _ in 0..r.count()? {
-        let promote = match r.u8()? {
-            0 => false,
-            1 => true,
+        let (promote, confirmed) = match r.u8()? {
+            0 => (false, false),
+            1 => (true, false),
+            2 => (true, true),
             _ => return Err(ReportError::Field),
         };
         grants.push(Grant {
             promote,
+            confirmed,
             resource: r.text()?,
             node: r.u32()?,
         });

@@ -18,6 +18,7 @@ fn report() -> Report {
         running: vec![
             running("db", Role::Promoted, RunStatus::Running),
             running("web-ip", Role::Started, RunStatus::StopFailed),
+            running("state", Role::Started, RunStatus::Promoting),
         ],
         fenced: vec![(1, 1_700_000_000_000_000), (3, 0)],
         failcounts: vec![Failcount {
@@ -31,11 +32,20 @@ fn report() -> Report {
             version: 4,
             origin: 1,
         }],
-        grants: vec![Grant {
-            promote: false,
-            resource: "web".into(),
-            node: 3,
-        }],
+        grants: vec![
+            Grant {
+                promote: false,
+                confirmed: false,
+                resource: "web".into(),
+                node: 3,
+            },
+            Grant {
+                promote: true,
+                confirmed: true,
+                resource: "db-clone".into(),
+                node: 2,
+            },
+        ],
         attributes: vec![("master-db".into(), "10".into())],
     }
 }
@@ -70,7 +80,7 @@ fn content_comparison_ignores_sequence_and_ages() {
     let mut c = report();
     c.attributes[0].1 = "5".into();
     assert!(!a.same_content(&c), "a promotion score is content");
-    assert_eq!(a.names(), vec!["db".to_string(), "web-ip".to_string()]);
+    assert_eq!(a.names(), vec!["db", "web-ip", "state"]);
 }
 
 #[test]

@@ -61,7 +61,11 @@ enum Local {
     Starting,
     Running,
     Stopping,
-    /// Running, being promoted (reported unpromoted until it is).
+    /// Running; its promotion is intended (reported as promoting) and waits for the
+    /// coordinator's confirmation before the agent runs.
+    PromotePending,
+    /// Running, being promoted (reported promoting: not promoted for the plan until it
+    /// is, promoted for every guard).
     Promoting,
     /// Promoted, being demoted (reported promoted until it is not).
     Demoting,

@@ -76,6 +76,7 @@ impl Runner {
             Some(
                 Local::Starting
                     | Local::Running
+                    | Local::PromotePending
                     | Local::Promoting
                     | Local::Demoting
                     | Local::Failed
@@ -225,15 +226,19 @@ impl Runner {
             }
             What::Demoted(d) => {
                 self.sched.demote_failed.remove(&r);
-                // A stop (or a leftover's cleanup) demotes first: it goes on.
+                let was_failed = self.sched.failed_demoting.remove(&r);
+                // A stop (or a leftover's cleanup) demotes first: it goes on; a failed
+                // instance demoted is still failed (its recovery follows).
                 let state = match self.local.get(&r) {
                     Some(s @ (Local::Failed | Local::Stopping | Local::Cleaning)) => *s,
+                    _ if was_failed => Local::Failed,
                     _ => Local::Running,
                 };
                 (state, false, format!("{r} demoted in {}", ms(d)))
             }
             What::DemoteFailed(rc) => {
                 self.sched.demote_failed.insert(r.clone());
+                self.sched.failed_demoting.remove(&r);
                 let (n, line) = self.count_failure(&r, false, now);
                 extra = line;
                 let state = match self.local.get(&r) {
@@ -248,6 +253,7 @@ impl Runner {
             }
             What::Stopped(d) => {
                 self.sched.demote_failed.remove(&r);
+                self.sched.failed_demoting.remove(&r);
                 (Local::Stopped, false, format!("{r} stopped in {}", ms(d)))
             }
             What::StopFailed(rc) => (
@@ -373,7 +379,11 @@ pub(super) async fn shutdown(
                     .filter(|(_, s)| {
                         matches!(
                             s,
-                            Local::Running | Local::Starting | Local::Promoting | Local::Demoting
+                            Local::Running
+                                | Local::Starting
+                                | Local::PromotePending
+                                | Local::Promoting
+                                | Local::Demoting
                         )
                     })
                     .map(|(n, _)| n.clone())

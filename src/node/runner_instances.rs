@@ -6,13 +6,14 @@
 //! recurring monitors; when it ends every instance is probed again). Part of [`super`]:
 //! nothing is decided here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Local, Runner};
+use crate::cluster::quorum::NodeId;
 use crate::node::attributes;
 use crate::node::config::{NodeConfig, ResourceEntry};
 use crate::node::operations::{instances, primitive_of_instance};
-use crate::node::report::{RunStatus, Running};
+use crate::node::report::{Grant, RunStatus, Running};
 use crate::node::resources::PromotionDirs;
 use crate::node::timeline::Kind;
 use crate::node::transition;
@@ -65,7 +66,8 @@ fn run_status(state: Local) -> Option<RunStatus> {
     match state {
         Local::Probing | Local::Cleaning | Local::Stopped => None,
         Local::Starting => Some(RunStatus::Starting),
-        Local::Running | Local::Promoting | Local::Demoting => Some(RunStatus::Running),
+        Local::Running | Local::Demoting => Some(RunStatus::Running),
+        Local::PromotePending | Local::Promoting => Some(RunStatus::Promoting),
         Local::Stopping => Some(RunStatus::Stopping),
         Local::Failed => Some(RunStatus::Failed),
         Local::StopFailed => Some(RunStatus::StopFailed),
@@ -88,7 +90,8 @@ impl Runner {
     }
 
     /// What the other nodes (not offline) report: primitive -> a node reporting it, and
-    /// primitive -> the nodes reporting an instance of it promoted (in any state).
+    /// primitive -> the nodes reporting an instance of it promoted or being promoted (in
+    /// any state; a node once per instance).
     pub(super) fn reported_elsewhere(
         &self,
     ) -> (BTreeMap<String, String>, BTreeMap<String, Vec<String>>) {
@@ -100,7 +103,7 @@ impl Runner {
             }
             for r in &report.running {
                 let primitive = self.primitive_of_local(&r.name);
-                if r.role == Role::Promoted {
+                if r.role == Role::Promoted || r.status == RunStatus::Promoting {
                     promoted
                         .entry(primitive.clone())
                         .or_default()
@@ -170,6 +173,7 @@ impl Runner {
                     Local::Running | Local::Failed | Local::StopFailed => T::Running,
                     Local::Starting => T::Starting,
                     Local::Stopping => T::Stopping,
+                    Local::PromotePending => T::PromotePending,
                     Local::Promoting => T::Promoting,
                     Local::Demoting => T::Demoting,
                     Local::Probing | Local::Cleaning => T::Busy,
@@ -220,7 +224,10 @@ impl Runner {
 
     /// Promote a local instance the plan promotes here (the guards were checked).
     pub(super) fn promote_local(&mut self, instance: &str, why: &str) {
-        if self.local.get(instance) != Some(&Local::Running) {
+        if !matches!(
+            self.local.get(instance),
+            Some(Local::Running | Local::PromotePending)
+        ) {
             return;
         }
         if let Some(h) = self.handles.get(instance) {
@@ -239,9 +246,88 @@ impl Runner {
         }
         if let Some(h) = self.handles.get(instance) {
             self.emit(Kind::Resource, &format!("demote {instance} ({why})"));
+            if state == Some(Local::Failed) {
+                self.sched.failed_demoting.insert(instance.to_string());
+            }
             self.local.insert(instance.to_string(), Local::Demoting);
             self.sched.send_now = true;
             h.demote();
         }
+    }
+
+    /// Declare the intent to promote a local instance (reported as promoting): the
+    /// coordinator confirms it before the agent runs.
+    pub(super) fn intend_local(&mut self, instance: &str, why: &str) {
+        if self.local.get(instance) != Some(&Local::Running) {
+            return;
+        }
+        self.emit(
+            Kind::Resource,
+            &format!("promotion of {instance} intended ({why}): waiting for the coordinator"),
+        );
+        self.local
+            .insert(instance.to_string(), Local::PromotePending);
+        self.sched.send_now = true;
+    }
+
+    /// Withdraw the intents this round's steps no longer carry (the plan or the
+    /// coordinator changed its mind).
+    pub(super) fn settle_intents(&mut self, kept: &BTreeSet<String>) {
+        let withdrawn: Vec<String> = self
+            .local
+            .iter()
+            .filter(|(n, s)| **s == Local::PromotePending && !kept.contains(*n))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in withdrawn {
+            self.emit(
+                Kind::Resource,
+                &format!("promotion of {n} no longer intended"),
+            );
+            self.local.insert(n, Local::Running);
+            self.sched.send_now = true;
+        }
+    }
+
+    /// The coordinator's grants with its confirmations of other nodes' promotions
+    /// ([`transition::confirm`]).
+    pub(super) fn confirm_grants(
+        &self,
+        mut grants: Vec<Grant>,
+        ids: &BTreeMap<String, NodeId>,
+    ) -> Vec<Grant> {
+        let (_, mut promoted) = self.reported_elsewhere();
+        let me = self.name(self.cfg.me);
+        for (name, state) in &self.local {
+            let busy = matches!(state, Local::Promoting | Local::PromotePending);
+            if busy || self.sched.promoted.contains(name) {
+                promoted
+                    .entry(self.primitive_of_local(name))
+                    .or_default()
+                    .push(me.clone());
+            }
+        }
+        let mut intents: BTreeSet<(String, String)> = BTreeSet::new();
+        for (node, report) in &self.sched.reports {
+            if self.membership_of(*node) == Membership::Offline {
+                continue;
+            }
+            for r in report
+                .running
+                .iter()
+                .filter(|r| r.status == RunStatus::Promoting)
+            {
+                intents.insert((self.primitive_of_local(&r.name), self.name(*node)));
+            }
+        }
+        transition::confirm(
+            &mut grants,
+            &self.sched.config,
+            ids,
+            self.cfg.me,
+            &promoted,
+            &intents,
+        );
+        grants
     }
 }

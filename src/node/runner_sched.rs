@@ -65,6 +65,8 @@ pub(super) struct Scheduling {
     pub(super) promoted: BTreeSet<String>,
     /// Local promoted instances whose last demote failed.
     pub(super) demote_failed: BTreeSet<String>,
+    /// Local failed instances being demoted (still failed once demoted).
+    pub(super) failed_demoting: BTreeSet<String>,
     /// The promotion score each local instance's agent set.
     pub(super) scores: BTreeMap<String, String>,
     /// Whether the actors were told that maintenance applies here.
@@ -125,6 +127,7 @@ impl Scheduling {
             machine_running: BTreeSet::new(),
             promoted: BTreeSet::new(),
             demote_failed: BTreeSet::new(),
+            failed_demoting: BTreeSet::new(),
             scores: BTreeMap::new(),
             maintenance: false,
             dirty: true,
@@ -455,7 +458,7 @@ impl Runner {
             .iter()
             .map(|n| (n.name.clone(), n.id))
             .collect();
-        let grants = transition::grants(&plan, &ids);
+        let grants = self.confirm_grants(transition::grants(&plan, &ids), &ids);
         if self.coordinator() == Some(self.cfg.me) && grants != self.sched.grants {
             self.sched.send_now = true;
         }
@@ -501,15 +504,24 @@ impl Runner {
             }
         }
         self.sched.held = held;
+        let mut intents = BTreeSet::new();
         for step in steps {
             match step {
+                Step::Intend { instance, reason } => {
+                    self.intend_local(&instance, &reason);
+                    intents.insert(instance);
+                }
                 Step::Start { instance, reason } => self.start_local(&instance, &reason),
                 Step::Stop { instance, reason } => self.stop_local(&instance, &reason),
-                Step::Promote { instance, reason } => self.promote_local(&instance, &reason),
+                Step::Promote { instance, reason } => {
+                    self.promote_local(&instance, &reason);
+                    intents.insert(instance);
+                }
                 Step::Demote { instance, reason } => self.demote_local(&instance, &reason),
                 Step::Fence { node, reason } => self.plan_fence(&node, &reason, ids, now),
             }
         }
+        self.settle_intents(&intents);
     }
 
     /// Why the applied view is no ground for starting or fencing anything now (None: it

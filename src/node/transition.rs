@@ -44,7 +44,10 @@ pub enum Local {
     Starting,
     /// A stop is under way.
     Stopping,
-    /// A promotion is under way.
+    /// A promotion is intended (reported as promoting; the agent has not run yet): it
+    /// waits for the coordinator's confirmation.
+    PromotePending,
+    /// A promotion is under way (the agent runs).
     Promoting,
     /// A demotion is under way.
     Demoting,
@@ -92,6 +95,14 @@ pub enum Step {
     },
     /// Stop this instance here.
     Stop {
+        /// The instance.
+        instance: String,
+        /// Why.
+        reason: String,
+    },
+    /// Declare the intent to promote this instance (report it promoting) and wait for
+    /// the coordinator's confirmation.
+    Intend {
         /// The instance.
         instance: String,
         /// Why.
@@ -147,7 +158,8 @@ pub struct Inputs<'a> {
     pub local: &'a BTreeMap<String, Instance>,
     /// Primitive -> another node that reports it (any state).
     pub reported_elsewhere: &'a BTreeMap<String, String>,
-    /// Primitive -> the other nodes that report an instance of it promoted (any state).
+    /// Primitive -> the other nodes that report an instance of it promoted or being
+    /// promoted (any state; one per instance).
     pub promoted_elsewhere: &'a BTreeMap<String, Vec<String>>,
     /// Why this node's view is not settled (None: it is): starts, promotions and fences
     /// are held back, stops go on.
@@ -163,6 +175,7 @@ pub fn grants(plan: &Plan, ids: &BTreeMap<String, NodeId>) -> Vec<Grant> {
         .filter_map(|a| {
             Some(Grant {
                 promote: a.kind == ActionKind::Promote,
+                confirmed: false,
                 resource: a.resource.clone()?,
                 node: *ids.get(&a.node)?,
             })
@@ -189,12 +202,42 @@ fn granted(grants: Option<&[Grant]>, action: &Action, me: NodeId) -> bool {
     let Some(grants) = grants else {
         return true; // we are the coordinator
     };
-    let Some(resource) = &action.resource else {
-        return false;
-    };
-    grants.iter().any(|g| {
+    grant_of(grants, action, me).is_some()
+}
+
+fn grant_of<'a>(grants: &'a [Grant], action: &Action, me: NodeId) -> Option<&'a Grant> {
+    let resource = action.resource.as_ref()?;
+    grants.iter().find(|g| {
         g.node == me && &g.resource == resource && g.promote == (action.kind == ActionKind::Promote)
     })
+}
+
+/// Confirm the coordinator's promote grants to other nodes (`me` is the coordinator):
+/// a grant to node X is confirmed when X reports the instance being promoted (its
+/// intent) and, counting that one, no more than promoted-max instances of the primitive
+/// are promoted or being promoted anywhere (`promoted`: primitive -> one node per
+/// promoted or promoting instance, this node's included).
+pub fn confirm(
+    grants: &mut [Grant],
+    config: &Config,
+    ids: &BTreeMap<String, NodeId>,
+    me: NodeId,
+    promoted: &BTreeMap<String, Vec<String>>,
+    intents: &BTreeSet<(String, String)>,
+) {
+    for g in grants.iter_mut().filter(|g| g.promote && g.node != me) {
+        let Some(node) = ids.iter().find(|(_, id)| **id == g.node).map(|(n, _)| n) else {
+            continue;
+        };
+        let Some(primitive) = primitive_of(config, &g.resource) else {
+            continue;
+        };
+        let max = config
+            .clone_named(&g.resource)
+            .map_or(1, |c| c.promoted_max as usize);
+        let count = promoted.get(&primitive).map_or(0, Vec::len);
+        g.confirmed = intents.contains(&(primitive, node.clone())) && count <= max;
+    }
 }
 
 /// The instance of `primitive` an action picks: one not yet picked in this round that
@@ -332,8 +375,11 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
                     inputs.local,
                     &primitive,
                     &claimed,
-                    |x| x.local == Local::Running && !x.promoted && !x.failed,
-                    |_| 0,
+                    |x| {
+                        x.local == Local::PromotePending
+                            || (x.local == Local::Running && !x.promoted && !x.failed)
+                    },
+                    |x| u8::from(x.local != Local::PromotePending),
                 ) else {
                     continue;
                 };
@@ -341,7 +387,8 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
                     hold(why.to_string());
                     continue;
                 }
-                // Never more promoted than promoted-max, whatever the inputs say.
+                // Never more promoted than promoted-max, whatever the inputs say: count
+                // what other nodes report promoted or being promoted, and ours.
                 let max = inputs
                     .config
                     .clone_named(unit)
@@ -353,8 +400,13 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
                     .unwrap_or_default();
                 let here = inputs
                     .local
-                    .values()
-                    .filter(|x| x.primitive == primitive && x.promoted)
+                    .iter()
+                    .filter(|(n, x)| {
+                        *n != name
+                            && x.primitive == primitive
+                            && (x.promoted
+                                || matches!(x.local, Local::Promoting | Local::PromotePending))
+                    })
                     .count();
                 if elsewhere.len() + here >= max {
                     let on = if elsewhere.is_empty() {
@@ -365,15 +417,30 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
                     hold(format!("{primitive} is still promoted on {on}"));
                     continue;
                 }
-                if !granted(inputs.grants, action, me_id) {
-                    hold("the coordinator's plan does not expect it yet".into());
-                    continue;
-                }
                 claimed.insert(name.clone());
-                steps.push(Step::Promote {
-                    instance: name.clone(),
-                    reason,
-                });
+                let instance = name.clone();
+                // The coordinator promotes at once; any other node declares its intent
+                // first and promotes once the coordinator confirms it (having seen the
+                // intent, and nothing else promoted): never two at once, even when the
+                // coordinator changes its mind while a grant is on its way.
+                match inputs.grants {
+                    None => steps.push(Step::Promote { instance, reason }),
+                    Some(grants) => match grant_of(grants, action, me_id) {
+                        None => hold("the coordinator's plan does not expect it yet".into()),
+                        Some(g) if g.confirmed => steps.push(Step::Promote { instance, reason }),
+                        Some(_) => {
+                            // Repeated while it waits: an intent no step repeats is
+                            // withdrawn by the runner.
+                            steps.push(Step::Intend {
+                                instance: instance.clone(),
+                                reason,
+                            });
+                            hold(format!(
+                                "promotion of {instance} waits for the coordinator's confirmation"
+                            ));
+                        }
+                    },
+                }
             }
             ActionKind::Demote => {
                 if under_way(Local::Demoting) {

@@ -20,11 +20,12 @@ location = [{ id = "web-prefers-node1", resource = "web", node = "node1", score 
 "#;
 
 /// A toy cluster whose nodes see each other's state at once: node -> instance ->
-/// promoted.
+/// promoted, and the promotions intended (node, instance).
 struct Toy {
     config: Config,
     admin: AdminTable,
     running: BTreeMap<String, BTreeMap<String, bool>>,
+    intents: BTreeSet<(String, String)>,
     log: Vec<String>,
 }
 
@@ -41,6 +42,7 @@ impl Toy {
                 .into_iter()
                 .map(|n| (n.to_string(), BTreeMap::new()))
                 .collect(),
+            intents: BTreeSet::new(),
             log: Vec::new(),
         }
     }
@@ -67,7 +69,11 @@ impl Toy {
                         } else {
                             Role::Started
                         },
-                        status: RunStatus::Running,
+                        status: if self.intents.contains(&(n.clone(), p.clone())) {
+                            RunStatus::Promoting
+                        } else {
+                            RunStatus::Running
+                        },
                     })
                     .collect(),
                 failcounts: Vec::new(),
@@ -96,12 +102,13 @@ impl Toy {
             let clone = CloneOf::of(config, &p.name, 2);
             for (name, _) in instances(&p.name, clone.as_ref(), index) {
                 let here = self.running[me].get(&name).copied();
+                let intended = self.intents.contains(&(me.to_string(), name.clone()));
                 let mut i = Instance::new(
                     &p.name,
-                    if here.is_some() {
-                        Local::Running
-                    } else {
-                        Local::Stopped
+                    match here {
+                        Some(_) if intended => Local::PromotePending,
+                        Some(_) => Local::Running,
+                        None => Local::Stopped,
                     },
                 );
                 i.promoted = here == Some(true);
@@ -116,7 +123,8 @@ impl Toy {
         let (config, plan) = self.plan();
         let ids = Toy::ids();
         let members: BTreeSet<NodeId> = ids.values().copied().collect();
-        let coordinator_grants = grants(&plan, &ids);
+        let mut coordinator_grants = grants(&plan, &ids);
+        self.confirm(&config, &ids, &mut coordinator_grants);
         let mut acted = false;
         for (index, me) in ["node1", "node2"].into_iter().enumerate() {
             let local = self.local(&config, me, index);
@@ -126,7 +134,7 @@ impl Toy {
                 for (name, promoted) in set {
                     let p = primitive_of_instance(&config, name).unwrap_or(name);
                     elsewhere.insert(p.to_string(), n.clone());
-                    if *promoted {
+                    if *promoted || self.intents.contains(&(n.clone(), name.clone())) {
                         promoted_elsewhere
                             .entry(p.to_string())
                             .or_default()
@@ -147,9 +155,18 @@ impl Toy {
                 unsettled: None,
             });
             let mine = self.running.entry(me.into()).or_default();
+            let mut kept = BTreeSet::new();
             for s in steps {
                 acted = true;
                 match s {
+                    Step::Intend { instance, .. } => {
+                        if self.intents.insert((me.to_string(), instance.clone())) {
+                            self.log.push(format!("intend {instance} {me}"));
+                        } else {
+                            acted = false;
+                        }
+                        kept.insert(instance);
+                    }
                     Step::Start { instance, .. } => {
                         self.log.push(format!("start {instance} {me}"));
                         mine.insert(instance, false);
@@ -160,6 +177,7 @@ impl Toy {
                     }
                     Step::Promote { instance, .. } => {
                         self.log.push(format!("promote {instance} {me}"));
+                        self.intents.remove(&(me.to_string(), instance.clone()));
                         mine.insert(instance, true);
                     }
                     Step::Demote { instance, .. } => {
@@ -169,8 +187,41 @@ impl Toy {
                     Step::Fence { node, .. } => self.log.push(format!("fence {node}")),
                 }
             }
+            let withdrawn: Vec<(String, String)> = self
+                .intents
+                .iter()
+                .filter(|(n, i)| n == me && !kept.contains(i))
+                .cloned()
+                .collect();
+            for w in withdrawn {
+                acted = true;
+                self.log.push(format!("withdraw {} {me}", w.1));
+                self.intents.remove(&w);
+            }
         }
         acted
+    }
+
+    /// The coordinator (node1) confirms the promotions it sees intended.
+    fn confirm(&self, config: &Config, ids: &BTreeMap<String, NodeId>, grants: &mut [Grant]) {
+        let mut promoted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (n, set) in &self.running {
+            for (name, is) in set {
+                if *is || self.intents.contains(&(n.clone(), name.clone())) {
+                    let p = primitive_of_instance(config, name).unwrap_or(name);
+                    promoted.entry(p.to_string()).or_default().push(n.clone());
+                }
+            }
+        }
+        let intents: BTreeSet<(String, String)> = self
+            .intents
+            .iter()
+            .map(|(n, i)| {
+                let p = primitive_of_instance(config, i).unwrap_or(i);
+                (p.to_string(), n.clone())
+            })
+            .collect();
+        confirm(grants, config, ids, 1, &promoted, &intents);
     }
 
     fn settle(&mut self) -> Vec<String> {
@@ -480,14 +531,59 @@ fn a_promotable_clone_is_promoted_once_and_demoted_before_it_moves() {
             },
         )
         .expect("standby");
-    // Demoted (and stopped) on node1 before node2 is promoted: never two at once.
+    // Demoted (and stopped) on node1 before node2 is promoted: never two at once; node2
+    // (not the coordinator) declares its intent, promotes once it is confirmed.
     assert_eq!(
         toy.rounds(),
         vec![
             vec!["demote state node1".to_string()],
-            vec!["stop state node1".into(), "promote state node2".into()],
+            vec!["stop state node1".into(), "intend state node2".into()],
+            vec!["promote state node2".into()],
         ]
     );
+}
+
+#[test]
+fn the_coordinator_confirms_an_intent_only_within_promoted_max() {
+    let config = Config::from_toml_str(PROMOTABLE).expect("config");
+    let ids = Toy::ids();
+    let grant = |node: NodeId| Grant {
+        promote: true,
+        confirmed: false,
+        resource: "state-clone".into(),
+        node,
+    };
+    let promoted = |nodes: &[&str]| -> BTreeMap<String, Vec<String>> {
+        [(
+            "state".to_string(),
+            nodes.iter().map(|n| n.to_string()).collect(),
+        )]
+        .into()
+    };
+    let intent: BTreeSet<(String, String)> = [("state".to_string(), "node2".to_string())].into();
+    // node2 intends, nothing else promoted: confirmed.
+    let mut g = vec![grant(2)];
+    confirm(&mut g, &config, &ids, 1, &promoted(&["node2"]), &intent);
+    assert!(g[0].confirmed);
+    // No intent reported yet: not confirmed (the grant may be on its way).
+    let mut g = vec![grant(2)];
+    confirm(&mut g, &config, &ids, 1, &promoted(&[]), &BTreeSet::new());
+    assert!(!g[0].confirmed);
+    // The coordinator itself (or anyone) still promoted: not confirmed.
+    let mut g = vec![grant(2)];
+    confirm(
+        &mut g,
+        &config,
+        &ids,
+        1,
+        &promoted(&["node1", "node2"]),
+        &intent,
+    );
+    assert!(!g[0].confirmed);
+    // The coordinator's own promotions need no confirmation.
+    let mut g = vec![grant(1)];
+    confirm(&mut g, &config, &ids, 1, &promoted(&[]), &BTreeSet::new());
+    assert!(!g[0].confirmed);
 }
 
 #[test]
