@@ -244,12 +244,16 @@ pub fn render(s: &Status, now_ms: u64) -> String {
             } else {
                 format!(" of migration-threshold {}", f.threshold)
             };
+            let count = if f.count >= crate::placement::state::FAILCOUNT_INFINITY {
+                "start failed (start-failure-is-fatal): INFINITY".to_string()
+            } else {
+                format!("{} failure(s){threshold}", f.count)
+            };
             let _ = writeln!(
                 out,
-                "  {} on {}: {} failure(s){threshold}, last {}",
+                "  {} on {}: {count}, last {}",
                 f.resource,
                 f.node,
-                f.count,
                 ago(f.age_ms)
             );
         }
@@ -351,13 +355,22 @@ mod tests {
                     decision: "stopped: target-role is Stopped".into(),
                 },
             ],
-            failures: vec![FailureLine {
-                resource: "db".into(),
-                node: "node2".into(),
-                count: 2,
-                age_ms: 12_000,
-                threshold: 3,
-            }],
+            failures: vec![
+                FailureLine {
+                    resource: "db".into(),
+                    node: "node2".into(),
+                    count: 2,
+                    age_ms: 12_000,
+                    threshold: 3,
+                },
+                FailureLine {
+                    resource: "vip".into(),
+                    node: "node3".into(),
+                    count: 1_000_000,
+                    age_ms: 500,
+                    threshold: 1_000_000,
+                },
+            ],
             constraints: vec!["cli-ban-db-on-node2: db may not run on node2".into()],
             fencing: vec![FenceLine {
                 node: "node3".into(),
@@ -380,6 +393,7 @@ mod tests {
             "db   ocf:heartbeat:Dummy    stopped [target-role stopped]",
             "-> stopped: target-role is Stopped",
             "db on node2: 2 failure(s) of migration-threshold 3, last 12s ago",
+            "vip on node3: start failed (start-failure-is-fatal): INFINITY, last 500ms ago",
             "cli-ban-db-on-node2",
             "01:01:01 UTC (10s ago) node3 fenced: agent fence_ipmilan",
             "1. start db on node1",
