@@ -32,6 +32,7 @@ mod actions;
 mod control;
 #[path = "runner_instances.rs"]
 mod instances;
+use instances::Local;
 #[path = "runner_sched.rs"]
 mod sched;
 #[path = "runner_send.rs"]
@@ -48,31 +49,6 @@ pub enum Ending {
     SelfFenced,
     /// A self-fence was attempted and returned (no CAP_SYS_BOOT?).
     SelfFenceFailed,
-}
-
-/// Where a local resource stands, as the actor reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Local {
-    /// The startup probe runs.
-    Probing,
-    /// The probe found it running (left from before): being stopped before we join.
-    Cleaning,
-    Stopped,
-    Starting,
-    Running,
-    Stopping,
-    /// Running; its promotion is intended (reported as promoting) and waits for the
-    /// coordinator's confirmation before the agent runs.
-    PromotePending,
-    /// Running, being promoted (reported promoting: not promoted for the plan until it
-    /// is, promoted for every guard).
-    Promoting,
-    /// Promoted, being demoted (reported promoted until it is not).
-    Demoting,
-    /// A start or monitor failed: to be recovered (stopped) as the plan says.
-    Failed,
-    /// A stop failed: it may still run; the cluster fences this node.
-    StopFailed,
 }
 
 /// Setup failures.

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Local, Runner};
+use super::Runner;
 use crate::cluster::quorum::NodeId;
 use crate::node::attributes;
 use crate::node::config::{NodeConfig, ResourceEntry};
@@ -20,6 +20,31 @@ use crate::node::transition;
 use crate::placement::config::Role;
 use crate::placement::state::Membership;
 use crate::placement::Score;
+
+/// Where a local resource instance stands, as the actor reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Local {
+    /// The startup probe runs.
+    Probing,
+    /// The probe found it running (left from before): being stopped before we join.
+    Cleaning,
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    /// Running; its promotion is intended (reported as promoting) and waits for the
+    /// coordinator's confirmation before the agent runs.
+    PromotePending,
+    /// Running, being promoted (reported promoting: not promoted for the plan until it
+    /// is, promoted for every guard).
+    Promoting,
+    /// Promoted, being demoted (reported promoted until it is not).
+    Demoting,
+    /// A start or monitor failed: to be recovered (stopped) as the plan says.
+    Failed,
+    /// A stop failed: it may still run; the cluster fences this node.
+    StopFailed,
+}
 
 /// The promotion-score shim's directories, when a promotable clone is configured (and a
 /// warning when they cannot be set up: its agents then fail to report a score).
