@@ -4,14 +4,17 @@
 //! Each device gets one thread that owns the open device and does the blocking reads and
 //! writes ([`DeviceWatcher`]: open and validate, find or allocate the slot, the
 //! start-mode check and first-start clearing, then per round: header and slot
-//! unchanged, read the mailbox) on a fixed schedule, one round per loop timeout, and
-//! hands each outcome to the daemon's [`Reporter`] on its own thread (the daemon then
-//! decides right there, so an idle watch costs one wake-up and one read per loop). Clearing a message is queued to the same thread,
-//! so it happens before the next read. A device whose I/O hangs blocks only its own
-//! thread: its reports stop, and the daemon's [`OverdueRounds`] turns the silence into
-//! [`Event::ServantTimedOut`] after the loop plus the I/O timeout (again every I/O
-//! timeout while it lasts). One thread and one wake-up per round keep an idle watch
-//! cheap. No decision is taken here: that is the inquisitor's.
+//! unchanged, read the mailbox, in one I/O into buffers kept for every round) on a
+//! fixed schedule, one round per loop timeout, and hands each outcome to the daemon's
+//! [`Reporter`] on its own thread (the daemon decides right there). Between rounds the
+//! thread sleeps and nothing wakes it: a clear the daemon asks for while handling the
+//! report (a `test` message) is done right after it, one asked for from elsewhere
+//! before the next read. An idle watch thus costs each device's thread one timer
+//! wake-up and one read (plus its completion) per loop. A device whose I/O hangs blocks
+//! only its own thread: its reports stop, and the daemon's [`OverdueRounds`] turns the
+//! silence into [`Event::ServantTimedOut`] after the loop plus the I/O timeout (again
+//! every I/O timeout while it lasts). No decision is taken here: that is the
+//! inquisitor's.
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;

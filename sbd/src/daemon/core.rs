@@ -5,13 +5,14 @@
 //!   their round; a report that comes once half a loop has passed since the last tick
 //!   also ticks, so in steady state the tick, the pet and the decision happen on the
 //!   servant's own wake-up and nothing else runs.
-//! * The main thread wakes at [`DaemonCore::next_wake`] ([`DaemonCore::on_timer`]): when
-//!   a servant goes silent ([`OverdueRounds`]; from then on it ticks every loop itself
-//!   until a report ticks again, so a healthy cluster can keep the node alive), and
-//!   exactly when the last pet becomes a watchdog timeout old (the timeout action runs
-//!   on time whoever ticks). Without devices it ticks every loop itself. In steady
-//!   state it sleeps through: its deadlines keep moving away. Stop signals come
-//!   through it too ([`DaemonCore::stop`]).
+//! * The main thread wakes at [`DaemonCore::next_wake`] ([`DaemonCore::on_timer`]; the
+//!   servants keep its timerfd set to that after their reports): when a servant goes
+//!   silent ([`OverdueRounds`]; from then on it ticks every loop itself until a report
+//!   ticks again, so a healthy cluster can keep the node alive), and exactly when the
+//!   last pet becomes a watchdog timeout old (the timeout action runs on time whoever
+//!   ticks). Without devices it ticks every loop itself. In steady state it never
+//!   wakes: its deadlines keep moving away. Stop signals come through it too
+//!   ([`DaemonCore::stop`]).
 //!
 //! Once an action ends the daemon (clean exit, self-fence, aborted start) the exit code
 //! is kept in [`DaemonCore::finished`] and every later call does nothing.
