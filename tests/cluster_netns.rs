@@ -8,13 +8,16 @@
 //! nodes ever run the resource at once, a node that lost one of two rings is not lost, a
 //! fenced node rejoins after its BMC powers it on, an isolated node with
 //! no-quorum-policy=fence self-fences (recording executor; no CAP_SYS_BOOT), fencing
-//! through the fencer API, and packet loss (30 % is ridden out, 100 % one way is a loss).
+//! through the fencer API, packet loss (30 % is ridden out, 100 % one way is a loss), and
+//! a link lost one way between two nodes (the largest fully connected set is kept, the
+//! node left out alone is fenced).
 //! Each scenario ends with one SUMMARY line (faults, violations, failover times).
 //!
 //! Needs root and `ip netns`; otherwise each test prints a NOTICE and passes.
 
 mod common_cluster;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common_cluster::*;
@@ -368,6 +371,78 @@ fn total_inbound_loss_on_the_owner_moves_the_service() {
     // until they count it out, then the BMC (up to its 1 s tick)
     assert!(ms <= 5000, "failover took {ms} ms");
     rejoin(&mut c, owner);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(c.running_on(), vec![format!("node{next}")]);
+    report.finish(&c);
+}
+
+/// A link lost one way between two nodes only: node2 stops hearing node3 (the owner:
+/// node3 -> node2 dropped in node2's namespace), node1 hears and is heard by both. node2
+/// loses node3 and announces [node1 node2]; node3, reading views without it, counts
+/// node2 out and announces [node1 node3]; node1 cannot agree with both. Every node keeps
+/// the largest fully connected set (ties: lowest ids), [node1 node2], so node3 is left
+/// out, powered off through its BMC, and the service moves to node2; node2 is not
+/// fenced and nobody runs the service twice.
+#[test]
+fn a_link_lost_one_way_between_two_nodes_fences_one_side() {
+    if std::process::Command::new("iptables")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("NOTICE: one-way link test skipped: iptables missing (apt-get install iptables)");
+        return;
+    }
+    let setup = Setup {
+        allowed: vec![3, 2, 1],
+        ..Setup::default()
+    };
+    let Some(mut c) = lab("w", setup) else {
+        return;
+    };
+    let mut report = Scenario::new("3 nodes, 2 rings: link lost one way between node3 and node2");
+    c.start_all();
+    let owner = wait_for_owner(&c, Duration::from_secs(15));
+    assert_eq!(owner, 3, "the service prefers node3");
+    std::thread::sleep(Duration::from_millis(500));
+    let t = now_ms();
+    let (next, ms) = failover(&mut c, 3, Duration::from_secs(15), |c| c.deaf_to(2, 3));
+    report.failover("node3 -> node2 lost", ms);
+    println!(
+        "node3 -> node2 lost: service on node{next} after {ms} ms:\n{}",
+        c.timeline_text(t)
+    );
+    assert!(
+        next == 1 || next == 2,
+        "the service must run in the set kept, [node1 node2]: node{next}"
+    );
+    let steps = c.timeline();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.at >= t && s.node == "node1" && s.text.starts_with("node3 left out")),
+        "node1 should leave node3 out:\n{}",
+        c.timeline_text(t)
+    );
+    // exactly one side fenced: node3 only, and it stays so
+    std::thread::sleep(Duration::from_millis(2000));
+    let powered_off: BTreeSet<String> = c
+        .log()
+        .into_iter()
+        .filter(|l| l.at >= t && l.event == "poweroff")
+        .map(|l| l.node)
+        .collect();
+    assert_eq!(
+        powered_off,
+        BTreeSet::from(["node3".to_string()]),
+        "only node3 is fenced:\n{}",
+        c.timeline_text(t)
+    );
+    assert_ne!(c.power(1), "off");
+    assert_ne!(c.power(2), "off");
+    assert_eq!(c.running_on(), vec![format!("node{next}")]);
+    c.lossless(2);
+    rejoin(&mut c, 3);
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(c.running_on(), vec![format!("node{next}")]);
     report.finish(&c);

@@ -15,7 +15,14 @@
 //!   instead of waiting forever for it to agree. The time counts only while we send
 //!   reports (a peer takes us in only after our report) and from the first announcement
 //!   of an unbroken run without us: a peer that has just come up hears us within a
-//!   keepalive or two and is never counted out for that.
+//!   keepalive or two and is never counted out for that;
+//! - two peers we take in that do not list each other (a link lost one way between
+//!   them: one stops hearing the other, which then counts it out as one-sided), unbroken
+//!   for longer than deadtime, cannot both be in one agreed view: the view keeps the
+//!   largest set of nodes that all list each other (ties: the set whose node ids, sorted,
+//!   come first), computed from the announced views alone so every node keeping the
+//!   others picks the same set, and leaves the rest out ([`PeerBook::partial_links`]); a
+//!   peer of such a pair that leaves us out is the one left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -40,6 +47,8 @@ struct Peer {
     excluding_since: Option<Instant>,
     /// Out of the view: it announced a view without us for longer than the limit.
     one_sided: bool,
+    /// Out of the view: not in the largest fully connected set ([`PeerBook::partial_links`]).
+    left_out: bool,
 }
 
 impl Peer {
@@ -48,8 +57,26 @@ impl Peer {
         self.announced = None;
         self.excluding_since = None;
         self.one_sided = false;
+        self.left_out = false;
     }
 }
+
+/// A peer left out of the view, or taken back, by [`PeerBook::partial_links`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkChange {
+    /// The peer.
+    pub node: NodeId,
+    /// True: left out now; false: back (no longer cut from a member).
+    pub out: bool,
+    /// The members it does not list each other with, for longer than the limit.
+    pub unlinked_from: BTreeSet<NodeId>,
+    /// The largest fully connected set kept (with every node not in such a pair).
+    pub kept: BTreeSet<NodeId>,
+}
+
+/// At most this many peers in unlinked pairs are weighed (2^N sets are tried); beyond
+/// it nobody is left out by [`PeerBook::partial_links`] (the view stays unagreed).
+const MAX_CONTESTED: usize = 16;
 
 /// What a report changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +104,8 @@ pub struct PeerBook {
     applied: BTreeMap<NodeId, u64>,
     /// Since when we send reports (peers can take us into their view only after that).
     reporting_since: Option<Instant>,
+    /// Pairs of peers (lower id first) that do not both list each other, unbroken since.
+    unlinked_since: BTreeMap<(NodeId, NodeId), Instant>,
 }
 
 impl PeerBook {
@@ -94,6 +123,7 @@ impl PeerBook {
             fenced: BTreeMap::new(),
             applied: BTreeMap::new(),
             reporting_since: None,
+            unlinked_since: BTreeMap::new(),
         }
     }
 
@@ -201,6 +231,109 @@ impl PeerBook {
         out
     }
 
+    /// Pairs of peers we take in (alive and reported) where one's announced view leaves
+    /// the other out, unbroken for `limit` as of `now`, cannot both stay: the view keeps
+    /// the largest set of nodes without such a pair (us and every peer not in one always
+    /// belong to it; among sets of the same size, the one whose sorted ids come first)
+    /// and leaves the other peers of those pairs out. A pair's clock starts when we see
+    /// it broken with both peers taken in, so a peer that has just joined, not yet listed
+    /// by the others for a keepalive or two, is never left out for that. Returns the
+    /// peers left out or taken back by this call.
+    pub fn partial_links(&mut self, now: Instant, limit: Duration) -> Vec<LinkChange> {
+        let taken: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.alive && p.reported_since_up)
+            .map(|(n, _)| *n)
+            .collect();
+        let lists =
+            |p: &Peer, other: NodeId| p.announced.as_ref().is_none_or(|a| a.contains(&other));
+        let mut broken = BTreeSet::new();
+        for (i, a) in taken.iter().enumerate() {
+            for b in &taken[i + 1..] {
+                let (pa, pb) = (&self.peers[a], &self.peers[b]);
+                if !lists(pa, *b) || !lists(pb, *a) {
+                    broken.insert((*a, *b));
+                }
+            }
+        }
+        self.unlinked_since.retain(|pair, _| broken.contains(pair));
+        let mut unlinked: BTreeMap<NodeId, BTreeSet<NodeId>> = BTreeMap::new();
+        for pair in broken {
+            let since = *self.unlinked_since.entry(pair).or_insert(now);
+            if now.saturating_duration_since(since) >= limit {
+                unlinked.entry(pair.0).or_default().insert(pair.1);
+                unlinked.entry(pair.1).or_default().insert(pair.0);
+            }
+        }
+        let kept = self.largest_linked(&unlinked);
+        let mut changes = Vec::new();
+        for (n, p) in self.peers.iter_mut() {
+            let out = unlinked.contains_key(n) && !kept.contains(n);
+            if out != p.left_out {
+                p.left_out = out;
+                changes.push((*n, out));
+            }
+        }
+        changes
+            .into_iter()
+            .map(|(node, out)| LinkChange {
+                node,
+                out,
+                unlinked_from: unlinked.get(&node).cloned().unwrap_or_default(),
+                kept: kept.clone(),
+            })
+            .collect()
+    }
+
+    /// The largest set of us and the peers in the view with no pair in `unlinked`; ties
+    /// go to the set whose sorted ids come first. A peer whose announced view leaves us
+    /// out (one-sided, or on its way to it) is unlinked from us, always kept: in a pair it
+    /// is the one left out, so a node that hears nobody loses to its partners whatever
+    /// the order its own views dropped them in.
+    fn largest_linked(&self, unlinked: &BTreeMap<NodeId, BTreeSet<NodeId>>) -> BTreeSet<NodeId> {
+        let eligible = |n: &NodeId| {
+            self.peers.get(n).is_some_and(|p| {
+                p.alive && p.reported_since_up && !p.one_sided && p.excluding_since.is_none()
+            })
+        };
+        let mut kept: BTreeSet<NodeId> = self
+            .peers
+            .keys()
+            .filter(|n| eligible(n) && !unlinked.contains_key(n))
+            .copied()
+            .collect();
+        kept.insert(self.me);
+        let contested: Vec<NodeId> = unlinked.keys().filter(|n| eligible(n)).copied().collect();
+        if contested.len() > MAX_CONTESTED {
+            kept.extend(contested);
+            return kept;
+        }
+        let mut best: Option<Vec<NodeId>> = None;
+        for mask in 0u32..(1u32 << contested.len()) {
+            let chosen: Vec<NodeId> = contested
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, n)| *n)
+                .collect();
+            let linked = chosen.iter().all(|a| {
+                unlinked
+                    .get(a)
+                    .is_none_or(|cut| !chosen.iter().any(|b| cut.contains(b)))
+            });
+            let better = match &best {
+                None => true,
+                Some(b) => chosen.len() > b.len() || (chosen.len() == b.len() && chosen < *b),
+            };
+            if linked && better {
+                best = Some(chosen);
+            }
+        }
+        kept.extend(best.unwrap_or_default());
+        kept
+    }
+
     /// Members of `view` (other than us) whose own view, as last announced, differs from
     /// `view`. A view is agreed when this is empty: every member sees the same partition.
     /// Acting on a view not agreed lets a node that is itself cut off (and has not yet
@@ -305,7 +438,7 @@ impl PeerBook {
         let mut v: BTreeSet<NodeId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.alive && p.reported_since_up && !p.one_sided)
+            .filter(|(_, p)| p.alive && p.reported_since_up && !p.one_sided && !p.left_out)
             .map(|(n, _)| *n)
             .collect();
         v.insert(self.me);

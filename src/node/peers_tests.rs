@@ -283,3 +283,206 @@ fn a_node_fenced_while_heard_and_booted_again_within_deadtime_is_alive_again() {
     // nor is the first heartbeat ever heard
     assert!(!book.heartbeat(3, 300));
 }
+
+/// Node `me`'s book in a 3-node cluster (1, 2, 3), every peer up, reported and
+/// announcing the full view at `t`; we report from `t`.
+fn three_agreed_as(me: NodeId, t: Instant) -> PeerBook {
+    let mut book = PeerBook::new(me, me as u64 * 100, [1, 2, 3]);
+    book.reporting(t);
+    for n in [1, 2, 3].into_iter().filter(|n| *n != me) {
+        up(&mut book, n, n as u64 * 100);
+        book.report(&report(n, n as u64 * 100, 1, &[], &[]));
+        book.announced(n, &[1, 2, 3], t);
+    }
+    book
+}
+
+#[test]
+fn a_link_lost_one_way_between_two_peers_leaves_the_higher_id_out() {
+    // 2 -> 3 lost: node 3 loses node 2 and announces [1 3]; node 2, reading views
+    // without it, counts 3 out and announces [1 2]. Node 1 hears both.
+    let t = Instant::now();
+    let mut book = three_agreed_as(1, t);
+    for k in 0..=5 {
+        let at = t + ms(1000 + 200 * k);
+        book.announced(3, &[1, 3], at);
+        book.announced(2, &[1, 2], at);
+        if k < 5 {
+            assert!(book.partial_links(at, DEADTIME).is_empty(), "{k}");
+            assert_eq!(book.view(), set(&[1, 2, 3]));
+        }
+    }
+    let out = book.partial_links(t + ms(2000), DEADTIME);
+    assert_eq!(
+        out,
+        vec![LinkChange {
+            node: 3,
+            out: true,
+            unlinked_from: set(&[2]),
+            kept: set(&[1, 2]),
+        }]
+    );
+    assert!(
+        book.partial_links(t + ms(2100), DEADTIME).is_empty(),
+        "once"
+    );
+    let view = book.view();
+    assert_eq!(view, set(&[1, 2]));
+    assert!(book.disagreeing(&view).is_empty(), "node 2 announces [1 2]");
+    // node 3, left out, hears us and lists us again after its own one-sided rule: it
+    // stays out while it is unlinked from node 2, and is not counted back in
+    book.announced(3, &[1, 3], t + ms(2200));
+    assert!(book.partial_links(t + ms(2300), DEADTIME).is_empty());
+    assert_eq!(book.view(), set(&[1, 2]));
+    // the link heals: 2 and 3 list each other, node 3 is back
+    book.announced(3, &[1, 2, 3], t + ms(3000));
+    book.announced(2, &[1, 2, 3], t + ms(3000));
+    let back = book.partial_links(t + ms(3000), DEADTIME);
+    assert_eq!(back.len(), 1);
+    assert!(back[0].node == 3 && !back[0].out);
+    assert_eq!(book.view(), set(&[1, 2, 3]));
+}
+
+#[test]
+fn the_same_set_is_kept_whichever_way_the_link_is_lost_and_by_every_keeper() {
+    let t = Instant::now();
+    // 3 -> 2 lost this time (node 2 drops 3, node 3 counts 2 out): still 3 out
+    let mut book = three_agreed_as(1, t);
+    book.announced(2, &[1, 2], t + ms(1000));
+    book.announced(3, &[1, 3], t + ms(1000));
+    book.partial_links(t + ms(1000), DEADTIME);
+    book.partial_links(t + ms(2000), DEADTIME);
+    assert_eq!(book.view(), set(&[1, 2]));
+    // node 3 keeps: 1 and 2 cut; 1 (lowest id) is kept, 2 left out
+    let mut book = three_agreed_as(3, t);
+    book.announced(1, &[1, 3], t + ms(1000));
+    book.announced(2, &[2, 3], t + ms(1000));
+    book.partial_links(t + ms(1000), DEADTIME);
+    let out = book.partial_links(t + ms(2000), DEADTIME);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].node, &out[0].kept), (2, &set(&[1, 3])));
+    assert_eq!(book.view(), set(&[1, 3]));
+}
+
+#[test]
+fn the_largest_fully_connected_set_wins_over_the_lowest_ids() {
+    // 5 nodes; we are 5; node 1 is cut from 2 and from 3: [2 3 4 5] (4) beats any set
+    // with node 1 ([1 4 5], 3)
+    let t = Instant::now();
+    let mut book = PeerBook::new(5, 500, [1, 2, 3, 4, 5]);
+    book.reporting(t);
+    for n in 1..=4 {
+        up(&mut book, n, n as u64 * 100);
+        book.report(&report(n, n as u64 * 100, 1, &[], &[]));
+    }
+    book.announced(1, &[1, 4, 5], t);
+    book.announced(2, &[2, 3, 4, 5], t);
+    book.announced(3, &[2, 3, 4, 5], t);
+    book.announced(4, &[1, 2, 3, 4, 5], t);
+    book.partial_links(t, DEADTIME);
+    let out = book.partial_links(t + DEADTIME, DEADTIME);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].node, &out[0].unlinked_from), (1, &set(&[2, 3])));
+    assert_eq!(book.view(), set(&[2, 3, 4, 5]));
+}
+
+#[test]
+fn everyone_hearing_everyone_leaves_nobody_out() {
+    let t = Instant::now();
+    let mut book = three_agreed_as(1, t);
+    for k in 0..50 {
+        let at = t + ms(200 * k);
+        book.announced(2, &[1, 2, 3], at);
+        book.announced(3, &[1, 2, 3], at);
+        assert!(book.partial_links(at, DEADTIME).is_empty());
+    }
+    assert_eq!(book.view(), set(&[1, 2, 3]));
+    assert!(book.disagreeing(&book.view()).is_empty());
+}
+
+#[test]
+fn a_joining_peer_not_listed_yet_is_never_left_out() {
+    // node 3 comes up: it announces itself alone while its probes run, node 2 lists it
+    // only once it reported; it enters our view with its report too
+    let t = Instant::now();
+    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    book.reporting(t);
+    up(&mut book, 2, 200);
+    book.report(&report(2, 200, 1, &[], &[]));
+    book.announced(2, &[1, 2], t);
+    book.change(&Change::Dead(3));
+    up(&mut book, 3, 300);
+    for k in 0..20 {
+        let at = t + ms(200 * k);
+        book.announced(3, &[3], at);
+        book.announced(2, &[1, 2], at);
+        assert!(
+            book.partial_links(at, DEADTIME).is_empty(),
+            "not taken in yet"
+        );
+    }
+    book.report(&report(3, 300, 1, &[], &[]));
+    // a keepalive or two until node 2 lists it and it lists node 2
+    book.announced(2, &[1, 2], t + ms(4000));
+    book.announced(3, &[1, 3], t + ms(4000));
+    assert!(book.partial_links(t + ms(4000), DEADTIME).is_empty());
+    book.announced(2, &[1, 2, 3], t + ms(4400));
+    assert!(book.partial_links(t + ms(4500), DEADTIME).is_empty());
+    book.announced(3, &[1, 2, 3], t + ms(4600));
+    assert!(book.partial_links(t + ms(9000), DEADTIME).is_empty());
+    assert_eq!(book.view(), set(&[1, 2, 3]));
+}
+
+#[test]
+fn the_node_left_out_cannot_agree_on_a_quorate_view_on_its_side() {
+    // node 3's side of 2 -> 3 lost: node 2 is dead to it; node 1, having left it out,
+    // announces [1 2]: no view of node 3 with node 1 is agreed, and a deadtime later
+    // node 3 counts node 1 out (one-sided) and is alone (1 of 3: no quorum)
+    let t = Instant::now();
+    let mut book = three_agreed_as(3, t);
+    book.change(&Change::Dead(2));
+    book.announced(1, &[1, 3], t + ms(1000));
+    assert!(book.partial_links(t + ms(1000), DEADTIME).is_empty());
+    let view = book.view();
+    assert_eq!(view, set(&[1, 3]));
+    assert!(book.disagreeing(&view).is_empty());
+    book.announced(1, &[1, 2], t + ms(2000));
+    assert_eq!(book.disagreeing(&view), vec![(1, set(&[1, 2]))]);
+    assert!(book.one_sided(t + ms(2900), DEADTIME).is_empty());
+    assert_eq!(book.one_sided(t + ms(3000), DEADTIME), vec![1]);
+    assert_eq!(book.view(), set(&[3]));
+    // node 2's side, had it been the one left out (3 -> 2 lost, ids the other way):
+    // it counts node 3 out itself, node 1 announces [1 3], and it ends alone too
+    let mut book = three_agreed_as(2, t);
+    book.announced(3, &[1, 3], t + ms(1000));
+    book.announced(1, &[1, 2, 3], t + ms(1000));
+    assert_eq!(book.one_sided(t + ms(2000), DEADTIME), vec![3]);
+    assert!(book.partial_links(t + ms(2000), DEADTIME).is_empty());
+    assert_eq!(book.view(), set(&[1, 2]));
+    book.announced(1, &[1, 3], t + ms(2000));
+    assert_eq!(book.disagreeing(&set(&[1, 2])), vec![(1, set(&[1, 3]))]);
+    assert_eq!(book.one_sided(t + ms(3000), DEADTIME), vec![1]);
+    assert_eq!(book.view(), set(&[2]));
+}
+
+#[test]
+fn a_peer_that_leaves_us_out_loses_its_pair_whatever_its_id() {
+    // node 1 hears nobody (100 % inbound loss): it drops node 2 first and announces
+    // [1 3], then [1]. We are node 3: node 1 is unlinked from node 2 a deadtime before
+    // our one-sided clock for it runs out, and leaves us out: it is the one left out,
+    // though its id is the lowest.
+    let t = Instant::now();
+    let mut book = three_agreed_as(3, t);
+    book.announced(1, &[1, 3], t + ms(1000));
+    book.announced(2, &[2, 3], t + ms(1100));
+    book.partial_links(t + ms(1000), DEADTIME);
+    book.announced(1, &[1], t + ms(1150));
+    assert!(book.one_sided(t + ms(2000), DEADTIME).is_empty());
+    let out = book.partial_links(t + ms(2000), DEADTIME);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].node, out[0].out), (1, true));
+    assert_eq!(book.view(), set(&[2, 3]));
+    assert_eq!(book.one_sided(t + ms(2150), DEADTIME), vec![1]);
+    assert!(book.partial_links(t + ms(2150), DEADTIME).is_empty());
+    assert_eq!(book.view(), set(&[2, 3]));
+}

@@ -297,6 +297,25 @@ impl Runner {
                 ),
             );
         }
+        // Two peers that do not list each other (a link lost one way between them)
+        // cannot both stay: the largest fully connected set does (`peers.rs`).
+        for change in self.book.partial_links(now, deadtime) {
+            let text = if change.out {
+                format!(
+                    "{} left out: it and [{}] do not list each other for {}; the largest fully connected set is [{}]",
+                    self.name(change.node),
+                    names(&self.cfg, &change.unlinked_from),
+                    ms(deadtime),
+                    names(&self.cfg, &change.kept)
+                )
+            } else {
+                format!(
+                    "{} taken back: no longer unlinked from a member",
+                    self.name(change.node)
+                )
+            };
+            self.emit(Kind::Detect, &text);
+        }
         self.watch_rings(now);
     }
 

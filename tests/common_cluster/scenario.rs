@@ -171,6 +171,12 @@ impl Cluster {
         self.lab(&["lossy", &self.prefix, &n, &p, direction]);
     }
 
+    /// Node `i` drops every ring packet from node `from` (a link lost one way); undone
+    /// by [`Cluster::lossless`] on `i`.
+    pub fn deaf_to(&self, i: usize, from: usize) {
+        self.lab(&["deaf", &self.prefix, &i.to_string(), &from.to_string()]);
+    }
+
     /// Node `i`'s packet-loss rules removed.
     pub fn lossless(&self, i: usize) {
         self.lab(&["lossless", &self.prefix, &i.to_string()]);
