@@ -12,9 +12,15 @@
 #     of the tree: ours is one process, theirs an inquisitor plus one watcher per device);
 #   * delivery: a `test` message written by `palisade-sbd message` (the same sender for
 #     both) until the watcher has acted on it, i.e. cleared the mailbox (polled with
-#     O_DIRECT reads every 2 ms); runs start at random phases of the watcher's loop;
+#     O_DIRECT reads every 2 ms, after the sender's write(2) of the mailbox showed up in
+#     its /proc/PID/io or the message was seen: a watcher may clear it between two
+#     polls); runs start at random phases of the watcher's loop;
 #   * reset: a `reset` message until the watcher process has ended on its self-fence
 #     decision (restarted for every run).
+#   * floor (when a C compiler is there): a 30-line C program on a third loop device that
+#     does only what any once-per-loop watcher must, a timer wake-up and one O_DIRECT read
+#     of sectors 0-3 per second, measured in the same windows: the least a watcher that
+#     reads once per loop costs on this machine, to read the two others against.
 # Numbers only, no assertions; not part of the test suite. Both watchers read their
 # mailbox once per loop, so delivery is uniform over one loop for both: expect medians
 # near half a loop and maxima near one loop, with a spread of +-100 ms between runs.
@@ -49,7 +55,7 @@ OURS=$PWD/target/release/palisade-sbd
 DIR=$(mktemp -d /var/tmp/palisade-bench-sbd.XXXXXX) # not tmpfs: O_DIRECT
 export SBD_LOOP_DIR=$DIR
 
-OUR_PID= SINK_PID=
+OUR_PID= SINK_PID= FLOOR_PID=
 stop_ours() {
     if [[ -n $OUR_PID ]]; then
         kill "$OUR_PID" 2>/dev/null || true
@@ -61,6 +67,8 @@ cleanup() {
     stop_ours
     bash "$THEIR_WATCH" stop "$DIR/their.pid" || true
     if [[ -n $SINK_PID ]]; then kill "$SINK_PID" 2>/dev/null || true; fi
+    if [[ -n $FLOOR_PID ]]; then kill "$FLOOR_PID" 2>/dev/null || true; fi
+    bash "$LOOP" detach floor || true
     bash "$LOOP" detach ours || true
     bash "$LOOP" detach theirs || true
     rm -rf "$DIR"
@@ -159,6 +167,16 @@ buf = mmap.mmap(-1, 4096)
 def command():
     os.preadv(fd, [memoryview(buf)[:512]], 2 * 512)
     return buf[0]
+def sender_wrote(sender):
+    # The sender's only write(2) is the mailbox sector: once /proc/PID/io counts one,
+    # the message is on the disk (a watcher may clear it before a poll ever sees it).
+    if sender.poll() is not None:
+        return True
+    try:
+        with open("/proc/%d/io" % sender.pid) as f:
+            return any(l.startswith("syscw:") and int(l.split()[1]) > 0 for l in f)
+    except OSError:
+        return False
 def alive():
     try:
         with open("/proc/%d/stat" % pid) as f:
@@ -172,8 +190,9 @@ seen = False
 result = None
 while time.monotonic() - start < 10:
     if mode == "test":
+        written = seen or sender_wrote(sender)
         c = command()
-        seen = seen or c == 1
+        seen = written or c == 1
         if seen and c == 0:
             result = time.monotonic() - start
             break
@@ -187,26 +206,64 @@ PY
 
 random_pause() { sleep "0.$(printf '%03d' $((RANDOM % 1000)))"; }
 
+# The floor: a timer wake-up and one 2 KiB O_DIRECT read per second, nothing else.
+start_floor() {
+    command -v cc >/dev/null || return 0
+    cat >"$DIR/floor.c" <<'C'
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int fd = open(argv[1], O_RDONLY | O_DIRECT);
+    void *buf;
+    if (fd < 0 || posix_memalign(&buf, 4096, 4096) != 0) return 1;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (;;) {
+        next.tv_sec += 1;
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+        if (pread(fd, buf, 2048, 0) != 2048) return 1;
+    }
+}
+C
+    cc -O2 -o "$DIR/floor" "$DIR/floor.c" || return 0
+    local dev
+    dev=$(bash "$LOOP" attach floor)
+    "$DIR/floor" "$dev" &
+    FLOOR_PID=$!
+}
+
 start_ours
 start_theirs
-sleep 3 # let both settle after start-up
+start_floor
+sleep 3 # let all settle after start-up
 mapfile -t OUR_TREE < <(tree "$OUR_PID")
 mapfile -t THEIR_TREE < <(tree "$THEIR_PID")
 # Idle CPU in WINDOWS windows (this machine is shared: single windows are noisy); the
 # median window of each, in microseconds on CPU per second of wall time.
 WINDOWS=6
 window=$((IDLE_SECS / WINDOWS))
-: >"$DIR/ours.cpu" && : >"$DIR/theirs.cpu"
+: >"$DIR/ours.cpu" && : >"$DIR/theirs.cpu" && : >"$DIR/floor.cpu"
+FLOOR_TREE=("${FLOOR_PID:-0}")
 os0=$(timeslices "${OUR_TREE[@]}") ts0=$(timeslices "${THEIR_TREE[@]}")
 for ((w = 0; w < WINDOWS; w++)); do
-    o0=$(cpu_ns "${OUR_TREE[@]}") t0=$(cpu_ns "${THEIR_TREE[@]}")
+    o0=$(cpu_ns "${OUR_TREE[@]}") t0=$(cpu_ns "${THEIR_TREE[@]}") f0=$(cpu_ns "${FLOOR_TREE[@]}")
     sleep "$window"
-    o1=$(cpu_ns "${OUR_TREE[@]}") t1=$(cpu_ns "${THEIR_TREE[@]}")
+    o1=$(cpu_ns "${OUR_TREE[@]}") t1=$(cpu_ns "${THEIR_TREE[@]}") f1=$(cpu_ns "${FLOOR_TREE[@]}")
     awk -v d=$((o1 - o0)) -v s="$window" 'BEGIN { printf "%.1f\n", d / 1000 / s }' >>"$DIR/ours.cpu"
     awk -v d=$((t1 - t0)) -v s="$window" 'BEGIN { printf "%.1f\n", d / 1000 / s }' >>"$DIR/theirs.cpu"
+    awk -v d=$((f1 - f0)) -v s="$window" 'BEGIN { printf "%.1f\n", d / 1000 / s }' >>"$DIR/floor.cpu"
 done
 our_cpu=$(median '%.1f' <"$DIR/ours.cpu")
 their_cpu=$(median '%.1f' <"$DIR/theirs.cpu")
+floor_cpu=$(median '%.1f' <"$DIR/floor.cpu")
+if [[ -n $FLOOR_PID ]]; then
+    kill "$FLOOR_PID" 2>/dev/null || true
+    wait "$FLOOR_PID" 2>/dev/null || true
+    FLOOR_PID=
+fi
 our_rss=$(rss_kb "${OUR_TREE[@]}") their_rss=$(rss_kb "${THEIR_TREE[@]}")
 os1=$(timeslices "${OUR_TREE[@]}") ts1=$(timeslices "${THEIR_TREE[@]}")
 our_wakes=$(awk -v d=$((os1 - os0)) -v s=$((window * WINDOWS)) 'BEGIN { printf "%.1f", d / s }')
@@ -219,7 +276,12 @@ for ((i = 0; i < RUNS; i++)); do
     random_pause
     measure test "$THEIR_DEV" "$THEIR_PID" >>"$DIR/theirs.test"
 done
-grep -q timeout "$DIR/ours.test" "$DIR/theirs.test" && die "a test message was not acted on within 10 s"
+for side in ours theirs; do
+    if grep -q timeout "$DIR/$side.test"; then
+        [[ $side == ours ]] && tail -n 20 "$DIR/ours.log" >&2
+        die "$side: a test message was not acted on within 10 s ($(grep -c timeout "$DIR/$side.test") of $RUNS)"
+    fi
+done
 our_test=$(median '%.1f' <"$DIR/ours.test")
 their_test=$(median '%.1f' <"$DIR/theirs.test")
 our_test_max=$(sort -n "$DIR/ours.test" | tail -n 1)
@@ -236,7 +298,9 @@ for ((i = 0; i < RESET_RUNS; i++)); do
     random_pause
     measure reset "$THEIR_DEV" "$THEIR_PID" >>"$DIR/theirs.reset"
 done
-grep -q timeout "$DIR/ours.reset" "$DIR/theirs.reset" && die "a reset was not acted on within 10 s"
+for side in ours theirs; do
+    grep -q timeout "$DIR/$side.reset" && die "$side: a reset was not acted on within 10 s"
+done
 our_reset=$(median '%.1f' <"$DIR/ours.reset")
 their_reset=$(median '%.1f' <"$DIR/theirs.reset")
 
@@ -245,6 +309,10 @@ printf '\nsbd watch, one loop device each, loop timeout 1 s (%s idle s, %s test 
 printf '%-34s %12s %12s %8s\n' "" "ours" "ClusterLabs" "ratio"
 printf '%-34s %12s %12s %8s\n' "idle CPU, us per s (median window)" "$our_cpu" "$their_cpu" \
     "$(ratio "$our_cpu" "$their_cpu")"
+if [[ -n ${FLOOR_TREE[0]#0} ]]; then
+    printf '%-34s %12s %12s %8s\n' "  floor: timer + 1 read/s (C)" "$floor_cpu" "$their_cpu" \
+        "$(ratio "$floor_cpu" "$their_cpu")"
+fi
 printf '%-34s %12s %12s %8s\n' "idle wake-ups per s (all threads)" "$our_wakes" "$their_wakes" \
     "$(ratio "$our_wakes" "$their_wakes")"
 printf '%-34s %12s %12s %8s\n' "idle RSS, KiB (${#OUR_TREE[@]} vs ${#THEIR_TREE[@]} processes)" \
