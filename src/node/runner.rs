@@ -4,7 +4,8 @@
 //! decisions are carried out by the [`Fencer`] and the configured executor; where
 //! resources run is planned by the scheduler from the view, the reports and the admin
 //! records (`runner_sched.rs`) and this node's share is carried out by the resource
-//! actors; the control socket is answered in `runner_control.rs`. Every step is a
+//! actors; datagrams are taken in by `runner_receive.rs` and sent by `runner_send.rs`;
+//! the control socket is answered in `runner_control.rs`. Every step is a
 //! timeline line. Nothing is decided here.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,12 +17,12 @@ use tokio::sync::mpsc;
 
 use super::config::NodeConfig;
 use super::fencing::{FenceOutcome, Fencer};
-use super::heartbeat::{Incoming, Rings};
+use super::heartbeat::Rings;
 use super::peers::PeerBook;
 use super::resources::{self, AgentContext, ResourceHandle};
 use super::timeline::{Kind, Timeline};
 use crate::cluster::failover::{Event, FailoverMachine};
-use crate::cluster::membership::{Change, Heartbeat, Membership};
+use crate::cluster::membership::{Change, Membership};
 use crate::cluster::packet::Key;
 use crate::cluster::quorum::{self, ExternalTieBreakers, NodeId, WaitForAll};
 use watchdog::SelfFence;
@@ -32,6 +33,8 @@ mod actions;
 mod control;
 #[path = "runner_instances.rs"]
 mod instances;
+#[path = "runner_receive.rs"]
+mod receive;
 use instances::Local;
 #[path = "runner_sched.rs"]
 mod sched;
@@ -119,132 +122,6 @@ impl Runner {
 
     fn emit(&self, kind: Kind, text: &str) {
         self.timeline.emit(kind, text);
-    }
-
-    fn incoming(&mut self, msg: Incoming, now: Instant) {
-        match msg {
-            Incoming::Dropped { ring, reason } => {
-                self.dropped += 1;
-                if self.dropped.is_power_of_two() {
-                    self.emit(
-                        Kind::Warn,
-                        &format!(
-                            "dropped datagram #{} on ring {ring}: {reason}",
-                            self.dropped
-                        ),
-                    );
-                }
-            }
-            Incoming::Heartbeat { ring, packet } => {
-                if !self.book.accepts(packet.from, packet.incarnation) {
-                    return;
-                }
-                let changes = self.membership.heard(
-                    Heartbeat {
-                        from: packet.from,
-                        incarnation: packet.incarnation,
-                        seq: packet.seq,
-                    },
-                    now,
-                );
-                let accepted = !changes.iter().any(|c| matches!(c, Change::Replay(_)));
-                // The same heartbeat on the second ring is a replay for the membership,
-                // but it proves that ring works.
-                self.ring_alive(packet.from, ring, now);
-                if accepted {
-                    let revived = self.book.heartbeat(packet.from, packet.incarnation);
-                    if revived && !changes.contains(&Change::Up(packet.from)) {
-                        self.emit(
-                            Kind::Detect,
-                            &format!(
-                                "{} up again (incarnation {}) after its fence",
-                                self.name(packet.from),
-                                packet.incarnation
-                            ),
-                        );
-                    }
-                    if self.book.announced(packet.from, &packet.members, now) {
-                        self.emit(
-                            Kind::Detect,
-                            &format!(
-                                "{} lists this node again (it hears us)",
-                                self.name(packet.from)
-                            ),
-                        );
-                    }
-                    self.last_heard.insert(packet.from, now);
-                }
-                for c in changes {
-                    if let Change::Up(n) = c {
-                        self.emit(
-                            Kind::Detect,
-                            &format!("{} up (incarnation {})", self.name(n), packet.incarnation),
-                        );
-                    }
-                    self.book.change(&c);
-                }
-            }
-            Incoming::Report { report, .. } => {
-                let out = self.book.report(&report);
-                if out.stale {
-                    return;
-                }
-                if out.fenced_me {
-                    self.emit(
-                        Kind::Fence,
-                        &format!(
-                            "{} reports it fenced this node (incarnation {}): stopping everything",
-                            self.name(report.from),
-                            self.incarnation
-                        ),
-                    );
-                    self.ending = Some(Ending::FencedByPeer);
-                    return;
-                }
-                self.peer_report(report);
-            }
-        }
-    }
-
-    fn ring_alive(&mut self, from: NodeId, ring: usize, now: Instant) {
-        let was_down = self
-            .ring_heard
-            .get(&(from, ring))
-            .is_some_and(|(_, down)| *down);
-        self.ring_heard.insert((from, ring), (now, false));
-        if was_down && self.cfg.rings() > 1 {
-            self.emit(
-                Kind::Detect,
-                &format!("ring {ring} to {} works again", self.name(from)),
-            );
-        }
-    }
-
-    fn watch_rings(&mut self, now: Instant) {
-        if self.cfg.rings() < 2 {
-            return;
-        }
-        let deadtime = self.cfg.timers.deadtime;
-        let members = self.membership.members();
-        let mut newly_down = Vec::new();
-        // Only a ring to a node still heard on another ring is reported (and later its
-        // recovery); a node that is silent everywhere is the membership's business.
-        for ((node, ring), (at, down)) in self.ring_heard.iter_mut() {
-            if !*down && members.contains(node) && now.saturating_duration_since(*at) >= deadtime {
-                *down = true;
-                newly_down.push((*node, *ring));
-            }
-        }
-        for (node, ring) in newly_down {
-            self.emit(
-                Kind::Detect,
-                &format!(
-                    "ring {ring} to {} silent for {} (node still heard on the other ring)",
-                    self.name(node),
-                    ms(deadtime)
-                ),
-            );
-        }
     }
 
     fn tick(&mut self, now: Instant) {
