@@ -88,11 +88,6 @@ pub fn binary(name: &str) -> PathBuf {
     crate::common_cluster::built_binary(name)
 }
 
-fn parse_ms(word: &str) -> Option<u64> {
-    let (s, ms) = word.split_once('.')?;
-    Some(s.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?)
-}
-
 impl Lab {
     fn new(tag: &str, options: Options) -> Lab {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -335,68 +330,21 @@ impl Lab {
 
     /// The resource log, in time order.
     pub fn log(&self) -> Vec<LogLine> {
-        let text = std::fs::read_to_string(self.dir.join("resource.log")).unwrap_or_default();
-        let mut lines: Vec<LogLine> = text
-            .lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                Some(LogLine {
-                    at: parse_ms(w.first()?)?,
-                    node: w.get(1)?.to_string(),
-                    event: w.get(2)?.to_string(),
-                })
-            })
-            .collect();
-        lines.sort_by_key(|l| l.at);
-        lines
+        crate::common_cluster::read_log(&self.dir.join("resource.log"))
     }
 
     /// Nodes running the service now, according to the log.
     pub fn running_on(&self) -> Vec<String> {
-        let mut on: BTreeMap<String, bool> = BTreeMap::new();
-        for l in self.log() {
-            let running = matches!(l.event.as_str(), "start" | "monitor");
-            on.insert(l.node, running);
-        }
-        on.into_iter().filter(|(_, r)| *r).map(|(n, _)| n).collect()
+        crate::common_cluster::running_in(self.log())
     }
 
     /// The merged timeline, in time order.
     pub fn timeline(&self) -> Vec<Step> {
-        let text = std::fs::read_to_string(self.dir.join("timeline")).unwrap_or_default();
-        let mut steps: Vec<Step> = text
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.splitn(4, ' ');
-                let at = parse_ms(w.next()?)?;
-                Some(Step {
-                    at,
-                    node: w.next()?.to_string(),
-                    kind: w.next()?.to_string(),
-                    text: w.next().unwrap_or("").trim_start().to_string(),
-                })
-            })
-            .collect();
-        steps.sort_by_key(|s| s.at);
-        steps
+        crate::common_cluster::read_timeline(&self.dir.join("timeline"))
     }
 
     pub fn timeline_text(&self, since: u64) -> String {
-        self.timeline()
-            .iter()
-            .filter(|s| s.at >= since)
-            .map(|s| {
-                format!(
-                    "{}.{:03} {} {:<8} {}",
-                    s.at / 1000,
-                    s.at % 1000,
-                    s.node,
-                    s.kind,
-                    s.text
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::common_cluster::timeline_lines(&self.timeline(), since)
     }
 
     /// The last quorum verdict line of `node` after `since` ("quorate ..." / "NOT ...").

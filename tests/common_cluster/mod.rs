@@ -110,6 +110,73 @@ pub struct LogLine {
     pub event: String,
 }
 
+/// A resource log file (`<time> <node> <event> ...` lines), in time order; a missing
+/// file is an empty log.
+pub fn read_log(path: &Path) -> Vec<LogLine> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut lines: Vec<LogLine> = text
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some(LogLine {
+                at: parse_ms(w.first()?)?,
+                node: w.get(1)?.to_string(),
+                event: w.get(2)?.to_string(),
+            })
+        })
+        .collect();
+    lines.sort_by_key(|l| l.at);
+    lines
+}
+
+/// Nodes whose last log line says the resource runs there (start or monitor).
+pub fn running_in(log: Vec<LogLine>) -> Vec<String> {
+    let mut on: BTreeMap<String, bool> = BTreeMap::new();
+    for l in log {
+        on.insert(l.node, matches!(l.event.as_str(), "start" | "monitor"));
+    }
+    on.into_iter().filter(|(_, r)| *r).map(|(n, _)| n).collect()
+}
+
+/// A merged timeline file, in time order.
+pub fn read_timeline(path: &Path) -> Vec<Step> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut steps: Vec<Step> = text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.splitn(4, ' ');
+            let at = parse_ms(w.next()?)?;
+            Some(Step {
+                at,
+                node: w.next()?.to_string(),
+                kind: w.next()?.to_string(),
+                text: w.next().unwrap_or("").trim_start().to_string(),
+            })
+        })
+        .collect();
+    steps.sort_by_key(|s| s.at);
+    steps
+}
+
+/// Timeline steps since `since` (Unix ms) as text, one per line.
+pub fn timeline_lines(steps: &[Step], since: u64) -> String {
+    steps
+        .iter()
+        .filter(|s| s.at >= since)
+        .map(|s| {
+            format!(
+                "{}.{:03} {} {:<8} {}",
+                s.at / 1000,
+                s.at % 1000,
+                s.node,
+                s.kind,
+                s.text
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One timeline line: `<time> <node> <kind> <text>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -573,74 +640,22 @@ impl Cluster {
 
     /// The resource log, in time order.
     pub fn log(&self) -> Vec<LogLine> {
-        let text = std::fs::read_to_string(self.dir.join("resource.log")).unwrap_or_default();
-        let mut lines: Vec<LogLine> = text
-            .lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                Some(LogLine {
-                    at: parse_ms(w.first()?)?,
-                    node: w.get(1)?.to_string(),
-                    event: w.get(2)?.to_string(),
-                })
-            })
-            .collect();
-        lines.sort_by_key(|l| l.at);
-        lines
+        read_log(&self.dir.join("resource.log"))
     }
 
     /// Nodes running the resource now, according to the log.
     pub fn running_on(&self) -> Vec<String> {
-        let mut on: BTreeMap<String, bool> = BTreeMap::new();
-        for l in self.log() {
-            match l.event.as_str() {
-                "start" | "monitor" => on.insert(l.node, true),
-                _ => on.insert(l.node, false),
-            };
-        }
-        on.into_iter().filter(|(_, r)| *r).map(|(n, _)| n).collect()
+        running_in(self.log())
     }
 
     /// The merged timeline of every node, in time order.
     pub fn timeline(&self) -> Vec<Step> {
-        let text = std::fs::read_to_string(self.dir.join("timeline")).unwrap_or_default();
-        let mut steps: Vec<Step> = text
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.splitn(4, ' ');
-                let at = parse_ms(w.next()?)?;
-                let node = w.next()?.to_string();
-                let kind = w.next()?.to_string();
-                let text = w.next().unwrap_or("").trim_start().to_string();
-                Some(Step {
-                    at,
-                    node,
-                    kind,
-                    text,
-                })
-            })
-            .collect();
-        steps.sort_by_key(|s| s.at);
-        steps
+        read_timeline(&self.dir.join("timeline"))
     }
 
     /// The timeline as text (for failure messages and the test output).
     pub fn timeline_text(&self, since: u64) -> String {
-        self.timeline()
-            .iter()
-            .filter(|s| s.at >= since)
-            .map(|s| {
-                format!(
-                    "{}.{:03} {} {:<8} {}",
-                    s.at / 1000,
-                    s.at % 1000,
-                    s.node,
-                    s.kind,
-                    s.text
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        timeline_lines(&self.timeline(), since)
     }
 }
 

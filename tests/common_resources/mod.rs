@@ -280,30 +280,12 @@ impl ResLab {
 
     /// A Logger resource's log, in time order.
     pub fn log(&self, name: &str) -> Vec<LogLine> {
-        let text = std::fs::read_to_string(self.log_file(name)).unwrap_or_default();
-        let mut lines: Vec<LogLine> = text
-            .lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                let (s, ms) = w.first()?.split_once('.')?;
-                Some(LogLine {
-                    at: s.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?,
-                    node: w.get(1)?.to_string(),
-                    event: w.get(2)?.to_string(),
-                })
-            })
-            .collect();
-        lines.sort_by_key(|l| l.at);
-        lines
+        crate::common_cluster::read_log(&self.log_file(name))
     }
 
     /// Nodes running a Logger resource now, by its log.
     pub fn logger_on(&self, name: &str) -> Vec<String> {
-        let mut on: BTreeMap<String, bool> = BTreeMap::new();
-        for l in self.log(name) {
-            on.insert(l.node, matches!(l.event.as_str(), "start" | "monitor"));
-        }
-        on.into_iter().filter(|(_, r)| *r).map(|(n, _)| n).collect()
+        crate::common_cluster::running_in(self.log(name))
     }
 
     /// Panics (with the timeline) if two nodes ever ran the Logger resource at once.
