@@ -17,8 +17,9 @@ use super::journal::JournalJob;
 use super::registry;
 use super::Shared;
 use crate::api::protocol::{
-    EventLine, FenceResult, QueryResult, Request, Response, PROTOCOL_VERSION,
+    ApiError, ErrorCode, EventLine, FenceResult, QueryResult, Request, Response, PROTOCOL_VERSION,
 };
+use crate::fencer::agent_input::{check_target, check_value};
 use crate::fencer::device::AgentAction;
 use crate::fencer::duration::{millis, Moment};
 use crate::fencer::executor::{resolve_agent, run_agent, Caller};
@@ -196,6 +197,22 @@ impl Core {
                 delay_ms,
                 ..
             } => {
+                let timeout = timeout_ms.map(Duration::from_millis);
+                let delay = Duration::from_millis(delay_ms);
+                let checked = check_target(&target)
+                    .and_then(|()| check_value("requester", &requester))
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        let options = self.fencer.options();
+                        options
+                            .check_request(timeout, delay)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(message) = checked {
+                    let error = ApiError::new(ErrorCode::Invalid, message);
+                    let _ = reply.send(Response::failure(id, error));
+                    return;
+                }
                 let action = action.unwrap_or(self.fencer.options().action);
                 let request_id = self.new_request_id();
                 let kind = PendingKind::Fence {
@@ -208,13 +225,27 @@ impl Core {
                     target,
                     action,
                     requester,
-                    timeout: timeout_ms.map(Duration::from_millis),
-                    delay: Duration::from_millis(delay_ms),
+                    timeout,
+                    delay,
                 });
                 let actions = self.fencer.handle(event, now);
                 self.apply(actions);
             }
             Request::Query { target, timeout_ms } => {
+                let timeout = timeout_ms.map(Duration::from_millis);
+                let checked = check_target(&target)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        let options = self.fencer.options();
+                        options
+                            .check_request(timeout, Duration::ZERO)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(message) = checked {
+                    let error = ApiError::new(ErrorCode::Invalid, message);
+                    let _ = reply.send(Response::failure(id, error));
+                    return;
+                }
                 let request_id = self.new_request_id();
                 let kind = PendingKind::Query {
                     target: target.clone(),
@@ -223,7 +254,7 @@ impl Core {
                 let event = Event::Query(QueryRequest {
                     id: request_id,
                     target,
-                    timeout: timeout_ms.map(Duration::from_millis),
+                    timeout,
                 });
                 let actions = self.fencer.handle(event, now);
                 self.apply(actions);

@@ -38,6 +38,9 @@ pub fn handle(
                 Ok(spec) => spec,
                 Err(e) => return fail(id, ErrorCode::Invalid, e.to_string()),
             };
+            if let Err(e) = fencer.options().check_device(&spec) {
+                return fail(id, ErrorCode::Invalid, e.to_string());
+            }
             if let Err(e) = resolve_agent(&spec.agent, agent_dirs) {
                 return fail(id, ErrorCode::Invalid, e.to_string());
             }

@@ -7,6 +7,8 @@
 //! [fencing]
 //! fencing-timeout = "60s"          # or stonith-timeout
 //! fencing-action = "reboot"        # or stonith-action
+//! fencing-max-delay = "300s"       # longest delay a request or device may ask for
+//! fencing-max-timeout = "1h"       # longest budget a request may ask for
 //!
 //! [daemon]
 //! socket = "/run/palisade/fencer.sock"
@@ -32,10 +34,16 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::device::{DeviceError, DeviceSpec};
-use super::duration::parse_duration;
+use super::duration::{format_duration, parse_duration};
 use super::operation::FenceAction;
 use super::topology::{NodeAttributes, TargetSelector, Topology, TopologyError};
 
+/// Default `fencing-max-delay`: far above any sensible `pcmk_delay_max` or
+/// `priority-fencing-delay` (seconds to a minute), short enough that no request can hold
+/// fencing back for long.
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(300);
+/// Default `fencing-max-timeout`.
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default API socket.
 pub const DEFAULT_SOCKET: &str = "/run/palisade/fencer.sock";
 /// Default history journal.
@@ -66,6 +74,9 @@ pub enum ConfigError {
     /// A device definition is invalid.
     #[error("{0}")]
     Device(#[from] DeviceError),
+    /// A delay or timeout beyond `fencing-max-delay` / `fencing-max-timeout`.
+    #[error("[fencing] {0}")]
+    Limit(#[from] LimitError),
     /// A device parameter value that is not a string, number or boolean.
     #[error("device {device}: parameter {param} must be a string, number or boolean")]
     ParamType {
@@ -103,6 +114,75 @@ pub struct FencingOptions {
     pub priority_fencing_delay: Duration,
     /// `concurrent-fencing`: false = one operation at a time.
     pub concurrent: bool,
+    /// `fencing-max-delay`: the longest delay a request or a device may ask for
+    /// (`delay_ms`, `pcmk_delay_base`, `pcmk_delay_max`): longer ones are refused, so no
+    /// request can hold a target's fencing back for longer.
+    pub max_delay: Duration,
+    /// `fencing-max-timeout`: the longest budget a request may ask for.
+    pub max_timeout: Duration,
+}
+
+/// A request or device that asks for more than the limits allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    /// A delay above `fencing-max-delay`.
+    #[error("{what} {} exceeds fencing-max-delay {}", format_duration(*.asked), format_duration(*.limit))]
+    Delay {
+        /// Where the delay comes from (`delay`, `device d pcmk_delay_max`...).
+        what: String,
+        /// The delay asked for.
+        asked: Duration,
+        /// The limit.
+        limit: Duration,
+    },
+    /// A timeout above `fencing-max-timeout`, or zero.
+    #[error("timeout {} is not within 1ms..fencing-max-timeout {}", format_duration(*.asked), format_duration(*.limit))]
+    Timeout {
+        /// The timeout asked for.
+        asked: Duration,
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+impl FencingOptions {
+    /// Whether a request's own timeout and delay are within the limits.
+    pub fn check_request(
+        &self,
+        timeout: Option<Duration>,
+        delay: Duration,
+    ) -> Result<(), LimitError> {
+        if let Some(asked) = timeout {
+            if asked.is_zero() || asked > self.max_timeout {
+                return Err(LimitError::Timeout {
+                    asked,
+                    limit: self.max_timeout,
+                });
+            }
+        }
+        if delay > self.max_delay {
+            return Err(LimitError::Delay {
+                what: "delay".into(),
+                asked: delay,
+                limit: self.max_delay,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a device's delays (`pcmk_delay_base`, `pcmk_delay_max`) are within
+    /// `fencing-max-delay`.
+    pub fn check_device(&self, device: &DeviceSpec) -> Result<(), LimitError> {
+        let asked = device.longest_delay();
+        if asked > self.max_delay {
+            return Err(LimitError::Delay {
+                what: format!("device {}: pcmk_delay_base/pcmk_delay_max", device.name),
+                asked,
+                limit: self.max_delay,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for FencingOptions {
@@ -114,6 +194,8 @@ impl Default for FencingOptions {
             max_attempts: 10,
             priority_fencing_delay: Duration::ZERO,
             concurrent: true,
+            max_delay: DEFAULT_MAX_DELAY,
+            max_timeout: DEFAULT_MAX_TIMEOUT,
         }
     }
 }
@@ -268,11 +350,25 @@ pub fn parse_config(text: &str) -> Result<FencerConfig, ConfigError> {
     let options = parse_options(&raw.fencing, &mut warnings)?;
     let daemon = parse_daemon(raw.daemon)?;
 
+    if options.timeout > options.max_timeout {
+        return Err(ConfigError::Limit(LimitError::Timeout {
+            asked: options.timeout,
+            limit: options.max_timeout,
+        }));
+    }
+    if options.priority_fencing_delay > options.max_delay {
+        return Err(ConfigError::Limit(LimitError::Delay {
+            what: "priority-fencing-delay".into(),
+            asked: options.priority_fencing_delay,
+            limit: options.max_delay,
+        }));
+    }
     let mut devices = Vec::new();
     let mut names = BTreeSet::new();
     for d in raw.devices {
         let params = table_to_params(&d.name, &d.params)?;
         let spec = DeviceSpec::new(&d.name, &d.agent, &params, d.priority)?;
+        options.check_device(&spec)?;
         if !names.insert(spec.name.clone()) {
             return Err(ConfigError::DuplicateDevice(spec.name));
         }
@@ -375,6 +471,8 @@ pub fn canonical_option(name: &str) -> Option<&'static str> {
         "fencing-max-attempts" | "stonith-max-attempts" => "fencing-max-attempts",
         "priority-fencing-delay" => "priority-fencing-delay",
         "concurrent-fencing" => "concurrent-fencing",
+        "fencing-max-delay" => "fencing-max-delay",
+        "fencing-max-timeout" => "fencing-max-timeout",
         _ => return None,
     })
 }
@@ -427,6 +525,13 @@ fn parse_options(
                     .ok_or_else(|| bad("must be a positive number"))?
             }
             "priority-fencing-delay" => options.priority_fencing_delay = span()?,
+            "fencing-max-delay" => options.max_delay = span()?,
+            "fencing-max-timeout" => {
+                options.max_timeout = span()?;
+                if options.max_timeout.is_zero() {
+                    return Err(bad("must be longer than 0"));
+                }
+            }
             _ => options.concurrent = boolean()?,
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::agent_input::{check_param, Escaped, InputError};
 use super::duration::{parse_duration, DurationError};
 use super::hostmap::{parse_host_list, DelayBase, HostMap, HostMapError};
 
@@ -152,6 +153,15 @@ pub enum DeviceError {
         /// The agent given.
         agent: String,
     },
+    /// A parameter name or value that must never reach an agent's stdin (see
+    /// [`agent_input`](super::agent_input)).
+    #[error("device {device}: {error}")]
+    Input {
+        /// Device name.
+        device: String,
+        /// What is wrong.
+        error: InputError,
+    },
     /// A `pcmk_*` value that cannot be read.
     #[error("device {device}: {param}={value}: {reason}")]
     Param {
@@ -225,15 +235,22 @@ impl DeviceSpec {
         priority: i32,
     ) -> Result<DeviceSpec, DeviceError> {
         if !valid_name(name) {
-            return Err(DeviceError::Name(name.to_string()));
+            return Err(DeviceError::Name(Escaped::of(name).0));
         }
-        let agent_ok = agent.starts_with('/')
-            || (agent.starts_with("fence_") && !agent.contains('/') && agent.len() > 6);
+        let agent_ok = (agent.starts_with('/')
+            || (agent.starts_with("fence_") && !agent.contains('/') && agent.len() > 6))
+            && !agent.chars().any(char::is_control);
         if !agent_ok {
             return Err(DeviceError::Agent {
                 device: name.into(),
-                agent: agent.into(),
+                agent: Escaped::of(agent).0,
             });
+        }
+        for (key, value) in raw {
+            check_param(key, value).map_err(|error| DeviceError::Input {
+                device: name.into(),
+                error,
+            })?;
         }
         let get = |key: &str| raw.get(key).map(String::as_str);
         let duration = |key: &str| -> Result<Option<Duration>, DeviceError> {
@@ -392,6 +409,11 @@ impl DeviceSpec {
             .iter()
             .any(|n| n.eq_ignore_ascii_case(target))
             || self.host_map.plug_of(target).is_some()
+    }
+
+    /// The longest delay this device can add before fencing any target.
+    pub fn longest_delay(&self) -> Duration {
+        self.delay_base.longest().max(self.delay_max)
     }
 
     /// The delay before fencing `target`: `pcmk_delay_base` for it plus a random share

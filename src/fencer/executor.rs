@@ -64,11 +64,6 @@ pub fn resolve_agent(agent: &str, dirs: &[PathBuf]) -> Result<PathBuf, AgentPath
         })
 }
 
-/// The stdin text for `lines`.
-pub fn stdin_text(lines: &[(String, String)]) -> String {
-    lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
-}
-
 /// How the agent is told who runs it (`PCMK_service`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
@@ -79,7 +74,8 @@ pub enum Caller {
 }
 
 /// Run `path` with `lines` on stdin; kill its process group after `timeout` or when
-/// `cancel` completes. Never fails: a spawn error is an outcome too.
+/// `cancel` completes. Never fails: a spawn error is an outcome too, and so is a line
+/// that [`agent_input`](super::agent_input) refuses (the agent is then not started).
 pub async fn run_agent(
     path: &Path,
     lines: &[(String, String)],
@@ -90,6 +86,10 @@ pub async fn run_agent(
     let service = match caller {
         Caller::Fencer => "pacemaker-fenced",
         Caller::Admin => "stonith_admin",
+    };
+    let text = match super::agent_input::stdin_text(lines) {
+        Ok(text) => text,
+        Err(e) => return outcome(AgentStatus::SpawnFailed(e.to_string()), "", ""),
     };
     let mut command = Command::new(path);
     command
@@ -105,7 +105,6 @@ pub async fn run_agent(
     };
     // The group id is the child's pid (process_group(0)); it stays valid until we reap.
     let pgid = child.id().and_then(|id| i32::try_from(id).ok());
-    let text = stdin_text(lines);
     let mut stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -236,12 +235,48 @@ mod tests {
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
-    #[test]
-    fn stdin_is_one_pair_per_line() {
-        let lines = vec![
-            ("action".to_string(), "off".to_string()),
-            ("port".to_string(), "3".to_string()),
-        ];
-        assert_eq!(stdin_text(&lines), "action=off\nport=3\n");
+    #[tokio::test]
+    async fn an_injected_line_never_starts_the_agent() {
+        let dir = std::env::temp_dir().join(format!("palisade-inject-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let marker = dir.join("started");
+        let agent = dir.join("fence_marker");
+        std::fs::write(&agent, format!("#!/bin/sh\ncat > {}\n", marker.display())).expect("agent");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        for target in ["nodeX\naction=on", "nodeX\raction=on", "nodeX\0"] {
+            let lines = vec![
+                ("action".to_string(), "off".to_string()),
+                ("port".to_string(), target.to_string()),
+            ];
+            let outcome = run_agent(
+                &agent,
+                &lines,
+                Duration::from_secs(10),
+                Caller::Fencer,
+                std::future::pending(),
+            )
+            .await;
+            assert!(
+                matches!(outcome.status, AgentStatus::SpawnFailed(_)),
+                "{target:?}: {outcome:?}"
+            );
+            assert!(!marker.exists(), "{target:?}: the agent ran");
+        }
+        let fine = vec![("action".to_string(), "off".to_string())];
+        let outcome = run_agent(
+            &agent,
+            &fine,
+            Duration::from_secs(10),
+            Caller::Fencer,
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(outcome.status, AgentStatus::Exited(0));
+        assert_eq!(
+            std::fs::read_to_string(&marker).expect("stdin written"),
+            "action=off\n"
+        );
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

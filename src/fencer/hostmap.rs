@@ -153,6 +153,14 @@ pub struct DelayBase {
 }
 
 impl DelayBase {
+    /// The longest base delay of any node.
+    pub fn longest(&self) -> Duration {
+        self.per_node
+            .iter()
+            .map(|(_, d)| *d)
+            .fold(self.all, Duration::max)
+    }
+
     /// Parse `5s` or `node1:5s;node2:0`.
     pub fn parse(text: &str) -> Result<DelayBase, HostMapError> {
         let text = text.trim();

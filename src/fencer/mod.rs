@@ -2,6 +2,8 @@
 //! executor and the history journal.
 //!
 //! Pure (no I/O, driven by the caller with a [`duration::Moment`]):
+//! - [`agent_input`]: what may reach an agent's stdin (no control characters, plain
+//!   names) and the one writer of that text.
 //! - [`duration`]: time spans as pacemaker writes them; the fencer's clock type.
 //! - [`hostmap`]: `pcmk_host_list`, `pcmk_host_map`, per-node `pcmk_delay_base`.
 //! - [`device`]: one device: agent, stdin parameters, `pcmk_*` steering parameters.
@@ -17,6 +19,7 @@
 //! - [`executor`]: run a `fence_*` agent as pacemaker-fenced does (stdin, process group,
 //!   SIGKILL at the timeout).
 //! - [`history`]: the append-only, fsynced fence history journal and its queries.
+pub mod agent_input;
 pub mod config;
 pub mod device;
 pub mod duration;

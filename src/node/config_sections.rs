@@ -189,9 +189,9 @@ pub(super) fn params(
                     format!("{k}: only strings, numbers and booleans"),
                 )
             })?;
-            if text.contains('\n') {
-                return Err(bad(section, key, format!("{k}: value contains a newline")));
-            }
+            // These reach agents' stdin (fence-params) or their environment.
+            crate::fencer::agent_input::check_param(k, &text)
+                .map_err(|e| bad(section, key, e.to_string()))?;
             Ok((k.clone(), text))
         })
         .collect()
@@ -199,8 +199,19 @@ pub(super) fn params(
 
 pub(super) fn node_entry(raw: &RawNode) -> Result<NodeEntry, ConfigError> {
     let section = format!("[[node]] {}", raw.name);
-    if raw.name.is_empty() || raw.name.contains(char::is_whitespace) {
-        return Err(bad(&section, "name", "must be a non-empty word"));
+    if raw.name.is_empty()
+        || raw.name.contains(char::is_whitespace)
+        || crate::fencer::agent_input::check_target(&raw.name).is_err()
+    {
+        let section = format!(
+            "[[node]] {}",
+            crate::fencer::agent_input::Escaped::of(&raw.name)
+        );
+        return Err(bad(
+            &section,
+            "name",
+            "must be a non-empty word without control characters",
+        ));
     }
     if raw.id == 0 {
         return Err(bad(&section, "id", "node ids start at 1"));

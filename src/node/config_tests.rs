@@ -274,3 +274,35 @@ fn lsb_scripts_and_systemd_units() {
     let e = err(&text.replace("systemd:nginx", "systemd:"));
     assert!(e.contains("[[resource]] web agent"), "{e}");
 }
+
+#[test]
+fn control_characters_never_reach_an_agent() {
+    // issue 11, defect 2: a line break in a fence parameter or a node name would add a
+    // line to the agent's stdin (`action=on` after `action=off`).
+    for (from, to) in [
+        (
+            "status_file = \"/tmp/n1\"",
+            "status_file = \"/tmp/n1\\naction=on\"",
+        ),
+        (
+            "status_file = \"/tmp/n1\"",
+            "status_file = \"/tmp/n1\\raction=on\"",
+        ),
+        (
+            "status_file = \"/tmp/n1\"",
+            "status_file = \"/tmp/n1\\u0000\"",
+        ),
+        ("status_file = \"/tmp/n1\"", "\"action=on\" = \"1\""),
+        ("name = \"node2\"", "name = \"node2\\u0000\""),
+        ("name = \"node2\"", "name = \"node2\\u0085\""),
+        ("state = \"/run/db.state\"", "state = \"/run/db\\u001b[2J\""),
+    ] {
+        assert!(GOOD.contains(from), "{from}");
+        let text = GOOD.replace(from, to);
+        let message = err(&text);
+        assert!(
+            !message.chars().any(char::is_control),
+            "escaped in the message: {message:?}"
+        );
+    }
+}

@@ -378,10 +378,10 @@ mod tests {
             params: [("status_file".to_string(), "/tmp/s".to_string())].into(),
         };
         let lines = agent_lines(&device, FenceAction::Off, "node3");
-        let text = crate::fencer::executor::stdin_text(&lines);
+        let text = crate::fencer::agent_input::stdin_text(&lines);
         assert_eq!(
-            text,
-            "status_file=/tmp/s\naction=off\nnodename=node3\nport=node3\n"
+            text.as_deref(),
+            Ok("status_file=/tmp/s\naction=off\nnodename=node3\nport=node3\n")
         );
         let with_plug = FenceDevice {
             agent: "fence_ipmilan".into(),
@@ -391,9 +391,12 @@ mod tests {
             ]
             .into(),
         };
-        let text =
-            crate::fencer::executor::stdin_text(&agent_lines(&with_plug, FenceAction::Reboot, "n"));
-        assert_eq!(text, "plug=7\naction=reboot\nnodename=n\n");
+        let text = crate::fencer::agent_input::stdin_text(&agent_lines(
+            &with_plug,
+            FenceAction::Reboot,
+            "n",
+        ));
+        assert_eq!(text.as_deref(), Ok("plug=7\naction=reboot\nnodename=n\n"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Running a plan: levels in order, the steps of a level one after another, each step's
 //! attempts (`pcmk_<action>_retries`) within its budget (`pcmk_<action>_timeout`, capped
 //! by the operation's deadline), fencing delays before the first attempt (extending the
-//! deadline, so they never eat into the timeout), and success only on verified outcomes.
+//! deadline, so they never eat into the timeout; device and request delays together at
+//! most `fencing-max-delay`), and success only on verified outcomes.
 
 use std::time::Duration;
 
@@ -106,7 +107,8 @@ impl Fencer {
                     .devices
                     .get(&step.device)
                     .map_or(Duration::ZERO, |d| d.delay_for(&op.target, random))
-                    + std::mem::take(&mut op.pending_delay);
+                    .saturating_add(std::mem::take(&mut op.pending_delay))
+                    .min(self.options.max_delay);
             }
         }
         let Some(op) = self.ops.get_mut(&id) else {

@@ -114,6 +114,9 @@ fn render_notice(n: &Notice) -> String {
             request,
             requester,
         } => format!("merged r{} into op={} by={requester}", request.0, op.0),
+        Notice::MergedTimedOut { op, request } => {
+            format!("merged r{} timed out in op={}", request.0, op.0)
+        }
         Notice::AttemptStarted {
             op,
             run,

@@ -170,7 +170,10 @@ impl Fencer {
 
     /// The earliest moment at which [`Event::Tick`] has something to do.
     pub fn poll_deadline(&self) -> Option<Moment> {
-        let ops = self.ops.values().map(|o| o.deadline);
+        let ops = self
+            .ops
+            .values()
+            .flat_map(|o| std::iter::once(o.deadline).chain(o.next_waiter_deadline()));
         let queued = self
             .runs
             .values()
@@ -216,9 +219,24 @@ impl Fencer {
 
     fn on_fence(&mut self, request: FenceRequest, now: Moment, out: &mut Vec<Action>) {
         let key = (request.target.to_ascii_lowercase(), request.action);
+        // Defence in depth: the API and the configuration refuse requests beyond the
+        // limits; whatever gets here is held to them.
+        let timeout = request
+            .timeout
+            .unwrap_or(self.options.timeout)
+            .min(self.options.max_timeout);
+        let delay = request.delay.min(self.options.max_delay);
         if let Some(op_id) = self.active.get(&key).copied() {
             if let Some(op) = self.ops.get_mut(&op_id) {
-                op.requests.push((request.id, request.requester.clone()));
+                // A merged request ends with the operation or at its own timeout
+                // (after its own delay), whichever comes first: an operation that
+                // waits out a long delay cannot hold a later request past its budget.
+                op.requests.push(Waiter {
+                    id: request.id,
+                    requester: request.requester.clone(),
+                    deadline: Some(now.after(delay).after(timeout)),
+                    answered: false,
+                });
                 out.push(Action::Notify(Notice::Merged {
                     op: op_id,
                     request: request.id,
@@ -228,15 +246,14 @@ impl Fencer {
             }
         }
         let id = self.new_op_id();
-        let timeout = request.timeout.unwrap_or(self.options.timeout);
         let op = Operation {
             id,
             kind: OpKind::Fence(request.action),
             target: request.target.clone(),
-            requests: vec![(request.id, request.requester.clone())],
+            requests: vec![Waiter::first(request.id, request.requester.clone())],
             started: now,
             deadline: now.after(timeout),
-            pending_delay: request.delay,
+            pending_delay: delay,
             phase: Phase::Starting,
             attempts: Vec::new(),
             last_error: None,
@@ -278,12 +295,15 @@ impl Fencer {
 
     fn on_query(&mut self, request: QueryRequest, now: Moment, out: &mut Vec<Action>) {
         let id = self.new_op_id();
-        let timeout = request.timeout.unwrap_or(self.options.timeout);
+        let timeout = request
+            .timeout
+            .unwrap_or(self.options.timeout)
+            .min(self.options.max_timeout);
         let op = Operation {
             id,
             kind: OpKind::Query,
             target: request.target,
-            requests: vec![(request.id, String::new())],
+            requests: vec![Waiter::first(request.id, String::new())],
             started: now,
             deadline: now.after(timeout),
             pending_delay: std::time::Duration::ZERO,
@@ -335,9 +355,9 @@ impl Fencer {
                 if let OpResult::Done { warnings, .. } = &mut result {
                     warnings.extend(op.warnings.iter().cloned());
                 }
-                for (request, _) in &op.requests {
+                for waiter in op.requests.iter().filter(|w| !w.answered) {
                     out.push(Action::Reply {
-                        request: *request,
+                        request: waiter.id,
                         reply: Reply::Fence {
                             op: id,
                             result: result.clone(),
@@ -354,7 +374,7 @@ impl Fencer {
                     op: id,
                     target: op.target,
                     action,
-                    requesters: op.requests.into_iter().map(|(_, r)| r).collect(),
+                    requesters: op.requests.into_iter().map(|w| w.requester).collect(),
                     started: op.started,
                     finished: now,
                     result,
@@ -383,6 +403,7 @@ impl Fencer {
 
     fn on_tick(&mut self, now: Moment, out: &mut Vec<Action>) {
         self.expire_queued_runs(now, out);
+        self.expire_merged_requests(now, out);
         let expired: Vec<OpId> = self
             .ops
             .values()
@@ -391,6 +412,31 @@ impl Fencer {
             .collect();
         for id in expired {
             self.fail_or_answer_timed_out(id, now, out);
+        }
+    }
+
+    /// Answer `timed-out` to merged requests whose own deadline passed.
+    fn expire_merged_requests(&mut self, now: Moment, out: &mut Vec<Action>) {
+        for op in self.ops.values_mut() {
+            for waiter in &mut op.requests {
+                if waiter.answered || waiter.deadline.is_none_or(|d| d > now) {
+                    continue;
+                }
+                waiter.answered = true;
+                out.push(Action::Reply {
+                    request: waiter.id,
+                    reply: Reply::Fence {
+                        op: op.id,
+                        result: OpResult::Failed {
+                            reason: FailReason::TimedOut,
+                        },
+                    },
+                });
+                out.push(Action::Notify(Notice::MergedTimedOut {
+                    op: op.id,
+                    request: waiter.id,
+                }));
+            }
         }
     }
 

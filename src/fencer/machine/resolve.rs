@@ -228,9 +228,9 @@ impl Fencer {
             return;
         };
         self.cancel_runs_of(id, out);
-        for (request, _) in op.requests {
+        for waiter in op.requests {
             out.push(Action::Reply {
-                request,
+                request: waiter.id,
                 reply: Reply::Query {
                     devices: devices.clone(),
                 },

@@ -180,6 +180,14 @@ pub enum Notice {
         /// Who asked.
         requester: String,
     },
+    /// A merged request's own timeout passed before its operation ended: it was answered
+    /// `timed-out`; the operation goes on for the others.
+    MergedTimedOut {
+        /// Operation it had joined.
+        op: OpId,
+        /// The request.
+        request: RequestId,
+    },
     /// An agent run for a step started (after its delay, if any).
     AttemptStarted {
         /// Operation.
@@ -324,7 +332,7 @@ pub(super) struct Operation {
     pub id: OpId,
     pub kind: OpKind,
     pub target: String,
-    pub requests: Vec<(RequestId, String)>,
+    pub requests: Vec<Waiter>,
     pub started: Moment,
     pub deadline: Moment,
     /// Request delay still to apply before the first fencing step.
@@ -338,6 +346,39 @@ pub(super) struct Operation {
 impl Operation {
     pub fn is_fence(&self) -> bool {
         matches!(self.kind, OpKind::Fence(_))
+    }
+
+    /// The earliest deadline of a merged request still waiting for its answer.
+    pub fn next_waiter_deadline(&self) -> Option<Moment> {
+        self.requests
+            .iter()
+            .filter(|w| !w.answered)
+            .filter_map(|w| w.deadline)
+            .min()
+    }
+}
+
+/// A request waiting for an operation's end.
+#[derive(Debug)]
+pub(super) struct Waiter {
+    pub id: RequestId,
+    /// Who asked (for the history).
+    pub requester: String,
+    /// A merged request's own end (its timeout after its own delay); `None` for the
+    /// request that started the operation (it ends with the operation's deadline).
+    pub deadline: Option<Moment>,
+    /// Already answered (a merged request whose own deadline passed).
+    pub answered: bool,
+}
+
+impl Waiter {
+    pub fn first(id: RequestId, requester: String) -> Waiter {
+        Waiter {
+            id,
+            requester,
+            deadline: None,
+            answered: false,
+        }
     }
 }
 
