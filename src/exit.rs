@@ -25,6 +25,8 @@ pub enum Exit {
     Protocol = 6,
     /// The daemon could not start or stopped with an error.
     Daemon = 7,
+    /// The daemon took a connection but did not answer within the client's own limit.
+    NoAnswer = 8,
     /// No device can fence the target (`stonith_admin`: 105).
     NoDevice = 105,
     /// The operation timed out (`stonith_admin`: 124).

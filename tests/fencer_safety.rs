@@ -4,7 +4,12 @@
 //!   operation that waits out a (bounded) delay is answered at its own timeout;
 //! - a control character in a target, plug or device parameter never reaches an agent's
 //!   stdin (a target `"nodeX\naction=on"` would power the node on while the fencer
-//!   reported `off` done): refused at the API and in the configuration.
+//!   reported `off` done): refused at the API and in the configuration;
+//! - no client can lock the API out (defect 3): idle connections are closed, one user's
+//!   connections are capped and the one too many is answered at once, the CLI gives up on
+//!   a daemon that never answers (exit 8), a metrics flood is capped;
+//! - (defect 9) files are private under umask 000, refused peers are counted but logged
+//!   at a bounded rate, `validate` refuses a level naming a missing device, with its line.
 //!
 //! The agents here are `fence_dummy` and a script that records its stdin; nothing leaves
 //! the machine; the daemon is stopped by its PID.
@@ -221,4 +226,245 @@ fn a_configuration_with_a_control_character_is_refused() {
         );
     }
     assert!(!record.exists());
+}
+
+/// Read from `stream` until it is closed by the daemon (true) or `limit` passes.
+fn closed_by_daemon(stream: &mut UnixStream, limit: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn idle_connections_cannot_lock_the_api_out() {
+    let daemon = Daemon::start(
+        "lockout",
+        "api-connections-per-uid = 8\napi-idle-timeout = \"1s\"",
+        "",
+    );
+    // Eight connections that send nothing take this user's share...
+    let mut idle: Vec<UnixStream> = (0..8)
+        .map(|_| UnixStream::connect(&daemon.socket).expect("connect"))
+        .collect();
+    // ...so the ninth is answered `unavailable` at once and closed: the CLI says so with
+    // exit 4 instead of hanging. (The daemon may not have counted all eight yet: retry
+    // until it has.)
+    let mut refused = None;
+    let full = wait_until(Duration::from_secs(10), || {
+        let out = daemon.cli(&["devices", "--json"]);
+        let code = out.status.code();
+        refused = Some(out);
+        code == Some(4)
+    });
+    assert!(
+        full,
+        "ninth connection: {}",
+        refused.as_ref().map(show).unwrap_or_default()
+    );
+    let raw = UnixStream::connect(&daemon.socket).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut line = String::new();
+    BufReader::new(&raw).read_line(&mut line).expect("one line");
+    let reply = parse(&line);
+    assert_eq!(reply["error"]["code"], "unavailable", "{reply}");
+
+    // The idle ones are closed by the daemon after api-idle-timeout, and the API serves
+    // again.
+    for stream in &mut idle {
+        assert!(
+            closed_by_daemon(stream, Duration::from_secs(30)),
+            "idle connection closed"
+        );
+    }
+    let out = daemon.cli(&["devices", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
+
+#[test]
+fn the_cli_gives_up_on_a_daemon_that_never_answers() {
+    let dir = TempDir::new("mute");
+    let socket = dir.join("mute.sock");
+    // A listener that takes connections and never reads them (a stuck daemon).
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    let holder = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().take(2) {
+            held.push(stream);
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    for args in [vec!["devices"], vec!["fence", "node1", "--action", "off"]] {
+        let out = Command::new(palisade())
+            .args(&args)
+            .arg("--socket")
+            .arg(&socket)
+            .env("PALISADE_ANSWER_WAIT", "1")
+            .output()
+            .expect("palisade");
+        assert_eq!(out.status.code(), Some(8), "{args:?}: {}", show(&out));
+    }
+    holder.join().expect("holder");
+}
+
+#[test]
+fn a_metrics_flood_is_capped_and_fencing_goes_on() {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("addr").port()
+    };
+    let files = TempDir::new("flood-files");
+    let state = status_file(&files, "node1", "on");
+    let body = format!(
+        "[[device]]\nname = \"d\"\nagent = \"{}\"\nparams = {{ status_file = \"{}\", pcmk_host_list = \"node1\" }}\n",
+        our_dummy().display(),
+        state.display()
+    );
+    let daemon = Daemon::start(
+        "flood",
+        &format!("metrics-listen = \"127.0.0.1:{port}\""),
+        &body,
+    );
+    let mut flood: Vec<std::net::TcpStream> = (0..200)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert_eq!(flood.len(), 200, "the kernel queues them all");
+    // Beyond the cap of 64 the daemon closes a connection as soon as it accepts it.
+    let mut closed = 0;
+    for stream in &mut flood {
+        use std::io::Read;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        if matches!(stream.read(&mut buf), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 200 - 64, "closed at once: {closed} of 200");
+    let reply = parse(&daemon.raw(r#"{"request":"fence","target":"node1","action":"off"}"#));
+    assert_eq!(reply["result"]["status"], "done", "{reply}");
+}
+
+#[test]
+fn files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new("umask");
+    let socket = dir.join("run/sub/fencer.sock");
+    let history = dir.join("lib/sub/history.jsonl");
+    let config = dir.join("palisade.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\nsocket = \"{}\"\nhistory = \"{}\"\nnode-name = \"test-self\"\n",
+            socket.display(),
+            history.display()
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(dir.join("daemon.log")).expect("log");
+    let mut command = Command::new(palisade());
+    command
+        .args(["daemon", "--config"])
+        .arg(&config)
+        .stdout(log.try_clone().expect("dup"))
+        .stderr(log);
+    // SAFETY: umask is async-signal-safe; the child starts under umask 000.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(0);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("daemon");
+    let up = wait_until(Duration::from_secs(10), || {
+        UnixStream::connect(&socket).is_ok()
+    });
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0)
+    };
+    let modes = (
+        mode(&history),
+        mode(history.parent().expect("dir")),
+        mode(socket.parent().expect("dir")),
+        mode(&socket),
+    );
+    // SAFETY: the daemon this test started, by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    assert!(up, "daemon came up");
+    assert_eq!(
+        modes,
+        (0o640, 0o755, 0o755, 0o660),
+        "journal, its dir, socket dir, socket"
+    );
+}
+
+#[test]
+fn refused_peers_are_counted_but_not_logged_without_limit() {
+    // Another user (nobody) may reach the socket (mode 0666) but is not allowed.
+    let daemon = Daemon::start("refused", "socket-mode = \"0666\"", "");
+    let script = format!(
+        "for i in $(seq 1 60); do {} devices --socket {} >/dev/null 2>&1; done; exit 0",
+        palisade().display(),
+        daemon.socket.display()
+    );
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+        ])
+        .arg(&script)
+        .output()
+        .expect("setpriv");
+    assert!(out.status.success(), "{}", show(&out));
+    let metrics = parse(&daemon.raw(r#"{"request":"metrics"}"#));
+    let text = metrics["result"]["text"].as_str().expect("metrics text");
+    let refused: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("palisade_api_refused_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("refused counter");
+    assert_eq!(refused, 60, "every refusal counted");
+    let logged = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("refused API peer:"))
+        .count();
+    assert!(logged <= 10, "{logged} refusal lines logged");
+}
+
+#[test]
+fn validate_refuses_a_level_with_a_missing_device() {
+    let dir = TempDir::new("validate-level");
+    let config = dir.join("palisade.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[device]]\nname = \"pdu\"\nagent = \"{}\"\n\n[[level]]\nindex = 1\ntarget = \"node1\"\ndevices = [\"pdu\", \"ipmi-typo\"]\n",
+            our_dummy().display()
+        ),
+    )
+    .expect("config");
+    let out = Command::new(palisade())
+        .args(["validate", "--config"])
+        .arg(&config)
+        .output()
+        .expect("validate");
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 8") && err.contains("ipmi-typo"), "{err}");
 }

@@ -42,6 +42,21 @@ pub enum ClientError {
     /// The daemon closed the connection without answering.
     #[error("the fencer closed the connection without answering")]
     Closed,
+    /// No answer within the client's own time limit.
+    #[error("the fencer did not answer within {}s (overloaded or stuck?)", .0.as_secs())]
+    NoAnswer(Duration),
+}
+
+impl ClientError {
+    fn from_api(e: super::protocol::ApiError) -> ClientError {
+        match e.code {
+            ErrorCode::Unauthorized => ClientError::Refused(e.message),
+            code => ClientError::Api {
+                code,
+                message: e.message,
+            },
+        }
+    }
 }
 
 /// One connection to the daemon.
@@ -50,6 +65,7 @@ pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     next_id: u64,
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -60,12 +76,31 @@ impl Client {
             source,
         })?;
         stream.set_read_timeout(timeout)?;
+        stream.set_write_timeout(timeout)?;
         let writer = stream.try_clone()?;
         Ok(Client {
             reader: BufReader::new(stream),
             writer,
             next_id: 1,
+            timeout,
         })
+    }
+
+    /// Change the bound on every later read and write (None = no bound).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
+        self.writer.set_read_timeout(timeout)?;
+        self.writer.set_write_timeout(timeout)?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
+    fn io_error(&self, e: std::io::Error) -> ClientError {
+        match (e.kind(), self.timeout) {
+            (std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut, Some(t)) => {
+                ClientError::NoAnswer(t)
+            }
+            _ => ClientError::Io(e),
+        }
     }
 
     /// Send one request and wait for its response; returns the `result`.
@@ -81,18 +116,16 @@ impl Client {
         let mut line = value.to_string();
         line.push('\n');
         if let Err(e) = self.writer.write_all(line.as_bytes()) {
-            // A refused peer may be disconnected before it writes: the refusal line is
-            // still there to read.
+            // A refused or turned-away peer may be disconnected before it writes: the
+            // daemon's one line is still there to read.
             return match self.next_line() {
                 Ok(Some(answer)) => match serde_json::from_str::<Response>(&answer) {
                     Ok(Response {
                         error: Some(err), ..
-                    }) if err.code == ErrorCode::Unauthorized => {
-                        Err(ClientError::Refused(err.message))
-                    }
-                    _ => Err(ClientError::Io(e)),
+                    }) => Err(ClientError::from_api(err)),
+                    _ => Err(self.io_error(e)),
                 },
-                _ => Err(ClientError::Io(e)),
+                _ => Err(self.io_error(e)),
             };
         }
         loop {
@@ -105,23 +138,16 @@ impl Client {
             let answers_us = response.id.as_u64() == Some(id);
             // A refusal comes before any request is read, so it carries no id.
             let refused = response.id.is_null()
-                && response
-                    .error
-                    .as_ref()
-                    .is_some_and(|e| e.code == ErrorCode::Unauthorized);
+                && response.error.as_ref().is_some_and(|e| {
+                    matches!(e.code, ErrorCode::Unauthorized | ErrorCode::Unavailable)
+                });
             if !answers_us && !refused {
                 continue;
             }
             return match (response.ok, response.result, response.error) {
                 (true, Some(result), _) => Ok(result),
                 (true, None, _) => Ok(Value::Null),
-                (false, _, Some(e)) if e.code == ErrorCode::Unauthorized => {
-                    Err(ClientError::Refused(e.message))
-                }
-                (false, _, Some(e)) => Err(ClientError::Api {
-                    code: e.code,
-                    message: e.message,
-                }),
+                (false, _, Some(e)) => Err(ClientError::from_api(e)),
                 (false, _, None) => Err(ClientError::Protocol("error without reason".into())),
             };
         }
@@ -130,7 +156,8 @@ impl Client {
     /// The next line from the daemon (None at end of stream).
     pub fn next_line(&mut self) -> Result<Option<String>, ClientError> {
         let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
+        let read = self.reader.read_line(&mut line);
+        if read.map_err(|e| self.io_error(e))? == 0 {
             return Ok(None);
         }
         Ok(Some(line.trim_end().to_string()))

@@ -141,6 +141,8 @@ pub enum ErrorCode {
     Invalid,
     /// The daemon could not do it (history unreadable, shutting down...).
     Internal,
+    /// Too many connections (in all, or from this user): closed at once.
+    Unavailable,
 }
 
 /// The error part of a failed response.

@@ -96,6 +96,7 @@ pub fn daemon(args: &Args) -> Exit {
             return Exit::Daemon;
         }
     };
+    crate::daemon::restrict_umask();
     let result = runtime.block_on(async {
         let listener = crate::daemon::bind_socket(&config)?;
         crate::daemon::run(config, listener, shutdown_signal()).await

@@ -303,8 +303,13 @@ fn client_exit(e: &ClientError) -> Exit {
             code: ErrorCode::UnknownDevice | ErrorCode::Invalid,
             ..
         } => Exit::Failed,
+        ClientError::Api {
+            code: ErrorCode::Unavailable,
+            ..
+        } => Exit::Unavailable,
         ClientError::Api { .. } | ClientError::Protocol(_) => Exit::Protocol,
         ClientError::Io(_) | ClientError::Closed => Exit::Unavailable,
+        ClientError::NoAnswer(_) => Exit::NoAnswer,
     }
 }
 
@@ -316,12 +321,50 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, Exit> {
 }
 
 /// Send one request and print its answer.
+/// How long the CLI waits for the daemon to take a request (`hello`) and to answer one
+/// that is not a fence or query; `$PALISADE_ANSWER_WAIT` (seconds) overrides it.
+const ANSWER_WAIT: Duration = Duration::from_secs(15);
+
+fn answer_wait_base() -> Duration {
+    std::env::var("PALISADE_ANSWER_WAIT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(ANSWER_WAIT, Duration::from_secs)
+}
+/// Beyond a fence's or query's own budget, how long the CLI still waits for the answer.
+const ANSWER_GRACE: Duration = Duration::from_secs(30);
+/// A fence or query without `--timeout` is bounded by the daemon's `fencing-timeout`,
+/// itself at most `fencing-max-timeout`; the CLI waits that long at most.
+const UNKNOWN_BUDGET: Duration = crate::fencer::config::DEFAULT_MAX_TIMEOUT;
+
+/// How long the CLI waits for the answer to `request` (never for ever).
+fn answer_wait(request: &Request) -> Duration {
+    let budget = |ms: Option<u64>| ms.map_or(UNKNOWN_BUDGET, Duration::from_millis);
+    match request {
+        Request::Fence {
+            timeout_ms,
+            delay_ms,
+            ..
+        } => budget(*timeout_ms)
+            .saturating_add(Duration::from_millis(*delay_ms))
+            .saturating_add(ANSWER_GRACE),
+        Request::Query { timeout_ms, .. } => budget(*timeout_ms).saturating_add(ANSWER_GRACE),
+        _ => answer_wait_base(),
+    }
+}
+
 fn call(socket: &std::path::Path, command: &str, request: &Request, json: bool) -> Exit {
-    let timeout = match request {
-        Request::Fence { .. } | Request::Query { .. } => None,
-        _ => Some(Duration::from_secs(60)),
-    };
-    let result = Client::connect(socket, timeout).and_then(|mut c| c.call(request));
+    let wait = answer_wait(request);
+    let base = answer_wait_base();
+    let result = Client::connect(socket, Some(base)).and_then(|mut c| {
+        // A long request first proves the daemon is taking requests at all.
+        if wait > base {
+            c.call(&Request::Hello {})?;
+            c.set_timeout(Some(wait))?;
+        }
+        c.call(request)
+    });
     let value = match result {
         Ok(v) => v,
         Err(e) => {
@@ -369,14 +412,18 @@ fn print_result(command: &str, value: Value, json: bool) -> Result<Exit, Exit> {
 
 /// `palisade events`: subscribe and print event lines (all, or the first `count`).
 fn follow_events(socket: &std::path::Path, count: Option<usize>, json: bool) -> Exit {
-    let mut client = match Client::connect(socket, None) {
+    let mut client = match Client::connect(socket, Some(answer_wait_base())) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("palisade events: {e}");
             return client_exit(&e);
         }
     };
-    if let Err(e) = client.call(&Request::Subscribe {}) {
+    // Subscribed, events may be far apart: no bound on the wait for the next one.
+    let subscribed = client
+        .call(&Request::Subscribe {})
+        .and_then(|_| client.set_timeout(None));
+    if let Err(e) = subscribed {
         eprintln!("palisade events: {e}");
         return client_exit(&e);
     }

@@ -21,7 +21,7 @@ pub mod registry;
 pub mod server;
 
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -54,6 +54,10 @@ pub struct Shared {
     pub policy: AccessPolicy,
     /// Where `fence_*` agents are looked up.
     pub agent_dirs: Vec<PathBuf>,
+    /// Idle API connections are closed after this.
+    pub api_idle_timeout: std::time::Duration,
+    /// Most API connections per user.
+    pub api_connections_per_uid: usize,
 }
 
 impl Shared {
@@ -98,6 +102,17 @@ pub enum DaemonError {
     /// The journal thread cannot be started.
     #[error("cannot start the journal thread: {0}")]
     Thread(String),
+}
+
+/// Restrict the process umask (clear group and other write bits) whatever the daemon
+/// inherited: nothing the daemons create is group- or world-writable, even when started
+/// under `umask 000`. Modes that matter are also given explicitly (the journal 0640,
+/// directories 0755, the API socket's `socket-mode`).
+pub fn restrict_umask() {
+    // SAFETY: umask only swaps the process file-creation mask; it cannot fail.
+    let old = unsafe { libc::umask(0) };
+    // SAFETY: as above.
+    unsafe { libc::umask(old | 0o022) };
 }
 
 /// This host's name (`/proc/sys/kernel/hostname`), for the self-fencing guard.
@@ -148,7 +163,12 @@ pub fn bind_socket(config: &FencerConfig) -> Result<UnixListener, DaemonError> {
         std::fs::remove_file(path).map_err(|e| fail(format!("cannot remove stale socket: {e}")))?;
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create directory: {e}")))?;
+        // 0755 whatever the umask: the socket's own mode and group decide who connects.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|e| fail(format!("cannot create directory: {e}")))?;
     }
     let listener = UnixListener::bind(path).map_err(|e| fail(e.to_string()))?;
     std::fs::set_permissions(
@@ -214,6 +234,8 @@ pub async fn run(
             group,
         },
         agent_dirs: config.daemon.agent_dirs.clone(),
+        api_idle_timeout: config.daemon.api_idle_timeout,
+        api_connections_per_uid: config.daemon.api_connections_per_uid,
     });
     let (journal_tx, journal_thread) =
         journal::spawn(journal, shared.clone()).map_err(|e| DaemonError::Thread(e.to_string()))?;

@@ -4,14 +4,24 @@
 //! line and is disconnected. Requests are read as lines (bounded length); a malformed one
 //! gets an error response and the connection stays usable. Responses may come out of
 //! order (long fencing requests do not block others); `id` ties them to requests.
+//!
+//! No client can lock the others out: the accept loop never waits for a free slot (a
+//! connection beyond [`MAX_CONNECTIONS`] or beyond `api-connections-per-uid` for its user
+//! gets one `unavailable` error line and is closed), and a connection with nothing in
+//! flight that sends nothing for `api-idle-timeout` is closed. Refused peers are logged
+//! at most [`REFUSAL_LOG_BURST`] times per [`REFUSAL_LOG_WINDOW`] (the metrics count them
+//! all).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::core::Command;
 use super::Shared;
@@ -24,36 +34,171 @@ use crate::fencer::history;
 
 /// Most connections served at once.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Refused peers logged per window (the rest are counted and summarised).
+pub const REFUSAL_LOG_BURST: u32 = 10;
+/// The refusal log window.
+pub const REFUSAL_LOG_WINDOW: Duration = Duration::from_secs(60);
+
+/// How many connections are open, in all and per user.
+#[derive(Debug, Default)]
+struct Occupancy {
+    total: usize,
+    per_uid: HashMap<u32, usize>,
+}
+
+/// A connection slot; given back on drop.
+struct Slot {
+    occupancy: Arc<Mutex<Occupancy>>,
+    uid: u32,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut o) = self.occupancy.lock() {
+            o.total = o.total.saturating_sub(1);
+            if let Some(n) = o.per_uid.get_mut(&self.uid) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    o.per_uid.remove(&self.uid);
+                }
+            }
+        }
+    }
+}
+
+/// Take a slot for a connection of `uid`, or say why not.
+fn take_slot(occupancy: &Arc<Mutex<Occupancy>>, uid: u32, per_uid: usize) -> Result<Slot, String> {
+    let mut o = occupancy
+        .lock()
+        .map_err(|_| "connection table unavailable".to_string())?;
+    if o.total >= MAX_CONNECTIONS {
+        return Err(format!(
+            "too many API connections ({MAX_CONNECTIONS}); try again later"
+        ));
+    }
+    let mine = o.per_uid.get(&uid).copied().unwrap_or(0);
+    if mine >= per_uid {
+        return Err(format!(
+            "too many API connections from uid {uid} ({per_uid}, api-connections-per-uid); close some and try again"
+        ));
+    }
+    o.total += 1;
+    *o.per_uid.entry(uid).or_default() += 1;
+    Ok(Slot {
+        occupancy: occupancy.clone(),
+        uid,
+    })
+}
+
+/// Rate limit of the refused-peer log.
+#[derive(Debug)]
+struct RefusalLog {
+    window_start: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    /// Whether to log this refusal; returns the number suppressed since the last summary
+    /// when a new window opens.
+    fn admit(&mut self, now: Instant) -> (bool, u64) {
+        let mut summary = 0;
+        if now.duration_since(self.window_start) >= REFUSAL_LOG_WINDOW {
+            summary = std::mem::take(&mut self.suppressed);
+            self.window_start = now;
+            self.logged = 0;
+        }
+        if self.logged < REFUSAL_LOG_BURST {
+            self.logged += 1;
+            (true, summary)
+        } else {
+            self.suppressed += 1;
+            (false, summary)
+        }
+    }
+}
+
+/// What the accept loop hands each connection.
+#[derive(Clone)]
+struct Limits {
+    idle: Duration,
+    refusals: Arc<Mutex<RefusalLog>>,
+}
 
 /// Accept connections until `stop` turns true.
 pub async fn serve(listener: UnixListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let occupancy = Arc::new(Mutex::new(Occupancy::default()));
+    let limits = Limits {
+        idle: shared.api_idle_timeout,
+        refusals: Arc::new(Mutex::new(RefusalLog {
+            window_start: Instant::now(),
+            logged: 0,
+            suppressed: 0,
+        })),
+    };
     loop {
-        let permit = tokio::select! {
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.changed() => return,
         };
         match accepted {
             Ok((stream, _)) => {
+                let peer = peer_of(&stream);
+                let uid = peer.map_or(u32::MAX, |p| p.uid);
+                let slot = take_slot(&occupancy, uid, shared.api_connections_per_uid);
                 let shared = shared.clone();
                 let stop = stop.clone();
+                let limits = limits.clone();
                 tokio::spawn(async move {
-                    connection(stream, shared, stop).await;
-                    drop(permit);
+                    match slot {
+                        Ok(slot) => {
+                            connection(stream, peer, shared, stop, limits).await;
+                            drop(slot);
+                        }
+                        Err(reason) => turn_away(stream, &shared, &limits, peer, reason).await,
+                    }
                 });
             }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Answer one error line (`unavailable` for a full table, `unauthorized` for a refused
+/// peer) and close, without reading anything.
+async fn turn_away(
+    stream: UnixStream,
+    shared: &Shared,
+    limits: &Limits,
+    peer: Option<PeerCred>,
+    reason: String,
+) {
+    let code = ErrorCode::Unavailable;
+    log_refusal(limits, peer, &reason);
+    count_error(shared, code);
+    let line = Response::failure(Value::Null, ApiError::new(code, reason)).to_line() + "\n";
+    let (_, mut write) = stream.into_split();
+    let _ = tokio::time::timeout(Duration::from_secs(1), write.write_all(line.as_bytes())).await;
+    let _ = write.shutdown().await;
+}
+
+fn log_refusal(limits: &Limits, peer: Option<PeerCred>, reason: &str) {
+    let (log, suppressed) = limits
+        .refusals
+        .lock()
+        .map(|mut r| r.admit(Instant::now()))
+        .unwrap_or((false, 0));
+    if suppressed > 0 {
+        tracing::warn!(
+            suppressed,
+            "refused API peers not logged in the last window"
+        );
+    }
+    if log {
+        tracing::warn!(?peer, "refused API peer: {reason}");
     }
 }
 
@@ -76,8 +221,13 @@ fn peer_of(stream: &UnixStream) -> Option<PeerCred> {
     })
 }
 
-async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let peer = peer_of(&stream);
+async fn connection(
+    stream: UnixStream,
+    peer: Option<PeerCred>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    limits: Limits,
+) {
     let (read, write) = stream.into_split();
     let (out, lines) = mpsc::channel::<String>(1024);
     let writer = tokio::spawn(write_lines(write, lines));
@@ -88,7 +238,7 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
             .map(|r| r.to_string()),
     };
     if let Some(reason) = refusal {
-        tracing::warn!(?peer, "refused API peer: {reason}");
+        log_refusal(&limits, peer, &reason);
         if let Ok(mut m) = shared.metrics.lock() {
             m.api_refused();
         }
@@ -102,12 +252,27 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
     }
     let uid = peer.map_or(u32::MAX, |p| p.uid);
     let mut reader = BufReader::new(read);
+    // Requests being answered and whether the connection subscribed: while either holds
+    // the connection is not idle.
+    let busy = Arc::new(AtomicUsize::new(0));
     loop {
         let mut line = Vec::new();
         let mut bounded = (&mut reader).take(MAX_LINE as u64 + 2);
+        let idle = async {
+            loop {
+                tokio::time::sleep(limits.idle).await;
+                if busy.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+            }
+        };
         let read = tokio::select! {
             read = bounded.read_until(b'\n', &mut line) => read,
             _ = stop.changed() => break,
+            _ = idle => {
+                tracing::debug!(?peer, "closing idle API connection");
+                break;
+            }
         };
         match read {
             Ok(0) | Err(_) => break,
@@ -131,7 +296,7 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, mut stop: watch::Re
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        handle_line(&line, &shared, &out, uid, &stop).await;
+        handle_line(&line, &shared, &out, uid, &stop, &busy).await;
     }
 }
 
@@ -158,6 +323,7 @@ async fn handle_line(
     out: &mpsc::Sender<String>,
     uid: u32,
     stop: &watch::Receiver<bool>,
+    busy: &Arc<AtomicUsize>,
 ) {
     let (id, request) = match parse_request(line) {
         Ok(parsed) => parsed,
@@ -203,6 +369,8 @@ async fn handle_line(
                 Response::success(id, &serde_json::json!({"subscribed": true})),
             )
             .await;
+            // A subscriber stays until it goes away: never idle.
+            busy.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(forward_events(events, out.clone(), stop.clone()));
         }
         mut request => {
@@ -230,6 +398,8 @@ async fn handle_line(
             }
             let shared = shared.clone();
             let out = out.clone();
+            busy.fetch_add(1, Ordering::SeqCst);
+            let busy = busy.clone();
             tokio::spawn(async move {
                 let response = answer.await.unwrap_or_else(|_| {
                     Response::failure(
@@ -238,6 +408,7 @@ async fn handle_line(
                     )
                 });
                 send(&shared, &out, response).await;
+                busy.fetch_sub(1, Ordering::SeqCst);
             });
         }
     }

@@ -14,6 +14,8 @@
 //! socket = "/run/palisade/fencer.sock"
 //! history = "/var/lib/palisade/fence-history.jsonl"
 //! allowed-group = "haclient"
+//! api-idle-timeout = "30s"         # idle API connections (nothing in flight) are closed
+//! api-connections-per-uid = 64     # more from one user are refused
 //!
 //! [[device]]
 //! name = "ipmi-node1"
@@ -88,6 +90,18 @@ pub enum ConfigError {
     /// Two devices with one name.
     #[error("device {0} is defined twice")]
     DuplicateDevice(String),
+    /// A level naming a device that is not defined.
+    #[error("line {line}: level {index} for {target} uses device {device}, which is not defined")]
+    UnknownLevelDevice {
+        /// Line of the level's `devices`.
+        line: usize,
+        /// The level's index.
+        index: u32,
+        /// The level's target selector.
+        target: String,
+        /// The missing device.
+        device: String,
+    },
     /// A level without exactly one target selector.
     #[error("level {index}: give exactly one of target, target-pattern, target-attribute (+ target-value)")]
     LevelTarget {
@@ -219,6 +233,12 @@ pub struct DaemonSettings {
     pub allow_self_fence: bool,
     /// Where `fence_*` agent names are looked up.
     pub agent_dirs: Vec<PathBuf>,
+    /// `api-idle-timeout`: an API connection with nothing in flight (no request being
+    /// answered, no subscription) that sends nothing for this long is closed.
+    pub api_idle_timeout: Duration,
+    /// `api-connections-per-uid`: most API connections one user may hold at once; more
+    /// are answered with an error and closed.
+    pub api_connections_per_uid: usize,
 }
 
 impl Default for DaemonSettings {
@@ -231,6 +251,8 @@ impl Default for DaemonSettings {
             metrics_listen: None,
             node_name: None,
             allow_self_fence: false,
+            api_idle_timeout: Duration::from_secs(30),
+            api_connections_per_uid: 64,
             agent_dirs: vec![PathBuf::from("/usr/sbin")],
         }
     }
@@ -304,6 +326,8 @@ struct RawDaemon {
     node_name: Option<String>,
     allow_self_fence: Option<bool>,
     agent_dirs: Option<Vec<PathBuf>>,
+    api_idle_timeout: Option<String>,
+    api_connections_per_uid: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -332,7 +356,7 @@ struct RawLevel {
     target_pattern: Option<String>,
     target_attribute: Option<String>,
     target_value: Option<String>,
-    devices: DeviceList,
+    devices: toml::Spanned<DeviceList>,
 }
 
 #[derive(Deserialize)]
@@ -382,6 +406,7 @@ pub fn parse_config(text: &str) -> Result<FencerConfig, ConfigError> {
     }
 
     let mut levels = Vec::new();
+    let mut level_lines = Vec::new();
     for l in raw.levels.into_iter().chain(raw.fencing_levels) {
         let selector = match (
             l.target,
@@ -394,10 +419,12 @@ pub fn parse_config(text: &str) -> Result<FencerConfig, ConfigError> {
             (None, None, Some(name), Some(value)) => TargetSelector::Attribute { name, value },
             _ => return Err(ConfigError::LevelTarget { index: l.index }),
         };
-        let devices = match l.devices {
+        let line = line_of(text, l.devices.span().start);
+        let devices = match l.devices.into_inner() {
             DeviceList::Text(t) => vec![t],
             DeviceList::List(v) => v,
         };
+        level_lines.push(line);
         levels.push(LevelSpec {
             selector,
             index: l.index,
@@ -418,19 +445,31 @@ pub fn parse_config(text: &str) -> Result<FencerConfig, ConfigError> {
         nodes,
         warnings,
     };
-    let topology = config.topology()?;
-    let mut config = config;
-    for (selector, levels) in topology.all() {
-        for level in levels {
-            for device in level.devices.iter().filter(|d| !names.contains(*d)) {
-                config.warnings.push(format!(
-                    "level {} for {selector} uses device {device}, which is not defined",
-                    level.index
-                ));
-            }
+    config.topology()?;
+    // A level naming a device that does not exist can never succeed: refused, with the
+    // line, rather than found out during a fence.
+    for (level, line) in config.levels.iter().zip(level_lines) {
+        let missing = level
+            .devices
+            .iter()
+            .flat_map(|d| d.split(','))
+            .map(str::trim)
+            .find(|d| !d.is_empty() && !names.contains(*d));
+        if let Some(device) = missing {
+            return Err(ConfigError::UnknownLevelDevice {
+                line,
+                index: level.index,
+                target: level.selector.to_string(),
+                device: device.to_string(),
+            });
         }
     }
     Ok(config)
+}
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count()) + 1
 }
 
 /// An agent parameter as agents take it: strings as they are, numbers as written,
@@ -571,6 +610,23 @@ fn parse_daemon(raw: RawDaemon) -> Result<DaemonSettings, ConfigError> {
     }
     d.node_name = raw.node_name;
     d.allow_self_fence = raw.allow_self_fence.unwrap_or(false);
+    if let Some(text) = raw.api_idle_timeout {
+        d.api_idle_timeout = parse_duration(&text)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| {
+                bad(
+                    "api-idle-timeout",
+                    format!("'{text}' is not a time span above 0"),
+                )
+            })?;
+    }
+    if let Some(n) = raw.api_connections_per_uid {
+        if n == 0 {
+            return Err(bad("api-connections-per-uid", "must be at least 1".into()));
+        }
+        d.api_connections_per_uid = n;
+    }
     if let Some(dirs) = raw.agent_dirs {
         d.agent_dirs = dirs;
     }

@@ -44,7 +44,7 @@ devices = "pdu,ipmi1"
 index = 1
 target-attribute = "rack"
 target-value = "r1"
-devices = ["pdu", "ghost"]
+devices = ["pdu"]
 
 [[node]]
 name = "db1"
@@ -81,8 +81,7 @@ fn full_example() {
             .map(String::as_str),
         Some("r1")
     );
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert!(c.warnings[0].contains("ghost"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     let topo = c.topology().expect("valid topology");
     let (_, levels) = topo.levels_for("node3", &c.nodes).expect("pattern");
     assert_eq!(levels[0].devices, ["pdu", "ipmi1"]);
@@ -125,9 +124,35 @@ fn errors_are_specific() {
         ("[[level]]\nindex = 1\ndevices = \"a\"\n", "exactly one"),
         ("[[level]]\nindex = 12\ntarget = \"n\"\ndevices = \"a\"\n", "outside 1-9"),
         ("not toml at all", "expected"),
+        (
+            "[fencing]\nfencing-max-delay = \"10s\"\n[[device]]\nname = \"a\"\nagent = \"fence_x\"\nparams = { pcmk_delay_max = \"11s\" }\n",
+            "exceeds fencing-max-delay 10s",
+        ),
+        (
+            "[fencing]\nfencing-max-timeout = \"10s\"\nfencing-timeout = \"60s\"\n",
+            "fencing-max-timeout 10s",
+        ),
+        (
+            "[[device]]\nname = \"a\"\nagent = \"fence_x\"\nparams = { port = \"1\\naction=on\" }\n",
+            "control character",
+        ),
     ];
     for (text, needle) in cases {
         let err = parse_config(text).expect_err(text).to_string();
         assert!(err.contains(needle), "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn a_level_naming_a_missing_device_is_refused_with_its_line() {
+    let text = "[[device]]\nname = \"pdu\"\nagent = \"fence_x\"\n\n[[level]]\nindex = 1\ntarget = \"node1\"\ndevices = [\"pdu\"]\n\n[[level]]\nindex = 2\ntarget = \"node1\"\ndevices = \"pdu,ghost\"\n";
+    match parse_config(text) {
+        Err(ConfigError::UnknownLevelDevice {
+            line,
+            index,
+            device,
+            ..
+        }) => assert_eq!((line, index, device.as_str()), (13, 2, "ghost")),
+        other => panic!("{other:?}"),
     }
 }

@@ -151,6 +151,7 @@ pub fn main(words: &[String]) -> ExitCode {
             return ExitCode::from(7);
         }
     };
+    crate::daemon::restrict_umask();
     let forbid = std::env::var_os(watchdog::FORBID_ENV).is_some();
     let result = runtime.block_on(async {
         let stop = async {
