@@ -8,6 +8,8 @@
 //! be the metadata name, the deprecated alias or the long spelling with `-` or `_`,
 //! unknown names only warn, `nodename` and `port` are ignored unless declared.
 
+use std::ffi::OsString;
+
 use crate::options::{Kind, OptionSpec};
 
 /// Where the options came from; a few rules differ (e.g. `-n` needs `--port-as-ip` in argv).
@@ -59,9 +61,24 @@ pub enum ArgsError {
     /// `--flag=value`.
     #[error("Parse error: option {0} must not have an argument")]
     UnexpectedValue(String),
+    /// An argument that is not UTF-8 (shown with the bad bytes replaced).
+    #[error("Parse error: argument '{0}' is not valid UTF-8")]
+    NotUtf8(String),
     /// Stdin could not be read.
     #[error("Parse error: cannot read options from stdin: {0}")]
     Stdin(String),
+}
+
+/// argv (without the program name) as text. Option names and values are UTF-8 text;
+/// an argument that is not is refused, named with its bad bytes replaced by U+FFFD.
+pub fn utf8_args(args: &[OsString]) -> Result<Vec<String>, ArgsError> {
+    args.iter()
+        .map(|a| {
+            a.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| ArgsError::NotUtf8(a.to_string_lossy().into_owned()))
+        })
+        .collect()
 }
 
 /// Parse argv (without the program name).
@@ -231,6 +248,21 @@ mod tests {
         assert_eq!(
             argv(&["--verbose=2"]),
             Err(ArgsError::UnexpectedValue("--verbose".into()))
+        );
+    }
+
+    #[test]
+    fn non_utf8_arguments_are_named_lossily() {
+        use std::os::unix::ffi::OsStringExt;
+        let good = [OsString::from("-o"), OsString::from("status")];
+        assert_eq!(utf8_args(&good), Ok(vec!["-o".into(), "status".into()]));
+        let bad = [
+            OsString::from("-o"),
+            OsString::from_vec(b"--ip=h\xffx".to_vec()),
+        ];
+        assert_eq!(
+            utf8_args(&bad),
+            Err(ArgsError::NotUtf8("--ip=h\u{fffd}x".into()))
         );
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::action::{Done, Failure, Sequence, SystemClock};
 use crate::agent::{Agent, Invocation, Plugs};
-use crate::args::{parse_argv, parse_stdin};
+use crate::args::{parse_argv, parse_stdin, utf8_args};
 use crate::device::{Deadline, PowerState};
 use crate::log::{AgentLog, Level, LogSink};
 use crate::metadata;
@@ -54,22 +54,19 @@ impl RunError {
 
 /// Entry point of every `fence_*` binary.
 pub fn main(agent: &Agent) -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked = args
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or(agent.name)
-        .to_string();
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| agent.name.to_string());
     let inv = agent.invoked_as(&invoked);
     let under_pacemaker = std::env::var("PCMK_service").is_ok_and(|s| s == "pacemaker-fenced");
     let mut log = AgentLog::early();
-    let code = match run(
-        &inv,
-        args.get(1..).unwrap_or(&[]),
-        under_pacemaker,
-        &mut log,
-    ) {
+    let outcome = utf8_args(args.get(1..).unwrap_or(&[]))
+        .map_err(|e| RunError::Usage(e.into()))
+        .and_then(|args| run(&inv, &args, under_pacemaker, &mut log));
+    let code = match outcome {
         Ok(code) => code,
         Err(e) => {
             log.log(Level::Error, &e.to_string());
