@@ -161,16 +161,19 @@ pub struct Params {
     pub quiet: bool,
     values: BTreeMap<&'static str, String>,
     given: Vec<&'static str>,
+    /// Options the table marks secret (never shown).
+    secrets: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print secrets.
+        // The parameter dump of `-vv` and the debug file: credentials, as the option
+        // table marks them, show only that they are set.
         let shown: BTreeMap<_, _> = self
             .values
             .iter()
             .map(|(k, v)| {
-                let v = if k.contains("passw") || k.contains("kg") {
+                let v = if self.secrets.contains(k) {
                     "[set]"
                 } else {
                     v.as_str()
@@ -321,6 +324,7 @@ impl Params {
             quiet,
             values,
             given,
+            secrets: specs.iter().filter(|s| s.secret).map(|s| s.name).collect(),
         })
     }
 
@@ -516,10 +520,32 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_secrets() {
-        let specs = [ACTION, PASSWORD];
-        let raw = parse_stdin(&specs, "password=hunter2\n");
+    fn debug_hides_what_the_table_marks_secret() {
+        use crate::snmp::config::{COMMUNITY, SNMP_PRIV_PASSWD, SNMP_PRIV_PASSWD_SCRIPT};
+        // Secret by the table alone, whatever the name says.
+        const TOKEN: OptionSpec = OptionSpec::text("opaque", "[t]", "t").secret();
+        const PLAIN: OptionSpec = OptionSpec::text("password_hint", "[t]", "t");
+        let specs = [
+            ACTION,
+            PASSWORD,
+            PASSWORD_SCRIPT,
+            COMMUNITY,
+            SNMP_PRIV_PASSWD,
+            SNMP_PRIV_PASSWD_SCRIPT,
+            TOKEN,
+            PLAIN,
+        ];
+        let raw = parse_stdin(
+            &specs,
+            "passwd=s1\npasswd_script=echo s2\ncommunity=s3\nsnmp_priv_passwd=s4\n\
+             snmp_priv_passwd_script=echo s5\nopaque=s6\npassword_hint=visible\n",
+        );
         let p = Params::from_raw(&specs, &raw, "reboot", false).unwrap();
-        assert!(!format!("{p:?}").contains("hunter2"));
+        let dump = format!("{p:?}");
+        for secret in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+            assert!(!dump.contains(secret), "{secret} in {dump}");
+        }
+        assert!(dump.contains(r#""password_hint": "visible""#), "{dump}");
+        assert!(dump.contains(r#""community": "[set]""#), "{dump}");
     }
 }

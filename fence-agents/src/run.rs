@@ -63,7 +63,7 @@ pub fn main(agent: &Agent) -> std::process::ExitCode {
     let inv = agent.invoked_as(&invoked);
     let under_pacemaker = std::env::var("PCMK_service").is_ok_and(|s| s == "pacemaker-fenced");
     let mut log = AgentLog::early();
-    let outcome = utf8_args(args.get(1..).unwrap_or(&[]))
+    let outcome = utf8_args(&inv.options(), args.get(1..).unwrap_or(&[]))
         .map_err(|e| RunError::Usage(e.into()))
         .and_then(|args| run(&inv, &args, under_pacemaker, &mut log));
     let code = match outcome {
@@ -201,25 +201,12 @@ fn act(inv: &Invocation, params: &Params, log: &mut AgentLog) -> Result<Done, Ru
 }
 
 fn configure_log(log: &mut AgentLog, params: &Params) -> Result<(), RunError> {
-    log.stderr_level = if params.quiet {
-        None
-    } else if params.verbose >= 2 {
-        Some(Level::Debug)
-    } else if params.verbose == 1 {
-        Some(Level::Info)
-    } else {
-        Some(Level::Warning)
-    };
+    *log = AgentLog::with_verbosity(params.quiet, params.verbose);
     if let Some(path) = params.text("debug_file") {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| RunError::DebugFile {
-                path: path.to_string(),
-                reason: e.to_string(),
-            })?;
-        log.debug_file = Some(file);
+        log.open_debug_file(path).map_err(|e| RunError::DebugFile {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(())
 }

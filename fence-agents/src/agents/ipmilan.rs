@@ -44,7 +44,8 @@ const HEXADECIMAL_KG: OptionSpec = OptionSpec::text(
     "hexadecimal_kg",
     "[key]",
     "Hexadecimal-encoded Kg key for IPMIv2 authentication",
-);
+)
+.secret();
 const PLUG: OptionSpec = OptionSpec::text(
     "plug",
     "[ip]",
