@@ -8,6 +8,8 @@
 //! be the metadata name, the deprecated alias or the long spelling with `-` or `_`,
 //! unknown names only warn, `nodename` and `port` are ignored unless declared.
 
+use std::ffi::OsString;
+
 use crate::options::{Kind, OptionSpec};
 
 /// Where the options came from; a few rules differ (e.g. `-n` needs `--port-as-ip` in argv).
@@ -59,9 +61,84 @@ pub enum ArgsError {
     /// `--flag=value`.
     #[error("Parse error: option {0} must not have an argument")]
     UnexpectedValue(String),
+    /// An argument that is not UTF-8 (shown with the bad bytes replaced).
+    #[error("Parse error: argument '{0}' is not valid UTF-8")]
+    NotUtf8(String),
     /// Stdin could not be read.
     #[error("Parse error: cannot read options from stdin: {0}")]
     Stdin(String),
+}
+
+/// argv (without the program name) as text. Option names and values are UTF-8 text;
+/// an argument that is not is refused, named with its bad bytes replaced by U+FFFD —
+/// except the value of a secret option, which is never shown.
+pub fn utf8_args(specs: &[OptionSpec], args: &[OsString]) -> Result<Vec<String>, ArgsError> {
+    let mut out: Vec<String> = Vec::with_capacity(args.len());
+    for arg in args {
+        match arg.to_str() {
+            Some(text) => out.push(text.to_string()),
+            None => {
+                let lossy = arg.to_string_lossy();
+                let previous = out.last().map(String::as_str);
+                return Err(ArgsError::NotUtf8(shown_argument(specs, &lossy, previous)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The option of `arg` that takes the next argument as its value (`--password`,
+/// `-vp`), if any.
+fn waiting_for_value<'a>(specs: &'a [OptionSpec], arg: &str) -> Option<&'a OptionSpec> {
+    if let Some(long) = arg.strip_prefix("--") {
+        return specs
+            .iter()
+            .find(|s| s.long_name() == long && s.kind.takes_value());
+    }
+    let letters = arg.strip_prefix('-')?;
+    let mut rest = letters.chars();
+    while let Some(c) = rest.next() {
+        let spec = specs.iter().find(|s| s.short == Some(c))?;
+        if spec.kind.takes_value() {
+            return rest.as_str().is_empty().then_some(spec);
+        }
+    }
+    None
+}
+
+/// An argument as an error message may show it: as given, but with the value of a secret
+/// option (inline, attached to its letter, or the argument after it) replaced.
+fn shown_argument(specs: &[OptionSpec], arg: &str, previous: Option<&str>) -> String {
+    const HIDDEN: &str = "[hidden]";
+    if previous
+        .and_then(|p| waiting_for_value(specs, p))
+        .is_some_and(|s| s.secret)
+    {
+        return HIDDEN.to_string();
+    }
+    if let Some(long) = arg.strip_prefix("--") {
+        if let Some((name, _)) = long.split_once('=') {
+            if specs.iter().any(|s| s.secret && s.long_name() == name) {
+                return format!("--{name}={HIDDEN}");
+            }
+        }
+        return arg.to_string();
+    }
+    if let Some(letters) = arg.strip_prefix('-') {
+        for (i, c) in letters.char_indices() {
+            let Some(spec) = specs.iter().find(|s| s.short == Some(c)) else {
+                break;
+            };
+            if spec.kind.takes_value() {
+                if spec.secret {
+                    let end = i + c.len_utf8();
+                    return format!("-{}{HIDDEN}", &letters[..end]);
+                }
+                break;
+            }
+        }
+    }
+    arg.to_string()
 }
 
 /// Parse argv (without the program name).
@@ -149,14 +226,17 @@ pub fn parse_stdin(specs: &[OptionSpec], text: &str) -> RawOptions {
         verbose: 0,
         warnings: Vec::new(),
     };
-    for line in text.lines() {
+    for (number, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        // Named by its number, not its text, which may be a credential.
         let Some((name, value)) = line.split_once('=') else {
-            raw.warnings
-                .push(format!("Parse error: Ignoring line without '=': '{line}'"));
+            raw.warnings.push(format!(
+                "Parse error: Ignoring line {} without '='",
+                number + 1
+            ));
             continue;
         };
         let name = name.trim();
@@ -167,10 +247,10 @@ pub fn parse_stdin(specs: &[OptionSpec], text: &str) -> RawOptions {
         let Some(spec) = specs.iter().find(|s| s.answers_to(name)) else {
             // pacemaker sends both for every fencing action; agents without plugs
             // have no use for them, which is not worth a warning each time.
+            // Only the name: the value of a misspelt option may well be a password.
             if name != "nodename" && name != "port" {
-                raw.warnings.push(format!(
-                    "Parse error: Ignoring unknown option '{name}={value}'"
-                ));
+                raw.warnings
+                    .push(format!("Parse error: Ignoring unknown option '{name}'"));
             }
             continue;
         };
@@ -235,6 +315,33 @@ mod tests {
     }
 
     #[test]
+    fn non_utf8_arguments_are_named_lossily_but_never_a_secret() {
+        use std::os::unix::ffi::OsStringExt;
+        let os = |words: &[&[u8]]| -> Vec<OsString> {
+            words
+                .iter()
+                .map(|w| OsString::from_vec(w.to_vec()))
+                .collect()
+        };
+        let good = os(&[b"-o", b"status"]);
+        assert_eq!(
+            utf8_args(SPECS, &good),
+            Ok(vec!["-o".into(), "status".into()])
+        );
+        let refused = |words: &[&[u8]]| match utf8_args(SPECS, &os(words)) {
+            Err(ArgsError::NotUtf8(shown)) => shown,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused(&[b"-o", b"--ip=h\xffx"]), "--ip=h\u{fffd}x");
+        assert_eq!(refused(&[b"-a", b"h\xff"]), "h\u{fffd}");
+        assert_eq!(refused(&[b"--password=pw\xff"]), "--password=[hidden]");
+        assert_eq!(refused(&[b"--password", b"pw\xff"]), "[hidden]");
+        assert_eq!(refused(&[b"-vp", b"pw\xff"]), "[hidden]");
+        assert_eq!(refused(&[b"-vppw\xff"]), "-vp[hidden]");
+        assert_eq!(refused(&[b"-ppw\xff"]), "-p[hidden]");
+    }
+
+    #[test]
     fn stdin_aliases_quotes_comments_and_unknowns() {
         let raw = parse_stdin(
             SPECS,
@@ -245,7 +352,11 @@ mod tests {
         assert_eq!(raw.get("power_wait"), Some("3"));
         assert_eq!(raw.verbose, 1);
         assert_eq!(raw.warnings.len(), 2, "{:?}", raw.warnings);
-        assert!(raw.warnings[0].contains("bogus=1"));
+        assert_eq!(
+            raw.warnings[0],
+            "Parse error: Ignoring unknown option 'bogus'"
+        );
+        assert_eq!(raw.warnings[1], "Parse error: Ignoring line 9 without '='");
     }
 
     #[test]

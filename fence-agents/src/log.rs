@@ -1,10 +1,13 @@
 //! Agent logging the ClusterLabs way: records `YYYY-MM-DD HH:MM:SS,mmm LEVEL: message` on
 //! stderr (errors and warnings always, info and debug with `-v`; nothing with `--quiet`)
 //! and every record to `--debug-file` when given. stdout is reserved for result lines.
-//! Secrets never reach a log: callers format messages from values that exclude them.
+//! Secrets never reach a log: callers format messages from values that exclude them
+//! (the parameter dump masks the options the table marks secret). A debug file is
+//! created readable by its owner only, whatever the umask.
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 /// Severity of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,6 +51,10 @@ pub struct AgentLog {
     pub debug_file: Option<File>,
 }
 
+/// Mode of a debug file we create: it may hold device names, users and everything the
+/// agent did, so only its owner reads it.
+pub const DEBUG_FILE_MODE: u32 = 0o600;
+
 impl AgentLog {
     /// Before options are known: errors and warnings on stderr.
     pub fn early() -> AgentLog {
@@ -55,6 +62,36 @@ impl AgentLog {
             stderr_level: Some(Level::Warning),
             debug_file: None,
         }
+    }
+
+    /// Records on stderr as `--quiet` and the verbosity ask (`-v` info, `-vv` debug),
+    /// no debug file yet.
+    pub fn with_verbosity(quiet: bool, verbose: u32) -> AgentLog {
+        let stderr_level = if quiet {
+            None
+        } else if verbose >= 2 {
+            Some(Level::Debug)
+        } else if verbose == 1 {
+            Some(Level::Info)
+        } else {
+            Some(Level::Warning)
+        };
+        AgentLog {
+            stderr_level,
+            debug_file: None,
+        }
+    }
+
+    /// Also write every record to `path` (`--debug-file`): appended to, or created with
+    /// [`DEBUG_FILE_MODE`] (the umask can only narrow it). An existing file keeps its mode.
+    pub fn open_debug_file(&mut self, path: &str) -> std::io::Result<()> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(DEBUG_FILE_MODE)
+            .open(path)?;
+        self.debug_file = Some(file);
+        Ok(())
     }
 }
 

@@ -64,6 +64,9 @@ pub struct OptionSpec {
     pub required: bool,
     /// Sort key of the metadata (1 device options, 50s logging, 100 separators, 200+ timing).
     pub order: u16,
+    /// The value is a credential (password, community, key, or a script printing one):
+    /// never shown in logs, debug files or messages.
+    pub secret: bool,
 }
 
 impl OptionSpec {
@@ -80,6 +83,7 @@ impl OptionSpec {
             help,
             required: false,
             order: 1,
+            secret: false,
         }
     }
 
@@ -126,6 +130,14 @@ impl OptionSpec {
 
     pub const fn order(self, order: u16) -> Self {
         OptionSpec { order, ..self }
+    }
+
+    /// Mark the value as a credential (see [`OptionSpec::secret`]).
+    pub const fn secret(self) -> Self {
+        OptionSpec {
+            secret: true,
+            ..self
+        }
     }
 
     /// The long option without its dashes.
@@ -193,14 +205,16 @@ pub const USERNAME: OptionSpec = OptionSpec::text("username", "[name]", "Login n
 pub const PASSWORD: OptionSpec =
     OptionSpec::text("password", "[password]", "Login password or passphrase")
         .short('p')
-        .alias("passwd");
+        .alias("passwd")
+        .secret();
 pub const PASSWORD_SCRIPT: OptionSpec = OptionSpec::text(
     "password_script",
     "[script]",
     "Script to run to retrieve password",
 )
 .short('S')
-.alias("passwd_script");
+.alias("passwd_script")
+.secret();
 pub const PLUG: OptionSpec = OptionSpec::text(
     "plug",
     "[id]",

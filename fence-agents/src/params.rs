@@ -138,6 +138,12 @@ pub enum UsageError {
     /// Not a time.
     #[error("Failed: The value you have entered for --{0} is not a valid time in seconds")]
     NotSeconds(String),
+    /// A time above [`MAX_SECONDS`].
+    #[error(
+        "Failed: The value you have entered for --{0} is more than {max} seconds",
+        max = MAX_SECONDS
+    )]
+    TooManySeconds(String),
     /// Agent-specific check failed.
     #[error("Failed: {0}")]
     Invalid(String),
@@ -155,16 +161,19 @@ pub struct Params {
     pub quiet: bool,
     values: BTreeMap<&'static str, String>,
     given: Vec<&'static str>,
+    /// Options the table marks secret (never shown).
+    secrets: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Params {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print secrets.
+        // The parameter dump of `-vv` and the debug file: credentials, as the option
+        // table marks them, show only that they are set.
         let shown: BTreeMap<_, _> = self
             .values
             .iter()
             .map(|(k, v)| {
-                let v = if k.contains("passw") || k.contains("kg") {
+                let v = if self.secrets.contains(k) {
                     "[set]"
                 } else {
                     v.as_str()
@@ -179,13 +188,36 @@ impl std::fmt::Debug for Params {
     }
 }
 
-fn seconds(text: &str) -> Option<Duration> {
-    let v: f64 = text.trim().parse().ok()?;
-    if v.is_finite() && v >= 0.0 {
-        Some(Duration::from_secs_f64(v))
-    } else {
-        None
+/// The longest time any option may give (one day, in seconds). Every timing option is a
+/// bound on one fencing action, which the fencer itself gives up on long before this; a
+/// larger value is a typo, and unbounded ones would overflow `Instant` arithmetic.
+pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// Why a text is not a usable time in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondsError {
+    /// Not a number, NaN or negative.
+    Invalid,
+    /// Above [`MAX_SECONDS`] (infinity included).
+    TooLarge,
+}
+
+/// A time in seconds as options write it (`3`, `1.5`, `2e1`): a number from 0 to
+/// [`MAX_SECONDS`]. The one parser of every timing option.
+pub fn parse_seconds(text: &str) -> Result<Duration, SecondsError> {
+    let v: f64 = text.trim().parse().map_err(|_| SecondsError::Invalid)?;
+    if v.is_nan() || v < 0.0 {
+        return Err(SecondsError::Invalid);
     }
+    // Also +infinity, which is what a number too large for f64 parses to.
+    if v > MAX_SECONDS {
+        return Err(SecondsError::TooLarge);
+    }
+    Duration::try_from_secs_f64(v).map_err(|_| SecondsError::Invalid)
+}
+
+fn seconds(text: &str) -> Option<Duration> {
+    parse_seconds(text).ok()
 }
 
 fn is_true(text: &str) -> bool {
@@ -230,7 +262,10 @@ impl Params {
                         .map_err(|_| UsageError::NotInteger(option))?;
                 }
                 Kind::Seconds => {
-                    seconds(value).ok_or(UsageError::NotSeconds(option))?;
+                    parse_seconds(value).map_err(|e| match e {
+                        SecondsError::Invalid => UsageError::NotSeconds(option),
+                        SecondsError::TooLarge => UsageError::TooManySeconds(option),
+                    })?;
                 }
                 Kind::Select(choices) => {
                     let Some(declared) = choices.iter().find(|c| c.eq_ignore_ascii_case(value))
@@ -289,6 +324,7 @@ impl Params {
             quiet,
             values,
             given,
+            secrets: specs.iter().filter(|s| s.secret).map(|s| s.name).collect(),
         })
     }
 
@@ -424,6 +460,10 @@ mod tests {
             params("power_wait=-1").unwrap_err(),
             UsageError::NotSeconds("power-wait".into())
         );
+        assert_eq!(
+            params("power_timeout=1e20").unwrap_err(),
+            UsageError::TooManySeconds("power-timeout".into())
+        );
         assert!(matches!(
             params("method=sideways").unwrap_err(),
             UsageError::BadChoice { .. }
@@ -433,6 +473,26 @@ mod tests {
             UsageError::UnknownAction("frob".into())
         );
         assert_eq!(params("action=meta-data").unwrap().action, Action::Metadata);
+    }
+
+    #[test]
+    fn seconds_are_numbers_from_zero_to_a_day() {
+        assert_eq!(parse_seconds(" 1.5 "), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_seconds("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_seconds("86400"), Ok(Duration::from_secs(86_400)));
+        for bad in ["-1", "-0.5", "NaN", "nan", "-inf", "x", ""] {
+            assert_eq!(parse_seconds(bad), Err(SecondsError::Invalid), "{bad}");
+        }
+        for big in [
+            "86400.5",
+            "1e20",
+            "1e400",
+            "inf",
+            "infinity",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_seconds(big), Err(SecondsError::TooLarge), "{big}");
+        }
     }
 
     #[test]
@@ -460,10 +520,32 @@ mod tests {
     }
 
     #[test]
-    fn debug_hides_secrets() {
-        let specs = [ACTION, PASSWORD];
-        let raw = parse_stdin(&specs, "password=hunter2\n");
+    fn debug_hides_what_the_table_marks_secret() {
+        use crate::snmp::config::{COMMUNITY, SNMP_PRIV_PASSWD, SNMP_PRIV_PASSWD_SCRIPT};
+        // Secret by the table alone, whatever the name says.
+        const TOKEN: OptionSpec = OptionSpec::text("opaque", "[t]", "t").secret();
+        const PLAIN: OptionSpec = OptionSpec::text("password_hint", "[t]", "t");
+        let specs = [
+            ACTION,
+            PASSWORD,
+            PASSWORD_SCRIPT,
+            COMMUNITY,
+            SNMP_PRIV_PASSWD,
+            SNMP_PRIV_PASSWD_SCRIPT,
+            TOKEN,
+            PLAIN,
+        ];
+        let raw = parse_stdin(
+            &specs,
+            "passwd=s1\npasswd_script=echo s2\ncommunity=s3\nsnmp_priv_passwd=s4\n\
+             snmp_priv_passwd_script=echo s5\nopaque=s6\npassword_hint=visible\n",
+        );
         let p = Params::from_raw(&specs, &raw, "reboot", false).unwrap();
-        assert!(!format!("{p:?}").contains("hunter2"));
+        let dump = format!("{p:?}");
+        for secret in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+            assert!(!dump.contains(secret), "{secret} in {dump}");
+        }
+        assert!(dump.contains(r#""password_hint": "visible""#), "{dump}");
+        assert!(dump.contains(r#""community": "[set]""#), "{dump}");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::action::{Done, Failure, Sequence, SystemClock};
 use crate::agent::{Agent, Invocation, Plugs};
-use crate::args::{parse_argv, parse_stdin};
+use crate::args::{parse_argv, parse_stdin, utf8_args};
 use crate::device::{Deadline, PowerState};
 use crate::log::{AgentLog, Level, LogSink};
 use crate::metadata;
@@ -54,22 +54,19 @@ impl RunError {
 
 /// Entry point of every `fence_*` binary.
 pub fn main(agent: &Agent) -> std::process::ExitCode {
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked = args
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or(agent.name)
-        .to_string();
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| agent.name.to_string());
     let inv = agent.invoked_as(&invoked);
     let under_pacemaker = std::env::var("PCMK_service").is_ok_and(|s| s == "pacemaker-fenced");
     let mut log = AgentLog::early();
-    let code = match run(
-        &inv,
-        args.get(1..).unwrap_or(&[]),
-        under_pacemaker,
-        &mut log,
-    ) {
+    let outcome = utf8_args(&inv.options(), args.get(1..).unwrap_or(&[]))
+        .map_err(|e| RunError::Usage(e.into()))
+        .and_then(|args| run(&inv, &args, under_pacemaker, &mut log));
+    let code = match outcome {
         Ok(code) => code,
         Err(e) => {
             log.log(Level::Error, &e.to_string());
@@ -204,25 +201,12 @@ fn act(inv: &Invocation, params: &Params, log: &mut AgentLog) -> Result<Done, Ru
 }
 
 fn configure_log(log: &mut AgentLog, params: &Params) -> Result<(), RunError> {
-    log.stderr_level = if params.quiet {
-        None
-    } else if params.verbose >= 2 {
-        Some(Level::Debug)
-    } else if params.verbose == 1 {
-        Some(Level::Info)
-    } else {
-        Some(Level::Warning)
-    };
+    *log = AgentLog::with_verbosity(params.quiet, params.verbose);
     if let Some(path) = params.text("debug_file") {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| RunError::DebugFile {
-                path: path.to_string(),
-                reason: e.to_string(),
-            })?;
-        log.debug_file = Some(file);
+        log.open_debug_file(path).map_err(|e| RunError::DebugFile {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })?;
     }
     Ok(())
 }

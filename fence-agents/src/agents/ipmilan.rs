@@ -10,7 +10,7 @@ use crate::agent::{Agent, Plugs, Variant};
 use crate::agents::ipmi::{AuthType, IpmiConfig, IpmiDevice, Privilege};
 use crate::device::{Deadline, DeviceError, PowerDevice};
 use crate::options::{self, Kind, OptionSpec};
-use crate::params::{Params, UsageError};
+use crate::params::{parse_seconds, Params, UsageError, MAX_SECONDS};
 
 const LANPLUS: OptionSpec =
     OptionSpec::flag("lanplus", "Use Lanplus to improve security of connection")
@@ -44,7 +44,8 @@ const HEXADECIMAL_KG: OptionSpec = OptionSpec::text(
     "hexadecimal_kg",
     "[key]",
     "Hexadecimal-encoded Kg key for IPMIv2 authentication",
-);
+)
+.secret();
 const PLUG: OptionSpec = OptionSpec::text(
     "plug",
     "[ip]",
@@ -202,14 +203,13 @@ pub fn config(p: &Params) -> Result<IpmiConfig, UsageError> {
     let retransmit = p
         .text("ipmitool_timeout")
         .map(|t| {
-            t.trim()
-                .parse::<f64>()
+            parse_seconds(t)
                 .ok()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .map(Duration::from_secs_f64)
+                .filter(|d| !d.is_zero())
                 .ok_or_else(|| {
                     UsageError::Invalid(format!(
-                        "--ipmitool-timeout must be a positive number of seconds, not '{t}'"
+                        "--ipmitool-timeout must be a positive number of seconds up to \
+                         {MAX_SECONDS}, not '{t}'"
                     ))
                 })
         })

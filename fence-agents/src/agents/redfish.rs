@@ -25,7 +25,7 @@ pub use endpoint::{Endpoint, Scheme};
 
 use crate::agent::{Agent, Plugs};
 use crate::device::{Deadline, DeviceError, PowerDevice};
-use crate::log::{AgentLog, Level};
+use crate::log::AgentLog;
 use crate::options::{self, OptionSpec};
 use crate::params::{Action, Params, UsageError};
 use http::{Http, HttpConfig};
@@ -159,28 +159,15 @@ fn validate(p: &Params) -> Result<(), UsageError> {
     config(p).map(|_| ())
 }
 
-/// Our own log for request tracing, at the levels and file the framework uses.
+/// Our own log for request tracing, at the levels and into the debug file the framework
+/// uses (which the framework already opened, so a failure here cannot be new; without
+/// the file the trace still reaches stderr).
 fn request_log(p: &Params) -> AgentLog {
-    let stderr_level = if p.quiet {
-        None
-    } else if p.verbose >= 2 {
-        Some(Level::Debug)
-    } else if p.verbose == 1 {
-        Some(Level::Info)
-    } else {
-        Some(Level::Warning)
-    };
-    let debug_file = p.text("debug_file").and_then(|path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .ok()
-    });
-    AgentLog {
-        stderr_level,
-        debug_file,
+    let mut log = AgentLog::with_verbosity(p.quiet, p.verbose);
+    if let Some(path) = p.text("debug_file") {
+        let _ = log.open_debug_file(path);
     }
+    log
 }
 
 fn connect(p: &Params, deadline: Deadline) -> Result<Box<dyn PowerDevice>, DeviceError> {

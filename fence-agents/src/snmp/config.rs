@@ -23,7 +23,9 @@ use crate::params::{Params, UsageError};
 pub const RETRANSMIT: Duration = Duration::from_secs(1);
 
 pub const COMMUNITY: OptionSpec =
-    OptionSpec::text("community", "[community]", "Set the community string").short('c');
+    OptionSpec::text("community", "[community]", "Set the community string")
+        .short('c')
+        .secret();
 pub const SNMP_VERSION: OptionSpec =
     OptionSpec::text("snmp_version", "[version]", "Specifies SNMP version to use")
         .short('d')
@@ -47,7 +49,8 @@ pub const SNMP_PRIV_PASSWD: OptionSpec = OptionSpec::text(
     "[pass]",
     "Set privacy protocol password",
 )
-.short('P');
+.short('P')
+.secret();
 pub const SNMP_PRIV_PASSWD_SCRIPT: OptionSpec = OptionSpec {
     metavar: None,
     ..OptionSpec::text(
@@ -56,6 +59,7 @@ pub const SNMP_PRIV_PASSWD_SCRIPT: OptionSpec = OptionSpec {
         "Script to run to retrieve privacy password",
     )
     .short('R')
+    .secret()
 };
 pub const SNMPGET_PATH: OptionSpec = OptionSpec::text(
     "snmpget_path",

@@ -1,21 +1,32 @@
 //! The HTTP(S) exchange with one Redfish service: a blocking reqwest client (rustls,
 //! system CA store, certificate checks on unless `--ssl-insecure`), basic auth and the
-//! OData headers on every request, redirects followed on the same origin, each request
-//! bounded by the timeout its caller gives. Failures become [`DeviceError`]s worded
+//! OData headers on every request, redirects followed on the same origin only (scheme,
+//! host and port; another origin is an error), each request bounded by the timeout its
+//! caller gives and each answer's body by [`MAX_BODY`]. Failures become [`DeviceError`]s worded
 //! for an administrator: 401 → login denied, 403 → privileges, timeouts, refused
 //! connections and untrusted certificates by name. The password is only ever handed
 //! to reqwest's basic-auth header; no message or log line carries it.
 
+use std::io::Read;
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::redirect::{Attempt, Policy};
+use reqwest::Url;
 use serde_json::Value;
 
 use super::endpoint::Endpoint;
 use super::resource::error_message;
 use crate::device::DeviceError;
 use crate::log::{AgentLog, Level, LogSink};
+
+/// The largest answer body read (1 MiB). A Redfish resource is a few KB; a service
+/// sending more is broken or hostile, and reading it whole would exhaust memory.
+pub const MAX_BODY: u64 = 1024 * 1024;
+
+/// Redirects followed in a row before giving up.
+const MAX_REDIRECTS: usize = 5;
 
 /// What a 404 means to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +76,7 @@ impl Http {
                 "palisade-fence_redfish/",
                 env!("CARGO_PKG_VERSION")
             ))
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(Policy::custom(same_origin_redirects))
             .danger_accept_invalid_certs(config.insecure)
             .tls_built_in_root_certs(!config.insecure)
             .timeout(None)
@@ -144,14 +155,14 @@ impl Http {
             .basic_auth(&self.username, Some(&self.password))
             .timeout(timeout)
             .send()
+            .map_err(|e| transport_error(&e, method, url, &self.origin(), timeout))
             .and_then(|r| {
                 let status = r.status().as_u16();
-                r.text().map(|body| (status, body))
+                read_body(r, method, url, &self.origin(), timeout).map(|body| (status, body))
             });
         let (status, body) = match sent {
             Ok(answer) => answer,
-            Err(e) => {
-                let err = transport_error(&e, method, url, &self.origin(), timeout);
+            Err(err) => {
                 self.log
                     .log(Level::Debug, &format!("{method} {url}: {err}"));
                 return Err(err);
@@ -171,6 +182,70 @@ impl Http {
         );
         status_result(method, path, status, body, &self.username, missing)
     }
+}
+
+/// The redirect policy: follow up to [`MAX_REDIRECTS`] redirects within the origin of
+/// the first request (which `Endpoint::url` keeps on the service's); refuse any other
+/// scheme, host or port, so credentials and commands never go elsewhere.
+fn same_origin_redirects(attempt: Attempt) -> reqwest::redirect::Action {
+    let Some(first) = attempt.previous().first() else {
+        return attempt.error("redirect without a request");
+    };
+    if !same_origin(first, attempt.url()) {
+        let message = format!(
+            "the service redirected to {}, another origin than {}; not following it",
+            attempt.url().origin().ascii_serialization(),
+            first.origin().ascii_serialization()
+        );
+        return attempt.error(message);
+    }
+    if attempt.previous().len() > MAX_REDIRECTS {
+        return attempt.error(format!("more than {MAX_REDIRECTS} redirects in a row"));
+    }
+    attempt.follow()
+}
+
+/// Scheme, host and port (the scheme's default when none is written) all equal.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().map(str::to_ascii_lowercase) == b.host_str().map(str::to_ascii_lowercase)
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Read an answer's body, refusing one larger than [`MAX_BODY`] (by its Content-Length
+/// before reading, else after reading one byte more than the limit).
+fn read_body(
+    response: Response,
+    method: &str,
+    url: &str,
+    origin: &str,
+    timeout: Duration,
+) -> Result<String, DeviceError> {
+    let too_large = || {
+        DeviceError::Protocol(format!(
+            "{method} {url}: the answer is larger than {MAX_BODY} bytes; not reading it"
+        ))
+    };
+    if response.content_length().is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    response
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| {
+            match e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
+            {
+                Some(re) => transport_error(re, method, url, origin, timeout),
+                None => DeviceError::ConnectionLost(format!("{method} {url}: {e}")),
+            }
+        })?;
+    if body.len() as u64 > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// A 2xx answer's body, or the error an answer with another status means.
@@ -232,6 +307,9 @@ fn transport_error(
              store, or use --ssl-insecure to skip verification"
         ));
     }
+    if e.is_redirect() {
+        return DeviceError::Protocol(format!("{method} {url}: {cause}"));
+    }
     if e.is_connect() {
         return DeviceError::ConnectionLost(format!("cannot connect to {origin}: {cause}"));
     }
@@ -241,6 +319,19 @@ fn transport_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let bmc = url("https://bmc:443/redfish/v1");
+        assert!(same_origin(&bmc, &url("https://BMC/redfish/v1/Systems/1")));
+        assert!(!same_origin(&bmc, &url("http://bmc:443/x")));
+        assert!(!same_origin(&bmc, &url("https://bmc:8443/x")));
+        assert!(!same_origin(&bmc, &url("https://bmc.evil/x")));
+        let v6 = url("http://[::1]:8000/a");
+        assert!(same_origin(&v6, &url("http://[::1]:8000/b")));
+        assert!(!same_origin(&v6, &url("http://127.0.0.1:8000/b")));
+    }
 
     #[test]
     fn answers_map_to_device_errors() {

@@ -1,6 +1,7 @@
 //! RedfishDevice against a scripted plain-HTTP service on 127.0.0.1 (one thread, one
 //! connection per request): discovery, ambiguity, reset-type choice, transitional power
-//! states, ActionInfo, redirects, login and timeout errors, listing, option checks.
+//! states, ActionInfo, redirects (and cross-origin ones refused), login and timeout
+//! errors, oversized and endless answers, listing, option checks.
 //! The real-peer tests (sushy-tools over TLS) are the root package's `tests/redfish.rs`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -324,6 +325,114 @@ fn redirects_are_followed_with_credentials() {
     assert_eq!(dev.power_status(None), Ok(PowerState::Off));
     assert_eq!(svc.last().path, SYS1);
     assert!(svc.last().header("Authorization").is_some());
+}
+
+#[test]
+fn redirects_to_another_origin_are_refused() {
+    let elsewhere = bmc(&["1"], None);
+    for target in [
+        format!("http://127.0.0.1:{}{SYS1}", elsewhere.port),
+        format!("https://127.0.0.1:{}{SYS1}", elsewhere.port),
+    ] {
+        let location = target.clone();
+        let svc = Service::start(Box::new(move |_| {
+            (302, vec![("Location", location.clone())], String::new())
+        }));
+        let err = open(svc.port, "systems_uri=/redfish/v1/Systems/node1\n")
+            .err()
+            .unwrap();
+        let origin = target.trim_end_matches(SYS1).to_string();
+        assert!(
+            matches!(&err, DeviceError::Protocol(m) if m.contains("another origin") && m.contains(&origin)),
+            "{target}: {err}"
+        );
+        assert_eq!(svc.requests(), ["GET /redfish/v1/Systems/node1"]);
+    }
+    // Another host name on the same port is another origin too.
+    let svc = Service::start(Box::new(|req| match req.path.as_str() {
+        SYS1 => ok(system("1", "Off", None)),
+        _ => (
+            301,
+            vec![("Location", "http://localhost:1/x".to_string())],
+            String::new(),
+        ),
+    }));
+    let err = open(svc.port, "systems_uri=/redfish/v1/Systems/node1\n")
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, DeviceError::Protocol(m) if m.contains("another origin")),
+        "{err}"
+    );
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+}
+
+/// Bytes a hostile service writes at most, so that a regression cannot eat the machine.
+const HOSTILE_BOUND: u64 = 64 << 20;
+
+/// A service that answers the first request with `head` and then body bytes until the
+/// client hangs up (or [`HOSTILE_BOUND`]); the thread returns how many body bytes it
+/// wrote. `chunked` frames them as HTTP chunks.
+fn flooding_service(head: String, chunked: bool) -> (u16, std::thread::JoinHandle<u64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let flood = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        // A safety net, not an assertion: never block forever on a silent client.
+        stream
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        read_request(&mut stream).unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        let data = "x".repeat(64 * 1024);
+        let piece = if chunked {
+            format!("{:x}\r\n{data}\r\n", data.len())
+        } else {
+            data.clone()
+        };
+        let mut sent = 0;
+        while sent < HOSTILE_BOUND && stream.write_all(piece.as_bytes()).is_ok() {
+            sent += data.len() as u64;
+        }
+        sent
+    });
+    (port, flood)
+}
+
+fn assert_body_refused(port: u16, flood: std::thread::JoinHandle<u64>) {
+    let err = open(port, &format!("systems_uri={SYS1}\n")).err().unwrap();
+    assert!(
+        matches!(&err, DeviceError::Protocol(m)
+            if m.contains(&format!("larger than {} bytes", http::MAX_BODY))),
+        "{err}"
+    );
+    let sent = flood.join().unwrap();
+    assert!(
+        sent < HOSTILE_BOUND,
+        "the client read on to the bound: {sent} bytes"
+    );
+}
+
+#[test]
+fn an_endless_chunked_answer_is_cut_at_the_body_limit() {
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                Transfer-Encoding: chunked\r\n\r\n";
+    let (port, flood) = flooding_service(head.to_string(), true);
+    assert_body_refused(port, flood);
+}
+
+#[test]
+fn a_declared_huge_answer_is_refused_before_reading() {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        100 << 20
+    );
+    let (port, flood) = flooding_service(head, false);
+    assert_body_refused(port, flood);
 }
 
 #[test]
