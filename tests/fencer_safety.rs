@@ -468,3 +468,16 @@ fn validate_refuses_a_level_with_a_missing_device() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 8") && err.contains("ipmi-typo"), "{err}");
 }
+
+#[test]
+fn a_non_utf8_argument_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"node\xff1");
+    for args in [vec![std::ffi::OsStr::new("fence"), bad], vec![bad]] {
+        let out = Command::new(palisade())
+            .args(&args)
+            .output()
+            .expect("palisade");
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    }
+}
