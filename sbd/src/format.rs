@@ -14,10 +14,12 @@
 //! refused instead of being believed.
 
 pub mod check;
+pub mod escape;
 
 use std::fmt;
 
 pub use check::{Integrity, SectorKind, CHECK_END, CHECK_LEN, CHECK_OFFSET};
+pub use escape::escape_bytes;
 
 use crate::inquisitor::MailboxCommand;
 
@@ -58,8 +60,11 @@ pub enum FormatError {
     /// Sector 0 is all zero: the device was never initialised with `create`.
     #[error("not an sbd device: the header sector is all zero (initialise it with `create`)")]
     NotInitialized,
-    /// Sector 0 does not start with `SBD_SBD_`.
-    #[error("not an sbd device: bad magic {found:?} in the header sector (expected \"SBD_SBD_\")")]
+    /// Sector 0 does not start with `SBD_SBD_`; `found` is the first eight bytes,
+    /// escaped ([`escape_bytes`]).
+    #[error(
+        "not an sbd device: bad magic \"{found}\" in the header sector (expected \"SBD_SBD_\")"
+    )]
     BadMagic { found: String },
     /// The header has a major version other than 2.
     #[error("unsupported sbd header version {major}.{minor} (only version 2 is supported)")]
@@ -169,9 +174,12 @@ impl PartialEq for NodeName {
     }
 }
 
+/// The name as printable text: control characters, invalid UTF-8 and backslashes are
+/// escaped ([`escape`]), so a name read from disk cannot drive a terminal or add
+/// columns and lines to `list`. Plain host names print unchanged.
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.bytes))
+        escape::write_escaped(f, &self.bytes)
     }
 }
 
@@ -236,7 +244,7 @@ impl Header {
                 return Err(FormatError::NotInitialized);
             }
             return Err(FormatError::BadMagic {
-                found: String::from_utf8_lossy(&sector[..MAGIC.len()]).into_owned(),
+                found: escape_bytes(&sector[..MAGIC.len()]),
             });
         }
         check::verify(sector, SectorKind::Header)?;

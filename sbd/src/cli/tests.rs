@@ -361,3 +361,5 @@ fn help_prints_usage() {
     assert_eq!(code, 0);
     assert!(out.contains("message <node> (test|reset|off|crashdump|clear|exit)"));
 }
+
+mod hostile_disks;

@@ -162,3 +162,25 @@ fn test_and_exit_read_as_on_crashdump_as_off() {
         assert_eq!(agent.power_status(Some("node1")), Ok(state), "{command:?}");
     }
 }
+
+#[test]
+fn list_escapes_control_characters_in_slot_names() {
+    let disks = Disks::new(1, 10);
+    let mut agent = disks.agent();
+    let disk = open_disk(&disks.paths[0]).unwrap();
+    let slot = sbd::format::SlotEntry {
+        in_use: 1,
+        name: NodeName::from_field(b"evil\x1b[2J x\n"),
+    };
+    let sector = slot.encode(disk.device().sector_size()).unwrap();
+    disk.device()
+        .write_sector(sbd::format::slot_sector(0), &sector)
+        .unwrap();
+    let listed: Vec<String> = agent
+        .list_plugs()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, vec!["evil\\x1b[2J x\\x0a", "node2"]);
+}
