@@ -389,6 +389,14 @@ pub(crate) fn report(rt: &mut Runtime<'_>, error: &dyn std::fmt::Display) {
 }
 
 fn run_create(invocation: &Invocation, rt: &mut Runtime<'_>) -> bool {
+    // Never write a header every reader refuses.
+    if let Err(e) = invocation.timeouts.check_bounds() {
+        report(rt, &e);
+        for path in &invocation.devices {
+            let _ = writeln!(rt.err, "==Device {path} NOT initialized");
+        }
+        return false;
+    }
     let runtime = runtime_timeouts(&invocation.timeouts, invocation.io_timeout);
     match validate_timeouts(&runtime, None) {
         Ok(warnings) => {
@@ -511,8 +519,13 @@ fn run_message(
     let mut msgwait = Duration::ZERO;
     for path in &invocation.devices {
         let sent = open_disk(rt, path).and_then(|disk| {
+            // `exit` is not waited for; anything else only goes out if it can be.
+            let wait = match command {
+                MailboxCommand::Exit => Duration::ZERO,
+                _ => disk.checked_msgwait()?,
+            };
             disk.message(target, command, &invocation.local_name)?;
-            Ok(disk.msgwait())
+            Ok(wait)
         });
         match sent {
             Ok(wait) => {

@@ -15,11 +15,13 @@
 
 pub mod check;
 pub mod escape;
+pub mod timeouts;
 
 use std::fmt;
 
 pub use check::{Integrity, SectorKind, CHECK_END, CHECK_LEN, CHECK_OFFSET};
 pub use escape::escape_bytes;
+pub use timeouts::{DiskTimeouts, TimeoutError, MAX_TIMEOUT_SECS};
 
 use crate::inquisitor::MailboxCommand;
 
@@ -91,6 +93,9 @@ pub enum FormatError {
         /// The kind whose tag was found, if it is one of ours.
         found: Option<SectorKind>,
     },
+    /// A header timeout no configuration would hold (see [`timeouts`]).
+    #[error(transparent)]
+    Timeouts(#[from] TimeoutError),
 }
 
 fn describe_foreign(found: Option<SectorKind>) -> String {
@@ -180,31 +185,6 @@ impl PartialEq for NodeName {
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         escape::write_escaped(f, &self.bytes)
-    }
-}
-
-/// The four timeouts stored in the header, in whole seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiskTimeouts {
-    /// `-1`: watchdog timeout.
-    pub watchdog: u32,
-    /// `-2`: wait after claiming a slot.
-    pub allocate: u32,
-    /// `-3`: watcher loop period.
-    pub loop_timeout: u32,
-    /// `-4`: how long a sender waits before a message counts as delivered.
-    pub msgwait: u32,
-}
-
-impl Default for DiskTimeouts {
-    /// sbd's defaults: watchdog 5, allocate 2, loop 1, msgwait 10.
-    fn default() -> DiskTimeouts {
-        DiskTimeouts {
-            watchdog: 5,
-            allocate: 2,
-            loop_timeout: 1,
-            msgwait: 10,
-        }
     }
 }
 

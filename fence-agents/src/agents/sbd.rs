@@ -183,7 +183,7 @@ impl SbdDevices {
         self.paths
             .iter()
             .filter_map(|p| open_disk(p).ok())
-            .map(|d| d.msgwait())
+            .filter_map(|d| d.checked_msgwait().ok())
             .max()
     }
 
@@ -197,13 +197,18 @@ impl SbdDevices {
         let mut not_found = 0;
         for path in &self.paths {
             let sent = open_disk(path).and_then(|disk| {
+                // A pill only goes out on a device whose msgwait can be waited for.
+                let wait = match command {
+                    MailboxCommand::Clear => Duration::ZERO,
+                    _ => disk.checked_msgwait().map_err(|e| e.to_string())?,
+                };
                 disk.message(&target, command, &self.sender).map_err(|e| {
                     if matches!(e, sbd::disk::DiskError::NodeNotFound { .. }) {
                         not_found += 1;
                     }
                     e.to_string()
                 })?;
-                Ok(disk.msgwait())
+                Ok(wait)
             });
             match sent {
                 Ok(wait) => {
