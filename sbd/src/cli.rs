@@ -390,7 +390,7 @@ pub(crate) fn report(rt: &mut Runtime<'_>, error: &dyn std::fmt::Display) {
 
 fn run_create(invocation: &Invocation, rt: &mut Runtime<'_>) -> bool {
     // Never write a header every reader refuses.
-    if let Err(e) = invocation.timeouts.check_bounds() {
+    if let Err(e) = invocation.timeouts.check_for_fencing() {
         report(rt, &e);
         for path in &invocation.devices {
             let _ = writeln!(rt.err, "==Device {path} NOT initialized");

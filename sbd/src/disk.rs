@@ -294,10 +294,11 @@ impl<D: BlockDevice> SbdDisk<D> {
     }
 
     /// How long a sender waits before a message on this device counts as delivered.
-    /// Fails when the header's timeouts cannot be believed
-    /// ([`DiskTimeouts::check_bounds`]): a sender must not wait on them.
+    /// Fails when the header's timeouts cannot confirm a message
+    /// ([`DiskTimeouts::check_for_fencing`]: absurd, or a zero msgwait or watchdog
+    /// timeout): then no message must be sent through this device.
     pub fn checked_msgwait(&self) -> Result<Duration, DiskError> {
-        self.checked_timeouts()?;
+        self.fencing_timeouts()?;
         Ok(self.msgwait())
     }
 
@@ -307,11 +308,22 @@ impl<D: BlockDevice> SbdDisk<D> {
         Duration::from_secs(u64::from(self.header.timeouts.msgwait))
     }
 
-    /// The header's timeouts, if they can be turned into waits.
+    /// The header's timeouts, if they can be turned into waits
+    /// ([`DiskTimeouts::check_bounds`]).
     pub fn checked_timeouts(&self) -> Result<DiskTimeouts, DiskError> {
         let timeouts = self.header.timeouts;
         timeouts
             .check_bounds()
+            .map_err(|e| format_error(&self.device, e.into()))?;
+        Ok(timeouts)
+    }
+
+    /// The header's timeouts, if fencing can rely on them
+    /// ([`DiskTimeouts::check_for_fencing`]): what senders and watchers use.
+    pub fn fencing_timeouts(&self) -> Result<DiskTimeouts, DiskError> {
+        let timeouts = self.header.timeouts;
+        timeouts
+            .check_for_fencing()
             .map_err(|e| format_error(&self.device, e.into()))?;
         Ok(timeouts)
     }

@@ -7,8 +7,9 @@
 //! makes `message` hang without a word. Here a header timeout above
 //! [`MAX_TIMEOUT_SECS`] is taken for corruption, and every place that turns a header's
 //! timeouts into a wait checks them first ([`DiskTimeouts::check_bounds`]): the message
-//! and ping commands, allocate, the watch daemon at start-up, fence_sbd. `create` refuses
-//! to write such values.
+//! and ping commands, allocate, the watch daemon at start-up, fence_sbd. Fencing also
+//! needs a watchdog timeout and msgwait above zero ([`DiskTimeouts::check_for_fencing`]).
+//! `create` refuses to write a header that fails either check.
 
 /// Largest header timeout believed, in seconds (one hour). Real configurations stay far
 /// below: sbd's defaults are watchdog 5 / msgwait 10 (15 / 30 on s390), and setups on
@@ -30,6 +31,17 @@ pub enum TimeoutError {
         /// The `create` option that sets it (`1` .. `4`).
         option: char,
         secs: u32,
+    },
+    #[error(
+        "header {name} timeout is 0: a message sent with it cannot be confirmed (the \
+         target is only known to be gone after its watcher read the pill or its watchdog \
+         fired); the header is invalid for fencing (re-create the device with -{option} \
+         above 0)"
+    )]
+    Zero {
+        name: &'static str,
+        /// The `create` option that sets it (`1` or `4`).
+        option: char,
     },
 }
 
@@ -64,6 +76,25 @@ impl DiskTimeouts {
         for (name, option, secs) in self.named() {
             if secs > MAX_TIMEOUT_SECS {
                 return Err(TimeoutError::TooLong { name, option, secs });
+            }
+        }
+        Ok(())
+    }
+
+    /// What fencing relies on: [`DiskTimeouts::check_bounds`], and a watchdog timeout
+    /// and msgwait above zero. A sender counts a message as delivered once msgwait has
+    /// passed, on the grounds that by then the target's watcher has read it or its
+    /// watchdog has fired: with msgwait 0 nothing has happened yet, and with a watchdog
+    /// timeout of 0 no watcher can run (ClusterLabs sbd checks neither: its `message`
+    /// sleeps 0 s and reports the message delivered, and its fence_sbd reports success).
+    pub fn check_for_fencing(&self) -> Result<(), TimeoutError> {
+        self.check_bounds()?;
+        for (name, option, secs) in [
+            ("watchdog", '1', self.watchdog),
+            ("msgwait", '4', self.msgwait),
+        ] {
+            if secs == 0 {
+                return Err(TimeoutError::Zero { name, option });
             }
         }
         Ok(())

@@ -222,3 +222,37 @@ fn an_absurd_msgwait_fails_at_once_even_without_a_power_timeout() {
     assert_eq!(disks.mailbox(0, "node1"), MailboxCommand::Clear, "no pill");
     assert_eq!(agent.msgwait(), None, "no believable msgwait to warn about");
 }
+
+#[test]
+fn a_zero_msgwait_or_watchdog_timeout_cannot_confirm_a_fence() {
+    for (field, timeouts) in [
+        (
+            "msgwait",
+            DiskTimeouts {
+                msgwait: 0,
+                ..DiskTimeouts::default()
+            },
+        ),
+        (
+            "watchdog",
+            DiskTimeouts {
+                watchdog: 0,
+                ..DiskTimeouts::default()
+            },
+        ),
+    ] {
+        let disks = disks_with_timeouts(1, timeouts);
+        let mut agent = disks.agent();
+        let err = agent.set_power(Some("node1"), PowerState::Off).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("header {field} timeout is 0")),
+            "{err}"
+        );
+        let err = agent.power_cycle(Some("node1")).unwrap_err();
+        assert!(err.to_string().contains("timeout is 0"), "{err}");
+        assert_eq!(disks.mailbox(0, "node1"), MailboxCommand::Clear, "no pill");
+        // Clearing waits for nothing and stays possible.
+        agent.set_power(Some("node1"), PowerState::On).unwrap();
+    }
+}

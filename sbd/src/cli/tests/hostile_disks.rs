@@ -141,3 +141,40 @@ fn create_refuses_to_write_timeouts_every_reader_would_refuse() {
     assert!(err.contains("msgwait timeout 4000000 s is above"), "{err}");
     assert_eq!(world.devices["/dev/a"].write_count(), 0);
 }
+
+#[test]
+fn message_refuses_a_zero_msgwait_or_watchdog_timeout() {
+    for (field, timeouts) in [
+        (
+            "msgwait",
+            DiskTimeouts {
+                msgwait: 0,
+                ..DiskTimeouts::default()
+            },
+        ),
+        (
+            "watchdog",
+            DiskTimeouts {
+                watchdog: 0,
+                ..DiskTimeouts::default()
+            },
+        ),
+    ] {
+        let mut world = world_with_timeouts(timeouts, false);
+        let (code, _, err) = world.run("-d /dev/a -n node2 message node1 off");
+        assert_eq!(code, 1, "{field}: {err}");
+        assert!(
+            err.contains(&format!("header {field} timeout is 0")),
+            "{err}"
+        );
+        assert_eq!(mailbox_of_node1(&world), MailboxCommand::Clear);
+        let option = if field == "msgwait" { "-4" } else { "-1" };
+        let mut fresh = World::new(&["/dev/b"]);
+        let (code, _, err) = fresh.run(&format!("-d /dev/b {option} 0 create"));
+        assert_eq!(code, 1, "create {option} 0: {err}");
+        assert!(
+            err.contains(&format!("header {field} timeout is 0")),
+            "{err}"
+        );
+    }
+}
