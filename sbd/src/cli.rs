@@ -22,6 +22,7 @@ use crate::format::{
     parse_command, uuid_v4_from_random, DiskTimeouts, NameError, NodeName, DEFAULT_SLOTS,
 };
 use crate::inquisitor::{validate_timeouts, MailboxCommand};
+use crate::overwrite_guard::{self, Refusal, UsageProbe};
 
 mod ping;
 mod process;
@@ -75,13 +76,21 @@ pub enum UsageError {
     /// A `--name` without `=value`.
     #[error("option --{0} needs a value (--{0}=VALUE)")]
     LongOptionValue(String),
+    /// `--force` given to another command than create.
+    #[error("--force only applies to create")]
+    ForceNeedsCreate,
 }
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
-    Create,
+    /// Initialise the devices; `force` (`--force`) overwrites a device that holds a
+    /// filesystem, swap, LVM, LUKS or a partition table (never one in use, see
+    /// [`crate::overwrite_guard`]).
+    Create {
+        force: bool,
+    },
     Dump,
     List,
     Allocate(NodeName),
@@ -142,12 +151,17 @@ pub fn parse_args(
     let mut positional = Vec::new();
     let mut options = Vec::new();
     let mut long_options = Vec::new();
+    let mut force = false;
 
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         if arg == "--" {
             positional.extend(iter.by_ref().cloned());
             break;
+        }
+        if arg == "--force" {
+            force = true;
+            continue;
         }
         if let Some(long) = arg.strip_prefix("--") {
             let (name, value) = long
@@ -200,6 +214,13 @@ pub fn parse_args(
     } else {
         parse_command_words(&positional)?
     };
+    match &mut command {
+        Command::Create {
+            force: create_force,
+        } => *create_force = force,
+        _ if force => return Err(UsageError::ForceNeedsCreate),
+        _ => {}
+    }
     if let Command::TestWatchdog { force } = &mut command {
         for (name, value) in std::mem::take(&mut long_options) {
             match name.as_str() {
@@ -271,7 +292,7 @@ fn parse_command_words(words: &[String]) -> Result<Command, UsageError> {
         return Err(UsageError::NoCommand);
     };
     let (command, used) = match first.as_str() {
-        "create" => (Command::Create, 0),
+        "create" => (Command::Create { force: false }, 0),
         "dump" => (Command::Dump, 0),
         "list" => (Command::List, 0),
         "allocate" => {
@@ -336,6 +357,8 @@ pub struct Runtime<'a> {
     pub probe: ProbeFn<'a>,
     /// Environment lookups (watchdog settings for the watchdog commands).
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Who uses a device (`create` refuses one in use, see [`crate::overwrite_guard`]).
+    pub usage: UsageProbe<'a>,
 }
 
 /// Lists the watchdogs of the machine without opening any.
@@ -348,7 +371,7 @@ pub fn run(invocation: &Invocation, rt: &mut Runtime<'_>) -> i32 {
             let _ = rt.out.write_all(USAGE.as_bytes());
             true
         }
-        Command::Create => run_create(invocation, rt),
+        Command::Create { force } => run_create(invocation, *force, rt),
         Command::Dump => run_dump(invocation, rt),
         Command::List => run_list(invocation, rt),
         Command::Allocate(name) => run_allocate(invocation, name, rt),
@@ -374,6 +397,8 @@ pub(crate) enum DeviceFailure {
     Disk(#[from] DiskError),
     #[error("cannot get random bytes for the UUID: {0}")]
     Random(io::Error),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
 }
 
 pub(crate) fn open_disk(
@@ -388,7 +413,15 @@ pub(crate) fn report(rt: &mut Runtime<'_>, error: &dyn std::fmt::Display) {
     let _ = writeln!(rt.err, "{PROGRAM}: {error}");
 }
 
-fn run_create(invocation: &Invocation, rt: &mut Runtime<'_>) -> bool {
+fn run_create(invocation: &Invocation, force: bool, rt: &mut Runtime<'_>) -> bool {
+    // Never write a header every reader refuses.
+    if let Err(e) = invocation.timeouts.check_for_fencing() {
+        report(rt, &e);
+        for path in &invocation.devices {
+            let _ = writeln!(rt.err, "==Device {path} NOT initialized");
+        }
+        return false;
+    }
     let runtime = runtime_timeouts(&invocation.timeouts, invocation.io_timeout);
     match validate_timeouts(&runtime, None) {
         Ok(warnings) => {
@@ -403,6 +436,7 @@ fn run_create(invocation: &Invocation, rt: &mut Runtime<'_>) -> bool {
         let _ = writeln!(rt.out, "Initializing device {path}");
         let created = (|| -> Result<SbdDisk<Box<dyn BlockDevice>>, DeviceFailure> {
             let device = (rt.open)(path)?;
+            overwrite_guard::check(path, device.as_ref(), rt.usage, force)?;
             let uuid = uuid_v4_from_random((rt.random)().map_err(DeviceFailure::Random)?);
             Ok(SbdDisk::create(device, invocation.timeouts, uuid)?)
         })();
@@ -511,8 +545,13 @@ fn run_message(
     let mut msgwait = Duration::ZERO;
     for path in &invocation.devices {
         let sent = open_disk(rt, path).and_then(|disk| {
+            // `exit` is not waited for; anything else only goes out if it can be.
+            let wait = match command {
+                MailboxCommand::Exit => Duration::ZERO,
+                _ => disk.checked_msgwait()?,
+            };
             disk.message(target, command, &invocation.local_name)?;
-            Ok(disk.msgwait())
+            Ok(wait)
         });
         match sent {
             Ok(wait) => {

@@ -263,7 +263,8 @@ fn choose_executor(
     }
 }
 
-/// Wait up to `-s` for a device with a valid header; its timeouts are the running ones.
+/// Wait up to `-s` for a device with a valid header whose timeouts fencing can rely on
+/// ([`DiskTimeouts::check_for_fencing`]); its timeouts are the running ones.
 fn discover_timeouts(
     config: &WatchConfig,
     opener: &DeviceOpener,
@@ -275,7 +276,7 @@ fn discover_timeouts(
         for path in &config.devices {
             match opener(path).map_err(|e| e.to_string()).and_then(|device| {
                 SbdDisk::open(device)
-                    .map(|disk| disk.header().timeouts)
+                    .and_then(|disk| disk.fencing_timeouts())
                     .map_err(|e| e.to_string())
             }) {
                 Ok(timeouts) => return Ok(timeouts),

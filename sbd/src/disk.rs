@@ -202,6 +202,7 @@ impl<D: BlockDevice> SbdDisk<D> {
         name: &NodeName,
         pause: &mut dyn FnMut(Duration),
     ) -> Result<Allocation, DiskError> {
+        let allocate = Duration::from_secs(u64::from(self.checked_timeouts()?.allocate));
         let attempts = usize::from(self.header.slots) + 1;
         for attempt in 0..attempts {
             let mut first_free = None;
@@ -229,9 +230,7 @@ impl<D: BlockDevice> SbdDisk<D> {
                 .encode(self.device.sector_size())
                 .map_err(|source| format_error(&self.device, source))?;
             self.device.write_sector(slot_sector(slot), &claim)?;
-            pause(Duration::from_secs(u64::from(
-                self.header.timeouts.allocate,
-            )));
+            pause(allocate);
         }
         Err(DiskError::AllocationRace {
             device: self.name().to_owned(),
@@ -241,9 +240,10 @@ impl<D: BlockDevice> SbdDisk<D> {
     }
 
     /// Write `command` from `sender` into `target`'s mailbox and read it back. Returns
-    /// the target's slot. Does not wait msgwait (the caller does, see [`msgwait`]).
+    /// the target's slot. Does not wait msgwait (the caller does, see [`checked_msgwait`],
+    /// and asks for it first: a message is not written when it cannot be waited for).
     ///
-    /// [`msgwait`]: SbdDisk::msgwait
+    /// [`checked_msgwait`]: SbdDisk::checked_msgwait
     pub fn message(
         &self,
         target: &NodeName,
@@ -294,8 +294,38 @@ impl<D: BlockDevice> SbdDisk<D> {
     }
 
     /// How long a sender waits before a message on this device counts as delivered.
+    /// Fails when the header's timeouts cannot confirm a message
+    /// ([`DiskTimeouts::check_for_fencing`]: absurd, or a zero msgwait or watchdog
+    /// timeout): then no message must be sent through this device.
+    pub fn checked_msgwait(&self) -> Result<Duration, DiskError> {
+        self.fencing_timeouts()?;
+        Ok(self.msgwait())
+    }
+
+    /// The header's msgwait as it is, unchecked (for display). A sender waits
+    /// [`SbdDisk::checked_msgwait`] instead.
     pub fn msgwait(&self) -> Duration {
         Duration::from_secs(u64::from(self.header.timeouts.msgwait))
+    }
+
+    /// The header's timeouts, if they can be turned into waits
+    /// ([`DiskTimeouts::check_bounds`]).
+    pub fn checked_timeouts(&self) -> Result<DiskTimeouts, DiskError> {
+        let timeouts = self.header.timeouts;
+        timeouts
+            .check_bounds()
+            .map_err(|e| format_error(&self.device, e.into()))?;
+        Ok(timeouts)
+    }
+
+    /// The header's timeouts, if fencing can rely on them
+    /// ([`DiskTimeouts::check_for_fencing`]): what senders and watchers use.
+    pub fn fencing_timeouts(&self) -> Result<DiskTimeouts, DiskError> {
+        let timeouts = self.header.timeouts;
+        timeouts
+            .check_for_fencing()
+            .map_err(|e| format_error(&self.device, e.into()))?;
+        Ok(timeouts)
     }
 }
 

@@ -14,10 +14,14 @@
 //! refused instead of being believed.
 
 pub mod check;
+pub mod escape;
+pub mod timeouts;
 
 use std::fmt;
 
 pub use check::{Integrity, SectorKind, CHECK_END, CHECK_LEN, CHECK_OFFSET};
+pub use escape::escape_bytes;
+pub use timeouts::{DiskTimeouts, TimeoutError, MAX_TIMEOUT_SECS};
 
 use crate::inquisitor::MailboxCommand;
 
@@ -58,8 +62,11 @@ pub enum FormatError {
     /// Sector 0 is all zero: the device was never initialised with `create`.
     #[error("not an sbd device: the header sector is all zero (initialise it with `create`)")]
     NotInitialized,
-    /// Sector 0 does not start with `SBD_SBD_`.
-    #[error("not an sbd device: bad magic {found:?} in the header sector (expected \"SBD_SBD_\")")]
+    /// Sector 0 does not start with `SBD_SBD_`; `found` is the first eight bytes,
+    /// escaped ([`escape_bytes`]).
+    #[error(
+        "not an sbd device: bad magic \"{found}\" in the header sector (expected \"SBD_SBD_\")"
+    )]
     BadMagic { found: String },
     /// The header has a major version other than 2.
     #[error("unsupported sbd header version {major}.{minor} (only version 2 is supported)")]
@@ -86,6 +93,9 @@ pub enum FormatError {
         /// The kind whose tag was found, if it is one of ours.
         found: Option<SectorKind>,
     },
+    /// A header timeout no configuration would hold (see [`timeouts`]).
+    #[error(transparent)]
+    Timeouts(#[from] TimeoutError),
 }
 
 fn describe_foreign(found: Option<SectorKind>) -> String {
@@ -169,34 +179,12 @@ impl PartialEq for NodeName {
     }
 }
 
+/// The name as printable text: control characters, invalid UTF-8 and backslashes are
+/// escaped ([`escape`]), so a name read from disk cannot drive a terminal or add
+/// columns and lines to `list`. Plain host names print unchanged.
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&String::from_utf8_lossy(&self.bytes))
-    }
-}
-
-/// The four timeouts stored in the header, in whole seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiskTimeouts {
-    /// `-1`: watchdog timeout.
-    pub watchdog: u32,
-    /// `-2`: wait after claiming a slot.
-    pub allocate: u32,
-    /// `-3`: watcher loop period.
-    pub loop_timeout: u32,
-    /// `-4`: how long a sender waits before a message counts as delivered.
-    pub msgwait: u32,
-}
-
-impl Default for DiskTimeouts {
-    /// sbd's defaults: watchdog 5, allocate 2, loop 1, msgwait 10.
-    fn default() -> DiskTimeouts {
-        DiskTimeouts {
-            watchdog: 5,
-            allocate: 2,
-            loop_timeout: 1,
-            msgwait: 10,
-        }
+        escape::write_escaped(f, &self.bytes)
     }
 }
 
@@ -236,7 +224,7 @@ impl Header {
                 return Err(FormatError::NotInitialized);
             }
             return Err(FormatError::BadMagic {
-                found: String::from_utf8_lossy(&sector[..MAGIC.len()]).into_owned(),
+                found: escape_bytes(&sector[..MAGIC.len()]),
             });
         }
         check::verify(sector, SectorKind::Header)?;

@@ -5,11 +5,13 @@
 //! device access, the disk operations and the sbd(8) command line (with `ping`,
 //! `query-watchdog` and `test-watchdog`), and the [`inquisitor`] that decides whether to
 //! pet the watchdog, the per-device [`servant`]s that read this node's mailbox, and the
-//! [`daemon`] (`watch`) that drives them.
+//! [`daemon`] (`watch`) that drives them. [`overwrite_guard`] keeps `create` off devices
+//! that are in use or hold data.
 pub mod blockdev;
 pub mod cli;
 pub mod daemon;
 pub mod disk;
 pub mod format;
 pub mod inquisitor;
+pub mod overwrite_guard;
 pub mod servant;

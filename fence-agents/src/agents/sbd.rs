@@ -9,6 +9,10 @@
 //!   the devices'), after which the node has either read the pill or been killed by its
 //!   watchdog. A msgwait longer than `power_timeout` fails (ClusterLabs' sbd child would
 //!   be killed at `power_timeout` as well); `power_timeout` ≤ msgwait is warned about.
+//!   A device whose header cannot confirm a message (a msgwait or watchdog timeout of 0,
+//!   or one above an hour: [`sbd::format::DiskTimeouts::check_for_fencing`]) is refused
+//!   before the pill is written and counts as a failed device (ClusterLabs reports such
+//!   a fence done at once; see `sbd/FORMAT.md`).
 //! * `on` writes `clear` (no msgwait wait: clearing is not a fence).
 //! * `status` reads the node's mailbox on every device: OFF when a majority of the
 //!   devices hold a poison pill (`reset`, `off`, `crashdump`), else ON; a node without a
@@ -183,7 +187,7 @@ impl SbdDevices {
         self.paths
             .iter()
             .filter_map(|p| open_disk(p).ok())
-            .map(|d| d.msgwait())
+            .filter_map(|d| d.checked_msgwait().ok())
             .max()
     }
 
@@ -197,13 +201,18 @@ impl SbdDevices {
         let mut not_found = 0;
         for path in &self.paths {
             let sent = open_disk(path).and_then(|disk| {
+                // A pill only goes out on a device whose msgwait can be waited for.
+                let wait = match command {
+                    MailboxCommand::Clear => Duration::ZERO,
+                    _ => disk.checked_msgwait().map_err(|e| e.to_string())?,
+                };
                 disk.message(&target, command, &self.sender).map_err(|e| {
                     if matches!(e, sbd::disk::DiskError::NodeNotFound { .. }) {
                         not_found += 1;
                     }
                     e.to_string()
                 })?;
-                Ok(disk.msgwait())
+                Ok(wait)
             });
             match sent {
                 Ok(wait) => {

@@ -41,10 +41,10 @@ pub(super) fn run_ping(invocation: &Invocation, target: &NodeName, rt: &mut Runt
     let mut pending = Vec::new();
     for path in &invocation.devices {
         let sent = open_disk(rt, path).and_then(|disk| {
+            let msgwait = disk.checked_msgwait()?;
             let slot = disk
                 .message(target, MailboxCommand::Test, &invocation.local_name)
                 .map_err(DeviceFailure::from)?;
-            let msgwait = disk.msgwait();
             Ok(Pending {
                 path: path.clone(),
                 disk,

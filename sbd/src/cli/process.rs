@@ -1,11 +1,13 @@
 //! The real `palisade-sbd` process: arguments and environment of this process, devices
-//! opened with [`FileDevice`], real sleeps, UUIDs from `/dev/urandom`, stdout and stderr.
+//! opened with [`FileDevice`], real sleeps, UUIDs from `/dev/urandom`, the kernel's
+//! mount, swap and device tables for `create`'s safety probe, stdout and stderr.
 //! `watch` goes to [`crate::daemon::main`].
 
 use std::io::{self, Read, Write};
 
 use super::{parse_args, run, Command, Runtime, PROGRAM};
 use crate::blockdev::{BlockDevError, BlockDevice, FileDevice, IoMode};
+use crate::overwrite_guard::{self, KernelTables};
 
 /// The real program: arguments and environment of this process, devices opened with
 /// [`FileDevice`], real sleeps, UUIDs from `/dev/urandom`, stdout and stderr.
@@ -48,6 +50,7 @@ pub fn main_from_env() -> i32 {
         std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
         Ok(bytes)
     };
+    let usage = |path: &str| overwrite_guard::usage::find(path, &KernelTables::default());
     let mut stdout = io::stdout().lock();
     let mut runtime = Runtime {
         open: &open,
@@ -57,6 +60,7 @@ pub fn main_from_env() -> i32 {
         err: &mut stderr,
         probe: &watchdog::probe,
         env: &env,
+        usage: &usage,
     };
     run(&invocation, &mut runtime)
 }

@@ -40,7 +40,7 @@ fn parses_sbd_style_options() {
             msgwait: 20
         }
     );
-    assert_eq!(inv.command, Command::Create);
+    assert_eq!(inv.command, Command::Create { force: false });
 
     let inv = parse("-d x -n node2 message node1 reset").expect("parse");
     assert_eq!(inv.local_name, name("node2"));
@@ -175,6 +175,8 @@ pub(in crate::cli) struct World {
     pub(in crate::cli) watchdogs: Vec<watchdog::ProbedWatchdog>,
     pub(in crate::cli) env: HashMap<String, String>,
     pub(in crate::cli) on_pause: Option<OnPause>,
+    /// What the usage probe of `create` finds, by path (nothing for other paths).
+    pub(in crate::cli) in_use: HashMap<String, Vec<crate::overwrite_guard::Usage>>,
 }
 
 impl World {
@@ -188,6 +190,7 @@ impl World {
             watchdogs: Vec::new(),
             env: HashMap::new(),
             on_pause: None,
+            in_use: HashMap::new(),
         }
     }
 
@@ -219,6 +222,8 @@ impl World {
         let probe = move || Ok(watchdogs.clone());
         let env_map = self.env.clone();
         let env = move |key: &str| env_map.get(key).cloned();
+        let in_use = self.in_use.clone();
+        let usage = move |path: &str| Ok(in_use.get(path).cloned().unwrap_or_default());
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run(
             &invocation,
@@ -230,6 +235,7 @@ impl World {
                 err: &mut err,
                 probe: &probe,
                 env: &env,
+                usage: &usage,
             },
         );
         (
@@ -361,3 +367,6 @@ fn help_prints_usage() {
     assert_eq!(code, 0);
     assert!(out.contains("message <node> (test|reset|off|crashdump|clear|exit)"));
 }
+
+mod create_guard;
+mod hostile_disks;

@@ -35,7 +35,9 @@ SBD_STARTMODE, SBD_PACEMAKER, SBD_TIMEOUT_ACTION, SBD_DELAY_START, SBD_PIDFILE):
 --force-reset=yes\ttest-watchdog only: really arm the watchdog and let it reset the node
 Other sbd options (-R -c -Z -t -F) are accepted and ignored.
 Commands:
-create\t\tinitialize 255 slots on <dev> - OVERWRITES DEVICE!
+create [--force]\tinitialize 255 slots on <dev> - OVERWRITES DEVICE! Refuses a device
+\t\tthat is mounted, swap or held by device-mapper/md, and (unless --force)
+\t\tone holding a filesystem, swap, LVM2, LUKS or a partition table.
 list\t\tList all allocated slots on device, and messages.
 dump\t\tDump meta-data header from device.
 allocate <node>

@@ -251,3 +251,68 @@ fn in_process_hung_disk_is_overdue_and_starves_the_watchdog() {
     );
     device.set_stalled(false); // let the servant thread finish its read
 }
+
+/// Start a daemon on `device` that gives up at once (`-s 0`) without a valid header.
+fn start_impatient(dir: &TempDir, device: &MemoryDevice) -> Result<Daemon, StartError> {
+    let config = parse(
+        &format!(
+            "-d mem -n node1 -I 1 -s 0 -w pet-file:{0}/pets --self-fence=record:{0}/record watch",
+            dir.0.display()
+        ),
+        &[("SBD_PACEMAKER", "no")],
+    )
+    .unwrap();
+    let device = device.clone();
+    let opener: DeviceOpener = Arc::new(move |_: &str| -> Result<ServantDevice, BlockDevError> {
+        Ok(Box::new(device.clone()))
+    });
+    Daemon::start(config, opener, true, Logger { verbosity: 0 })
+}
+
+#[test]
+fn watch_refuses_a_header_with_absurd_timeouts() {
+    use crate::blockdev::BlockDevice;
+    use crate::format::{Header, CHECK_END, CHECK_OFFSET};
+    let dir = TempDir::new("absurd");
+    for (field, timeouts) in [
+        (
+            "watchdog",
+            DiskTimeouts {
+                watchdog: u32::MAX,
+                msgwait: u32::MAX,
+                ..DiskTimeouts::default()
+            },
+        ),
+        (
+            "msgwait",
+            DiskTimeouts {
+                msgwait: u32::MAX,
+                ..DiskTimeouts::default()
+            },
+        ),
+        (
+            "loop",
+            DiskTimeouts {
+                loop_timeout: 1 << 20,
+                ..DiskTimeouts::default()
+            },
+        ),
+    ] {
+        let device = sbd_memory();
+        // As ClusterLabs sbd writes it: no integrity field.
+        let mut header = Header::new(512, timeouts, [2; 16]).encode(512).unwrap();
+        header[CHECK_OFFSET..CHECK_END].fill(0);
+        device.write_sector(0, &header).unwrap();
+        match start_impatient(&dir, &device) {
+            Err(StartError::NoValidDevice { last, .. }) => {
+                assert!(
+                    last.contains(&format!("{field} timeout")) && last.contains("sane maximum"),
+                    "{last}"
+                );
+            }
+            Err(other) => panic!("{field}: wrong refusal: {other}"),
+            Ok(_) => panic!("{field}: a daemon started on {timeouts:?}"),
+        }
+        assert!(!dir.0.join("pets").exists(), "the watchdog was never armed");
+    }
+}

@@ -162,3 +162,97 @@ fn test_and_exit_read_as_on_crashdump_as_off() {
         assert_eq!(agent.power_status(Some("node1")), Ok(state), "{command:?}");
     }
 }
+
+#[test]
+fn list_escapes_control_characters_in_slot_names() {
+    let disks = Disks::new(1, 10);
+    let mut agent = disks.agent();
+    let disk = open_disk(&disks.paths[0]).unwrap();
+    let slot = sbd::format::SlotEntry {
+        in_use: 1,
+        name: NodeName::from_field(b"evil\x1b[2J x\n"),
+    };
+    let sector = slot.encode(disk.device().sector_size()).unwrap();
+    disk.device()
+        .write_sector(sbd::format::slot_sector(0), &sector)
+        .unwrap();
+    let listed: Vec<String> = agent
+        .list_plugs()
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(listed, vec!["evil\\x1b[2J x\\x0a", "node2"]);
+}
+
+/// Disks whose headers carry `timeouts`, written as ClusterLabs sbd writes a header (no
+/// integrity field), after node1 and node2 were allocated.
+fn disks_with_timeouts(count: usize, timeouts: DiskTimeouts) -> Disks {
+    let disks = Disks::new(count, 10);
+    for path in &disks.paths {
+        let disk = open_disk(path).unwrap();
+        let size = disk.device().sector_size();
+        let mut header = sbd::format::Header::new(size as u32, timeouts, [7; 16])
+            .encode(size)
+            .unwrap();
+        header[sbd::format::CHECK_OFFSET..sbd::format::CHECK_END].fill(0);
+        disk.device().write_sector(0, &header).unwrap();
+    }
+    disks
+}
+
+#[test]
+fn an_absurd_msgwait_fails_at_once_even_without_a_power_timeout() {
+    let disks = disks_with_timeouts(
+        1,
+        DiskTimeouts {
+            msgwait: u32::MAX,
+            ..DiskTimeouts::default()
+        },
+    );
+    let mut agent = disks.agent();
+    agent.msgwait_limit = None; // --disable-timeout: nothing else would stop the wait
+    agent.pause = |wait| panic!("waited {wait:?}");
+    let err = agent.set_power(Some("node1"), PowerState::Off).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("msgwait timeout 4294967295 s is above the sane maximum"),
+        "{err}"
+    );
+    assert_eq!(disks.mailbox(0, "node1"), MailboxCommand::Clear, "no pill");
+    assert_eq!(agent.msgwait(), None, "no believable msgwait to warn about");
+}
+
+#[test]
+fn a_zero_msgwait_or_watchdog_timeout_cannot_confirm_a_fence() {
+    for (field, timeouts) in [
+        (
+            "msgwait",
+            DiskTimeouts {
+                msgwait: 0,
+                ..DiskTimeouts::default()
+            },
+        ),
+        (
+            "watchdog",
+            DiskTimeouts {
+                watchdog: 0,
+                ..DiskTimeouts::default()
+            },
+        ),
+    ] {
+        let disks = disks_with_timeouts(1, timeouts);
+        let mut agent = disks.agent();
+        let err = agent.set_power(Some("node1"), PowerState::Off).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("header {field} timeout is 0")),
+            "{err}"
+        );
+        let err = agent.power_cycle(Some("node1")).unwrap_err();
+        assert!(err.to_string().contains("timeout is 0"), "{err}");
+        assert_eq!(disks.mailbox(0, "node1"), MailboxCommand::Clear, "no pill");
+        // Clearing waits for nothing and stays possible.
+        agent.set_power(Some("node1"), PowerState::On).unwrap();
+    }
+}
