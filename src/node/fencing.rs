@@ -224,7 +224,8 @@ impl Fencer {
 }
 
 /// The msgwait of the sbd devices named in `devices` (comma list, as fence_sbd takes
-/// it): the largest of the readable headers (blocking). `Err` if none can be read.
+/// it): the largest of the readable headers whose timeouts can confirm a fence
+/// (blocking). `Err` if none can be read.
 pub fn sbd_msgwait(devices: &str) -> Result<Duration, String> {
     let mut longest = None;
     let mut errors = Vec::new();
@@ -232,9 +233,11 @@ pub fn sbd_msgwait(devices: &str) -> Result<Duration, String> {
         match sbd::blockdev::FileDevice::open(path)
             .map_err(sbd::disk::DiskError::from)
             .and_then(sbd::disk::SbdDisk::open)
+            .and_then(|disk| disk.checked_msgwait())
         {
-            Ok(disk) => longest = longest.max(Some(disk.msgwait())),
-            Err(e) => errors.push(e.to_string()),
+            // A header whose msgwait is 0 or absurd cannot confirm a poison pill.
+            Ok(msgwait) => longest = longest.max(Some(msgwait)),
+            Err(e) => errors.push(format!("{path}: {e}")),
         }
     }
     longest.ok_or_else(|| {
@@ -446,6 +449,23 @@ mod tests {
         assert_eq!(sbd_msgwait(""), Err("no devices".into()));
         let _ = std::fs::remove_file(a);
         let _ = std::fs::remove_file(b);
+    }
+
+    #[test]
+    fn a_header_that_cannot_confirm_a_pill_is_refused() {
+        // issue 11, defect 9: msgwait 0 would confirm a pill at once, 0xffffffff never.
+        for (tag, msgwait) in [("zero", 0u32), ("huge", u32::MAX)] {
+            let path = sbd_image(tag, 1);
+            let mut image = std::fs::read(&path).expect("read");
+            // msgwait is bytes 28..32 of sector 0, big-endian (sbd/FORMAT.md); the
+            // integrity field (256..264) zeroed, as a ClusterLabs header has it.
+            image[28..32].copy_from_slice(&msgwait.to_be_bytes());
+            image[256..264].fill(0);
+            std::fs::write(&path, &image).expect("write");
+            let answer = sbd_msgwait(&path.display().to_string());
+            assert!(answer.is_err(), "{tag}: {answer:?}");
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     #[tokio::test]
