@@ -125,7 +125,7 @@ pub struct DaemonArgs {
 pub struct FenceArgs {
     /// The node to fence
     pub target: String,
-    /// off, reboot or on (default: the daemon's fencing-action)
+    /// The fence action (default: the daemon's fencing-action)
     #[arg(long, value_name = "ACTION", value_parser = ActionParser)]
     pub action: Option<FenceAction>,
     /// How long the operation may take, e.g. 60s, 2min (default: the daemon's fencing-timeout)

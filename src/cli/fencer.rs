@@ -137,7 +137,6 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, Exit> {
     })
 }
 
-/// Send one request and print its answer.
 /// How long the CLI waits for the daemon to take a request (`hello`) and to answer one
 /// that is not a fence or query; `$PALISADE_ANSWER_WAIT` (seconds) overrides it.
 const ANSWER_WAIT: Duration = Duration::from_secs(15);
@@ -171,7 +170,8 @@ fn answer_wait(request: &Request) -> Duration {
     }
 }
 
-fn call(socket: &std::path::Path, command: &str, request: &Request, json: bool) -> Exit {
+/// Send one request and print its answer.
+fn call(socket: &Path, command: &str, request: &Request, json: bool) -> Exit {
     let wait = answer_wait(request);
     let base = answer_wait_base();
     let result = Client::connect(socket, Some(base)).and_then(|mut c| {
@@ -228,7 +228,7 @@ fn print_result(command: &str, value: Value, json: bool) -> Result<Exit, Exit> {
 }
 
 /// `palisade events`: subscribe and print event lines (all, or the first `count`).
-fn follow_events(socket: &std::path::Path, count: Option<usize>, json: bool) -> Exit {
+fn follow_events(socket: &Path, count: Option<usize>, json: bool) -> Exit {
     let mut client = match Client::connect(socket, Some(answer_wait_base())) {
         Ok(c) => c,
         Err(e) => {
