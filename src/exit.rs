@@ -1,5 +1,9 @@
-//! The exit codes of the `palisade` command, in one place. The codes that mean the same
-//! as `stonith_admin`'s are the same numbers (105 no device, 124 timed out).
+//! The exit codes of the `palisade` binary, in one place: the CLI, the fencer daemon,
+//! the node daemon (`palisade node`) and the `crm_attribute` shim all end through
+//! [`Exit`], and nothing else in the crate picks a number. The codes that mean the same
+//! as `stonith_admin`'s are the same numbers (105 no device, 124 timed out); the shim's
+//! are Pacemaker's (3 not supported, 105 no such attribute). Variants are named by
+//! meaning, so two of them may share a number.
 
 use std::process::ExitCode;
 
@@ -7,33 +11,63 @@ use crate::fencer::operation::{FailReason, OpResult};
 
 /// How a `palisade` command ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 pub enum Exit {
-    /// Done.
-    Success = 0,
+    /// Done (a daemon: stopped by SIGTERM or SIGINT).
+    Success,
     /// The operation ran and failed (every level failed, agent failed...).
-    Failed = 1,
+    Failed,
     /// Bad command line.
-    Usage = 2,
+    Usage,
     /// The configuration file is invalid.
-    Config = 3,
+    Config,
     /// The daemon cannot be reached (no socket, not running).
-    Unavailable = 4,
+    Unavailable,
     /// The daemon refused us (peer credentials).
-    Refused = 5,
+    Refused,
     /// The daemon rejected the request or answered something unreadable.
-    Protocol = 6,
+    Protocol,
     /// The daemon could not start or stopped with an error.
-    Daemon = 7,
+    Daemon,
     /// The daemon took a connection but did not answer within the client's own limit.
-    NoAnswer = 8,
+    NoAnswer,
+    /// `palisade node`: fenced by a peer (its resources stopped).
+    FencedByPeer,
+    /// `palisade node`: the self-fence was recorded by the test executor.
+    SelfFenced,
+    /// `palisade node`: a self-fence that did not happen.
+    SelfFenceFailed,
     /// No device can fence the target (`stonith_admin`: 105).
-    NoDevice = 105,
+    NoDevice,
     /// The operation timed out (`stonith_admin`: 124).
-    TimedOut = 124,
+    TimedOut,
+    /// `crm_attribute` shim: an attribute or option palisade does not keep (Pacemaker's
+    /// CRM_EX_UNIMPLEMENT_FEATURE, 3).
+    Unsupported,
+    /// `crm_attribute` shim: no such attribute (Pacemaker's CRM_EX_NOSUCH, 105).
+    NoSuchAttribute,
 }
 
 impl Exit {
+    /// Every exit, in the order `palisade --help` lists them.
+    pub const ALL: [Exit; 16] = [
+        Exit::Success,
+        Exit::Failed,
+        Exit::Usage,
+        Exit::Config,
+        Exit::Unavailable,
+        Exit::Refused,
+        Exit::Protocol,
+        Exit::Daemon,
+        Exit::NoAnswer,
+        Exit::FencedByPeer,
+        Exit::SelfFenced,
+        Exit::SelfFenceFailed,
+        Exit::NoDevice,
+        Exit::TimedOut,
+        Exit::Unsupported,
+        Exit::NoSuchAttribute,
+    ];
+
     /// The exit code for a fencing result.
     pub fn for_result(result: &OpResult) -> Exit {
         match result {
@@ -50,7 +84,58 @@ impl Exit {
 
     /// The numeric code.
     pub fn code(self) -> u8 {
-        self as u8
+        match self {
+            Exit::Success => 0,
+            Exit::Failed | Exit::SelfFenceFailed => 1,
+            Exit::Usage => 2,
+            Exit::Config | Exit::Unsupported => 3,
+            Exit::Unavailable => 4,
+            Exit::Refused => 5,
+            Exit::Protocol => 6,
+            Exit::Daemon => 7,
+            Exit::NoAnswer => 8,
+            Exit::FencedByPeer => 20,
+            Exit::SelfFenced => 21,
+            Exit::NoDevice | Exit::NoSuchAttribute => 105,
+            Exit::TimedOut => 124,
+        }
+    }
+
+    /// What the code means, in a few words (the exit-code list of `palisade --help`).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Exit::Success => "ok",
+            Exit::Failed => "failed",
+            Exit::Usage => "usage",
+            Exit::Config => "bad config",
+            Exit::Unavailable => "daemon unreachable",
+            Exit::Refused => "refused",
+            Exit::Protocol => "request rejected",
+            Exit::Daemon => "daemon error",
+            Exit::NoAnswer => "no answer in time",
+            Exit::FencedByPeer => "node: fenced by a peer",
+            Exit::SelfFenced => "node: self-fence recorded",
+            Exit::SelfFenceFailed => "node: self-fence did not happen",
+            Exit::NoDevice => "no device",
+            Exit::TimedOut => "timed out",
+            Exit::Unsupported => "crm_attribute: not supported",
+            Exit::NoSuchAttribute => "crm_attribute: no such attribute",
+        }
+    }
+
+    /// The exit codes of the `palisade` commands, one per line by number (the shim's
+    /// are its own).
+    pub fn help_text() -> String {
+        let mut exits: Vec<Exit> = Exit::ALL
+            .into_iter()
+            .filter(|e| !matches!(e, Exit::Unsupported | Exit::NoSuchAttribute))
+            .collect();
+        exits.sort_by_key(|e| e.code());
+        let mut text = String::from("exit codes:");
+        for exit in exits {
+            text.push_str(&format!("\n  {:>3}  {}", exit.code(), exit.meaning()));
+        }
+        text
     }
 }
 
@@ -76,5 +161,17 @@ mod tests {
             warnings: Vec::new(),
         };
         assert_eq!(Exit::for_result(&done), Exit::Success);
+    }
+
+    #[test]
+    fn the_numbers_scripts_and_tests_rely_on() {
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(
+            codes,
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 1, 105, 124, 3, 105]
+        );
+        let help = Exit::help_text();
+        assert!(help.contains("  20  node: fenced by a peer"), "{help}");
+        assert!(!help.contains("crm_attribute"), "{help}");
     }
 }

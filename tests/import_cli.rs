@@ -180,3 +180,49 @@ fn the_imported_configuration_passes_palisade_node_check() {
     assert_eq!(bad.status.code(), Some(3), "{bad:?}");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("'10.0.0.x' is not an IP address"));
 }
+
+#[test]
+fn heartbeat_files_can_be_given_in_heartbeats_order() {
+    let dir = TempDir::new("import-positional");
+    std::fs::write(dir.join("ha.cf"), HA_CF).unwrap();
+    std::fs::write(dir.join("haresources"), "alpha 192.168.1.5 httpd\n").unwrap();
+    std::fs::write(dir.join("authkeys"), "auth 1\n1 sha1 SomeSecretKeyText\n").unwrap();
+    std::fs::set_permissions(dir.join("authkeys"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    // What a heartbeat admin types in /etc/ha.d.
+    let run = |args: &[&str]| {
+        Command::new(palisade())
+            .arg("import")
+            .args(args)
+            .current_dir(dir.join(""))
+            .output()
+            .expect("run palisade import")
+    };
+    let positional = run(&["ha.cf", "haresources", "authkeys"]);
+    assert_eq!(positional.status.code(), Some(0), "{positional:?}");
+    let by_option = run(&[
+        "--ha-cf",
+        "ha.cf",
+        "--haresources",
+        "haresources",
+        "--authkeys=authkeys",
+    ]);
+    assert_eq!(by_option.status.code(), Some(0), "{by_option:?}");
+    assert_eq!(positional.stdout, by_option.stdout);
+    let toml = String::from_utf8_lossy(&positional.stdout);
+    assert!(
+        toml.contains("name = \"alpha\"") && toml.contains("192.168.1.5"),
+        "{toml}"
+    );
+    // ha.cf alone: the other files are optional.
+    assert_eq!(run(&["ha.cf"]).status.code(), Some(0));
+    // A file named both ways, or a fourth file, is a usage error.
+    assert_eq!(run(&["ha.cf", "--ha-cf", "ha.cf"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["ha.cf", "haresources", "authkeys", "extra"])
+            .status
+            .code(),
+        Some(2)
+    );
+    // A missing file named positionally is a configuration error, as by option.
+    assert_eq!(run(&["nonexistent.cf"]).status.code(), Some(3));
+}

@@ -310,8 +310,12 @@ fn admin_commands_drive_a_one_node_cluster() {
             6,
             "no resource 'ghost'",
         ),
-        (&["resource"], 2, "the action"),
-        (&["resource", "wiggle", "app"], 2, "unknown resource action"),
+        (&["resource"], 2, "requires a subcommand"),
+        (
+            &["resource", "wiggle", "app"],
+            2,
+            "unrecognized subcommand 'wiggle'",
+        ),
         (&["node", "standby", "a", "b"], 2, "unexpected argument"),
         (&["status", "extra"], 2, "unexpected argument"),
     ] {
@@ -400,7 +404,11 @@ fn maintenance_leaves_resources_alone_and_probes_them_after() {
         s.running("db") && s.running("web")
     });
     for (args, code, needle) in [
-        (&["maintenance", "maybe"][..], 2, "expected on or off"),
+        (
+            &["maintenance", "maybe"][..],
+            2,
+            "unrecognized subcommand 'maybe'",
+        ),
         (&["node", "maintenance", "ghost"], 6, "no node 'ghost'"),
     ] {
         let (got, text) = solo.cli(args);

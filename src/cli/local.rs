@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::args::Args;
+use super::definition::{DaemonArgs, MetadataArgs, ValidateArgs};
 use crate::exit::Exit;
 use crate::fencer::config::{parse_config, FencerConfig};
 use crate::fencer::duration::format_duration;
@@ -46,14 +46,15 @@ fn init_logging() {
 /// scripts/demo.sh (a simulated BMC as level 1, a dummy PDU as level 2).
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
-/// `palisade daemon [--config F]`: run until SIGTERM or SIGINT.
-pub fn daemon(args: &Args) -> Exit {
-    if args.flag("show-default-config") {
+/// `palisade daemon [--config F]`: run until SIGTERM or SIGINT (`socket`: `--socket`,
+/// which overrides the configuration's).
+pub fn daemon(args: &DaemonArgs, socket: Option<&Path>) -> Exit {
+    if args.show_default_config {
         print!("{DEFAULT_CONFIG}");
         return Exit::Success;
     }
-    let mut config = match args.option("config") {
-        Some(path) => match load_config(Path::new(path)) {
+    let mut config = match &args.config {
+        Some(path) => match load_config(path) {
             Ok(c) => c,
             Err(exit) => return exit,
         },
@@ -78,8 +79,8 @@ pub fn daemon(args: &Args) -> Exit {
             }
         },
     };
-    if let Some(socket) = args.option("socket") {
-        config.daemon.socket = PathBuf::from(socket);
+    if let Some(socket) = socket {
+        config.daemon.socket = socket.to_path_buf();
     }
     init_logging();
     for w in &config.warnings {
@@ -125,12 +126,13 @@ async fn shutdown_signal() {
     }
 }
 
-/// `palisade validate --config F` or `palisade validate --agent A [-o k=v]...`.
-pub fn validate(args: &Args) -> Exit {
-    match (args.option("config"), args.option("agent")) {
-        (Some(path), None) => validate_config(Path::new(path)),
+/// `palisade validate --config F` or `palisade validate --agent A [-o k=v]...` (the
+/// definition makes them exclusive and requires one).
+pub fn validate(args: &ValidateArgs) -> Exit {
+    match (&args.config, &args.agent) {
+        (Some(path), _) => validate_config(path),
         (None, Some(agent)) => run_admin(agent, "validate-all", &args.params, true),
-        _ => {
+        (None, None) => {
             eprintln!("palisade validate: give --config FILE or --agent AGENT [-o key=value]...");
             Exit::Usage
         }
@@ -138,14 +140,8 @@ pub fn validate(args: &Args) -> Exit {
 }
 
 /// `palisade metadata --agent A`.
-pub fn metadata(args: &Args) -> Exit {
-    match args.option("agent") {
-        Some(agent) => run_admin(agent, "metadata", &[], false),
-        None => {
-            eprintln!("palisade metadata: --agent AGENT is required");
-            Exit::Usage
-        }
-    }
+pub fn metadata(args: &MetadataArgs) -> Exit {
+    run_admin(&args.agent, "metadata", &[], false)
 }
 
 fn validate_config(path: &Path) -> Exit {

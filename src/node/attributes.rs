@@ -14,14 +14,13 @@
 //! is refused with exit code 3, so an agent relying on them sees a failure, not silence.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+
+use crate::exit::Exit;
 
 /// The environment variable naming the directory of score files.
 pub const SCORES_ENV: &str = "PALISADE_PROMOTION_SCORES";
 /// The programs the shim answers as (argv[0]).
 pub const SHIM_NAMES: [&str; 2] = ["crm_attribute", "crm_master"];
-/// Pacemaker's exit code for an attribute that does not exist (CRM_EX_NOSUCH).
-const EXIT_NO_SUCH: u8 = 105;
 
 /// What the agent asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,23 +177,23 @@ pub fn is_shim(argv0: &str) -> Option<&'static str> {
 }
 
 /// Run as the shim `program` with `args` (the environment is the agent's).
-pub fn shim_main(program: &str, args: &[String]) -> ExitCode {
+pub fn shim_main(program: &str, args: &[String]) -> Exit {
     let call = match parse_shim(program, args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{program} (palisade): {e}");
-            return ExitCode::from(3);
+            return Exit::Unsupported;
         }
     };
     let Some(dir) = std::env::var_os(SCORES_ENV).map(PathBuf::from) else {
         eprintln!("{program} (palisade): not run by palisade node (no ${SCORES_ENV})");
-        return ExitCode::from(1);
+        return Exit::Failed;
     };
     let local = std::env::var("OCF_RESKEY_CRM_meta_on_node").ok();
     if let (Some(n), Some(me)) = (&call.node, &local) {
         if n != me {
             eprintln!("{program} (palisade): only this node's ({me}) scores are kept, not {n}'s");
-            return ExitCode::from(3);
+            return Exit::Unsupported;
         }
     }
     let instance = call
@@ -204,7 +203,7 @@ pub fn shim_main(program: &str, args: &[String]) -> ExitCode {
         .unwrap_or_default();
     let Some(file) = score_file(&dir, &instance) else {
         eprintln!("{program} (palisade): no resource instance (OCF_RESOURCE_INSTANCE)");
-        return ExitCode::from(1);
+        return Exit::Failed;
     };
     let written = match &call.command {
         ShimCommand::Update(v) => write_score(&file, Some(v)),
@@ -213,24 +212,24 @@ pub fn shim_main(program: &str, args: &[String]) -> ExitCode {
             return match read_score(&file) {
                 Some(v) if *quiet => {
                     println!("{v}");
-                    ExitCode::SUCCESS
+                    Exit::Success
                 }
                 Some(v) => {
                     println!("scope=status  name=master-{instance} value={v}");
-                    ExitCode::SUCCESS
+                    Exit::Success
                 }
                 None => {
                     eprintln!("Error performing operation: No such device or address");
-                    ExitCode::from(EXIT_NO_SUCH)
+                    Exit::NoSuchAttribute
                 }
             };
         }
     };
     match written {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success,
         Err(e) => {
             eprintln!("{program} (palisade): {}: {e}", file.display());
-            ExitCode::from(1)
+            Exit::Failed
         }
     }
 }

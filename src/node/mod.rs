@@ -19,9 +19,9 @@
 //!   sbd disk claim ([`tiebreak_disk`]).
 //! - [`runner`]: the main loop joining them.
 //!
-//! Exit codes: 0 stopped by SIGTERM/SIGINT, 2 bad command line, 3 bad configuration,
-//! 7 start-up failure, 20 fenced by a peer (resources stopped), 21 self-fence recorded by
-//! the test executor, 1 a self-fence that did not happen.
+//! Exit codes ([`crate::exit::Exit`]): 0 stopped by SIGTERM/SIGINT, 2 bad command line,
+//! 3 bad configuration, 7 start-up failure, 20 fenced by a peer (resources stopped),
+//! 21 self-fence recorded by the test executor, 1 a self-fence that did not happen.
 
 pub mod admin;
 pub mod agent_class;
@@ -46,90 +46,23 @@ pub mod tiebreak_disk;
 pub mod timeline;
 pub mod transition;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::Path;
 
+use crate::exit::Exit;
 use runner::Ending;
 
-const USAGE: &str = "\
-usage: palisade node --config FILE [--node NAME] [--check]
-       palisade node standby|online|maintenance|ready [NODE] [--socket PATH]
-
-  --config FILE   cluster configuration (TOML; see docs/cluster.md)
-  --node NAME     this node's name (overrides [cluster] node)
-  --check         validate the configuration and exit";
-
-/// Exit code: fenced by a peer.
-pub const EXIT_FENCED: u8 = 20;
-/// Exit code: self-fence recorded by the test executor.
-pub const EXIT_SELF_FENCED: u8 = 21;
-
-struct Args {
-    config: PathBuf,
-    node: Option<String>,
-    check: bool,
-}
-
-fn parse_args(words: &[String]) -> Result<Args, String> {
-    let mut config = None;
-    let mut node = None;
-    let mut check = false;
-    let mut it = words.iter();
-    while let Some(w) = it.next() {
-        let (flag, inline) = match w.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (w.as_str(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match flag {
-            "--config" | "-c" => config = Some(PathBuf::from(value("--config")?)),
-            "--node" | "-n" => node = Some(value("--node")?),
-            "--check" => check = true,
-            "--help" | "-h" => return Err(String::new()),
-            other => return Err(format!("unknown argument '{other}'")),
-        }
-    }
-    Ok(Args {
-        config: config.ok_or("--config FILE is required")?,
-        node,
-        check,
-    })
-}
-
-/// Entry point of `palisade node` (`words` after the subcommand): the daemon, or the
-/// admin subcommands `standby` / `online` / `maintenance` / `ready` (which talk to a
-/// running daemon).
-pub fn main(words: &[String]) -> ExitCode {
-    if matches!(
-        words.first().map(String::as_str),
-        Some("standby" | "online" | "maintenance" | "ready")
-    ) {
-        return crate::cli::node_admin(words).into();
-    }
-    let args = match parse_args(words) {
-        Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("palisade node: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let cfg = match config::load(&args.config, args.node.as_deref()) {
+/// Run the node daemon on the configuration `config` (`node`: this node's name, over the
+/// configuration's; `check`: validate and exit). The command line is parsed by
+/// [`crate::cli`] (`palisade node --config FILE [--node NAME] [--check]`).
+pub fn run_daemon(config: &Path, node: Option<&str>, check: bool) -> Exit {
+    let cfg = match config::load(config, node) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("palisade node: configuration error: {e}");
-            return ExitCode::from(3);
+            return Exit::Config;
         }
     };
-    if args.check {
+    if check {
         println!(
             "configuration ok: cluster {}, this node {} (id {}), {} node(s), {} ring(s), {} resource(s)",
             cfg.cluster_id,
@@ -139,7 +72,7 @@ pub fn main(words: &[String]) -> ExitCode {
             cfg.rings(),
             cfg.resources.len()
         );
-        return ExitCode::SUCCESS;
+        return Exit::Success;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -148,7 +81,7 @@ pub fn main(words: &[String]) -> ExitCode {
         Ok(r) => r,
         Err(e) => {
             eprintln!("palisade node: cannot start the runtime: {e}");
-            return ExitCode::from(7);
+            return Exit::Daemon;
         }
     };
     crate::daemon::restrict_umask();
@@ -172,13 +105,13 @@ pub fn main(words: &[String]) -> ExitCode {
         runner::run(cfg, forbid, stop).await
     });
     match result {
-        Ok(Ending::Stopped) => ExitCode::SUCCESS,
-        Ok(Ending::FencedByPeer) => ExitCode::from(EXIT_FENCED),
-        Ok(Ending::SelfFenced) => ExitCode::from(EXIT_SELF_FENCED),
-        Ok(Ending::SelfFenceFailed) => ExitCode::from(1),
+        Ok(Ending::Stopped) => Exit::Success,
+        Ok(Ending::FencedByPeer) => Exit::FencedByPeer,
+        Ok(Ending::SelfFenced) => Exit::SelfFenced,
+        Ok(Ending::SelfFenceFailed) => Exit::SelfFenceFailed,
         Err(e) => {
             eprintln!("palisade node: {e}");
-            ExitCode::from(7)
+            Exit::Daemon
         }
     }
 }
