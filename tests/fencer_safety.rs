@@ -5,7 +5,8 @@
 //! - a control character in a target, plug or device parameter never reaches an agent's
 //!   stdin (a target `"nodeX\naction=on"` would power the node on while the fencer
 //!   reported `off` done): refused at the API and in the configuration;
-//! - no client can lock the API out (defect 3): idle connections are closed, one user's
+//! - no client can lock the API out (defect 3): idle connections are closed (a
+//!   subscriber is not idle), one user's
 //!   connections are capped and the one too many is answered at once, the CLI gives up on
 //!   a daemon that never answers (exit 8), a metrics flood is capped;
 //! - (defect 9) files are private under umask 000, refused peers are counted but logged
@@ -243,49 +244,81 @@ fn closed_by_daemon(stream: &mut UnixStream, limit: Duration) -> bool {
 }
 
 #[test]
-fn idle_connections_cannot_lock_the_api_out() {
+fn one_user_cannot_take_every_connection() {
     let daemon = Daemon::start(
         "lockout",
-        "api-connections-per-uid = 8\napi-idle-timeout = \"1s\"",
+        "api-connections-per-uid = 8\napi-idle-timeout = \"10min\"",
         "",
     );
     // Eight connections that send nothing take this user's share...
-    let mut idle: Vec<UnixStream> = (0..8)
+    let idle: Vec<UnixStream> = (0..8)
         .map(|_| UnixStream::connect(&daemon.socket).expect("connect"))
         .collect();
-    // ...so the ninth is answered `unavailable` at once and closed: the CLI says so with
-    // exit 4 instead of hanging. (The daemon may not have counted all eight yet: retry
-    // until it has.)
-    let mut refused = None;
+    // ...so the ninth is answered `unavailable` at once and closed (the daemon may not
+    // have counted all eight yet: retry until it has).
+    let mut reply = Value::Null;
     let full = wait_until(Duration::from_secs(10), || {
-        let out = daemon.cli(&["devices", "--json"]);
-        let code = out.status.code();
-        refused = Some(out);
-        code == Some(4)
+        let raw = UnixStream::connect(&daemon.socket).expect("connect");
+        raw.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        (&raw)
+            .write_all(b"{\"request\":\"hello\"}\n")
+            .expect("send");
+        let mut line = String::new();
+        BufReader::new(&raw).read_line(&mut line).expect("one line");
+        reply = parse(&line);
+        reply["error"]["code"] == "unavailable"
     });
-    assert!(
-        full,
-        "ninth connection: {}",
-        refused.as_ref().map(show).unwrap_or_default()
-    );
-    let raw = UnixStream::connect(&daemon.socket).expect("connect");
-    raw.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut line = String::new();
-    BufReader::new(&raw).read_line(&mut line).expect("one line");
-    let reply = parse(&line);
-    assert_eq!(reply["error"]["code"], "unavailable", "{reply}");
+    assert!(full, "ninth connection: {reply}");
+    // The CLI says so with exit 4 instead of hanging.
+    let out = daemon.cli(&["devices", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    // Once they are closed, the API serves this user again.
+    drop(idle);
+    let serves = wait_until(Duration::from_secs(10), || {
+        daemon.cli(&["devices", "--json"]).status.code() == Some(0)
+    });
+    assert!(serves, "served again after the idle connections closed");
+}
 
-    // The idle ones are closed by the daemon after api-idle-timeout, and the API serves
-    // again.
+#[test]
+fn idle_connections_are_closed() {
+    let daemon = Daemon::start("idle", "api-idle-timeout = \"1s\"", "");
+    let mut idle: Vec<UnixStream> = (0..4)
+        .map(|_| UnixStream::connect(&daemon.socket).expect("connect"))
+        .collect();
     for stream in &mut idle {
         assert!(
             closed_by_daemon(stream, Duration::from_secs(30)),
             "idle connection closed"
         );
     }
-    let out = daemon.cli(&["devices", "--json"]);
+    // A connection waiting for an answer is not idle: a subscriber stays.
+    let subscriber = UnixStream::connect(&daemon.socket).expect("connect");
+    (&subscriber)
+        .write_all(b"{\"id\":1,\"request\":\"subscribe\"}\n")
+        .expect("subscribe");
+    let mut reader = BufReader::new(&subscriber);
+    let mut line = String::new();
+    subscriber
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    reader.read_line(&mut line).expect("subscribed");
+    assert_eq!(parse(&line)["ok"], true, "{line}");
+    // Two idle timeouts later it still gets events.
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = daemon.cli(&[
+        "register",
+        "late",
+        "--agent",
+        &our_dummy().display().to_string(),
+        "-o",
+        "pcmk_host_list=n1",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    line.clear();
+    reader.read_line(&mut line).expect("an event");
+    assert_eq!(parse(&line)["event"], "device-registered", "{line}");
 }
 
 #[test]
