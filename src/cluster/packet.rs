@@ -1,31 +1,42 @@
 //! Heartbeat packets on the wire, pure: encode and decode, authenticated with
 //! HMAC-SHA256 over the whole packet under the cluster key (heartbeat's crc/md5/sha1 are
-//! not enough). Replay protection is the receiver's membership (incarnation, sequence).
+//! not enough). Replay protection is the receiver's membership: (incarnation, sequence)
+//! once it knows the sender, and on first contact a challenge the sender must echo
+//! ([`super::challenge`]): a receiver with no state for a peer puts a fresh nonce for it
+//! in its heartbeats, and counts the peer only once an authenticated heartbeat of the
+//! peer echoes that nonce.
 //!
-//! Layout (big-endian), version 1:
+//! Layout (big-endian), version 2 (version 1 had no challenges and echoes):
 //! ```text
 //! 0   4  magic "PLSD"
-//! 4   1  version (1)
+//! 4   1  version (2)
 //! 5   1  flags (bit 0: sender's partition is quorate)
 //! 6   4  cluster id
 //! 10  4  sender node id
 //! 14  8  incarnation (bumped at each daemon start)
 //! 22  8  sequence
 //! 30  2  n = number of members the sender sees
-//! 32  4n member node ids
+//! 32  2  c = number of challenges
+//! 34  2  e = number of echoes
+//! 36  4n member node ids
+//! ..  20c challenges: (4 node id, 16 nonce) — that node must echo the nonce
+//! ..  20e echoes: (4 node id, 16 nonce) — the nonce that node challenged the sender with
 //! ..  32 HMAC-SHA256 of everything before it
 //! ```
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::challenge::{Nonce, NONCE_LEN};
 use super::quorum::NodeId;
 
 const MAGIC: &[u8; 4] = b"PLSD";
-const VERSION: u8 = 1;
-const HEADER: usize = 32;
+const VERSION: u8 = 2;
+const HEADER: usize = 36;
 const MAC_LEN: usize = 32;
-/// Upper bound on members listed, so a forged length cannot ask for much.
+const ENTRY: usize = 4 + NONCE_LEN;
+/// Upper bound on members listed (and on challenges, and on echoes), so a forged length
+/// cannot ask for much.
 pub const MAX_MEMBERS: usize = 256;
 
 /// A decoded, authenticated heartbeat.
@@ -37,6 +48,10 @@ pub struct Packet {
     pub seq: u64,
     pub quorate: bool,
     pub members: Vec<NodeId>,
+    /// Nonces the sender challenges these nodes with (they must echo them).
+    pub challenges: Vec<(NodeId, Nonce)>,
+    /// Nonces these nodes challenged the sender with, echoed.
+    pub echoes: Vec<(NodeId, Nonce)>,
 }
 
 /// Why a datagram was dropped (each is counted, none is fatal).
@@ -51,7 +66,7 @@ pub enum PacketError {
     /// A version we do not speak.
     #[error("heartbeat version {0} not supported")]
     Version(u8),
-    /// Member count and length disagree, or too many members.
+    /// Counts and length disagree, or too many entries.
     #[error("inconsistent packet length")]
     Length,
     /// Forged, corrupted, or signed with another key.
@@ -99,7 +114,11 @@ impl Key {
 /// Encode and sign.
 pub fn encode(p: &Packet, key: &Key) -> Vec<u8> {
     let members = &p.members[..p.members.len().min(MAX_MEMBERS)];
-    let mut b = Vec::with_capacity(HEADER + 4 * members.len() + MAC_LEN);
+    let challenges = &p.challenges[..p.challenges.len().min(MAX_MEMBERS)];
+    let echoes = &p.echoes[..p.echoes.len().min(MAX_MEMBERS)];
+    let mut b = Vec::with_capacity(
+        HEADER + 4 * members.len() + ENTRY * (challenges.len() + echoes.len()) + MAC_LEN,
+    );
     b.extend_from_slice(MAGIC);
     b.push(VERSION);
     b.push(u8::from(p.quorate));
@@ -108,8 +127,14 @@ pub fn encode(p: &Packet, key: &Key) -> Vec<u8> {
     b.extend_from_slice(&p.incarnation.to_be_bytes());
     b.extend_from_slice(&p.seq.to_be_bytes());
     b.extend_from_slice(&(members.len() as u16).to_be_bytes());
+    b.extend_from_slice(&(challenges.len() as u16).to_be_bytes());
+    b.extend_from_slice(&(echoes.len() as u16).to_be_bytes());
     for m in members {
         b.extend_from_slice(&m.to_be_bytes());
+    }
+    for (node, nonce) in challenges.iter().chain(echoes) {
+        b.extend_from_slice(&node.to_be_bytes());
+        b.extend_from_slice(&nonce.0);
     }
     let mut mac = key.mac();
     mac.update(&b);
@@ -141,7 +166,13 @@ pub fn decode(b: &[u8], key: &Key, cluster: u32) -> Result<Packet, PacketError> 
         return Err(PacketError::Version(b[4]));
     }
     let n = u16::from_be_bytes([b[30], b[31]]) as usize;
-    if n > MAX_MEMBERS || b.len() != HEADER + 4 * n + MAC_LEN {
+    let c = u16::from_be_bytes([b[32], b[33]]) as usize;
+    let e = u16::from_be_bytes([b[34], b[35]]) as usize;
+    if n > MAX_MEMBERS
+        || c > MAX_MEMBERS
+        || e > MAX_MEMBERS
+        || b.len() != HEADER + 4 * n + ENTRY * (c + e) + MAC_LEN
+    {
         return Err(PacketError::Length);
     }
     let (body, tag) = b.split_at(b.len() - MAC_LEN);
@@ -159,7 +190,21 @@ pub fn decode(b: &[u8], key: &Key, cluster: u32) -> Result<Packet, PacketError> 
         seq: be_u64(b, 22),
         quorate: b[5] & 1 != 0,
         members: (0..n).map(|i| be_u32(b, HEADER + 4 * i)).collect(),
+        challenges: entries(b, HEADER + 4 * n, c),
+        echoes: entries(b, HEADER + 4 * n + ENTRY * c, e),
     })
+}
+
+/// `count` (node id, nonce) entries from `at` (the length was checked).
+fn entries(b: &[u8], at: usize, count: usize) -> Vec<(NodeId, Nonce)> {
+    (0..count)
+        .map(|i| {
+            let start = at + ENTRY * i;
+            let mut nonce = [0u8; NONCE_LEN];
+            nonce.copy_from_slice(&b[start + 4..start + ENTRY]);
+            (be_u32(b, start), Nonce(nonce))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -178,14 +223,31 @@ mod tests {
             seq: 99,
             quorate: true,
             members: vec![1, 2, 3],
+            challenges: vec![(3, Nonce([3; NONCE_LEN]))],
+            echoes: vec![(1, Nonce([1; NONCE_LEN])), (3, Nonce([9; NONCE_LEN]))],
         }
     }
 
     #[test]
     fn round_trip() {
         let b = encode(&packet(), &key());
-        assert_eq!(b.len(), HEADER + 12 + MAC_LEN);
+        assert_eq!(b.len(), HEADER + 12 + 3 * ENTRY + MAC_LEN);
         assert_eq!(decode(&b, &key(), 7), Ok(packet()));
+        let bare = Packet {
+            challenges: Vec::new(),
+            echoes: Vec::new(),
+            ..packet()
+        };
+        let b = encode(&bare, &key());
+        assert_eq!(b.len(), HEADER + 12 + MAC_LEN);
+        assert_eq!(decode(&b, &key(), 7), Ok(bare));
+    }
+
+    #[test]
+    fn version_1_is_refused() {
+        let mut b = encode(&packet(), &key());
+        b[4] = 1;
+        assert_eq!(decode(&b, &key(), 7), Err(PacketError::Version(1)));
     }
 
     #[test]

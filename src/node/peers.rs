@@ -180,7 +180,11 @@ impl PeerBook {
                     p.forget_announcements();
                 }
             }
-            Change::Late(..) | Change::Replay(_) => {}
+            Change::Late(..)
+            | Change::Replay(_)
+            | Change::Unproven(_)
+            | Change::Challenge(_)
+            | Change::Asked(_) => {}
         }
     }
 

@@ -124,6 +124,8 @@ fn wrong_key_cluster_truncation_and_heartbeats() {
             seq: 1,
             quorate: true,
             members: vec![1, 2],
+            challenges: Vec::new(),
+            echoes: Vec::new(),
         },
         &crate::cluster::packet::Key::new(KEY).expect("key"),
     );

@@ -21,6 +21,7 @@ use super::heartbeat::Rings;
 use super::peers::PeerBook;
 use super::resources::{self, AgentContext, ResourceHandle};
 use super::timeline::{Kind, Timeline};
+use crate::cluster::challenge::SEED_LEN;
 use crate::cluster::failover::{Event, FailoverMachine};
 use crate::cluster::membership::{Change, Membership};
 use crate::cluster::packet::Key;
@@ -66,6 +67,9 @@ pub enum RunError {
     /// The ping or disk tie-breaker.
     #[error("{0}")]
     TieBreaker(#[from] super::tiebreak::StartError),
+    /// No random seed for the heartbeat challenges.
+    #[error("cannot read a random seed from /dev/urandom: {0}")]
+    Random(std::io::Error),
 }
 
 struct Runner {
@@ -93,6 +97,8 @@ struct Runner {
     last_heard: BTreeMap<NodeId, Instant>,
     ring_heard: BTreeMap<(NodeId, usize), (Instant, bool)>,
     dropped: u64,
+    /// Per peer: its heartbeats held as unproven (`runner_receive.rs`).
+    unproven: BTreeMap<NodeId, receive::Unproven>,
     fencer: Fencer,
     fence_tx: mpsc::UnboundedSender<FenceOutcome>,
     self_fence: Option<Box<dyn SelfFence + Send>>,
@@ -153,6 +159,8 @@ impl Runner {
                         &format!("{} dead: {} ({limit})", self.name(*n), silent(n)),
                     );
                 }
+                // A new nonce: tell the peer now rather than at the next keepalive.
+                Change::Challenge(_) => self.sched.send_now = true,
                 _ => {}
             }
             self.book.change(&c);
@@ -314,6 +322,16 @@ impl Runner {
     }
 }
 
+/// The secret seed of this start's heartbeat challenges (`cluster::challenge`).
+fn challenge_seed() -> Result<[u8; SEED_LEN], RunError> {
+    use std::io::Read;
+    let mut seed = [0u8; SEED_LEN];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(RunError::Random)?;
+    Ok(seed)
+}
+
 fn incarnation() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -336,6 +354,7 @@ pub async fn run(
         None
     };
     let key = Key::new(&cfg.key).map_err(super::heartbeat::TransportError::from)?;
+    let seed = challenge_seed()?;
     let rings = Rings::bind(&cfg).await?;
     let (net_tx, mut net_rx) = mpsc::unbounded_channel();
     rings.spawn_receivers(&cfg, net_tx)?;
@@ -373,7 +392,7 @@ pub async fn run(
         key,
         incarnation,
         seq: 0,
-        membership: Membership::new(cfg.me, ids.clone(), cfg.timers, now),
+        membership: Membership::new(cfg.me, ids.clone(), cfg.timers, now, seed),
         book: PeerBook::new(cfg.me, incarnation, ids.clone()),
         machine: FailoverMachine::new(cfg.me, ids, cfg.machine_resources(), cfg.settings()),
         wfa: WaitForAll::default(),
@@ -389,6 +408,7 @@ pub async fn run(
         last_heard: BTreeMap::new(),
         ring_heard: BTreeMap::new(),
         dropped: 0,
+        unproven: BTreeMap::new(),
         fencer: Fencer::new(&cfg),
         fence_tx,
         self_fence,

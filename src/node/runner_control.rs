@@ -241,6 +241,7 @@ impl Runner {
                     standby: self.sched.admin.standby(&n.name),
                     maintenance: self.sched.admin.maintenance(&n.name),
                     local: n.id == self.cfg.me,
+                    unproven: self.unproven.get(&n.id).map_or(0, |u| u.count),
                 }
             })
             .collect();
@@ -351,6 +352,7 @@ impl Runner {
             quorate,
             quorum,
             coordinator: self.coordinator().map(|c| self.name(c)),
+            members: self.view.iter().flatten().map(|n| self.name(*n)).collect(),
             maintenance_mode: config.options.maintenance_mode
                 || self.sched.admin.maintenance_mode(),
             nodes,

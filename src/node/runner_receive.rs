@@ -1,7 +1,10 @@
 //! What the node hears: datagrams from the rings go into the membership and the peer
 //! book (heartbeats, with per-ring liveness for redundant rings) and peers' status
-//! reports are taken in, including a peer's word that it fenced this very node. Part of
-//! [`super`]; nothing is decided here.
+//! reports are taken in, including a peer's word that it fenced this very node. A
+//! heartbeat the membership holds as unproven (its sender has not yet echoed our
+//! challenge: a new incarnation's first contact, or a recording) goes nowhere else: it is
+//! counted per peer for `palisade status`, and a peer held for deadtime is a timeline
+//! line. Part of [`super`]; nothing is decided here.
 
 use std::time::Instant;
 
@@ -10,6 +13,15 @@ use crate::cluster::membership::{Change, Heartbeat};
 use crate::cluster::quorum::NodeId;
 use crate::node::heartbeat::Incoming;
 use crate::node::timeline::Kind;
+
+/// Heartbeats of one peer held as unproven.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Unproven {
+    /// Held since this daemon started (shown by `palisade status`).
+    pub(super) count: u64,
+    /// The current run of holds: (incarnation, since, said in the timeline).
+    episode: Option<(u64, Instant, bool)>,
+}
 
 impl Runner {
     pub(super) fn incoming(&mut self, msg: Incoming, now: Instant) {
@@ -27,17 +39,27 @@ impl Runner {
                 }
             }
             Incoming::Heartbeat { ring, packet } => {
+                let hb = Heartbeat::from_packet(&packet, self.cfg.me);
                 if !self.book.accepts(packet.from, packet.incarnation) {
+                    // A fenced incarnation is not heard, but its challenge is answered:
+                    // it must hear our report that it was fenced.
+                    if self.membership.asked(&hb) {
+                        self.sched.send_now = true;
+                    }
                     return;
                 }
-                let changes = self.membership.heard(
-                    Heartbeat {
-                        from: packet.from,
-                        incarnation: packet.incarnation,
-                        seq: packet.seq,
-                    },
-                    now,
-                );
+                let changes = self.membership.heard(hb, now);
+                if changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Challenge(_) | Change::Asked(_)))
+                {
+                    // A new nonce to send, or one to echo: the handshake takes a round trip.
+                    self.sched.send_now = true;
+                }
+                if changes.contains(&Change::Unproven(packet.from)) {
+                    self.held_unproven(packet.from, packet.incarnation, now);
+                    return;
+                }
                 let accepted = !changes.iter().any(|c| matches!(c, Change::Replay(_)));
                 // The same heartbeat on the second ring is a replay for the membership,
                 // but it proves that ring works.
@@ -64,6 +86,9 @@ impl Runner {
                         );
                     }
                     self.last_heard.insert(packet.from, now);
+                    if let Some(held) = self.unproven.get_mut(&packet.from) {
+                        held.episode = None;
+                    }
                 }
                 for c in changes {
                     if let Change::Up(n) = c {
@@ -95,6 +120,35 @@ impl Runner {
                 self.peer_report(report);
             }
         }
+    }
+
+    /// A heartbeat of `from` at `incarnation` not counted: it has not answered our
+    /// challenge (yet). Said once in the timeline when that lasts deadtime (a link that
+    /// works one way only, or a recording played back).
+    fn held_unproven(&mut self, from: NodeId, incarnation: u64, now: Instant) {
+        let deadtime = self.cfg.timers.deadtime;
+        let held = self.unproven.entry(from).or_default();
+        held.count += 1;
+        let since = match held.episode {
+            Some((inc, since, _)) if inc == incarnation => since,
+            _ => {
+                held.episode = Some((incarnation, now, false));
+                now
+            }
+        };
+        let long = now.saturating_duration_since(since) >= deadtime;
+        if !long || held.episode.is_some_and(|(_, _, said)| said) {
+            return;
+        }
+        held.episode = Some((incarnation, since, true));
+        self.emit(
+            Kind::Detect,
+            &format!(
+                "{} heard for {} (incarnation {incarnation}) but it never echoed this node's challenge: not counted",
+                self.name(from),
+                ms(deadtime)
+            ),
+        );
     }
 
     fn ring_alive(&mut self, from: NodeId, ring: usize, now: Instant) {

@@ -63,6 +63,8 @@ impl Runner {
                 seq: self.seq,
                 quorate: self.quorate,
                 members,
+                challenges: self.membership.challenges(),
+                echoes: self.membership.echoes(),
             },
             &self.key,
         );

@@ -25,6 +25,11 @@ pub struct NodeLine {
     pub maintenance: bool,
     /// The node answering.
     pub local: bool,
+    /// Authentic heartbeats from it not counted since the daemon started: it had not
+    /// echoed this node's challenge (a new incarnation's first contact, or a recording
+    /// played back).
+    #[serde(default)]
+    pub unproven: u64,
 }
 
 /// One instance of a resource.
@@ -98,6 +103,9 @@ pub struct Status {
     pub quorum: String,
     /// The coordinator of the view.
     pub coordinator: Option<String>,
+    /// The nodes of the applied view: the members whose votes quorum counted.
+    #[serde(default)]
+    pub members: Vec<String>,
     /// The whole cluster is in maintenance (`palisade maintenance on` or the option).
     #[serde(default)]
     pub maintenance_mode: bool,
@@ -306,6 +314,7 @@ mod tests {
             quorate: true,
             quorum: "2 of 3 votes".into(),
             coordinator: Some("node1".into()),
+            members: vec!["node1".into(), "node2".into()],
             maintenance_mode: true,
             nodes: vec![
                 NodeLine {
@@ -315,6 +324,7 @@ mod tests {
                     standby: false,
                     maintenance: false,
                     local: true,
+                    unproven: 0,
                 },
                 NodeLine {
                     name: "node2".into(),
@@ -323,6 +333,7 @@ mod tests {
                     standby: true,
                     maintenance: true,
                     local: false,
+                    unproven: 0,
                 },
                 NodeLine {
                     name: "node3".into(),
@@ -331,6 +342,7 @@ mod tests {
                     standby: false,
                     maintenance: false,
                     local: false,
+                    unproven: 4,
                 },
             ],
             resources: vec![
