@@ -2,8 +2,12 @@
 //! cycle), monitor, list, list-status, diag — over any [`PowerDevice`], with sleeps and
 //! clock behind [`Clock`] so the sequences are unit-tested instantly with a fake device.
 //!
-//! Semantics follow ClusterLabs `fencing.py` with one deliberate difference: a reboot
-//! whose power-on half fails is reported as a failure (ClusterLabs reports success).
+//! Semantics follow ClusterLabs `fencing.py` with two deliberate differences: a reboot
+//! whose power-on half fails is reported as a failure (ClusterLabs reports success); and
+//! after a power change a failed status read is "not yet", retried until power_timeout
+//! (ClusterLabs aborts the action at the first exception while polling), so a device that
+//! drops one answer while it switches does not fail a fencing that worked. The read
+//! before any switching stays authoritative: a missing plug fails there.
 
 use std::time::{Duration, Instant};
 
@@ -247,8 +251,15 @@ impl Sequence<'_> {
     }
 
     /// Poll until every target reports `to`, for at most power_timeout (no limit with
-    /// disable_timeout: the caller's own timeout governs). Transient device errors are
-    /// retried while time remains; refusals end the wait at once.
+    /// disable_timeout: the caller's own timeout governs).
+    ///
+    /// Verification survives a flaky device: after a power change, a read that fails —
+    /// whatever the device layer calls the failure (timeout, SNMP error, HTTP 5xx,
+    /// truncated CLI output, even "no such plug" from a device busy switching) — means
+    /// "not yet", never "failed". Only a poll round in which every target reads
+    /// successfully as `to` ends the wait early. The authoritative read is the one
+    /// *before* anything is switched ([`Sequence::status`]): a plug that never existed
+    /// fails there, with nothing sent to the device.
     fn wait_for(
         &mut self,
         device: &mut dyn PowerDevice,
@@ -257,21 +268,19 @@ impl Sequence<'_> {
     ) -> Result<(), Failure> {
         let until =
             (!self.timing.disable_timeout).then(|| self.clock.now() + self.timing.power_timeout);
+        let mut last_error: Option<DeviceError> = None;
         loop {
             let mut reached = true;
             for t in targets {
                 self.step(device);
                 match device.power_status(t.as_deref()) {
                     Ok(s) => reached &= s == to,
-                    Err(
-                        e @ (DeviceError::LoginDenied(_) | DeviceError::InsufficientPrivilege(_)),
-                    )
-                    | Err(e @ (DeviceError::NoSuchPlug(_) | DeviceError::Unsupported(_))) => {
-                        return Err(e.into())
-                    }
                     Err(e) => {
-                        self.log
-                            .log(Level::Debug, &format!("status poll failed: {e}"));
+                        self.log.log(
+                            Level::Debug,
+                            &format!("status poll failed (not yet {}): {e}", to.as_upper()),
+                        );
+                        last_error = Some(e);
                         reached = false;
                     }
                 }
@@ -280,6 +289,10 @@ impl Sequence<'_> {
                 return Ok(());
             }
             if until.is_some_and(|u| self.clock.now() >= u) {
+                if let Some(e) = last_error {
+                    self.log
+                        .log(Level::Warning, &format!("last failed status read: {e}"));
+                }
                 return Err(Failure::Waiting(to));
             }
             self.clock.sleep(self.timing.status_sleep);
