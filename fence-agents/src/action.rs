@@ -99,6 +99,9 @@ pub type Targets = [Option<String>];
 pub struct Sequence<'a> {
     pub timing: Timing,
     pub method: Method,
+    /// The device reads power ([`crate::agent::Agent::has_status`]); when false, power
+    /// commands are synchronous and their success is the result.
+    pub has_status: bool,
     pub clock: &'a mut dyn Clock,
     pub log: &'a mut dyn LogSink,
 }
@@ -121,6 +124,9 @@ impl Sequence<'_> {
         list_capable: Option<bool>,
         separator: &str,
     ) -> Result<Done, Failure> {
+        if !self.has_status {
+            return self.run_without_status(device, action, targets);
+        }
         match action {
             Action::Status => Ok(Done::Status(self.status(device, targets)?)),
             Action::On => self.switch(device, targets, PowerState::On),
@@ -155,6 +161,86 @@ impl Sequence<'_> {
                 Err(Failure::NotSupported(action.name()))
             }
         }
+    }
+
+    /// The sequences of a device without status (ClusterLabs `no_status` with a
+    /// synchronous set): no read before or after, one command per target tried up to
+    /// `rounds` times, its success is the answer. Reboot is one cycle command (up to
+    /// 1 + retry_on tries) with `--method cycle`, else off then on.
+    fn run_without_status(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        action: Action,
+        targets: &Targets,
+    ) -> Result<Done, Failure> {
+        match action {
+            Action::On => {
+                self.sync_phase(device, targets, PowerState::On, 1 + self.timing.retry_on)?;
+                Ok(Done::Powered(PowerState::On))
+            }
+            Action::Off => {
+                self.sync_phase(device, targets, PowerState::Off, 1)?;
+                Ok(Done::Powered(PowerState::Off))
+            }
+            Action::Reboot if self.method == Method::Cycle => {
+                for t in targets {
+                    let mut tries = 1 + self.timing.retry_on;
+                    loop {
+                        self.step(device);
+                        match device.power_cycle(t.as_deref()) {
+                            Ok(()) => break,
+                            Err(e) if tries > 1 => {
+                                self.log.log(Level::Warning, &e.to_string());
+                                tries -= 1;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                self.clock.sleep(self.timing.power_wait);
+                Ok(Done::Rebooted)
+            }
+            Action::Reboot => {
+                self.sync_phase(device, targets, PowerState::Off, 1)?;
+                self.sync_phase(device, targets, PowerState::On, self.timing.retry_on.max(1))
+                    .map_err(|e| Failure::NotBackOn(Box::new(e)))?;
+                Ok(Done::Rebooted)
+            }
+            Action::Monitor => Ok(Done::Monitored),
+            other => Err(Failure::NotSupported(other.name())),
+        }
+    }
+
+    /// One synchronous power command per target, up to `rounds` tries each; a target
+    /// whose every try failed fails the phase (its last error logged).
+    fn sync_phase(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        targets: &Targets,
+        to: PowerState,
+        rounds: u32,
+    ) -> Result<(), Failure> {
+        for t in targets {
+            let mut done = false;
+            for round in 1..=rounds.max(1) {
+                self.step(device);
+                match device.set_power(t.as_deref(), to) {
+                    Ok(()) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) => self.log.log(
+                        Level::Error,
+                        &format!("power {} (try {round} of {rounds}): {e}", to.as_upper()),
+                    ),
+                }
+            }
+            self.clock.sleep(self.timing.power_wait);
+            if !done {
+                return Err(Failure::Waiting(to));
+            }
+        }
+        Ok(())
     }
 
     /// ON if any target is on.

@@ -127,6 +127,7 @@ fn run(
     let mut seq = Sequence {
         timing: timing(),
         method,
+        has_status: true,
         clock: &mut clock,
         log: &mut log,
     };
@@ -341,6 +342,7 @@ fn a_device_that_never_reads_again_times_out_waiting() {
     let mut seq = Sequence {
         timing: timing(),
         method: Method::OnOff,
+        has_status: true,
         clock: &mut clock,
         log: &mut log,
     };

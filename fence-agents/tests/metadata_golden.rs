@@ -21,6 +21,10 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_ilo4_ssh", fence_agents::agents::ilo_ssh::AGENT),
         ("fence_apc_snmp", fence_agents::agents::apc_snmp::AGENT),
         ("fence_ifmib", fence_agents::agents::ifmib::AGENT),
+        (
+            "fence_heuristics_ping",
+            fence_agents::agents::heuristics_ping::AGENT,
+        ),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! and declares its agent ([`crate::agent::Agent`]).
 pub mod apc_snmp;
 pub mod dummy;
+pub mod heuristics_ping;
 pub mod ifmib;
 pub mod ilo_ssh;
 pub mod ipmi;
