@@ -7,6 +7,7 @@ pub mod ifmib;
 pub mod ilo_ssh;
 pub mod ipmi;
 pub mod ipmilan;
+pub mod kdump;
 pub mod redfish;
 pub mod sbd;
 pub mod virsh;

@@ -35,6 +35,7 @@ pub fn binary(name: &str) -> PathBuf {
         "fence_ifmib" => env!("CARGO_BIN_EXE_fence_ifmib"),
         "fence_ilo_ssh" => env!("CARGO_BIN_EXE_fence_ilo_ssh"),
         "fence_ipmilan" => env!("CARGO_BIN_EXE_fence_ipmilan"),
+        "fence_kdump" => env!("CARGO_BIN_EXE_fence_kdump"),
         "fence_redfish" => env!("CARGO_BIN_EXE_fence_redfish"),
         "fence_sbd" => env!("CARGO_BIN_EXE_fence_sbd"),
         "fence_virsh" => env!("CARGO_BIN_EXE_fence_virsh"),
