@@ -105,11 +105,28 @@ impl Peer {
         std::fs::write(self.dir.join("state"), lines.join("\n") + "\n").unwrap();
     }
 
+    /// From now on the first GET of an outlet's/port's state after each SET of it fails
+    /// (the backend answers NONE: snmpd says noSuchInstance).
+    fn make_flaky(&self) {
+        std::fs::write(self.dir.join("state.flaky"), "").unwrap();
+    }
+
+    /// The failed reads the flaky backend served: `outlet 3`.
+    fn flaky_reads(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("sets.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("FLAKY"))
+            .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
     /// SETs the device executed: `outlet 3 2 <oid>`.
     fn sets(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.join("sets.log"))
             .unwrap_or_default()
             .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("SET"))
             .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
             .collect()
     }
@@ -241,6 +258,48 @@ fn apc_v1_every_action_via_argv_and_stdin() {
         assert_eq!(list.result_lines()[0], "1,Outlet 1,ON");
         run(&apc(), mode, peer.v1(), "monitor").expect_code(0, &what("monitor"));
         peer.reset();
+    }
+}
+
+/// Verification after a power change survives a device whose first read after every
+/// change fails (noSuchInstance, which before the change would mean "no such outlet"):
+/// off, on and reboot succeed, each change followed by one failed read. A missing outlet
+/// still fails at the first read, before any SET.
+#[test]
+fn apc_verification_survives_a_failed_read_after_every_change() {
+    let peer = Peer::start();
+    peer.make_flaky();
+    let plug = || peer.v1().set("plug", 4).set("power_wait", 0);
+    for mode in MODES {
+        peer.reset();
+        let _ = std::fs::remove_file(peer.dir.join("state.pending"));
+        let what = |a: &str| format!("{mode:?} {a}");
+        run(&apc(), mode, plug(), "off")
+            .expect_code(0, &what("off"))
+            .expect_line("Success: Powered OFF", &what("off"));
+        assert!(!peer.outlet_on(4));
+        run(&apc(), mode, plug(), "on")
+            .expect_code(0, &what("on"))
+            .expect_line("Success: Powered ON", &what("on"));
+        run(&apc(), mode, plug(), "reboot")
+            .expect_code(0, &what("reboot"))
+            .expect_line("Success: Rebooted", &what("reboot"));
+        assert!(peer.outlet_on(4));
+        let control = |v| format!("outlet 4 {v} {RPDU_CONTROL}4");
+        assert_eq!(
+            peer.sets(),
+            [control(2), control(1), control(2), control(1)],
+            "{mode:?}"
+        );
+        assert_eq!(
+            peer.flaky_reads(),
+            ["outlet 4"; 4],
+            "one failed read per change"
+        );
+        let ghost = run(&apc(), mode, peer.v1().set("plug", 99), "off");
+        ghost.expect_code(1, &what("off of a missing outlet"));
+        assert!(ghost.stderr.contains("does not exist"), "{ghost:#?}");
+        assert_eq!(peer.sets().len(), 4, "nothing switched for outlet 99");
     }
 }
 

@@ -2,8 +2,12 @@
 //! cycle), monitor, list, list-status, diag — over any [`PowerDevice`], with sleeps and
 //! clock behind [`Clock`] so the sequences are unit-tested instantly with a fake device.
 //!
-//! Semantics follow ClusterLabs `fencing.py` with one deliberate difference: a reboot
-//! whose power-on half fails is reported as a failure (ClusterLabs reports success).
+//! Semantics follow ClusterLabs `fencing.py` with two deliberate differences: a reboot
+//! whose power-on half fails is reported as a failure (ClusterLabs reports success); and
+//! after a power change a failed status read is "not yet", retried until power_timeout
+//! (ClusterLabs aborts the action at the first exception while polling), so a device that
+//! drops one answer while it switches does not fail a fencing that worked. The read
+//! before any switching stays authoritative: a missing plug fails there.
 
 use std::time::{Duration, Instant};
 
@@ -95,6 +99,9 @@ pub type Targets = [Option<String>];
 pub struct Sequence<'a> {
     pub timing: Timing,
     pub method: Method,
+    /// The device reads power ([`crate::agent::Agent::has_status`]); when false, power
+    /// commands are synchronous and their success is the result.
+    pub has_status: bool,
     pub clock: &'a mut dyn Clock,
     pub log: &'a mut dyn LogSink,
 }
@@ -117,6 +124,9 @@ impl Sequence<'_> {
         list_capable: Option<bool>,
         separator: &str,
     ) -> Result<Done, Failure> {
+        if !self.has_status {
+            return self.run_without_status(device, action, targets);
+        }
         match action {
             Action::Status => Ok(Done::Status(self.status(device, targets)?)),
             Action::On => self.switch(device, targets, PowerState::On),
@@ -151,6 +161,86 @@ impl Sequence<'_> {
                 Err(Failure::NotSupported(action.name()))
             }
         }
+    }
+
+    /// The sequences of a device without status (ClusterLabs `no_status` with a
+    /// synchronous set): no read before or after, one command per target tried up to
+    /// `rounds` times, its success is the answer. Reboot is one cycle command (up to
+    /// 1 + retry_on tries) with `--method cycle`, else off then on.
+    fn run_without_status(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        action: Action,
+        targets: &Targets,
+    ) -> Result<Done, Failure> {
+        match action {
+            Action::On => {
+                self.sync_phase(device, targets, PowerState::On, 1 + self.timing.retry_on)?;
+                Ok(Done::Powered(PowerState::On))
+            }
+            Action::Off => {
+                self.sync_phase(device, targets, PowerState::Off, 1)?;
+                Ok(Done::Powered(PowerState::Off))
+            }
+            Action::Reboot if self.method == Method::Cycle => {
+                for t in targets {
+                    let mut tries = 1 + self.timing.retry_on;
+                    loop {
+                        self.step(device);
+                        match device.power_cycle(t.as_deref()) {
+                            Ok(()) => break,
+                            Err(e) if tries > 1 => {
+                                self.log.log(Level::Warning, &e.to_string());
+                                tries -= 1;
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                self.clock.sleep(self.timing.power_wait);
+                Ok(Done::Rebooted)
+            }
+            Action::Reboot => {
+                self.sync_phase(device, targets, PowerState::Off, 1)?;
+                self.sync_phase(device, targets, PowerState::On, self.timing.retry_on.max(1))
+                    .map_err(|e| Failure::NotBackOn(Box::new(e)))?;
+                Ok(Done::Rebooted)
+            }
+            Action::Monitor => Ok(Done::Monitored),
+            other => Err(Failure::NotSupported(other.name())),
+        }
+    }
+
+    /// One synchronous power command per target, up to `rounds` tries each; a target
+    /// whose every try failed fails the phase (its last error logged).
+    fn sync_phase(
+        &mut self,
+        device: &mut dyn PowerDevice,
+        targets: &Targets,
+        to: PowerState,
+        rounds: u32,
+    ) -> Result<(), Failure> {
+        for t in targets {
+            let mut done = false;
+            for round in 1..=rounds.max(1) {
+                self.step(device);
+                match device.set_power(t.as_deref(), to) {
+                    Ok(()) => {
+                        done = true;
+                        break;
+                    }
+                    Err(e) => self.log.log(
+                        Level::Error,
+                        &format!("power {} (try {round} of {rounds}): {e}", to.as_upper()),
+                    ),
+                }
+            }
+            self.clock.sleep(self.timing.power_wait);
+            if !done {
+                return Err(Failure::Waiting(to));
+            }
+        }
+        Ok(())
     }
 
     /// ON if any target is on.
@@ -247,8 +337,15 @@ impl Sequence<'_> {
     }
 
     /// Poll until every target reports `to`, for at most power_timeout (no limit with
-    /// disable_timeout: the caller's own timeout governs). Transient device errors are
-    /// retried while time remains; refusals end the wait at once.
+    /// disable_timeout: the caller's own timeout governs).
+    ///
+    /// Verification survives a flaky device: after a power change, a read that fails —
+    /// whatever the device layer calls the failure (timeout, SNMP error, HTTP 5xx,
+    /// truncated CLI output, even "no such plug" from a device busy switching) — means
+    /// "not yet", never "failed". Only a poll round in which every target reads
+    /// successfully as `to` ends the wait early. The authoritative read is the one
+    /// *before* anything is switched ([`Sequence::status`]): a plug that never existed
+    /// fails there, with nothing sent to the device.
     fn wait_for(
         &mut self,
         device: &mut dyn PowerDevice,
@@ -257,21 +354,19 @@ impl Sequence<'_> {
     ) -> Result<(), Failure> {
         let until =
             (!self.timing.disable_timeout).then(|| self.clock.now() + self.timing.power_timeout);
+        let mut last_error: Option<DeviceError> = None;
         loop {
             let mut reached = true;
             for t in targets {
                 self.step(device);
                 match device.power_status(t.as_deref()) {
                     Ok(s) => reached &= s == to,
-                    Err(
-                        e @ (DeviceError::LoginDenied(_) | DeviceError::InsufficientPrivilege(_)),
-                    )
-                    | Err(e @ (DeviceError::NoSuchPlug(_) | DeviceError::Unsupported(_))) => {
-                        return Err(e.into())
-                    }
                     Err(e) => {
-                        self.log
-                            .log(Level::Debug, &format!("status poll failed: {e}"));
+                        self.log.log(
+                            Level::Debug,
+                            &format!("status poll failed (not yet {}): {e}", to.as_upper()),
+                        );
+                        last_error = Some(e);
                         reached = false;
                     }
                 }
@@ -280,6 +375,10 @@ impl Sequence<'_> {
                 return Ok(());
             }
             if until.is_some_and(|u| self.clock.now() >= u) {
+                if let Some(e) = last_error {
+                    self.log
+                        .log(Level::Warning, &format!("last failed status read: {e}"));
+                }
                 return Err(Failure::Waiting(to));
             }
             self.clock.sleep(self.timing.status_sleep);

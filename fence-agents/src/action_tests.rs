@@ -12,6 +12,12 @@ struct FakeDevice {
     ignore: Vec<PowerState>,
     journal: Vec<String>,
     fail_status: Option<DeviceError>,
+    /// A flaky device: the first status read after every power change fails with this.
+    flaky_after_change: Option<DeviceError>,
+    /// A change happened and its first read has not failed yet.
+    flaky_pending: bool,
+    /// Every status read, in order: `ok ON`, `err`.
+    reads: Vec<String>,
 }
 
 impl FakeDevice {
@@ -23,6 +29,9 @@ impl FakeDevice {
             ignore: Vec::new(),
             journal: Vec::new(),
             fail_status: None,
+            flaky_after_change: None,
+            flaky_pending: false,
+            reads: Vec::new(),
         }
     }
 }
@@ -30,12 +39,25 @@ impl FakeDevice {
 impl PowerDevice for FakeDevice {
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
         if let Some(e) = self.fail_status.clone() {
+            self.reads.push("err".into());
             return Err(e);
         }
-        self.state
+        if std::mem::take(&mut self.flaky_pending) {
+            if let Some(e) = self.flaky_after_change.clone() {
+                self.reads.push("err".into());
+                return Err(e);
+            }
+        }
+        let r = self
+            .state
             .get(&plug.map(str::to_string))
             .copied()
-            .ok_or_else(|| DeviceError::NoSuchPlug(plug.unwrap_or("").into()))
+            .ok_or_else(|| DeviceError::NoSuchPlug(plug.unwrap_or("").into()));
+        self.reads.push(match &r {
+            Ok(s) => format!("ok {}", s.as_upper()),
+            Err(_) => "err".into(),
+        });
+        r
     }
     fn set_power(&mut self, plug: Option<&str>, to: PowerState) -> Result<(), DeviceError> {
         self.journal
@@ -43,6 +65,7 @@ impl PowerDevice for FakeDevice {
         if !self.ignore.contains(&to) {
             self.state.insert(plug.map(str::to_string), to);
         }
+        self.flaky_pending = true;
         Ok(())
     }
     fn power_cycle(&mut self, plug: Option<&str>) -> Result<(), DeviceError> {
@@ -104,6 +127,7 @@ fn run(
     let mut seq = Sequence {
         timing: timing(),
         method,
+        has_status: true,
         clock: &mut clock,
         log: &mut log,
     };
@@ -246,4 +270,110 @@ fn done_lines_match_clusterlabs_words() {
     );
     assert_eq!(Done::Rebooted.lines(), ["Success: Rebooted"]);
     assert!(Done::Monitored.lines().is_empty());
+}
+
+/// Every kind of failed read the device layers return, each as "the first read after a
+/// change fails": off, on and reboot still succeed, with one extra poll per change.
+#[test]
+fn a_failed_read_after_a_change_is_not_yet_whatever_the_error() {
+    let errors = [
+        DeviceError::TimedOut("no answer".into()),
+        DeviceError::ConnectionLost("reset by peer".into()),
+        DeviceError::Protocol("HTTP 503".into()),
+        DeviceError::Protocol("truncated output".into()),
+        DeviceError::NoSuchPlug("1".into()),
+        DeviceError::LoginDenied("session expired".into()),
+    ];
+    for e in errors {
+        let mut d = FakeDevice::portless(true);
+        d.flaky_after_change = Some(e.clone());
+        let (r, slept) = run(&mut d, Action::Off, Method::OnOff, &[None]);
+        assert_eq!(r, Ok(Done::Powered(PowerState::Off)), "{e}");
+        assert_eq!(d.reads, ["ok ON", "err", "ok OFF"], "{e}");
+        assert_eq!(
+            slept,
+            Duration::from_secs(3),
+            "power_wait + one status_sleep: {e}"
+        );
+
+        let (r, _) = run(&mut d, Action::On, Method::OnOff, &[None]);
+        assert_eq!(r, Ok(Done::Powered(PowerState::On)), "{e}");
+
+        let mut d = FakeDevice::portless(true);
+        d.flaky_after_change = Some(e.clone());
+        let (r, _) = run(&mut d, Action::Reboot, Method::OnOff, &[None]);
+        assert_eq!(r, Ok(Done::Rebooted), "{e}");
+        assert_eq!(d.journal, ["set - OFF", "set - ON"], "{e}");
+        assert_eq!(d.reads, ["ok ON", "err", "ok OFF", "err", "ok ON"], "{e}");
+    }
+}
+
+#[test]
+fn a_plug_that_never_existed_fails_at_the_first_read_before_any_switching() {
+    let mut d = FakeDevice::portless(true);
+    d.flaky_after_change = Some(DeviceError::TimedOut("x".into()));
+    let ghost = [Some("99".to_string())];
+    for (action, method) in [
+        (Action::Off, Method::OnOff),
+        (Action::On, Method::OnOff),
+        (Action::Reboot, Method::OnOff),
+        (Action::Reboot, Method::Cycle),
+    ] {
+        let (r, _) = run(&mut d, action, method, &ghost);
+        assert_eq!(
+            r,
+            Err(Failure::Device(DeviceError::NoSuchPlug("99".into()))),
+            "{action:?}"
+        );
+    }
+    assert!(d.journal.is_empty(), "nothing switched: {:?}", d.journal);
+}
+
+#[test]
+fn a_device_that_never_reads_again_times_out_waiting() {
+    let mut d = FakeDevice::portless(true);
+    // Reads fail from the change on: "not yet" until power_timeout, then the usual failure.
+    d.flaky_after_change = Some(DeviceError::TimedOut("no answer".into()));
+    let mut clock = FakeClock {
+        now: Instant::now(),
+        slept: Duration::ZERO,
+    };
+    let mut log = MemoryLog::default();
+    let mut seq = Sequence {
+        timing: timing(),
+        method: Method::OnOff,
+        has_status: true,
+        clock: &mut clock,
+        log: &mut log,
+    };
+    let mut sticky = StickyFailure(&mut d);
+    let r = seq.run(&mut sticky, Action::Off, &[None], None, ",");
+    assert_eq!(r, Err(Failure::Waiting(PowerState::Off)));
+    assert_eq!(
+        clock.slept,
+        Duration::from_secs(22),
+        "power_wait + power_timeout"
+    );
+    assert!(
+        log.0
+            .iter()
+            .any(|(_, m)| m.contains("last failed status read: Connection timed out")),
+        "{:?}",
+        log.0
+    );
+}
+
+/// Wraps a fake device so that every read after the first power change fails.
+struct StickyFailure<'a>(&'a mut FakeDevice);
+
+impl PowerDevice for StickyFailure<'_> {
+    fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
+        if !self.0.journal.is_empty() {
+            return Err(DeviceError::TimedOut("no answer".into()));
+        }
+        self.0.power_status(plug)
+    }
+    fn set_power(&mut self, plug: Option<&str>, to: PowerState) -> Result<(), DeviceError> {
+        self.0.set_power(plug, to)
+    }
 }

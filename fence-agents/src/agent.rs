@@ -62,6 +62,11 @@ pub struct Agent {
     /// `--method cycle` and action `diag` are available.
     pub can_cycle: bool,
     pub can_diag: bool,
+    /// The device can read power (false = ClusterLabs' `no_status`, e.g. a heuristics
+    /// agent): on/off are one synchronous command each whose success is the result, with
+    /// no status read before or after; the agent has no status/list actions, and monitor
+    /// succeeds without contacting anything.
+    pub has_status: bool,
     pub validate: Validate,
     pub connect: Connect,
 }

@@ -14,6 +14,7 @@
 //! - [`log`]: ClusterLabs-style log records on stderr and `--debug-file`.
 //! - [`run`]: one run from argv/stdin to exit status; the one place outcomes become exit codes.
 //! - [`ssh`]: SSH sessions (libssh2), known_hosts, `--ssh-options`, prompt shells for SSH agents.
+//! - [`icmp`]: ICMP echo probes (datagram or raw socket) for the ping heuristics agent.
 //! - [`snmp`]: native SNMP manager (BER, v1/v2c/v3 USM, GET/SET/WALK) for the SNMP agents.
 //! - [`agents`]: one module per device family (IPMI, ...), each a `PowerDevice` plus its option table.
 pub mod action;
@@ -21,6 +22,7 @@ pub mod agent;
 pub mod agents;
 pub mod args;
 pub mod device;
+pub mod icmp;
 pub mod log;
 pub mod metadata;
 pub mod options;

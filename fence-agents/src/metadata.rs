@@ -34,8 +34,10 @@ pub fn actions(inv: &Invocation) -> Vec<&'static str> {
     if inv.agent.default_action == "reboot" {
         list.push("reboot");
     }
-    list.push("status");
-    if let Plugs::Required { .. } = inv.agent.plugs {
+    if inv.agent.has_status {
+        list.push("status");
+    }
+    if let (Plugs::Required { .. }, true) = (inv.agent.plugs, inv.agent.has_status) {
         list.extend(["list", "list-status"]);
     }
     list.extend(["monitor", "metadata", "manpage", "validate-all"]);

@@ -126,6 +126,10 @@ pub fn run(
         Action::Diag if !inv.agent.can_diag => {
             return Err(UsageError::UnknownAction("diag".into()).into())
         }
+        // Without status (ClusterLabs no_status) there is no status, and nothing to list.
+        Action::Status | Action::List | Action::ListStatus if !inv.agent.has_status => {
+            return Err(UsageError::UnknownAction(params.action.name().into()).into())
+        }
         // Fabric agents (default action off) have no reboot, as ClusterLabs.
         Action::Reboot if inv.agent.default_action == "off" => {
             return Err(UsageError::UnknownAction("reboot".into()).into())
@@ -193,6 +197,7 @@ fn act(inv: &Invocation, params: &Params, log: &mut AgentLog) -> Result<Done, Ru
     let mut seq = Sequence {
         timing: params.timing,
         method: params.method,
+        has_status: agent.has_status,
         clock: &mut clock,
         log,
     };

@@ -21,6 +21,10 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_ilo4_ssh", fence_agents::agents::ilo_ssh::AGENT),
         ("fence_apc_snmp", fence_agents::agents::apc_snmp::AGENT),
         ("fence_ifmib", fence_agents::agents::ifmib::AGENT),
+        (
+            "fence_heuristics_ping",
+            fence_agents::agents::heuristics_ping::AGENT,
+        ),
     ]
 }
 
@@ -123,4 +127,20 @@ fn variants_change_only_their_defaults() {
             .as_deref(),
         Some("0")
     );
+}
+
+/// fence_kdump is ClusterLabs' C agent with its own metadata layout: ours is kept as a
+/// golden file and has exactly ClusterLabs' parameters (name, type, default, required).
+#[test]
+fn kdump_metadata_matches_golden_and_clusterlabs_parameters() {
+    let xml = fence_agents::agents::kdump::metadata();
+    let path = dir("golden").join("fence_kdump.xml");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &xml).unwrap();
+    }
+    assert_eq!(xml, std::fs::read_to_string(&path).unwrap());
+    let theirs =
+        std::fs::read_to_string(dir("fixtures/clusterlabs").join("fence_kdump.metadata.xml"))
+            .unwrap();
+    assert_eq!(parameters_full(&xml), parameters_full(&theirs));
 }

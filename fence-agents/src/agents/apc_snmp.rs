@@ -213,6 +213,7 @@ pub const AGENT: Agent = Agent {
     needs_password: false,
     can_cycle: false,
     can_diag: false,
+    has_status: true,
     validate,
     connect,
 };

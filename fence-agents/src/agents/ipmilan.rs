@@ -143,6 +143,7 @@ pub const AGENT: Agent = Agent {
     needs_password: false,
     can_cycle: true,
     can_diag: true,
+    has_status: true,
     validate,
     connect,
 };

@@ -111,6 +111,7 @@ pub const AGENT: Agent = Agent {
     needs_password: true,
     can_cycle: true,
     can_diag: true,
+    has_status: true,
     validate,
     connect,
 };

@@ -82,6 +82,7 @@ pub const AGENT: Agent = Agent {
     needs_password: false,
     can_cycle: true,
     can_diag: false,
+    has_status: true,
     validate,
     connect,
 };

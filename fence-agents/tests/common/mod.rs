@@ -17,6 +17,7 @@ pub const HARD_LIMIT: Duration = Duration::from_secs(60);
 pub const AGENTS: &[&str] = &[
     "fence_apc_snmp",
     "fence_dummy",
+    "fence_heuristics_ping",
     "fence_ifmib",
     "fence_ilo_ssh",
     "fence_ipmilan",
@@ -30,9 +31,11 @@ pub fn binary(name: &str) -> PathBuf {
     PathBuf::from(match name {
         "fence_apc_snmp" => env!("CARGO_BIN_EXE_fence_apc_snmp"),
         "fence_dummy" => env!("CARGO_BIN_EXE_fence_dummy"),
+        "fence_heuristics_ping" => env!("CARGO_BIN_EXE_fence_heuristics_ping"),
         "fence_ifmib" => env!("CARGO_BIN_EXE_fence_ifmib"),
         "fence_ilo_ssh" => env!("CARGO_BIN_EXE_fence_ilo_ssh"),
         "fence_ipmilan" => env!("CARGO_BIN_EXE_fence_ipmilan"),
+        "fence_kdump" => env!("CARGO_BIN_EXE_fence_kdump"),
         "fence_redfish" => env!("CARGO_BIN_EXE_fence_redfish"),
         "fence_sbd" => env!("CARGO_BIN_EXE_fence_sbd"),
         "fence_virsh" => env!("CARGO_BIN_EXE_fence_virsh"),
