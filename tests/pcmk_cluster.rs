@@ -157,6 +157,11 @@ fn pacemaker_fences_through_our_fence_ipmilan() {
         meta.contains("palisade speaks IPMI natively"),
         "node1's /usr/sbin/fence_ipmilan is not palisade's:\n{meta}"
     );
+    // The devices are the levels 1 of a fencing topology (as docs/pacemaker.md shows).
+    let topology = lab
+        .exec_ok(1, &["cibadmin", "-Q", "-o", "fencing-topology"])
+        .expect("cibadmin -Q -o fencing-topology");
+    assert_eq!(elements(&topology, "fencing-level").len(), lab.nodes);
     let host = std::fs::read("/usr/sbin/fence_ipmilan").expect("host fence_ipmilan");
     assert!(
         host.starts_with(b"#!"),

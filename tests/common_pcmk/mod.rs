@@ -176,6 +176,7 @@ impl PcmkLab {
     /// mounted inside the nodes) or ClusterLabs' own (`None`); wait until every node is
     /// online, then configure the CIB with pacemaker's tools (`lab.sh configure`).
     pub fn start(tag: &str, nodes: usize, agent: Option<&Path>) -> PcmkLab {
+        reap_stale_labs();
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("pp{}{tag}{n}", std::process::id() % 100_000);
@@ -191,6 +192,8 @@ impl PcmkLab {
             .map(|a| format!("{}:/usr/sbin/fence_ipmilan", a.display()))
             .unwrap_or_default();
         // From here on, drop ends whatever `up` managed to start.
+        std::fs::create_dir_all(&lab.dir).expect("lab dir");
+        let _ = std::fs::write(lab.dir.join("owner"), std::process::id().to_string());
         lab.up = true;
         let net = format!("10.79.{}", n % 200);
         lab.script(&[
@@ -406,6 +409,39 @@ impl PcmkLab {
         }
         s.push_str(&format!("(logs in {})", self.dir.display()));
         s
+    }
+}
+
+/// Labs left behind by a test process that was killed (no Drop ran): their `owner` PID
+/// is gone (or is no longer a pcmk_cluster test). They are ended like on drop.
+fn reap_stale_labs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let is_lab = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("palisade-pcmk-pp"));
+        let Ok(owner) = std::fs::read_to_string(dir.join("owner")) else {
+            continue;
+        };
+        if !is_lab || !dir.join("env").is_file() {
+            continue;
+        }
+        let alive = std::fs::read(format!("/proc/{}/cmdline", owner.trim()))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("pcmk_cluster"));
+        if !alive {
+            eprintln!("ending a stale pacemaker lab: {}", dir.display());
+            let _ = Command::new("bash")
+                .arg(lab_script())
+                .arg("down")
+                .arg(&dir)
+                .stdin(Stdio::null())
+                .status();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
 
