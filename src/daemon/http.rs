@@ -33,6 +33,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             drop(stream);
+            if let Ok(mut m) = shared.metrics.lock() {
+                m.metrics_turned_away();
+            }
             continue;
         };
         let shared = shared.clone();

@@ -74,6 +74,7 @@ pub struct Metrics {
     api_requests: BTreeMap<String, u64>,
     api_errors: BTreeMap<String, u64>,
     api_refused: u64,
+    metrics_turned_away: u64,
     history_write_failures: u64,
 }
 
@@ -138,6 +139,11 @@ impl Metrics {
     /// A peer was refused.
     pub fn api_refused(&mut self) {
         self.api_refused += 1;
+    }
+
+    /// A metrics connection was closed at once: all slots were taken.
+    pub fn metrics_turned_away(&mut self) {
+        self.metrics_turned_away += 1;
     }
 
     /// Writing the history journal failed.
@@ -261,6 +267,17 @@ impl Metrics {
             "Connections refused by the peer credential check.",
         );
         let _ = writeln!(out, "palisade_api_refused_total {}", self.api_refused);
+        header(
+            &mut out,
+            "palisade_metrics_connections_turned_away_total",
+            "counter",
+            "Metrics listener connections closed at once because all slots were taken.",
+        );
+        let _ = writeln!(
+            out,
+            "palisade_metrics_connections_turned_away_total {}",
+            self.metrics_turned_away
+        );
         header(
             &mut out,
             "palisade_history_write_failures_total",
