@@ -10,6 +10,7 @@
 //! - [`placement`]: where resources run: scores, constraints, ordered actions, explanations (pure).
 //! - [`import`]: heartbeat ha.cf / haresources / authkeys converted to our TOML model (pure).
 //! - [`node`]: `palisade node`: the cluster node daemon (heartbeats, quorum, fencing, resources).
+//! - [`process`]: the one process runner: every agent (fence or resource) runs through it.
 pub mod api;
 pub mod cli;
 pub mod cluster;
@@ -19,3 +20,4 @@ pub mod fencer;
 pub mod import;
 pub mod node;
 pub mod placement;
+pub mod process;

@@ -1,23 +1,23 @@
-//! Running a `fence_*` agent the way pacemaker-fenced does: fork/exec the agent path with
-//! no arguments, in its own process group (`setpgid(0, 0)`), the parameters as
-//! `name=value` lines on stdin (then stdin closed), `PCMK_service=pacemaker-fenced` in the
-//! environment; at the timeout (or on cancel) the whole process group gets SIGKILL at
-//! once. Exit 0 is success (for `status`: on), 2 is "off" for `status`.
+//! Running a `fence_*` agent the way pacemaker-fenced does, through the process runner
+//! ([`crate::process`]): the agent path with no arguments, in its own process group, the
+//! parameters as `name=value` lines on stdin (written by
+//! [`agent_input::stdin_text`](super::agent_input::stdin_text), then stdin closed),
+//! `PCMK_service=pacemaker-fenced` added to the daemon's environment; at the timeout (or on
+//! cancel) the whole process group gets SIGKILL at once. Exit 0 is success (for `status`:
+//! on), 2 is "off" for `status`. The fencer daemon, the admin CLI and the node's direct
+//! fencing all run agents here.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
-
 use super::machine::{AgentOutcome, AgentStatus};
+use crate::process::{self, Ended, EnvBase, Leftovers, Limits, Spec};
 
 /// Most bytes kept of an agent's stdout or stderr (the rest is read and dropped).
 pub const OUTPUT_LIMIT: usize = 1 << 20;
 /// How long output is still read after the agent exited (leftover children may hold the
-/// pipes open).
-const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+/// pipes open; they are then killed with the group).
+pub const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// An agent that cannot be found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +73,19 @@ pub enum Caller {
     Admin,
 }
 
+/// How fence agents are run (see [`crate::process`]): SIGKILL of the group at once at the
+/// timeout or on cancel (no grace, as pacemaker-fenced), output capped at
+/// [`OUTPUT_LIMIT`], leftovers still holding the pipes after [`OUTPUT_GRACE`] killed.
+pub fn agent_limits(timeout: Duration) -> Limits {
+    Limits {
+        timeout,
+        kill_grace: Duration::ZERO,
+        output_cap: OUTPUT_LIMIT,
+        output_grace: OUTPUT_GRACE,
+        leftovers: Leftovers::Killed,
+    }
+}
+
 /// Run `path` with `lines` on stdin; kill its process group after `timeout` or when
 /// `cancel` completes. Never fails: a spawn error is an outcome too, and so is a line
 /// that [`agent_input`](super::agent_input) refuses (the agent is then not started).
@@ -91,56 +104,24 @@ pub async fn run_agent(
         Ok(text) => text,
         Err(e) => return outcome(AgentStatus::SpawnFailed(e.to_string()), "", ""),
     };
-    let mut command = Command::new(path);
-    command
-        .env("PCMK_service", service)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => return outcome(AgentStatus::SpawnFailed(e.to_string()), "", ""),
+    let spec = Spec {
+        program: path.to_path_buf(),
+        args: Vec::new(),
+        env_base: EnvBase::Inherited,
+        env: vec![("PCMK_service".to_string(), service.to_string())],
+        stdin: Some(text),
+        dir: None,
     };
-    // The group id is the child's pid (process_group(0)); it stays valid until we reap.
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok());
-    let mut stdin = child.stdin.take();
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let feed = async move {
-        if let Some(stdin) = stdin.as_mut() {
-            // An agent that exits without reading gives EPIPE: not our failure.
-            let _ = stdin.write_all(text.as_bytes()).await;
-            let _ = stdin.shutdown().await;
-        }
-        drop(stdin);
+    let ran = process::run(&spec, &agent_limits(timeout), cancel).await;
+    let status = match ran.ended {
+        Ended::Exited(code) => AgentStatus::Exited(code),
+        Ended::Signalled(signal) => AgentStatus::Signalled(signal),
+        // The fencer machine treats a cancelled run like one that timed out.
+        Ended::TimedOut | Ended::Cancelled => AgentStatus::TimedOut,
+        Ended::SpawnFailed(why) => AgentStatus::SpawnFailed(why),
+        Ended::NotStarted(why) => AgentStatus::NotStarted(why),
     };
-    let out_task = tokio::spawn(read_limited(stdout));
-    let err_task = tokio::spawn(read_limited(stderr));
-
-    let status = {
-        let wait = async {
-            feed.await;
-            child.wait().await
-        };
-        tokio::pin!(wait);
-        tokio::pin!(cancel);
-        tokio::select! {
-            status = &mut wait => match status {
-                Ok(s) => exit_status(s),
-                Err(e) => AgentStatus::SpawnFailed(format!("wait failed: {e}")),
-            },
-            _ = tokio::time::sleep(timeout) => AgentStatus::TimedOut,
-            _ = &mut cancel => AgentStatus::TimedOut,
-        }
-    };
-    if status == AgentStatus::TimedOut {
-        kill_group(pgid);
-        let _ = child.wait().await;
-    }
-    let (stdout, stderr) = tokio::join!(collect(out_task, pgid), collect(err_task, pgid));
-    outcome(status, &stdout, &stderr)
+    outcome(status, &ran.stdout, &ran.stderr)
 }
 
 fn outcome(status: AgentStatus, stdout: &str, stderr: &str) -> AgentOutcome {
@@ -148,59 +129,6 @@ fn outcome(status: AgentStatus, stdout: &str, stderr: &str) -> AgentOutcome {
         status,
         stdout: stdout.to_string(),
         stderr: stderr.to_string(),
-    }
-}
-
-fn exit_status(status: std::process::ExitStatus) -> AgentStatus {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => AgentStatus::Exited(code),
-        (None, Some(signal)) => AgentStatus::Signalled(signal),
-        (None, None) => AgentStatus::Exited(-1),
-    }
-}
-
-/// SIGKILL to the agent's whole process group.
-fn kill_group(pgid: Option<i32>) {
-    if let Some(pgid) = pgid.filter(|p| *p > 1) {
-        // ESRCH (group already gone) is fine.
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pgid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-async fn read_limited<R: AsyncRead + Unpin>(pipe: Option<R>) -> String {
-    let Some(mut pipe) = pipe else {
-        return String::new();
-    };
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let room = OUTPUT_LIMIT.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-    }
-    String::from_utf8_lossy(&kept).into_owned()
-}
-
-/// Output of a pipe reader; if leftover processes keep the pipe open past the grace
-/// time, their group is killed and whatever was read is lost.
-async fn collect(task: tokio::task::JoinHandle<String>, pgid: Option<i32>) -> String {
-    let abort = task.abort_handle();
-    match tokio::time::timeout(OUTPUT_GRACE, task).await {
-        Ok(Ok(text)) => text,
-        Ok(Err(_)) => String::new(),
-        Err(_) => {
-            kill_group(pgid);
-            abort.abort();
-            String::new()
-        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Agent classes besides OCF, pure: how pacemaker's executor runs LSB init scripts and
-//! systemd units, turned into programs to run and exit-code mappings onto [`OcfRc`].
+//! systemd units, turned into programs to run ([`Spec`]) and exit-code mappings onto [`OcfRc`].
 //! The I/O (running them, polling systemd) is in [`super::agent_exec`].
 //!
 //! - **LSB** (`lsb:NAME`): `<lsb-dir>/NAME start|stop|status`; `monitor` runs `status`.
@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use super::resources::OcfRc;
+use crate::process::Spec;
 
 /// Where `lsb:NAME` scripts live unless `[cluster] lsb-dir` says otherwise.
 pub const DEFAULT_LSB_DIR: &str = "/etc/init.d";
@@ -59,14 +60,6 @@ impl ClassSettings {
     }
 }
 
-/// One program run: path, arguments, the whole environment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invocation {
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-}
-
 /// The environment of LSB scripts and systemctl: a plain PATH and LANG.
 pub fn plain_env() -> Vec<(String, String)> {
     vec![
@@ -88,12 +81,12 @@ pub fn lsb_verb(action: &str) -> &str {
 }
 
 /// `<lsb_dir>/<script> <verb>`.
-pub fn lsb_invocation(lsb_dir: &Path, script: &str, action: &str) -> Invocation {
-    Invocation {
-        program: lsb_dir.join(script),
-        args: vec![lsb_verb(action).to_string()],
-        env: plain_env(),
-    }
+pub fn lsb_invocation(lsb_dir: &Path, script: &str, action: &str) -> Spec {
+    Spec::clean(
+        lsb_dir.join(script),
+        vec![lsb_verb(action).to_string()],
+        plain_env(),
+    )
 }
 
 /// An LSB exit code as an OCF result, as pacemaker maps it.
@@ -128,12 +121,12 @@ pub fn unit_name(name: &str) -> String {
 }
 
 /// `systemctl --no-ask-password VERB UNIT` (`is-active` prints the unit's state).
-pub fn systemctl_invocation(systemctl: &Path, verb: &str, unit: &str) -> Invocation {
-    Invocation {
-        program: systemctl.to_path_buf(),
-        args: vec!["--no-ask-password".into(), verb.into(), unit.into()],
-        env: plain_env(),
-    }
+pub fn systemctl_invocation(systemctl: &Path, verb: &str, unit: &str) -> Spec {
+    Spec::clean(
+        systemctl.to_path_buf(),
+        vec!["--no-ask-password".into(), verb.into(), unit.into()],
+        plain_env(),
+    )
 }
 
 /// A unit's ActiveState as `systemctl is-active` prints it.

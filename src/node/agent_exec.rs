@@ -1,28 +1,24 @@
-//! Running agents (the I/O half of [`super::agent_class`]): one program in its own
-//! process group with a clean environment, killed (the whole group) at its timeout, its
-//! output captured (bounded); and one operation of a resource of any class: OCF agent,
-//! LSB init script, or systemctl followed by `is-active` until the unit has settled.
+//! Running resource agents (the I/O half of [`super::agent_class`]) through the process
+//! runner ([`crate::process`]): one program in its own process group with a clean
+//! environment, killed (the whole group, SIGKILL at once) at its timeout, its output
+//! captured (bounded); and one operation of a resource of any class: OCF agent, LSB init
+//! script, or systemctl followed by `is-active` until the unit has settled.
 //!
 //! The operation is over when the program exits: a daemon an init script leaves behind
 //! holding the output pipes does not hold the operation up (its output is read for
-//! [`OUTPUT_GRACE`] more, then dropped).
+//! [`OUTPUT_GRACE`] more, then dropped) and is left running.
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 
 use super::agent_class::{
     lsb_invocation, lsb_rc, settled, systemctl_invocation, systemctl_job_rc, systemctl_verb,
-    unit_name, unit_state, Invocation, SYSTEMD_BOOTED_DIR,
+    unit_name, unit_state, SYSTEMD_BOOTED_DIR,
 };
 use super::config::ResourceEntry;
 use super::resources::{agent_command, AgentContext, OcfRc};
 use crate::placement::config::AgentClass;
+use crate::process::{self, Ended, Leftovers, Limits, Outcome, Spec};
 
 /// Output kept per stream.
 const OUTPUT_CAP: usize = 64 * 1024;
@@ -31,117 +27,37 @@ pub const OUTPUT_GRACE: Duration = Duration::from_millis(200);
 /// Between two `systemctl is-active` while a unit settles.
 const SETTLE_POLL: Duration = Duration::from_millis(200);
 
-/// How a program ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// Exited with this code.
-    Code(i32),
-    /// Killed at the timeout.
-    TimedOut,
-    /// Could not run, or died of a signal.
-    Failed(String),
-}
-
-/// A program's end and its output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ran {
-    pub ended: Ended,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Ran {
-    /// The OCF result, mapping an exit code with `map`.
-    pub fn rc(&self, map: impl FnOnce(i32) -> OcfRc) -> OcfRc {
-        match &self.ended {
-            Ended::Code(code) => map(*code),
-            Ended::TimedOut => OcfRc::TimedOut,
-            Ended::Failed(why) => OcfRc::Failed(why.clone()),
-        }
+/// How resource agents are run: SIGKILL of the group at once at the timeout (as
+/// pacemaker-execd), output capped at 64 KiB per stream and read for [`OUTPUT_GRACE`]
+/// after the exit, daemons left behind left running.
+pub fn agent_limits(timeout: Duration) -> Limits {
+    Limits {
+        timeout,
+        kill_grace: Duration::ZERO,
+        output_cap: OUTPUT_CAP,
+        output_grace: OUTPUT_GRACE,
+        leftovers: Leftovers::Left,
     }
 }
 
-fn drain(
-    pipe: Option<impl AsyncRead + Unpin + Send + 'static>,
-) -> (Arc<Mutex<Vec<u8>>>, tokio::task::JoinHandle<()>) {
-    let kept = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&kept);
-    let task = tokio::spawn(async move {
-        let Some(mut pipe) = pipe else { return };
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut kept) = sink.lock() {
-                let room = OUTPUT_CAP.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-    });
-    (kept, task)
+/// The OCF result of a run, mapping an exit code with `map`.
+pub fn rc(ran: &Outcome, map: impl FnOnce(i32) -> OcfRc) -> OcfRc {
+    match &ran.ended {
+        Ended::Exited(code) => map(*code),
+        Ended::TimedOut | Ended::Cancelled => OcfRc::TimedOut,
+        Ended::Signalled(signal) => OcfRc::Failed(format!("killed by signal {signal}")),
+        Ended::SpawnFailed(why) | Ended::NotStarted(why) => OcfRc::Failed(why.clone()),
+    }
 }
 
-fn text(kept: &Arc<Mutex<Vec<u8>>>) -> String {
-    kept.lock()
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
-/// Run `inv` in its own process group; at `timeout` the group gets SIGKILL. Never fails.
-pub async fn run_program(inv: &Invocation, timeout: Duration) -> Ran {
-    let mut command = Command::new(&inv.program);
-    command
-        .args(&inv.args)
-        .env_clear()
-        .envs(inv.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match command.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            return Ran {
-                ended: Ended::Failed(format!("cannot run {}: {e}", inv.program.display())),
-                stdout: String::new(),
-                stderr: String::new(),
-            }
-        }
-    };
-    let pgid = child.id().and_then(|p| i32::try_from(p).ok());
-    let (stdout, out_task) = drain(child.stdout.take());
-    let (stderr, err_task) = drain(child.stderr.take());
-    let ended = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => match (status.code(), status.signal()) {
-            (Some(c), _) => Ended::Code(c),
-            (None, Some(s)) => Ended::Failed(format!("killed by signal {s}")),
-            (None, None) => Ended::Failed("no exit status".into()),
-        },
-        Ok(Err(e)) => Ended::Failed(format!("wait: {e}")),
-        Err(_) => {
-            if let Some(pgid) = pgid.filter(|p| *p > 1) {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            let _ = child.wait().await;
-            Ended::TimedOut
-        }
-    };
-    for task in [out_task, err_task] {
-        let abort = task.abort_handle();
-        if tokio::time::timeout(OUTPUT_GRACE, task).await.is_err() {
-            abort.abort();
-        }
+/// Run `spec` (see [`agent_limits`]). Never fails: a program that cannot be started is
+/// [`Ended::SpawnFailed`] with `cannot run <program>: <why>`.
+pub async fn run_program(spec: &Spec, timeout: Duration) -> Outcome {
+    let mut ran = process::run(spec, &agent_limits(timeout), std::future::pending()).await;
+    if let Ended::SpawnFailed(why) = &ran.ended {
+        ran.ended = Ended::SpawnFailed(format!("cannot run {}: {why}", spec.program.display()));
     }
-    Ran {
-        ended,
-        stdout: text(&stdout),
-        stderr: text(&stderr),
-    }
+    ran
 }
 
 /// Run one operation of `entry` (`start`, `stop`, `promote`, `demote` or `monitor`,
@@ -156,13 +72,9 @@ pub async fn run_action(
     match entry.class {
         AgentClass::Ocf => {
             let (program, env) = agent_command(entry, ctx, action, interval);
-            let inv = Invocation {
-                program,
-                args: vec![action.to_string()],
-                env,
-            };
-            let ran = run_program(&inv, entry.ops.timeout(action, interval)).await;
-            (ran.rc(OcfRc::from_code), ran.stderr)
+            let spec = Spec::clean(program, vec![action.to_string()], env);
+            let ran = run_program(&spec, entry.ops.timeout(action, interval)).await;
+            (rc(&ran, OcfRc::from_code), ran.stderr)
         }
         AgentClass::Lsb => {
             let inv = lsb_invocation(&ctx.classes.lsb_dir, &entry.kind, action);
@@ -172,7 +84,7 @@ pub async fn run_action(
             } else {
                 ran.stderr.clone()
             };
-            (ran.rc(|code| lsb_rc(action, code)), text)
+            (rc(&ran, |code| lsb_rc(action, code)), text)
         }
         AgentClass::Systemd => run_systemd(entry, ctx, action, interval).await,
     }
@@ -208,8 +120,8 @@ async fn run_systemd(
         )
         .await;
         let job = match &ran.ended {
-            Ended::Code(code) => systemctl_job_rc(action, *code),
-            _ => Some(ran.rc(OcfRc::from_code)),
+            Ended::Exited(code) => systemctl_job_rc(action, *code),
+            _ => Some(rc(&ran, OcfRc::from_code)),
         };
         if let Some(rc) = job {
             return (rc, ran.stderr);
@@ -223,8 +135,8 @@ async fn run_systemd(
         )
         .await;
         let state = match &ran.ended {
-            Ended::Code(_) => unit_state(&ran.stdout),
-            _ => return (ran.rc(OcfRc::from_code), ran.stderr),
+            Ended::Exited(_) => unit_state(&ran.stdout),
+            _ => return (rc(&ran, OcfRc::from_code), ran.stderr),
         };
         let Some(state) = state else {
             return (
@@ -271,12 +183,12 @@ mod tests {
         path
     }
 
-    fn inv(program: std::path::PathBuf, args: &[&str]) -> Invocation {
-        Invocation {
+    fn inv(program: std::path::PathBuf, args: &[&str]) -> Spec {
+        Spec::clean(
             program,
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        }
+            args.iter().map(|a| a.to_string()).collect(),
+            vec![("PATH".into(), "/usr/bin:/bin".into())],
+        )
     }
 
     #[test]
@@ -293,7 +205,7 @@ mod tests {
         let t = std::time::Instant::now();
         let ran = rt.block_on(run_program(&inv(p, &[]), Duration::from_secs(10)));
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-        assert_eq!(ran.ended, Ended::Code(3));
+        assert_eq!(ran.ended, Ended::Exited(3));
         assert_eq!(ran.stdout, "hello\n");
         assert_eq!(ran.stderr, "oops\n");
         let p = script(&dir, "hangs", "sleep 30");
@@ -303,7 +215,7 @@ mod tests {
             &inv(dir.join("missing"), &[]),
             Duration::from_secs(1),
         ));
-        assert!(matches!(ran.ended, Ended::Failed(ref why) if why.contains("cannot run")));
+        assert!(matches!(ran.ended, Ended::SpawnFailed(ref why) if why.contains("cannot run")));
         let p = script(&dir, "env", "echo \"$HOME|$PATH|$1\"");
         let ran = rt.block_on(run_program(&inv(p, &["status"]), Duration::from_secs(5)));
         assert_eq!(ran.stdout, "|/usr/bin:/bin|status\n");

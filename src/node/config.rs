@@ -40,6 +40,9 @@
 //! addresses = ["10.0.0.1", "10.1.0.1"]   # ring 0, ring 1
 //! fence-agent = "fence_ipmilan"          # ... or run this node's device directly
 //! fence-params = { ip = "10.0.9.1", username = "admin", password = "secret", lanplus = 1 }
+//! # fence-agent: a fence_* name or an absolute path; fence-params are the agent's stdin,
+//! # except the fencer's pcmk_* keys (pcmk_host_argument, pcmk_host_map,
+//! # pcmk_<action>_action), which steer how it is built. fence_sbd is a poison pill.
 //!
 //! [[resource]]
 //! name = "web"
@@ -63,6 +66,7 @@ pub use super::agent_class::ClassSettings;
 use crate::cluster::failover::{Resource, Settings};
 use crate::cluster::membership::{Timers, TimersError};
 use crate::cluster::quorum::{NoQuorumPolicy, NodeId, QuorumConfig};
+use crate::fencer::device::{DeviceError, DeviceSpec};
 use crate::fencer::operation::FenceAction;
 use crate::placement::config::AgentClass;
 
@@ -159,11 +163,58 @@ pub struct NodeEntry {
     pub attributes: BTreeMap<String, String>,
 }
 
-/// A node's fence device for direct fencing.
+/// A node's fence device for direct fencing: the fencer's device model (so the agent's
+/// stdin is built exactly as the fencer builds it) and the kind of fencing it does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FenceDevice {
-    pub agent: String,
-    pub params: BTreeMap<String, String>,
+    /// `fence-agent` and `fence-params` as a fencer device (`pcmk_*` keys steer it).
+    pub spec: DeviceSpec,
+    /// Decided with the configuration.
+    pub kind: DeviceKind,
+}
+
+/// What a successful run of a device's agent means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// Power fencing: the agent exits 0 only after seeing the power change.
+    Power,
+    /// A poison pill written to shared sbd devices (`fence_sbd`): the fence is confirmed
+    /// only once the devices' msgwait has passed since the request.
+    PoisonPill {
+        /// The sbd devices (comma list, fence_sbd's `devices`).
+        devices: String,
+    },
+}
+
+impl FenceDevice {
+    /// The device of node `node` from its `fence-agent` and `fence-params`. The node's
+    /// rule for the plug line is kept: a device that names its own `port` or `plug` gets
+    /// no extra one (an explicit `pcmk_host_argument` wins).
+    pub fn new(
+        node: NodeId,
+        agent: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<FenceDevice, DeviceError> {
+        let mut raw = params.clone();
+        if raw.contains_key("plug")
+            && !raw.contains_key("port")
+            && !raw.contains_key("pcmk_host_argument")
+        {
+            raw.insert("pcmk_host_argument".into(), "plug".into());
+        }
+        let spec = DeviceSpec::new(&format!("node{node}-fence"), agent, &raw, 0)?;
+        let sbd = std::path::Path::new(agent)
+            .file_name()
+            .is_some_and(|f| f == "fence_sbd");
+        let kind = if sbd {
+            DeviceKind::PoisonPill {
+                devices: spec.params.get("devices").cloned().unwrap_or_default(),
+            }
+        } else {
+            DeviceKind::Power
+        };
+        Ok(FenceDevice { spec, kind })
+    }
 }
 
 /// One resource: an OCF agent, an LSB init script or a systemd unit.
@@ -537,18 +588,14 @@ pub fn load(path: &std::path::Path, local: Option<&str>) -> Result<NodeConfig, C
 }
 
 /// `[fencing] timeout` must be above the msgwait of every readable sbd device a node is
-/// fenced with (`fence_sbd`, `devices`): a poison pill is confirmed only after msgwait.
+/// fenced with ([`DeviceKind::PoisonPill`]): a poison pill is confirmed only after msgwait.
 /// Devices that cannot be read now are left to the fence itself.
 fn check_msgwait(cfg: &NodeConfig) -> Result<(), ConfigError> {
     if cfg.fencing.via != FenceVia::Direct {
         return Ok(());
     }
     for n in &cfg.nodes {
-        let Some(device) = &n.fence else { continue };
-        let sbd = std::path::Path::new(&device.agent)
-            .file_name()
-            .is_some_and(|f| f == "fence_sbd");
-        let Some(devices) = device.params.get("devices").filter(|_| sbd) else {
+        let Some(DeviceKind::PoisonPill { devices }) = n.fence.as_ref().map(|f| &f.kind) else {
             continue;
         };
         if let Ok(msgwait) = super::fencing::sbd_msgwait(devices) {

@@ -15,6 +15,7 @@ use super::{
 use super::{AgentClass, ClassSettings};
 use crate::cluster::membership::Timers;
 use crate::cluster::quorum::{NodeId, TieBreaker};
+use crate::fencer::device::DeviceError;
 use crate::fencer::duration::parse_duration;
 use crate::fencer::operation::FenceAction;
 
@@ -233,10 +234,15 @@ pub(super) fn node_entry(raw: &RawNode) -> Result<NodeEntry, ConfigError> {
         .collect::<Result<Vec<_>, _>>()?;
     let fence = match &raw.fence_agent {
         Some(agent) if agent.is_empty() => return Err(bad(&section, "fence-agent", "empty")),
-        Some(agent) => Some(FenceDevice {
-            agent: agent.clone(),
-            params: params(&section, "fence-params", &raw.fence_params)?,
-        }),
+        Some(agent) => {
+            let params = params(&section, "fence-params", &raw.fence_params)?;
+            Some(
+                FenceDevice::new(raw.id, agent, &params).map_err(|e| match e {
+                    DeviceError::Agent { .. } => bad(&section, "fence-agent", e.to_string()),
+                    _ => bad(&section, "fence-params", e.to_string()),
+                })?,
+            )
+        }
         None if !raw.fence_params.is_empty() => {
             return Err(bad(&section, "fence-params", "given without fence-agent"))
         }

@@ -80,8 +80,9 @@ fn full_example() {
         SelfFenceMode::Record("/tmp/sf".into())
     );
     let fence = c.nodes[0].fence.clone().expect("device");
-    assert_eq!(fence.params["verbose"], "1");
-    assert_eq!(fence.params["delay"], "0");
+    assert_eq!(fence.spec.params["verbose"], "1");
+    assert_eq!(fence.spec.params["delay"], "0");
+    assert_eq!(fence.kind, DeviceKind::Power);
     let db = &c.resources[0];
     assert_eq!(
         (db.provider.as_str(), db.kind.as_str()),

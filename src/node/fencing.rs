@@ -1,16 +1,17 @@
 //! Carrying out fence decisions. A lost node is fenced either through the fencer daemon
 //! (`palisade daemon`, its API socket: topology, history, merging) or, without a fencer,
 //! by running that node's configured agent directly through the fencer's executor (no
-//! argv, `key=value` on stdin with `action`, `nodename` and `port`, own process group,
-//! SIGKILL at the timeout) — exactly as pacemaker-fenced runs agents. Exit 0 of an
-//! `off`/`reboot` is taken as confirmed (agents exit 0 only after seeing the power change).
+//! argv, `key=value` on stdin built by the fencer's device model — `action`, `nodename`
+//! and the plug line —, own process group, SIGKILL at the timeout) — exactly as
+//! pacemaker-fenced runs agents. Exit 0 of an `off`/`reboot` is taken as confirmed (agents
+//! exit 0 only after seeing the power change). Every request ends in a [`FenceResult`].
 //!
 //! Two kinds of fencing wait on purpose. Watchdog fencing (`[fencing] watchdog-timeout`,
 //! pacemaker's stonith-watchdog-timeout): a node without a fence device counts as fenced
 //! once that long has passed since the request — its sbd, told by the health file that
 //! it lost quorum (or no longer told anything), has stopped feeding the watchdog, which
-//! reset it by then. And a poison pill through `fence_sbd`: the agent exits after
-//! msgwait; the fencer also reads msgwait from the devices' headers and does not confirm
+//! reset it by then. And a poison pill (a [`DeviceKind::PoisonPill`] device,
+//! `fence_sbd`): the agent exits after msgwait; the fencer also reads msgwait from the devices' headers and does not confirm
 //! the fence before it has passed since the request ([`sbd_msgwait`]).
 //!
 //! Self-fencing (no-quorum-policy=fence) goes through [`watchdog::SelfFence`]: the kernel
@@ -27,21 +28,73 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use watchdog::{FenceKind, KernelSelfFence, Production, SelfFence, SelfFenceError, FORBID_ENV};
 
-use super::config::{FenceDevice, FenceVia, NodeConfig, SelfFenceMode, WatchdogFencing};
+use super::config::{
+    DeviceKind, FenceDevice, FenceVia, NodeConfig, SelfFenceMode, WatchdogFencing,
+};
 use crate::api::client::Client;
 use crate::api::protocol::Request;
 use crate::cluster::quorum::NodeId;
 use crate::fencer::executor::{resolve_agent, run_agent, Caller};
 use crate::fencer::machine::AgentStatus;
 use crate::fencer::operation::FenceAction;
+use crate::fencer::plan::agent_action;
+
+/// How a fence was confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FencedBy {
+    /// The power agent exited 0.
+    Agent,
+    /// A poison pill was written and msgwait has passed since the request.
+    PoisonPill,
+    /// No device: the node's own watchdog reset it within the watchdog timeout.
+    Watchdog,
+    /// The fencer daemon reported the operation done.
+    Fencer,
+}
+
+/// The end of one fence request, as decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FenceResult {
+    /// The node is fenced.
+    Fenced {
+        /// How that is known.
+        how: FencedBy,
+        /// Which device / what the fencer said, for the log.
+        detail: String,
+    },
+    /// It is not (the request is retried).
+    Failed {
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+impl FenceResult {
+    fn failed(reason: impl Into<String>) -> FenceResult {
+        FenceResult::Failed {
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the node is fenced.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, FenceResult::Fenced { .. })
+    }
+
+    /// The detail or the reason, for the log.
+    pub fn text(&self) -> &str {
+        match self {
+            FenceResult::Fenced { detail, .. } => detail,
+            FenceResult::Failed { reason } => reason,
+        }
+    }
+}
 
 /// The end of one fence request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FenceOutcome {
     pub node: NodeId,
-    pub ok: bool,
-    /// Which device / what the fencer said, or why it failed.
-    pub detail: String,
+    pub result: FenceResult,
     /// From the request (after its delay) to the answer.
     pub elapsed: Duration,
 }
@@ -58,27 +111,6 @@ pub struct Fencer {
     me: String,
     /// Watchdog fencing of nodes without a device.
     watchdog: Option<WatchdogFencing>,
-}
-
-/// The stdin lines for fencing `target` with `device` (pure): the device's parameters,
-/// then `action`, `nodename`, and `port` unless the device names its own port/plug.
-pub fn agent_lines(
-    device: &FenceDevice,
-    action: FenceAction,
-    target: &str,
-) -> Vec<(String, String)> {
-    let mut lines: Vec<(String, String)> = device
-        .params
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "action" | "nodename"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    lines.push(("action".into(), action.as_str().into()));
-    lines.push(("nodename".into(), target.into()));
-    if !device.params.contains_key("port") && !device.params.contains_key("plug") {
-        lines.push(("port".into(), target.into()));
-    }
-    lines
 }
 
 impl Fencer {
@@ -119,7 +151,7 @@ impl Fencer {
         match &self.via {
             FenceVia::Api(socket) => format!("fencer API {}", socket.display()),
             FenceVia::Direct => match (self.devices.get(&node), self.watchdog) {
-                (Some(d), _) => format!("agent {}", d.agent),
+                (Some(d), _) => format!("agent {}", d.spec.agent),
                 (None, Some(w)) => format!(
                     "its watchdog (fenced {}ms after the request)",
                     w.timeout.as_millis()
@@ -138,55 +170,58 @@ impl Fencer {
                 .get(&node)
                 .cloned()
                 .unwrap_or_else(|| format!("node{node}"));
-            let (ok, detail, elapsed) = match &this.via {
+            let (result, elapsed) = match &this.via {
                 FenceVia::Direct => {
                     tokio::time::sleep(delay).await;
                     let t = Instant::now();
-                    let (ok, detail) = this.direct(node, &target).await;
-                    (ok, detail, t.elapsed())
+                    let result = this.direct(node, &target).await;
+                    (result, t.elapsed())
                 }
                 FenceVia::Api(socket) => {
                     let t = Instant::now();
                     let socket = socket.clone();
                     let (action, timeout, me) = (this.action, this.timeout, this.me.clone());
                     let target = target.clone();
-                    let answer = tokio::task::spawn_blocking(move || {
+                    let result = tokio::task::spawn_blocking(move || {
                         api_fence(&socket, &target, action, timeout, delay, &me)
                     })
                     .await
-                    .unwrap_or_else(|e| (false, format!("fencer client task failed: {e}")));
-                    (answer.0, answer.1, t.elapsed().saturating_sub(delay))
+                    .unwrap_or_else(|e| {
+                        FenceResult::failed(format!("fencer client task failed: {e}"))
+                    });
+                    (result, t.elapsed().saturating_sub(delay))
                 }
             };
             let _ = tx.send(FenceOutcome {
                 node,
-                ok,
-                detail,
+                result,
                 elapsed,
             });
         });
     }
 
-    async fn direct(&self, node: NodeId, target: &str) -> (bool, String) {
+    async fn direct(&self, node: NodeId, target: &str) -> FenceResult {
         let Some(device) = self.devices.get(&node) else {
             if let Some(w) = self.watchdog {
                 tokio::time::sleep(w.timeout).await;
-                return (
-                    true,
-                    format!(
+                return FenceResult::Fenced {
+                    how: FencedBy::Watchdog,
+                    detail: format!(
                         "no fence device: self-fenced by its sbd watchdog within watchdog-timeout {}ms (> sbd watchdog {}ms)",
                         w.timeout.as_millis(),
                         w.sbd_watchdog_timeout.as_millis()
                     ),
-                );
+                };
             }
-            return (false, format!("no fence device configured for {target}"));
+            return FenceResult::failed(format!("no fence device configured for {target}"));
         };
-        let path = match resolve_agent(&device.agent, &self.agent_dirs) {
+        let path = match resolve_agent(&device.spec.agent, &self.agent_dirs) {
             Ok(p) => p,
-            Err(e) => return (false, e.to_string()),
+            Err(e) => return FenceResult::failed(e.to_string()),
         };
-        let lines = agent_lines(device, self.action, target);
+        let lines = device
+            .spec
+            .stdin_lines(agent_action(self.action), Some(target));
         let asked = Instant::now();
         let outcome = run_agent(
             &path,
@@ -200,13 +235,17 @@ impl Fencer {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match outcome.status {
-            AgentStatus::Exited(0) if name == "fence_sbd" => {
-                let ok = format!("{name} {} ok", self.action.as_str());
-                (true, poison_pill_wait(device, asked, ok).await)
-            }
-            AgentStatus::Exited(0) => (true, format!("{name} {} ok", self.action.as_str())),
-            other => {
+        let ok = format!("{name} {} ok", self.action.as_str());
+        match (outcome.status, &device.kind) {
+            (AgentStatus::Exited(0), DeviceKind::PoisonPill { devices }) => FenceResult::Fenced {
+                how: FencedBy::PoisonPill,
+                detail: poison_pill_wait(devices, asked, ok).await,
+            },
+            (AgentStatus::Exited(0), DeviceKind::Power) => FenceResult::Fenced {
+                how: FencedBy::Agent,
+                detail: ok,
+            },
+            (other, _) => {
                 let why = outcome
                     .stderr
                     .trim()
@@ -214,10 +253,7 @@ impl Fencer {
                     .last()
                     .unwrap_or_default()
                     .to_string();
-                (
-                    false,
-                    format!("{name} {}: {other:?} {why}", self.action.as_str()),
-                )
+                FenceResult::failed(format!("{name} {}: {other:?} {why}", self.action.as_str()))
             }
         }
     }
@@ -252,8 +288,8 @@ pub fn sbd_msgwait(devices: &str) -> Result<Duration, String> {
 /// A poison pill counts only once msgwait has passed since it was asked for: the target
 /// has then read it and reset, or its watchdog has. fence_sbd waits msgwait itself; this
 /// makes sure of it (an agent that returned early is waited for), and says so in `ok`.
-async fn poison_pill_wait(device: &FenceDevice, asked: Instant, ok: String) -> String {
-    let devices = device.params.get("devices").cloned().unwrap_or_default();
+async fn poison_pill_wait(devices: &str, asked: Instant, ok: String) -> String {
+    let devices = devices.to_string();
     let msgwait = tokio::task::spawn_blocking(move || sbd_msgwait(&devices))
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
@@ -285,11 +321,11 @@ fn api_fence(
     timeout: Duration,
     delay: Duration,
     me: &str,
-) -> (bool, String) {
+) -> FenceResult {
     let read_limit = timeout.saturating_mul(2) + delay + Duration::from_secs(10);
     let mut client = match Client::connect(socket, Some(read_limit)) {
         Ok(c) => c,
-        Err(e) => return (false, e.to_string()),
+        Err(e) => return FenceResult::failed(e.to_string()),
     };
     let request = Request::Fence {
         target: target.to_string(),
@@ -306,12 +342,15 @@ fn api_fence(
                 .map(|d| d.to_string())
                 .unwrap_or_default();
             if done {
-                (true, format!("fencer: done by {devices}"))
+                FenceResult::Fenced {
+                    how: FencedBy::Fencer,
+                    detail: format!("fencer: done by {devices}"),
+                }
             } else {
-                (false, format!("fencer: {result}"))
+                FenceResult::failed(format!("fencer: {result}"))
             }
         }
-        Err(e) => (false, format!("fencer: {e}")),
+        Err(e) => FenceResult::failed(format!("fencer: {e}")),
     }
 }
 
@@ -374,32 +413,87 @@ pub fn self_fencer(
 mod tests {
     use super::*;
 
+    fn device(agent: &str, params: &[(&str, &str)]) -> FenceDevice {
+        let params = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        FenceDevice::new(3, agent, &params).expect("valid device")
+    }
+
+    fn stdin(device: &FenceDevice, action: FenceAction, target: &str) -> String {
+        let lines = device.spec.stdin_lines(agent_action(action), Some(target));
+        crate::fencer::agent_input::stdin_text(&lines).expect("clean lines")
+    }
+
     #[test]
-    fn agent_lines_add_target_like_pacemaker() {
-        let device = FenceDevice {
-            agent: "fence_dummy".into(),
-            params: [("status_file".to_string(), "/tmp/s".to_string())].into(),
-        };
-        let lines = agent_lines(&device, FenceAction::Off, "node3");
-        let text = crate::fencer::agent_input::stdin_text(&lines);
+    fn agent_stdin_adds_the_target_like_pacemaker() {
+        let dummy = device("fence_dummy", &[("status_file", "/tmp/s")]);
+        assert_eq!(dummy.kind, DeviceKind::Power);
         assert_eq!(
-            text.as_deref(),
-            Ok("status_file=/tmp/s\naction=off\nnodename=node3\nport=node3\n")
+            stdin(&dummy, FenceAction::Off, "node3"),
+            "status_file=/tmp/s\naction=off\nnodename=node3\nport=node3\n"
         );
-        let with_plug = FenceDevice {
-            agent: "fence_ipmilan".into(),
-            params: [
-                ("plug".to_string(), "7".to_string()),
-                ("action".to_string(), "on".to_string()),
-            ]
-            .into(),
-        };
-        let text = crate::fencer::agent_input::stdin_text(&agent_lines(
-            &with_plug,
-            FenceAction::Reboot,
-            "n",
-        ));
-        assert_eq!(text.as_deref(), Ok("plug=7\naction=reboot\nnodename=n\n"));
+        // A device naming its own plug (or port) gets no plug line; `action` and
+        // `nodename` in the parameters are the fencer's.
+        let with_plug = device("fence_ipmilan", &[("plug", "7"), ("action", "on")]);
+        assert_eq!(
+            stdin(&with_plug, FenceAction::Reboot, "n"),
+            "plug=7\naction=reboot\nnodename=n\n"
+        );
+        let with_port = device("/usr/sbin/fence_ipmilan", &[("port", "4"), ("plug", "7")]);
+        assert_eq!(
+            stdin(&with_port, FenceAction::Off, "n"),
+            "plug=7\nport=4\naction=off\nnodename=n\n"
+        );
+    }
+
+    #[test]
+    fn pcmk_keys_steer_the_stdin_and_never_reach_the_agent() {
+        let mapped = device(
+            "fence_ipmilan",
+            &[
+                ("ip", "10.0.0.9"),
+                ("pcmk_host_map", "node3:9"),
+                ("pcmk_off_action", "reboot"),
+            ],
+        );
+        assert_eq!(
+            stdin(&mapped, FenceAction::Off, "node3"),
+            "ip=10.0.0.9\naction=reboot\nnodename=node3\nport=9\n"
+        );
+        let plug_named = device("fence_x", &[("pcmk_host_argument", "plug")]);
+        assert_eq!(
+            stdin(&plug_named, FenceAction::Off, "n"),
+            "action=off\nnodename=n\nplug=n\n"
+        );
+    }
+
+    #[test]
+    fn the_poison_pill_is_a_kind_of_device() {
+        let sbd = device("/usr/sbin/fence_sbd", &[("devices", "/dev/a,/dev/b")]);
+        assert_eq!(
+            sbd.kind,
+            DeviceKind::PoisonPill {
+                devices: "/dev/a,/dev/b".into()
+            }
+        );
+        assert_eq!(
+            device("fence_sbd", &[]).kind,
+            DeviceKind::PoisonPill {
+                devices: String::new()
+            }
+        );
+        assert_eq!(device("fence_sbdx", &[]).kind, DeviceKind::Power);
+        for agent in ["sbd", "bin/fence_x"] {
+            assert!(
+                matches!(
+                    FenceDevice::new(1, agent, &BTreeMap::new()),
+                    Err(crate::fencer::device::DeviceError::Agent { .. })
+                ),
+                "{agent}"
+            );
+        }
     }
 
     #[test]
@@ -471,12 +565,9 @@ mod tests {
     #[tokio::test]
     async fn a_poison_pill_counts_only_after_msgwait() {
         let img = sbd_image("pill", 1);
-        let device = FenceDevice {
-            agent: "fence_sbd".into(),
-            params: [("devices".to_string(), img.display().to_string())].into(),
-        };
         let asked = Instant::now();
-        let text = poison_pill_wait(&device, asked, "fence_sbd off ok".into()).await;
+        let text =
+            poison_pill_wait(&img.display().to_string(), asked, "fence_sbd off ok".into()).await;
         assert!(asked.elapsed() >= Duration::from_secs(1), "{text}");
         assert!(text.contains("msgwait 1000ms passed"), "{text}");
         let _ = std::fs::remove_file(img);
@@ -513,8 +604,17 @@ addresses = ["127.0.0.2"]
         let asked = Instant::now();
         fencer.spawn(2, Duration::ZERO, tx);
         let out = rx.recv().await.expect("outcome");
-        assert!(out.ok, "{out:?}");
+        assert!(
+            matches!(
+                out.result,
+                FenceResult::Fenced {
+                    how: FencedBy::Watchdog,
+                    ..
+                }
+            ),
+            "{out:?}"
+        );
         assert!(asked.elapsed() >= Duration::from_millis(300));
-        assert!(out.detail.contains("watchdog"), "{}", out.detail);
+        assert!(out.result.text().contains("watchdog"), "{out:?}");
     }
 }

@@ -26,11 +26,12 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::agent_class::{ClassSettings, Invocation};
+use super::agent_class::ClassSettings;
 use super::agent_exec;
 use super::config::ResourceEntry;
 use super::operations::CloneOf;
 use crate::placement::config::Role;
+use crate::process::Spec;
 
 /// An OCF exit code, or how the agent failed to give one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,13 +298,9 @@ pub async fn run_operation(
     action: &str,
     timeout: Duration,
 ) -> (OcfRc, String) {
-    let inv = Invocation {
-        program: path.to_path_buf(),
-        args: vec![action.to_string()],
-        env: env.to_vec(),
-    };
-    let ran = agent_exec::run_program(&inv, timeout).await;
-    (ran.rc(OcfRc::from_code), ran.stderr)
+    let spec = Spec::clean(path.to_path_buf(), vec![action.to_string()], env.to_vec());
+    let ran = agent_exec::run_program(&spec, timeout).await;
+    (agent_exec::rc(&ran, OcfRc::from_code), ran.stderr)
 }
 
 /// Start the actor of `entry` (it probes first); its events go to `events`.

@@ -10,7 +10,7 @@ use watchdog::FenceKind;
 
 use super::{ms, Ending, Local, Runner};
 use crate::cluster::failover::{Decision, Event};
-use crate::node::fencing::FenceOutcome;
+use crate::node::fencing::{FenceOutcome, FenceResult};
 use crate::node::resources::{ResourceEvent, What};
 use crate::node::timeline::Kind;
 use crate::placement::state::FAILCOUNT_INFINITY;
@@ -120,34 +120,33 @@ impl Runner {
 
     pub(super) fn fence_outcome(&mut self, out: FenceOutcome, now: Instant) {
         let node = self.name(out.node);
+        let fenced = out.result.is_fenced();
         self.sched
-            .log_fence(node.clone(), out.ok, out.detail.clone());
-        if out.ok {
-            self.sched.fence_requests.remove(&out.node);
-        } else if let Some(pending) = self.sched.fence_requests.get_mut(&out.node) {
-            *pending = Some(now);
-        }
+            .log_fence(node.clone(), fenced, out.result.text().to_string());
         self.sched.dirty = true;
-        if out.ok {
-            self.emit(
-                Kind::Fence,
-                &format!("{node} fenced: {} in {}", out.detail, ms(out.elapsed)),
-            );
-            self.book.fenced_by_us(out.node);
-        } else {
-            self.emit(
-                Kind::Fence,
-                &format!(
-                    "fencing {node} FAILED after {}: {}",
-                    ms(out.elapsed),
-                    out.detail
-                ),
-            );
+        match &out.result {
+            FenceResult::Fenced { detail, .. } => {
+                self.sched.fence_requests.remove(&out.node);
+                self.emit(
+                    Kind::Fence,
+                    &format!("{node} fenced: {detail} in {}", ms(out.elapsed)),
+                );
+                self.book.fenced_by_us(out.node);
+            }
+            FenceResult::Failed { reason } => {
+                if let Some(pending) = self.sched.fence_requests.get_mut(&out.node) {
+                    *pending = Some(now);
+                }
+                self.emit(
+                    Kind::Fence,
+                    &format!("fencing {node} FAILED after {}: {reason}", ms(out.elapsed)),
+                );
+            }
         }
         let decisions = self.machine.handle(
             Event::Fenced {
                 node: out.node,
-                ok: out.ok,
+                ok: fenced,
             },
             now,
         );
