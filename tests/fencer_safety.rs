@@ -250,9 +250,26 @@ fn one_user_cannot_take_every_connection() {
         "api-connections-per-uid = 8\napi-idle-timeout = \"10min\"",
         "",
     );
-    // Eight connections that send nothing take this user's share...
+    // Eight connections that then send nothing take this user's share; each proves it
+    // holds a slot with one `hello` (the start-up probe's connection may still hold one
+    // for a moment: a connection turned away meanwhile is opened again).
     let idle: Vec<UnixStream> = (0..8)
-        .map(|_| UnixStream::connect(&daemon.socket).expect("connect"))
+        .map(|_| {
+            let mut held = None;
+            let served = wait_until(Duration::from_secs(10), || {
+                let raw = UnixStream::connect(&daemon.socket).expect("connect");
+                raw.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                let _ = (&raw).write_all(b"{\"request\":\"hello\"}\n");
+                let mut line = String::new();
+                let _ = BufReader::new(&raw).read_line(&mut line);
+                let ok = serde_json::from_str::<Value>(&line).is_ok_and(|v| v["ok"] == true);
+                held = Some(raw);
+                ok
+            });
+            assert!(served, "a connection of this user's share was not served");
+            held.expect("a held connection")
+        })
         .collect();
     // ...so the ninth is answered `unavailable` at once and closed (the daemon may not
     // have counted all eight yet: retry until it has).
