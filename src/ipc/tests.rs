@@ -1,6 +1,6 @@
 //! Tests of the layer: framing limits, version refusal, id echo, the connection cap, an
 //! unauthorized peer, and typed round trips (a toy service and the fencer API's types;
-//! the node control socket moves onto the layer next).
+//! the node control socket's round trip is in `crate::node::control`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -20,6 +20,8 @@ use super::server::{serve, Conn, Handler, Limits};
 use super::wire::{parse_request, request_line, ApiError, ErrorCode, Response};
 use super::Protocol;
 use crate::api::protocol::{FencerApi, HelloResult, Request as FencerRequest};
+use crate::node::admin::Command;
+use crate::node::control::{ControlProtocol, Request as ControlRequest};
 
 /// A toy service: version 3, 64-byte lines.
 struct Echo;
@@ -447,6 +449,35 @@ fn both_services_share_the_envelope() {
     assert_eq!(
         (rejected.id, rejected.error.code),
         (json!(5), ErrorCode::UnsupportedVersion)
+    );
+    // the node control socket: typed requests in the same envelope
+    let admin = ControlRequest::Admin(Command::Standby {
+        node: Some("node2".into()),
+        on: true,
+    });
+    let line = request_line::<ControlProtocol>(&admin, &json!(1)).expect("line");
+    assert_eq!(
+        serde_json::from_str::<Value>(&line).expect("json"),
+        json!({"v":1,"id":1,"request":"admin","command":"standby","node":"node2","on":true})
+    );
+    let (id, back) = parse_request::<ControlProtocol>(line.as_bytes()).expect("parse");
+    assert_eq!((id, back), (json!(1), admin));
+    let (_, status) = parse_request::<ControlProtocol>(br#"{"request":"status"}"#).expect("status");
+    assert_eq!(status, ControlRequest::Status {});
+    for bad in [
+        r#"{"request":"reboot"}"#,
+        r#"{"request":"admin","command":"move","resource":"a"}"#,
+        r#"{"request":"admin","command":"standby","node":null,"on":true,"extra":1}"#,
+        r#"{"request":"status","extra":1}"#,
+    ] {
+        let rejected = parse_request::<ControlProtocol>(bad.as_bytes()).expect_err(bad);
+        assert_eq!(rejected.error.code, ErrorCode::BadRequest, "{bad}");
+    }
+    let rejected = parse_request::<ControlProtocol>(br#"{"v":2,"id":3,"request":"status"}"#)
+        .expect_err("version 2");
+    assert_eq!(
+        (rejected.id, rejected.error.code),
+        (json!(3), ErrorCode::UnsupportedVersion)
     );
 }
 
