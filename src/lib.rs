@@ -3,8 +3,10 @@
 //! The fence agents themselves live in the `fence-agents` crate. Module map:
 //! - [`cluster`]: membership, quorum and fence-before-failover decisions (pure).
 //! - [`fencer`]: devices, topology, the fencing state machine, agent executor, history.
-//! - [`api`]: the Unix-socket protocol (JSON lines, versioned), peer credentials, client.
-//! - [`daemon`]: `palisade daemon`: fencer core task, API server, journal, metrics.
+//! - [`ipc`]: the local IPC layer of both sockets: JSON lines, versioned envelope, peer
+//!   credentials, connection limits, server loop, typed blocking client.
+//! - [`api`]: the fencer API over [`ipc`]: requests, results, events (version 1).
+//! - [`daemon`]: `palisade daemon`: fencer core task, API handler, journal, metrics.
 //! - [`cli`]: the `palisade` command line (daemon, stonith_admin-like tasks).
 //! - [`exit`]: the command's exit codes, in one place.
 //! - [`placement`]: where resources run: scores, constraints, ordered actions, explanations (pure).
@@ -18,6 +20,7 @@ pub mod daemon;
 pub mod exit;
 pub mod fencer;
 pub mod import;
+pub mod ipc;
 pub mod node;
 pub mod placement;
 pub mod process;

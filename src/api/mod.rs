@@ -1,11 +1,9 @@
-//! The fencer's API: a versioned JSON-lines protocol on a Unix socket, peer credential
-//! checks, the server side (accept loop, per-connection tasks) and the client the CLI uses.
+//! The fencer's API: a versioned JSON-lines protocol on a Unix socket, spoken over the
+//! IPC layer ([`crate::ipc`]: framing, envelope, peer credentials, server loop, client).
 //!
-//! - [`protocol`]: requests, responses, events; strict pure parsing (version 1).
-//! - [`peercred`]: who may talk to the daemon (root, the daemon's user, a configured group).
-//! - [`client`]: the blocking client the CLI uses.
+//! - [`protocol`]: requests, results, events of version 1 ([`protocol::FencerApi`]).
+//! - [`client`]: the blocking client the CLI and `palisade node` use.
 //!
-//! The server side lives in [`crate::daemon::server`].
+//! The service's handler lives in [`crate::daemon::server`].
 pub mod client;
-pub mod peercred;
 pub mod protocol;

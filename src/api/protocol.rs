@@ -1,5 +1,5 @@
 //! The wire protocol of the fencer API (version 1), documented in `docs/fencer-api.md`:
-//! JSON lines over a Unix socket. A request is one object with `"request": "<kind>"`,
+//! JSON lines over a Unix socket, the envelope of the IPC layer ([`crate::ipc::wire`]). A request is one object with `"request": "<kind>"`,
 //! an optional `"id"` (any JSON value, echoed back) and `"v": 1` (optional); each gets
 //! one response line `{"v":1,"id":..,"ok":true,"result":{..}}` or
 //! `{"v":1,"id":..,"ok":false,"error":{"code":"..","message":".."}}`. After `subscribe`,
@@ -17,10 +17,29 @@ use crate::fencer::machine::Notice;
 use crate::fencer::operation::{FenceAction, OpId, OpResult};
 use crate::fencer::topology::{Level, TargetSelector};
 
+pub use crate::ipc::wire::{ApiError, ErrorCode, Rejected, Response};
+
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longest request line accepted (bytes, newline excluded).
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The fencer API as a service of the IPC layer ([`crate::ipc`]). Results differ by
+/// request kind (`HelloResult`, `FenceResult`, ...): the client's answer is the JSON
+/// `result`, read with [`crate::ipc::client::Client::call_as`] or decoded by the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct FencerApi;
+
+impl crate::ipc::Protocol for FencerApi {
+    type Request = Request;
+    type Answer = Value;
+    const VERSION: u32 = PROTOCOL_VERSION;
+    const MAX_LINE: usize = MAX_LINE;
+    const MAX_ANSWER: usize = 256 * 1024 * 1024;
+    const SERVICE: &'static str = "fencer";
+    const START_HINT: &'static str = "is `palisade daemon` running?";
+    const EXAMPLES: &'static str = "\"fence\", \"query\", \"devices\"";
+}
 
 /// One request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,99 +141,6 @@ impl Request {
             Request::Subscribe {} => "subscribe",
             Request::Metrics {} => "metrics",
         }
-    }
-}
-
-/// Error codes of failed requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorCode {
-    /// Not JSON, not an object, unknown request kind or field, wrong type.
-    BadRequest,
-    /// `v` is not a version this daemon speaks.
-    UnsupportedVersion,
-    /// The peer is neither root nor in the allowed group.
-    Unauthorized,
-    /// No such device.
-    UnknownDevice,
-    /// A device definition or level was refused.
-    Invalid,
-    /// The daemon could not do it (history unreadable, shutting down...).
-    Internal,
-    /// Too many connections (in all, or from this user): closed at once.
-    Unavailable,
-}
-
-/// The error part of a failed response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiError {
-    /// Machine-readable code.
-    pub code: ErrorCode,
-    /// Human-readable reason.
-    pub message: String,
-}
-
-impl ApiError {
-    /// An error with a code and message.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-/// One response line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Response {
-    /// Protocol version.
-    pub v: u32,
-    /// The request's `id` (null if it had none or could not be read).
-    #[serde(default)]
-    pub id: Value,
-    /// Success?
-    pub ok: bool,
-    /// The payload of a success.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
-    /// The reason of a failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ApiError>,
-}
-
-impl Response {
-    /// A success carrying `result`.
-    pub fn success(id: Value, result: &impl Serialize) -> Response {
-        match serde_json::to_value(result) {
-            Ok(value) => Response {
-                v: PROTOCOL_VERSION,
-                id,
-                ok: true,
-                result: Some(value),
-                error: None,
-            },
-            Err(e) => Response::failure(id, ApiError::new(ErrorCode::Internal, e.to_string())),
-        }
-    }
-
-    /// A failure.
-    pub fn failure(id: Value, error: ApiError) -> Response {
-        Response {
-            v: PROTOCOL_VERSION,
-            id,
-            ok: false,
-            result: None,
-            error: Some(error),
-        }
-    }
-
-    /// The line to send (no newline).
-    pub fn to_line(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(
-                r#"{{"v":1,"id":null,"ok":false,"error":{{"code":"internal","message":"{e}"}}}}"#
-            )
-        })
     }
 }
 
@@ -323,49 +249,9 @@ pub struct MetricsResult {
     pub text: String,
 }
 
-/// A request line that could not be used: the error and whatever `id` could be read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejected {
-    /// The request's `id` if readable.
-    pub id: Value,
-    /// Why.
-    pub error: ApiError,
-}
-
 /// Parse one request line into its `id` and request.
 pub fn parse_request(line: &[u8]) -> Result<(Value, Request), Rejected> {
-    let bad = |id: Value, message: String| Rejected {
-        id,
-        error: ApiError::new(ErrorCode::BadRequest, message),
-    };
-    let value: Value =
-        serde_json::from_slice(line).map_err(|e| bad(Value::Null, format!("not JSON: {e}")))?;
-    let Value::Object(mut object) = value else {
-        return Err(bad(Value::Null, "a request must be a JSON object".into()));
-    };
-    let id = object.remove("id").unwrap_or(Value::Null);
-    match object.remove("v") {
-        None => {}
-        Some(Value::Number(n)) if n.as_u64() == Some(u64::from(PROTOCOL_VERSION)) => {}
-        Some(other) => {
-            return Err(Rejected {
-                id,
-                error: ApiError::new(
-                    ErrorCode::UnsupportedVersion,
-                    format!("protocol version {other} is not supported (this daemon speaks {PROTOCOL_VERSION})"),
-                ),
-            })
-        }
-    }
-    if !object.contains_key("request") {
-        return Err(bad(
-            id,
-            "missing \"request\" (e.g. \"fence\", \"query\", \"devices\")".into(),
-        ));
-    }
-    let request = serde_json::from_value(Value::Object(object))
-        .map_err(|e| bad(id.clone(), format!("invalid request: {e}")))?;
-    Ok((id, request))
+    crate::ipc::wire::parse_request::<FencerApi>(line)
 }
 
 /// Whether a parameter holds a secret (its value is never shown by the API).

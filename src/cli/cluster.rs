@@ -1,5 +1,5 @@
 //! The cluster admin commands, talking to the local `palisade node` daemon over its
-//! control socket ([`crate::node::control`]): `status`, `resource
+//! control socket ([`crate::node::control`], the IPC layer's typed client): `status`, `resource
 //! move|ban|clear|cleanup|stop|start RES [NODE]`, `node standby|online|maintenance|ready
 //! [NODE]`, `maintenance on|off` and `explain RES`. The socket is `--socket PATH`, else
 //! `$PALISADE_NODE_SOCKET`, else [`DEFAULT_CONTROL_SOCKET`].
@@ -7,13 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
+use std::time::Duration;
 
 use super::definition::{Command, MaintenanceMode, NodeAdmin, ResourceAction};
 use crate::exit::Exit;
+use crate::ipc::client::ClientError;
+use crate::node::admin::Command as Admin;
 use crate::node::config::DEFAULT_CONTROL_SOCKET;
-use crate::node::control::{call, CallError, Request};
-use crate::node::status::{render, Status};
+use crate::node::control::{AdminRequest, Answer, Client, Request};
+use crate::node::status::render;
 
 /// Environment variable naming the node daemon's control socket.
 pub const SOCKET_ENV: &str = "PALISADE_NODE_SOCKET";
@@ -26,26 +28,29 @@ pub fn socket(given: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET))
 }
 
+/// How long the CLI waits for the node daemon (connect, send, answer).
+const ANSWER_WAIT: Duration = Duration::from_secs(15);
+
 /// The request of `palisade resource ...`.
-pub fn resource_request(action: &ResourceAction) -> Request {
+pub fn resource_request(action: &ResourceAction) -> AdminRequest {
     match action {
-        ResourceAction::Move { resource, node } => Request::Move {
+        ResourceAction::Move { resource, node } => Admin::Move {
             resource: resource.clone(),
             node: node.clone(),
         },
-        ResourceAction::Ban(r) => Request::Ban {
+        ResourceAction::Ban(r) => Admin::Ban {
             resource: r.resource.clone(),
             node: r.node.clone(),
         },
-        ResourceAction::Clear(r) => Request::Clear {
+        ResourceAction::Clear(r) => Admin::Clear {
             resource: r.resource.clone(),
             node: r.node.clone(),
         },
-        ResourceAction::Cleanup(r) => Request::Cleanup {
+        ResourceAction::Cleanup(r) => Admin::Cleanup {
             resource: r.resource.clone(),
             node: r.node.clone(),
         },
-        ResourceAction::Stop(r) | ResourceAction::Start(r) => Request::TargetRole {
+        ResourceAction::Stop(r) | ResourceAction::Start(r) => Admin::TargetRole {
             resource: r.resource.clone(),
             stopped: matches!(action, ResourceAction::Stop(_)),
         },
@@ -53,21 +58,21 @@ pub fn resource_request(action: &ResourceAction) -> Request {
 }
 
 /// The request of `palisade node standby|online|maintenance|ready [NODE]`.
-pub fn node_request(admin: &NodeAdmin) -> Request {
+pub fn node_request(admin: &NodeAdmin) -> AdminRequest {
     match admin {
-        NodeAdmin::Standby(t) => Request::Standby {
+        NodeAdmin::Standby(t) => Admin::Standby {
             node: t.node.clone(),
             on: true,
         },
-        NodeAdmin::Online(t) => Request::Standby {
+        NodeAdmin::Online(t) => Admin::Standby {
             node: t.node.clone(),
             on: false,
         },
-        NodeAdmin::Maintenance(t) => Request::NodeMaintenance {
+        NodeAdmin::Maintenance(t) => Admin::NodeMaintenance {
             node: t.node.clone(),
             on: true,
         },
-        NodeAdmin::Ready(t) => Request::NodeMaintenance {
+        NodeAdmin::Ready(t) => Admin::NodeMaintenance {
             node: t.node.clone(),
             on: false,
         },
@@ -77,79 +82,65 @@ pub fn node_request(admin: &NodeAdmin) -> Request {
 /// The request of a cluster admin command (None: not one).
 pub fn request(command: &Command) -> Option<(&'static str, Request)> {
     Some(match command {
-        Command::Status => ("status", Request::Status),
+        Command::Status => ("status", Request::Status {}),
         Command::Explain(a) => (
             "explain",
             Request::Explain {
                 resource: a.resource.clone(),
             },
         ),
-        Command::Resource { action } => ("resource", resource_request(action)),
+        Command::Resource { action } => ("resource", Request::Admin(resource_request(action))),
         Command::Maintenance { mode } => (
             "maintenance",
-            Request::MaintenanceMode {
+            Request::Admin(Admin::MaintenanceMode {
                 on: *mode == MaintenanceMode::On,
-            },
+            }),
         ),
         _ => return None,
     })
 }
 
-fn call_exit(e: &CallError) -> Exit {
+fn call_exit(e: &ClientError) -> Exit {
     match e {
-        CallError::Connect { .. } | CallError::Io(_) => Exit::Unavailable,
-        CallError::Protocol(_) => Exit::Protocol,
+        ClientError::Connect { .. } | ClientError::Io { .. } | ClientError::Closed { .. } => {
+            Exit::Unavailable
+        }
+        ClientError::Refused { .. } => Exit::Refused,
+        ClientError::NoAnswer { .. } => Exit::NoAnswer,
+        ClientError::Api { .. } | ClientError::Protocol { .. } => Exit::Protocol,
     }
 }
 
 /// Send `request` and print the answer; the exit code says how it went.
-pub fn send(command: &str, socket: &std::path::Path, request: &Request, json: bool) -> Exit {
-    let answer = match call(socket, request) {
+pub fn send(command: &str, socket: &Path, request: &Request, json: bool) -> Exit {
+    let answer = Client::connect(socket, Some(ANSWER_WAIT)).and_then(|mut c| c.call(request));
+    let answer = match answer {
         Ok(a) => a,
         Err(e) => {
             eprintln!("palisade {command}: {e}");
             return call_exit(&e);
         }
     };
-    if answer.get("ok") != Some(&Value::Bool(true)) {
-        let error = answer
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("the daemon refused the request");
-        eprintln!("palisade {command}: {error}");
-        return Exit::Protocol;
-    }
     if json {
-        println!("{answer}");
-        return Exit::Success;
-    }
-    match request {
-        Request::Status => match serde_json::from_value::<Status>(answer) {
-            Ok(status) => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                    .unwrap_or(0);
-                print!("{}", render(&status, now));
-            }
+        match serde_json::to_string(&answer) {
+            Ok(text) => println!("{text}"),
             Err(e) => {
-                eprintln!("palisade {command}: unreadable status: {e}");
+                eprintln!("palisade {command}: {e}");
                 return Exit::Protocol;
             }
-        },
-        Request::Explain { .. } => {
-            print!(
-                "{}",
-                answer.get("text").and_then(Value::as_str).unwrap_or("")
-            );
         }
-        _ => println!(
-            "{}",
-            answer
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("done")
-        ),
+        return Exit::Success;
+    }
+    match answer {
+        Answer::Status(status) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(0);
+            print!("{}", render(&status, now));
+        }
+        Answer::Explanation { text } => print!("{text}"),
+        Answer::Done { message } => println!("{message}"),
     }
     Exit::Success
 }
@@ -165,5 +156,6 @@ pub fn run(command: &Command, given_socket: Option<&Path>, json: bool) -> Exit {
 
 /// `palisade node standby|online|maintenance|ready [NODE]`.
 pub fn node_admin(admin: &NodeAdmin, given_socket: Option<&Path>, json: bool) -> Exit {
-    send("node", &socket(given_socket), &node_request(admin), json)
+    let request = Request::Admin(node_request(admin));
+    send("node", &socket(given_socket), &request, json)
 }

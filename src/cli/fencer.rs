@@ -115,7 +115,7 @@ pub fn run(socket: &Path, command: &Command, json: bool) -> Exit {
 fn client_exit(e: &ClientError) -> Exit {
     match e {
         ClientError::Connect { .. } => Exit::Unavailable,
-        ClientError::Refused(_) => Exit::Refused,
+        ClientError::Refused { .. } => Exit::Refused,
         ClientError::Api {
             code: ErrorCode::UnknownDevice | ErrorCode::Invalid,
             ..
@@ -124,9 +124,9 @@ fn client_exit(e: &ClientError) -> Exit {
             code: ErrorCode::Unavailable,
             ..
         } => Exit::Unavailable,
-        ClientError::Api { .. } | ClientError::Protocol(_) => Exit::Protocol,
-        ClientError::Io(_) | ClientError::Closed => Exit::Unavailable,
-        ClientError::NoAnswer(_) => Exit::NoAnswer,
+        ClientError::Api { .. } | ClientError::Protocol { .. } => Exit::Protocol,
+        ClientError::Io { .. } | ClientError::Closed { .. } => Exit::Unavailable,
+        ClientError::NoAnswer { .. } => Exit::NoAnswer,
     }
 }
 

@@ -265,43 +265,44 @@ fn node_daemon_and_admin() {
 #[test]
 fn cluster_admin_commands() {
     use super::cluster::request;
+    use crate::node::admin::Command;
     use crate::node::control::Request;
     let req = |line: &[&str]| request(&parse(line).command).map(|(_, r)| r);
-    assert_eq!(req(&["status", "--json"]), Some(Request::Status));
+    assert_eq!(req(&["status", "--json"]), Some(Request::Status {}));
     assert_eq!(
         req(&["resource", "move", "db", "node2"]),
-        Some(Request::Move {
+        Some(Request::Admin(Command::Move {
             resource: "db".into(),
             node: "node2".into()
-        })
+        }))
     );
     assert_eq!(
         req(&["resource", "ban", "web"]),
-        Some(Request::Ban {
+        Some(Request::Admin(Command::Ban {
             resource: "web".into(),
             node: None
-        })
+        }))
     );
     assert_eq!(
         req(&["resource", "cleanup", "web", "n1"]),
-        Some(Request::Cleanup {
+        Some(Request::Admin(Command::Cleanup {
             resource: "web".into(),
             node: Some("n1".into())
-        })
+        }))
     );
     assert_eq!(
         req(&["resource", "stop", "app"]),
-        Some(Request::TargetRole {
+        Some(Request::Admin(Command::TargetRole {
             resource: "app".into(),
             stopped: true
-        })
+        }))
     );
     assert_eq!(
         req(&["resource", "start", "app"]),
-        Some(Request::TargetRole {
+        Some(Request::Admin(Command::TargetRole {
             resource: "app".into(),
             stopped: false
-        })
+        }))
     );
     assert_eq!(
         req(&["explain", "web"]),
@@ -311,11 +312,11 @@ fn cluster_admin_commands() {
     );
     assert_eq!(
         req(&["maintenance", "on"]),
-        Some(Request::MaintenanceMode { on: true })
+        Some(Request::Admin(Command::MaintenanceMode { on: true }))
     );
     assert_eq!(
         req(&["maintenance", "off"]),
-        Some(Request::MaintenanceMode { on: false })
+        Some(Request::Admin(Command::MaintenanceMode { on: false }))
     );
     for bad in [
         &["resource", "move", "db"][..],

@@ -2,7 +2,7 @@
 //! Unix socket, the optional loopback metrics listener and the journal thread.
 //!
 //! - [`core`]: the task that owns the fencer state machine and carries out its actions.
-//! - [`server`]: the API accept loop and connections (peer check, JSON lines).
+//! - [`server`]: the API handler on the IPC layer's server ([`crate::ipc::server`]).
 //! - [`registry`]: device and topology requests.
 //! - [`journal`]: the history writer thread (group commit, replies after fsync).
 //! - [`metrics`]: counters, histograms, Prometheus text.
@@ -28,11 +28,11 @@ use std::sync::{Arc, Mutex};
 use tokio::net::UnixListener;
 use tokio::sync::{broadcast, mpsc, watch};
 
-use crate::api::peercred::{group_id, AccessPolicy, GroupError};
 use crate::api::protocol::EventLine;
 use crate::fencer::config::FencerConfig;
 use crate::fencer::history::{HistoryError, Journal};
 use crate::fencer::machine::{Fencer, RegistryError};
+use crate::ipc::peercred::{group_id, AccessPolicy, GroupError};
 use metrics::{Gauges, Metrics};
 
 /// What every part of the daemon shares.
@@ -230,6 +230,7 @@ pub async fn run(
         history_path: config.daemon.history.clone(),
         node,
         policy: AccessPolicy {
+            service: "fencer",
             daemon_uid: nix::unistd::geteuid().as_raw(),
             group,
         },

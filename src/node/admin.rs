@@ -52,14 +52,17 @@ impl Record {
     }
 }
 
-/// What an administrator asks for.
+/// What an administrator asks for. `Node` is how the commands that may leave the node
+/// out name it: [`String`] in the table (resolved), `Option<String>` as the control
+/// socket receives it ([`crate::node::control::AdminRequest`]: None = the daemon's own
+/// node, or for `ban` where the resource runs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "kebab-case")]
-pub enum Command {
+#[serde(tag = "command", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Command<Node = String> {
     /// `palisade node standby|online NODE`.
     Standby {
         /// The node.
-        node: String,
+        node: Node,
         /// true: standby; false: online.
         on: bool,
     },
@@ -75,13 +78,14 @@ pub enum Command {
         /// The resource.
         resource: String,
         /// Where it may not run.
-        node: String,
+        node: Node,
     },
     /// `palisade resource clear RES [NODE]`: drop move and ban constraints.
     Clear {
         /// The resource.
         resource: String,
         /// Only those naming this node.
+        #[serde(default)]
         node: Option<String>,
     },
     /// `palisade resource cleanup RES [NODE]`: forget failures.
@@ -89,6 +93,7 @@ pub enum Command {
         /// The resource.
         resource: String,
         /// Only on this node.
+        #[serde(default)]
         node: Option<String>,
     },
     /// `palisade resource stop|start RES`: target-role.
@@ -101,7 +106,7 @@ pub enum Command {
     /// `palisade node maintenance|ready NODE`.
     NodeMaintenance {
         /// The node.
-        node: String,
+        node: Node,
         /// true: maintenance; false: ready.
         on: bool,
     },

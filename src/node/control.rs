@@ -1,89 +1,97 @@
-//! The node daemon's control socket: a Unix socket (mode 0600, root or the daemon's own
-//! user only, checked with `SO_PEERCRED`) on which `palisade status`, `palisade resource
-//! ...`, `palisade node standby|online|maintenance|ready`, `palisade maintenance on|off`
-//! and `palisade explain` send one JSON request line
-//! and read one JSON answer line. The listener hands each request to the runner, which
-//! answers from its own state ([`Request`] in, `{"ok": true, ...}` or `{"ok": false,
-//! "error": "..."}` out). The blocking client half ([`call`]) is what the CLI uses.
+//! The node daemon's control socket: a service of the IPC layer ([`crate::ipc`]) on a
+//! Unix socket (mode 0600; root or the daemon's own user only, checked with
+//! `SO_PEERCRED`) on which `palisade status`, `palisade resource ...`, `palisade node
+//! standby|online|maintenance|ready`, `palisade maintenance on|off` and `palisade
+//! explain` send typed [`Request`]s and get typed [`Answer`]s, in the layer's envelope:
+//! `{"v":1,"id":1,"request":"status"}` in, `{"v":1,"id":1,"ok":true,"result":
+//! {"answer":"status",..}}` or `{"v":1,"id":1,"ok":false,"error":{"code":"invalid",
+//! "message":".."}}` out. The handler hands each request to the runner, which answers from
+//! its own state. The layer's connection caps, idle timeout and refusal log apply; the
+//! client is the layer's ([`Client`]).
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::ipc::peercred::AccessPolicy;
+use crate::ipc::server::{Conn, Handler, Limits, MAX_CONNECTIONS};
+use crate::ipc::wire::{ApiError, ErrorCode, Response};
+use crate::ipc::Protocol;
+use crate::node::admin::Command;
+use crate::node::status::Status;
+
+/// The protocol version.
+pub const VERSION: u32 = 1;
 /// Longest request line accepted.
-const MAX_LINE: usize = 16 * 1024;
+pub const MAX_LINE: usize = 16 * 1024;
+/// Longest answer line the client reads (a status of a large cluster fits).
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// A connection with nothing in flight that sends nothing this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most connections one user may hold at once.
+pub const CONNECTIONS_PER_UID: usize = 64;
+/// How long the handler waits for the runner's answer.
+const RUNNER_WAIT: Duration = Duration::from_secs(10);
+
+/// The control protocol as a service of the IPC layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlProtocol;
+
+impl Protocol for ControlProtocol {
+    type Request = Request;
+    type Answer = Answer;
+    const VERSION: u32 = VERSION;
+    const MAX_LINE: usize = MAX_LINE;
+    const MAX_ANSWER: usize = MAX_ANSWER;
+    const SERVICE: &'static str = "node daemon";
+    const START_HINT: &'static str = "is `palisade node` running? --socket PATH";
+    const EXAMPLES: &'static str = "\"status\", \"explain\", \"admin\"";
+}
+
+/// The client of the control socket.
+pub type Client = crate::ipc::client::Client<ControlProtocol>;
+
+/// An admin command as the CLI sends it: a node left out (`None`) is the daemon's own
+/// (or, for `ban`, where the resource runs); the runner resolves it into a
+/// [`Command`] of the replicated admin table.
+pub type AdminRequest = Command<Option<String>>;
 
 /// What a client asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Request {
     /// The status snapshot.
-    Status,
+    Status {},
     /// The scheduler's explanation of a resource.
     Explain {
         /// Primitive, group or clone.
         resource: String,
     },
-    /// `palisade node standby|online [NODE]` (default: the daemon's node).
-    Standby {
-        /// The node.
-        node: Option<String>,
-        /// Standby (true) or online.
-        on: bool,
+    /// An admin command (`"command": "standby" | "move" | ...` and its fields).
+    Admin(AdminRequest),
+}
+
+/// What a request gets (the response's `result`), tagged `"answer": "<kind>"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "kebab-case")]
+pub enum Answer {
+    /// For `status`.
+    Status(Box<Status>),
+    /// For `explain`.
+    Explanation {
+        /// The scheduler's explanation and pending actions.
+        text: String,
     },
-    /// `palisade resource move RES NODE`.
-    Move {
-        /// The resource.
-        resource: String,
-        /// Where to.
-        node: String,
-    },
-    /// `palisade resource ban RES [NODE]` (default: where it runs).
-    Ban {
-        /// The resource.
-        resource: String,
-        /// The node.
-        node: Option<String>,
-    },
-    /// `palisade resource clear RES [NODE]`.
-    Clear {
-        /// The resource.
-        resource: String,
-        /// Only constraints naming this node.
-        node: Option<String>,
-    },
-    /// `palisade resource cleanup RES [NODE]`.
-    Cleanup {
-        /// The resource.
-        resource: String,
-        /// Only on this node.
-        node: Option<String>,
-    },
-    /// `palisade resource stop|start RES`.
-    TargetRole {
-        /// The resource.
-        resource: String,
-        /// Stop (true) or start.
-        stopped: bool,
-    },
-    /// `palisade node maintenance|ready [NODE]` (default: the daemon's node).
-    NodeMaintenance {
-        /// The node.
-        node: Option<String>,
-        /// Maintenance (true) or ready.
-        on: bool,
-    },
-    /// `palisade maintenance on|off`: the whole cluster.
-    MaintenanceMode {
-        /// On or off.
-        on: bool,
+    /// For an admin command.
+    Done {
+        /// What changes.
+        message: String,
     },
 }
 
@@ -92,13 +100,8 @@ pub enum Request {
 pub struct Envelope {
     /// The request.
     pub request: Request,
-    /// The answer (a JSON object).
-    pub reply: oneshot::Sender<Value>,
-}
-
-/// An answer that carries an error.
-pub fn error_answer(text: impl Into<String>) -> Value {
-    serde_json::json!({ "ok": false, "error": text.into() })
+    /// The answer.
+    pub reply: oneshot::Sender<Result<Answer, ApiError>>,
 }
 
 /// Why the control socket could not be set up.
@@ -144,157 +147,154 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
-/// Serve clients: each connection's request lines go to `tx`, answers come back.
-pub fn serve(listener: UnixListener, tx: mpsc::UnboundedSender<Envelope>) {
-    // SAFETY: geteuid has no preconditions.
-    let own_uid = unsafe { libc::geteuid() };
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
-            let allowed = stream
-                .peer_cred()
-                .map(|c| c.uid() == 0 || c.uid() == own_uid)
-                .unwrap_or(false);
-            tokio::spawn(client(stream, allowed, tx.clone()));
-        }
-    });
+/// While held, the control socket is served; dropped, its accept loop and connections end.
+#[derive(Debug)]
+pub struct Serving {
+    _stop: watch::Sender<bool>,
 }
 
-async fn client(stream: UnixStream, allowed: bool, tx: mpsc::UnboundedSender<Envelope>) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = tokio::io::BufReader::new(read.take(MAX_LINE as u64 * 64)).lines();
-    loop {
-        let answer = match lines.next_line().await {
-            Ok(Some(_)) if !allowed => {
-                error_answer("only root or the daemon's user may use the control socket")
-            }
-            Ok(Some(line)) => match serde_json::from_str::<Request>(&line) {
-                Ok(request) => {
-                    let (reply, answer) = oneshot::channel();
-                    if tx.send(Envelope { request, reply }).is_err() {
-                        return;
-                    }
-                    match tokio::time::timeout(Duration::from_secs(10), answer).await {
-                        Ok(Ok(v)) => v,
-                        _ => error_answer("the daemon did not answer"),
-                    }
-                }
-                Err(e) => error_answer(format!("bad request: {e}")),
-            },
-            _ => return,
-        };
-        let mut text = answer.to_string();
-        text.push('\n');
-        if write.write_all(text.as_bytes()).await.is_err() || !allowed {
-            return;
+/// The control socket's handler: requests go to the runner.
+struct Control {
+    tx: mpsc::UnboundedSender<Envelope>,
+}
+
+impl Control {
+    async fn answer(&self, request: Request) -> Result<Answer, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Envelope { request, reply }).is_err() {
+            return Err(ApiError::new(
+                ErrorCode::Internal,
+                "the node daemon is stopping",
+            ));
+        }
+        match tokio::time::timeout(RUNNER_WAIT, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            _ => Err(ApiError::new(
+                ErrorCode::Internal,
+                "the daemon did not answer",
+            )),
         }
     }
 }
 
-/// Why a client call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// No daemon listens there.
-    #[error("cannot reach the node daemon at {path}: {source} (is `palisade node` running? --socket PATH)")]
-    Connect {
-        /// The socket path.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The exchange failed half-way.
-    #[error("control socket: {0}")]
-    Io(#[from] std::io::Error),
-    /// Not a JSON answer.
-    #[error("unreadable answer: {0}")]
-    Protocol(String),
+impl Handler for Control {
+    type Protocol = ControlProtocol;
+
+    async fn handle(&self, conn: &Conn<Self>, id: Value, request: Request) {
+        let outcome = self.answer(request).await;
+        conn.reply(Response::from_result(id, outcome)).await;
+    }
 }
 
-/// Send one request to the daemon at `path` and return its answer (blocking).
-pub fn call(path: &Path, request: &Request) -> Result<Value, CallError> {
-    let stream =
-        std::os::unix::net::UnixStream::connect(path).map_err(|source| CallError::Connect {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut line =
-        serde_json::to_string(request).map_err(|e| CallError::Protocol(e.to_string()))?;
-    line.push('\n');
-    (&stream).write_all(line.as_bytes())?;
-    let mut answer = String::new();
-    BufReader::new(&stream)
-        .take(MAX_LINE as u64 * 64)
-        .read_line(&mut answer)?;
-    if answer.trim().is_empty() {
-        return Err(CallError::Protocol(
-            "the daemon closed the connection".into(),
-        ));
-    }
-    serde_json::from_str(answer.trim()).map_err(|e| CallError::Protocol(e.to_string()))
+/// Serve clients on `listener`: each request goes to `tx`, its answer comes back. Root
+/// and the daemon's own user may connect.
+pub fn serve(listener: UnixListener, tx: mpsc::UnboundedSender<Envelope>) -> Serving {
+    let limits = Limits {
+        policy: AccessPolicy {
+            service: "node daemon",
+            daemon_uid: nix::unistd::geteuid().as_raw(),
+            group: None,
+        },
+        idle: IDLE_TIMEOUT,
+        per_uid: CONNECTIONS_PER_UID,
+        max_connections: MAX_CONNECTIONS,
+    };
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(crate::ipc::server::serve(
+        listener,
+        Arc::new(Control { tx }),
+        limits,
+        stopped,
+    ));
+    Serving { _stop: stop }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipc::client::ClientError;
 
     #[test]
-    fn requests_have_a_stable_json_form() {
-        let r = Request::Ban {
+    fn requests_and_answers_have_a_stable_json_form() {
+        let ban = Request::Admin(Command::Ban {
             resource: "web".into(),
             node: None,
-        };
-        let text = serde_json::to_string(&r).expect("json");
-        assert_eq!(text, r#"{"request":"ban","resource":"web","node":null}"#);
-        let back: Request =
-            serde_json::from_str(r#"{"request":"standby","node":"node2","on":true}"#)
-                .expect("parse");
+        });
+        let text = serde_json::to_string(&ban).expect("json");
         assert_eq!(
-            back,
-            Request::Standby {
-                node: Some("node2".into()),
-                on: true
-            }
+            text,
+            r#"{"request":"admin","command":"ban","resource":"web","node":null}"#
         );
-        assert!(serde_json::from_str::<Request>(r#"{"request":"reboot"}"#).is_err());
-        assert!(serde_json::from_str::<Request>(r#"{"request":"move","resource":"a"}"#).is_err());
+        let done = Answer::Done {
+            message: "ok".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&done).expect("json"),
+            serde_json::json!({"answer":"done","message":"ok"})
+        );
+        let status: Answer = serde_json::from_value(serde_json::json!({
+            "answer": "status", "cluster": 9, "node": "n1", "view": 2, "quorate": true,
+            "quorum": "2 of 3", "coordinator": null, "members": ["n1"],
+            "maintenance_mode": false, "nodes": [], "resources": [], "failures": [],
+            "constraints": [], "fencing": [], "pending": [], "held": []
+        }))
+        .expect("status answer");
+        assert!(matches!(status, Answer::Status(s) if s.node == "n1" && s.quorate));
     }
 
     #[test]
     fn served_requests_reach_the_runner_and_answers_come_back() {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .expect("runtime");
         let dir = std::env::temp_dir().join(format!("palisade-control-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("sub/node.sock");
-        rt.block_on(async {
+        let serving = rt.block_on(async {
             let listener = bind(&path).expect("bind");
             let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
             assert!(matches!(bind(&path), Err(ControlError::InUse(_))));
             let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
-            serve(listener, tx);
+            let serving = serve(listener, tx);
+            // the runner: explains anything, refuses admin commands
             tokio::spawn(async move {
                 while let Some(e) = rx.recv().await {
-                    let _ = e
-                        .reply
-                        .send(serde_json::json!({"ok": true, "echo": format!("{:?}", e.request)}));
+                    let answer = match e.request {
+                        Request::Explain { resource } => Ok(Answer::Explanation {
+                            text: format!("why {resource}"),
+                        }),
+                        other => Err(ApiError::new(
+                            ErrorCode::Invalid,
+                            format!("not here: {other:?}"),
+                        )),
+                    };
+                    let _ = e.reply.send(answer);
                 }
             });
-            let p = path.clone();
-            let answer = tokio::task::spawn_blocking(move || call(&p, &Request::Status))
-                .await
-                .expect("join")
-                .expect("call");
-            assert_eq!(answer["ok"], true);
-            assert_eq!(answer["echo"], "Status");
+            serving
         });
+        let mut client = Client::connect(&path, Some(Duration::from_secs(30))).expect("connect");
+        let answer = client
+            .call(&Request::Explain {
+                resource: "web".into(),
+            })
+            .expect("explain");
+        assert_eq!(
+            answer,
+            Answer::Explanation {
+                text: "why web".into()
+            }
+        );
+        let refused = client.call(&Request::Admin(Command::MaintenanceMode { on: true }));
+        assert!(
+            matches!(&refused, Err(ClientError::Api { code: ErrorCode::Invalid, message }) if message.contains("MaintenanceMode")),
+            "{refused:?}"
+        );
+        drop(client);
+        drop(serving);
         drop(rt);
         // the daemon is gone: its socket is a leftover and is replaced
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -305,8 +305,8 @@ mod tests {
             assert!(bind(&path).is_ok());
         });
         assert!(matches!(
-            call(&dir.join("none.sock"), &Request::Status),
-            Err(CallError::Connect { .. })
+            Client::connect(&dir.join("none.sock"), None),
+            Err(ClientError::Connect { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
     }

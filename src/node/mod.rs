@@ -18,6 +18,9 @@
 //! - [`tiebreak`]: the quorum tie-breakers of an exact half: [`ping`] targets and the
 //!   sbd disk claim ([`tiebreak_disk`]).
 //! - [`runner`]: the main loop joining them.
+//! - [`control`]: the control socket of `palisade status` & co, a service of the IPC
+//!   layer ([`crate::ipc`]): typed requests and answers; [`admin`]: the replicated admin
+//!   table its admin commands write; [`status`]: the status snapshot.
 //!
 //! Exit codes ([`crate::exit::Exit`]): 0 stopped by SIGTERM/SIGINT, 2 bad command line,
 //! 3 bad configuration, 7 start-up failure, 20 fenced by a peer (resources stopped),

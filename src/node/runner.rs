@@ -441,12 +441,12 @@ pub async fn run(
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<super::control::Envelope>();
     let control_socket = match super::control::bind(&r.cfg.control_socket) {
         Ok(listener) => {
-            super::control::serve(listener, control_tx.clone());
+            let serving = super::control::serve(listener, control_tx.clone());
             r.emit(
                 Kind::Daemon,
                 &format!("control socket {}", r.cfg.control_socket.display()),
             );
-            Some(r.cfg.control_socket.clone())
+            Some((r.cfg.control_socket.clone(), serving))
         }
         Err(e) => {
             r.emit(Kind::Warn, &format!("no control socket: {e}"));
@@ -510,7 +510,8 @@ pub async fn run(
     };
     drop(control_tx);
     actions::shutdown(&mut r, &mut res_rx, ending).await;
-    if let Some(path) = control_socket {
+    if let Some((path, serving)) = control_socket {
+        drop(serving);
         let _ = std::fs::remove_file(path);
     }
     Ok(ending)

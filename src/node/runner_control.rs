@@ -5,14 +5,13 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Value};
-
 use super::Runner;
 use crate::cluster::failover::NodeStatus;
+use crate::ipc::wire::{ApiError, ErrorCode};
 use crate::node::admin::Command;
 use crate::node::cluster_state::{ban_id, is_resource, prefer_id, unit_of};
 use crate::node::config::containers;
-use crate::node::control::{error_answer, Request};
+use crate::node::control::{AdminRequest, Answer, Request};
 use crate::node::operations::primitive_of_instance;
 use crate::node::status::{FailureLine, InstanceLine, NodeLine, ResourceLine, Status};
 use crate::node::timeline::Kind;
@@ -20,31 +19,30 @@ use crate::placement::config::{AgentClass, Role, TargetRole};
 
 impl Runner {
     /// Answer one request.
-    pub(super) fn control(&mut self, request: Request, now: Instant) -> Value {
+    pub(super) fn control(&mut self, request: Request, now: Instant) -> Result<Answer, ApiError> {
+        let invalid = |message: String| ApiError::new(ErrorCode::Invalid, message);
         match request {
-            Request::Status => match serde_json::to_value(self.status(now)) {
-                Ok(Value::Object(mut map)) => {
-                    map.insert("ok".into(), Value::Bool(true));
-                    Value::Object(map)
-                }
-                _ => error_answer("cannot encode the status"),
-            },
+            Request::Status {} => Ok(Answer::Status(Box::new(self.status(now)))),
             Request::Explain { resource } => self.explain(&resource),
-            other => match self.admin_command(other, now) {
-                Ok(text) => json!({ "ok": true, "message": text }),
-                Err(e) => error_answer(e),
-            },
+            Request::Admin(command) => self
+                .admin_command(command, now)
+                .map(|message| Answer::Done { message })
+                .map_err(invalid),
         }
     }
 
-    fn explain(&self, resource: &str) -> Value {
+    fn explain(&self, resource: &str) -> Result<Answer, ApiError> {
         if !is_resource(&self.cfg.placement, resource) {
-            return error_answer(format!("no resource '{resource}' in the configuration"));
+            return Err(ApiError::new(
+                ErrorCode::Invalid,
+                format!("no resource '{resource}' in the configuration"),
+            ));
         }
         let Some(plan) = &self.sched.plan else {
-            return error_answer(
+            return Err(ApiError::new(
+                ErrorCode::Internal,
                 "no plan yet: this node is not scheduling (no view, no quorum or probing)",
-            );
+            ));
         };
         let mut text = plan.explain(resource).unwrap_or_default();
         let members: Vec<String> = match self.cfg.placement.group(resource) {
@@ -63,7 +61,7 @@ impl Runner {
                 text.push_str(&format!("  {a}\n"));
             }
         }
-        json!({ "ok": true, "text": text })
+        Ok(Answer::Explanation { text })
     }
 
     fn node_name(&self, name: Option<String>) -> Result<String, String> {
@@ -103,9 +101,9 @@ impl Runner {
             .map(|f| f.name)
     }
 
-    fn admin_command(&mut self, request: Request, now: Instant) -> Result<String, String> {
+    fn admin_command(&mut self, request: AdminRequest, now: Instant) -> Result<String, String> {
         let (command, text) = match request {
-            Request::Standby { node, on } => {
+            Command::Standby { node, on } => {
                 let node = self.node_name(node)?;
                 let text = if on {
                     format!("{node} goes to standby: its resources move away")
@@ -114,7 +112,7 @@ impl Runner {
                 };
                 (Command::Standby { node, on }, text)
             }
-            Request::Move { resource, node } => {
+            Command::Move { resource, node } => {
                 self.resource_name(&resource)?;
                 let node = self.node_name(Some(node))?;
                 let text = format!(
@@ -123,7 +121,7 @@ impl Runner {
                 );
                 (Command::Move { resource, node }, text)
             }
-            Request::Ban { resource, node } => {
+            Command::Ban { resource, node } => {
                 self.resource_name(&resource)?;
                 let node = match node {
                     Some(n) => self.node_name(Some(n))?,
@@ -137,13 +135,13 @@ impl Runner {
                 );
                 (Command::Ban { resource, node }, text)
             }
-            Request::Clear { resource, node } => {
+            Command::Clear { resource, node } => {
                 self.resource_name(&resource)?;
                 let node = node.map(|n| self.node_name(Some(n))).transpose()?;
                 let text = format!("move and ban constraints of {resource} cleared");
                 (Command::Clear { resource, node }, text)
             }
-            Request::Cleanup { resource, node } => {
+            Command::Cleanup { resource, node } => {
                 self.resource_name(&resource)?;
                 let node = node.map(|n| self.node_name(Some(n))).transpose()?;
                 let text = match &node {
@@ -152,7 +150,7 @@ impl Runner {
                 };
                 (Command::Cleanup { resource, node }, text)
             }
-            Request::TargetRole { resource, stopped } => {
+            Command::TargetRole { resource, stopped } => {
                 self.resource_name(&resource)?;
                 let text = format!(
                     "{resource}: target-role {}",
@@ -160,7 +158,7 @@ impl Runner {
                 );
                 (Command::TargetRole { resource, stopped }, text)
             }
-            Request::NodeMaintenance { node, on } => {
+            Command::NodeMaintenance { node, on } => {
                 let node = self.node_name(node)?;
                 let text = if on {
                     format!("{node} in maintenance: its resources are left alone (not started, stopped or monitored)")
@@ -169,16 +167,13 @@ impl Runner {
                 };
                 (Command::NodeMaintenance { node, on }, text)
             }
-            Request::MaintenanceMode { on } => {
+            Command::MaintenanceMode { on } => {
                 let text = if on {
                     "maintenance-mode on: every resource is left alone (not started, stopped or monitored)"
                 } else {
                     "maintenance-mode off: resources are probed and managed again"
                 };
                 (Command::MaintenanceMode { on }, text.to_string())
-            }
-            Request::Status | Request::Explain { .. } => {
-                return Err("not an admin command".into());
             }
         };
         let (records, cleanup) = self

@@ -1,4 +1,4 @@
-//! Who may use the API, decided from the peer's `SO_PEERCRED` credentials: root, the
+//! Who may use a service's socket, decided from the peer's `SO_PEERCRED` credentials: root, the
 //! daemon's own user, or (when configured) members of one group, by primary or
 //! supplementary group. The decision is pure; reading a peer's supplementary groups from
 //! `/proc/<pid>/status` and resolving the group name are the only I/O here.
@@ -17,6 +17,8 @@ pub struct PeerCred {
 /// The configured access rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessPolicy {
+    /// The service's name in refusals ("fencer", "node daemon").
+    pub service: &'static str,
     /// The daemon's effective uid (always allowed).
     pub daemon_uid: u32,
     /// The allowed group: its name and id.
@@ -27,8 +29,10 @@ pub struct AccessPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// Not root, not the daemon's user, not in the allowed group.
-    #[error("uid {uid} (gid {gid}) may not use the fencer: only root{group}")]
+    #[error("uid {uid} (gid {gid}) may not use the {service}: only root{group}")]
     NotAllowed {
+        /// The service.
+        service: &'static str,
         /// Peer uid.
         uid: u32,
         /// Peer gid.
@@ -49,7 +53,7 @@ pub enum GroupError {
     Lookup(String, String),
 }
 
-/// Decide whether `peer` (with `supplementary` groups) may use the API.
+/// Decide whether `peer` (with `supplementary` groups) may use the service.
 pub fn authorize(
     peer: &PeerCred,
     supplementary: &[u32],
@@ -68,6 +72,7 @@ pub fn authorize(
         None => " or the daemon's user".to_string(),
     };
     Err(Refusal::NotAllowed {
+        service: policy.service,
         uid: peer.uid,
         gid: peer.gid,
         group,
@@ -122,6 +127,7 @@ mod tests {
     #[test]
     fn root_and_daemon_user_always_pass() {
         let policy = AccessPolicy {
+            service: "fencer",
             daemon_uid: 990,
             group: None,
         };
@@ -129,11 +135,13 @@ mod tests {
         assert_eq!(authorize(&peer(990, 5), &[], &policy), Ok(()));
         let refused = authorize(&peer(1000, 1000), &[], &policy).expect_err("refused");
         assert!(refused.to_string().contains("uid 1000"), "{refused}");
+        assert!(refused.to_string().contains("the fencer"), "{refused}");
     }
 
     #[test]
     fn allowed_group_by_primary_or_supplementary() {
         let policy = AccessPolicy {
+            service: "fencer",
             daemon_uid: 0,
             group: Some(("haclient".into(), 189)),
         };
