@@ -270,5 +270,4 @@ pub fn is_secret(param: &str) -> bool {
 }
 
 #[cfg(test)]
-#[path = "protocol_tests.rs"]
 mod tests;

@@ -553,5 +553,4 @@ fn describe(found: &Found) -> String {
 }
 
 #[cfg(test)]
-#[path = "arbiter_tests.rs"]
 mod tests;

@@ -389,5 +389,4 @@ impl FailoverMachine {
 }
 
 #[cfg(test)]
-#[path = "failover_tests.rs"]
 mod tests;

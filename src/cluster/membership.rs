@@ -330,5 +330,4 @@ impl Membership {
 }
 
 #[cfg(test)]
-#[path = "membership_tests.rs"]
 mod tests;

@@ -227,5 +227,4 @@ pub fn evaluate(
 }
 
 #[cfg(test)]
-#[path = "quorum_tests.rs"]
 mod tests;

@@ -634,5 +634,4 @@ fn parse_daemon(raw: RawDaemon) -> Result<DaemonSettings, ConfigError> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -17,7 +17,7 @@
 //! - [`rule`]: location rules on node attributes.
 //! - [`config`]: the resource model (primitives, groups, clones, constraints, options).
 //! - [`parse`]: that model from TOML, validated (constraint sections in
-//!   `parse_constraints.rs`).
+//!   `parse/constraints.rs`).
 //! - [`expand`]: groups and constraints rewritten onto placed units; cycle detection.
 //! - [`state`]: nodes, where resources run, failcounts.
 //! - [`scores`]: per-node score terms (availability, opt-in, location, stickiness,

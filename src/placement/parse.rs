@@ -66,7 +66,6 @@ use super::config::{
 use super::score::Score;
 use crate::fencer::duration::parse_duration;
 
-#[path = "parse_constraints.rs"]
 mod constraints;
 
 use constraints::{check_cycles, constraints, RawColocation, RawLocation, RawOrder};
@@ -580,5 +579,4 @@ fn check_containers(config: &Config) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
-#[path = "parse_tests.rs"]
 mod tests;
