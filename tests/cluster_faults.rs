@@ -39,17 +39,22 @@ fn two_node_race(c: &mut Cluster, report: &mut Scenario) {
         .log()
         .iter()
         .any(|l| l.node == "node2" && l.event == "start"));
-    let steps = c.timeline();
+    let events = c.events();
     assert!(
-        steps
+        events
             .iter()
-            .any(|s| s.node == "node2" && s.kind == "fence" && s.text.contains("(delay 3000ms)")),
+            .any(|e| e.is("node2", "fence_request") && e.u64("delay_ms") == Some(3000)),
         "node2 should have delayed its fence:\n{}",
         c.timeline_text(cut)
     );
-    assert!(steps
-        .iter()
-        .any(|s| s.node == "node1" && s.text.contains("fence at once")));
+    // Alone in its partition (the race), node1 runs the service and fences at once.
+    assert!(
+        events.iter().any(|e| e.is("node1", "fence_request")
+            && e.str("target") == "node2"
+            && e.u64("delay_ms") == Some(0)),
+        "node1 should have fenced at once:\n{}",
+        c.timeline_text(cut)
+    );
     println!("two-node race:\n{}", c.timeline_text(cut));
     c.heal(1, None);
     rejoin(c, 2);
@@ -104,10 +109,11 @@ fn split_three_two(c: &mut Cluster, owner: usize, report: &mut Scenario) -> usiz
         );
         assert_eq!(c.power(n), "off");
     }
-    let steps = c.timeline();
-    let minority_stopped = steps
-        .iter()
-        .any(|s| s.at >= t && s.node == format!("node{owner}") && s.text.contains("no quorum"));
+    let minority_stopped = c.events().iter().any(|e| {
+        e.at >= t
+            && e.node == format!("node{owner}")
+            && e.resource_action("stop", "service", "no quorum")
+    });
     println!(
         "3|2 split:\n{}\nfailover {} ms; the minority owner saw it lost quorum first: {minority_stopped}",
         c.timeline_text(t),
@@ -231,9 +237,9 @@ fn a_node_never_seen_is_fenced_before_anything_starts() {
     assert!(off.at <= start.at, "started before the startup fence");
     assert_eq!(c.power(3), "off");
     assert!(
-        c.timeline()
+        c.events()
             .iter()
-            .any(|s| s.text.starts_with("node3 dead") && s.text.contains("initdead")),
+            .any(|e| e.peer_dead("node3") && e.str("limit") == "initdead"),
         "{}",
         c.timeline_text(t)
     );
@@ -295,19 +301,18 @@ fn a_node_that_survived_its_fence_stops_when_it_learns_of_it() {
         "{}",
         c.timeline_text(t)
     );
-    let steps = c.timeline();
+    let events = c.events();
     assert!(
-        steps
-            .iter()
-            .any(|s| s.node == "node1" && s.text.contains("reports it fenced this node")),
+        events.iter().any(|e| e.is("node1", "fenced_by_peer")),
         "{}",
         c.timeline_text(t)
     );
     // Its heartbeats were refused meanwhile: the survivors never took it back.
     assert!(
-        !steps
-            .iter()
-            .any(|s| s.at >= t && s.node != "node1" && s.text.starts_with("node1 up")),
+        !events.iter().any(|e| e.at >= t
+            && e.node != "node1"
+            && matches!(e.kind.as_str(), "peer_up" | "peer_up_again")
+            && e.str("peer") == "node1"),
         "{}",
         c.timeline_text(t)
     );
@@ -335,11 +340,9 @@ fn a_bmc_that_is_down_blocks_failover_until_it_answers() {
     c.cut(1, None);
     report.fault("link cut of node1 with its BMC down");
     let failures = |c: &Cluster| {
-        c.timeline()
+        c.events()
             .iter()
-            .filter(|s| {
-                s.at >= t && s.kind == "fence" && s.text.starts_with("fencing node1 FAILED")
-            })
+            .filter(|e| e.at >= t && e.kind == "fence_failed" && e.str("target") == "node1")
             .count()
     };
     // Deadtime 1 s, each attempt fails after the 2 s login timeout, retry every 2 s.
@@ -355,9 +358,9 @@ fn a_bmc_that_is_down_blocks_failover_until_it_answers() {
         c.timeline_text(t)
     );
     assert!(
-        c.timeline()
+        c.events()
             .iter()
-            .any(|s| s.node == "node1" && s.text.contains("stop service (no quorum)")),
+            .any(|e| e.node == "node1" && e.resource_action("stop", "service", "no quorum")),
         "the cut node stops the service itself:\n{}",
         c.timeline_text(t)
     );
@@ -414,10 +417,7 @@ fn a_stalled_sbd_disk_costs_no_node_while_the_cluster_is_quorate() {
             std::fs::read_to_string(c.dir.join(format!("sbd{i}.out"))).unwrap_or_default()
         );
     }
-    let lost = c
-        .timeline()
-        .iter()
-        .any(|s| s.at >= t && (s.kind == "fence" || s.kind == "power" || s.text.contains(" dead")));
+    let lost = c.events().iter().any(|e| e.at >= t && e.lost_someone());
     assert!(!lost, "a disk stall cost a node:\n{}", c.timeline_text(t));
     assert_eq!(c.running_on(), vec![format!("node{owner}")]);
     let out = std::fs::read_to_string(c.dir.join(format!("sbd{owner}.out"))).unwrap_or_default();

@@ -18,7 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common_arbitration::*;
-use common_cluster::{now_ms, violations, wait_until};
+use common_cluster::{
+    now_ms, read_events, violations, wait_until, Ev, FencingSection, NodeToml, RingSection,
+    TimersSection,
+};
 
 /// Three daemons on loopback, in this process's namespace.
 struct Loopback {
@@ -50,6 +53,16 @@ fn timeline(dir: &std::path::Path) -> String {
     std::fs::read_to_string(dir.join("timeline")).unwrap_or_default()
 }
 
+/// Whether `node` applied a quorate view of `votes` of 3 votes.
+fn quorate_with(events: &[Ev], node: usize, votes: u64) -> bool {
+    events.iter().any(|e| {
+        e.is(&format!("node{node}"), "quorum")
+            && e.flag("quorate")
+            && e.u64("votes") == Some(votes)
+            && e.u64("expected") == Some(3)
+    })
+}
+
 #[test]
 fn loopback_multicast_ring_forms_a_cluster() {
     let pid = std::process::id();
@@ -63,25 +76,31 @@ fn loopback_multicast_ring_forms_a_cluster() {
         dir: dir.clone(),
         daemons: Vec::new(),
     };
-    let nodes: String = (1..=3)
-        .map(|j| {
-            format!(
-                "[[node]]\nname = \"node{j}\"\nid = {j}\naddresses = [\"127.0.0.{}\"]\n\n",
-                10 + j
-            )
-        })
-        .collect();
     for i in 1..=3 {
-        let config = format!(
-            "[cluster]\nid = 3\nkey-file = \"{d}/authkey\"\nnode = \"node{i}\"\nport = {port}\ntimeline = \"{d}/timeline\"\nstate-dir = \"{d}/state{i}\"\ncontrol-socket = \"{d}/control{i}.sock\"\n\n\
-             [timers]\nkeepalive = \"100ms\"\ndeadtime = \"600ms\"\ninitdead = \"2s\"\n\n\
-             [fencing]\nenabled = false\n\n{nodes}\
-             [[ring]]\nmcast-group = \"{group}\"\nmcast-port = {}\nmcast-ttl = 0\nmcast-loop = true\n",
-            port + 1,
-            d = dir.display()
-        );
+        let mut config = NodeToml::lab(&dir, 3, i, 3, 1);
+        config.cluster.ocf_root = None;
+        config.cluster.port = Some(port);
+        config.cluster.control_socket = Some(dir.join(format!("control{i}.sock")));
+        config.timers = TimersSection {
+            keepalive: "100ms".into(),
+            deadtime: "600ms".into(),
+            initdead: "2s".into(),
+        };
+        config.fencing = FencingSection {
+            enabled: Some(false),
+            ..FencingSection::default()
+        };
+        for node in &mut config.nodes {
+            node.addresses = vec![format!("127.0.0.{}", 10 + node.id)];
+        }
+        config.rings = vec![RingSection {
+            mcast_group: group.clone(),
+            mcast_port: port + 1,
+            mcast_ttl: Some(0),
+            mcast_loop: Some(true),
+        }];
         let path = dir.join(format!("node{i}.toml"));
-        std::fs::write(&path, config).expect("config");
+        config.write(&path);
         let out = std::fs::File::create(dir.join(format!("node{i}.out"))).expect("out");
         let err = out.try_clone().expect("out");
         let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -95,12 +114,10 @@ fn loopback_multicast_ring_forms_a_cluster() {
             .expect("start palisade node");
         lo.daemons.push(child);
     }
+    let events = || read_events(&dir.join("events"));
     let formed = wait_until(Duration::from_secs(15), || {
-        let t = timeline(&dir);
-        (1..=3).all(|i| {
-            t.lines()
-                .any(|l| l.contains(&format!(" node{i} ")) && l.contains(" quorate: 3 of 3 votes"))
-        })
+        let e = events();
+        (1..=3).all(|i| quorate_with(&e, i, 3))
     });
     if !formed {
         let outs: String = (1..=3)
@@ -114,16 +131,13 @@ fn loopback_multicast_ring_forms_a_cluster() {
     unsafe { libc::kill(gone.id() as i32, libc::SIGTERM) };
     let _ = gone.wait();
     let noticed = wait_until(Duration::from_secs(10), || {
-        let t = timeline(&dir);
-        (1..=2).all(|i| {
-            t.lines()
-                .any(|l| l.contains(&format!(" node{i} ")) && l.contains(" quorate: 2 of 3 votes"))
-        })
+        let e = events();
+        (1..=2).all(|i| quorate_with(&e, i, 2))
     });
     assert!(noticed, "node3's departure not seen:\n{}", timeline(&dir));
-    let dropped = timeline(&dir)
-        .lines()
-        .filter(|l| l.contains("dropped datagram"))
+    let dropped = events()
+        .iter()
+        .filter(|e| e.kind == "datagram_dropped")
         .count();
     assert_eq!(
         dropped,
@@ -140,7 +154,12 @@ fn netns_cluster_over_a_multicast_ring_fails_over() {
         Options {
             nodes: 3,
             rings: 1,
-            tail: "[[ring]]\nmcast-group = \"239.255.77.1\"\nmcast-port = 5406\n".into(),
+            rings_as: vec![RingSection {
+                mcast_group: "239.255.77.1".into(),
+                mcast_port: 5406,
+                mcast_ttl: None,
+                mcast_loop: None,
+            }],
             ..Options::default()
         },
     ) else {
@@ -165,7 +184,7 @@ fn netns_cluster_over_a_multicast_ring_fails_over() {
     assert!(
         (1..=3).all(|i| c
             .last_verdict(i, t0)
-            .is_some_and(|v| v.contains("3 of 3 votes"))),
+            .is_some_and(|v| v.u64("votes") == Some(3) && v.u64("expected") == Some(3))),
         "not every node saw all three:\n{}",
         c.timeline_text(t0)
     );

@@ -55,33 +55,28 @@ fn three_nodes_fence_through_the_bmc_before_failover_then_rejoin() {
     c.cut(owner, Some(0));
     report.fault("ring 0 cut");
     std::thread::sleep(Duration::from_millis(2500));
-    let steps = c.timeline();
-    let after = |s: &&Step| s.at >= t_ring;
+    let events = c.events();
+    let after = |e: &&Ev| e.at >= t_ring;
+    let owner_name = format!("node{owner}");
+    let ring0 = |e: &Ev, kind: &str| {
+        e.kind == kind && e.str("peer") == owner_name && e.u64("ring") == Some(0)
+    };
     assert!(
-        steps
-            .iter()
-            .filter(after)
-            .any(|s| s.text.contains(&format!("ring 0 to node{owner} silent"))),
+        events.iter().filter(after).any(|e| ring0(e, "ring_silent")),
         "the lost ring was not noticed:\n{}",
         c.timeline_text(t_ring)
     );
     assert!(
-        !steps
-            .iter()
-            .filter(after)
-            .any(|s| s.kind == "fence" || s.kind == "power" || s.text.contains("dead")),
+        !events.iter().filter(after).any(|e| e.lost_someone()),
         "a redundant ring loss must not fence anyone:\n{}",
         c.timeline_text(t_ring)
     );
     assert_eq!(c.running_on(), vec![format!("node{owner}")]);
     c.heal(owner, Some(0));
     assert!(wait_until(Duration::from_secs(5), || c
-        .timeline()
+        .events()
         .iter()
-        .any(|s| s.at >= t_ring
-            && s.text.contains(&format!(
-                "ring 0 to node{owner} works again"
-            )))));
+        .any(|e| e.at >= t_ring && ring0(e, "ring_works"))));
 
     // Every link of the owner cut: the survivors power it off through its BMC, then
     // start the service.
@@ -91,43 +86,52 @@ fn three_nodes_fence_through_the_bmc_before_failover_then_rejoin() {
         c.cut(owner, None)
     });
     report.failover("link cut", failover_ms);
-    let steps = c.timeline();
+    let events = c.events();
     let start = c
         .log()
         .into_iter()
         .find(|l| l.event == "start" && l.at >= cut)
         .expect("start after the cut");
-    let fenced = steps
+    let owner_name = format!("node{owner}");
+    let fenced = events
         .iter()
-        .find(|s| {
-            s.at >= cut && s.kind == "fence" && s.text.starts_with(&format!("node{owner} fenced"))
-        })
+        .find(|e| e.at >= cut && e.kind == "fenced" && e.str("target") == owner_name)
         .unwrap_or_else(|| panic!("no fence confirmation:\n{}", c.timeline_text(cut)));
+    // Fenced by its agent, and the request named fence_ipmilan: through the BMC.
+    let request = events
+        .iter()
+        .find(|e| {
+            e.at >= cut && e.is(&fenced.node, "fence_request") && e.str("target") == owner_name
+        })
+        .unwrap_or_else(|| panic!("no fence request:\n{}", c.timeline_text(cut)));
     assert!(
-        fenced.text.contains("fence_ipmilan"),
-        "not fenced through the BMC: {}",
-        fenced.text
+        fenced.str("how") == "agent"
+            && request.str("via") == "agent"
+            && request.str("agent").ends_with("/fence_ipmilan"),
+        "not fenced through the BMC: {:?} after {:?}",
+        fenced.fields,
+        request.fields
     );
-    let bmc_off = steps
+    let bmc_off = events
         .iter()
-        .find(|s| s.at >= cut && s.node == format!("bmc{owner}") && s.text.contains("off:"))
+        .find(|e| e.at >= cut && e.is(&format!("bmc{owner}"), "power_off"))
         .unwrap_or_else(|| panic!("the BMC never cut the power:\n{}", c.timeline_text(cut)));
-    let detected = steps
+    let detected = events
         .iter()
-        .find(|s| s.at >= cut && s.text.starts_with(&format!("node{owner} dead")))
-        .expect("detection line");
-    let quorum = steps
+        .find(|e| e.at >= cut && e.peer_dead(&owner_name))
+        .expect("detection event");
+    let quorum = events
         .iter()
-        .find(|s| s.at >= detected.at && s.kind == "quorum" && s.node == fenced.node)
-        .expect("quorum decision line");
-    assert!(quorum.text.starts_with("quorate"), "{}", quorum.text);
+        .find(|e| e.at >= detected.at && e.is(&fenced.node, "quorum"))
+        .expect("quorum decision event");
+    assert_eq!(quorum.verdict(), Some(true), "{:?}", quorum.fields);
     assert!(detected.at <= bmc_off.at && bmc_off.at <= fenced.at && fenced.at <= start.at);
     // The cut node may notice its peers' loss one by one; a view it alone holds (not
     // agreed by the peer it still hears) must never make it fence a healthy node.
     assert!(
-        !steps.iter().any(|s| s.at >= cut
-            && s.node == format!("node{owner}")
-            && s.text.starts_with("request")),
+        !events
+            .iter()
+            .any(|e| e.at >= cut && e.is(&owner_name, "fence_request")),
         "the cut node asked for a fence:\n{}",
         c.timeline_text(cut)
     );
@@ -236,12 +240,12 @@ fn three_nodes_fencing_through_the_fencer_api() {
         c.cut(owner, None)
     });
     report.failover("link cut", ms);
-    let steps = c.timeline();
-    let request = steps
+    let events = c.events();
+    let request = events
         .iter()
-        .find(|s| s.at >= cut && s.kind == "fence" && s.text.starts_with("request"))
+        .find(|e| e.at >= cut && e.kind == "fence_request")
         .expect("fence request");
-    assert!(request.text.contains("via fencer API"), "{}", request.text);
+    assert_eq!(request.str("via"), "fencer_api", "{:?}", request.fields);
     let coordinator = node_number(&request.node);
     let history = std::fs::read_to_string(c.fencer_history(coordinator)).unwrap_or_default();
     assert!(
@@ -254,10 +258,7 @@ fn three_nodes_fencing_through_the_fencer_api() {
 
 /// Nothing in the timeline since `t` that fences, declares a node dead or cuts power.
 fn assert_nobody_lost(c: &Cluster, t: u64, what: &str) {
-    let lost = c
-        .timeline()
-        .iter()
-        .any(|s| s.at >= t && (s.kind == "fence" || s.kind == "power" || s.text.contains(" dead")));
+    let lost = c.events().iter().any(|e| e.at >= t && e.lost_someone());
     assert!(
         !lost,
         "{what} must not cost a node:\n{}",
@@ -295,9 +296,9 @@ fn packet_loss_is_ridden_out_until_it_is_total() {
     assert_nobody_lost(&c, t, "30 % packet loss");
     assert_eq!(c.running_on(), vec![format!("node{owner}")]);
     let warnings = c
-        .timeline()
+        .events()
         .iter()
-        .filter(|s| s.at >= t && s.kind == "warn")
+        .filter(|e| e.at >= t && e.class == "warn")
         .count();
     println!("30 % loss for 6 s: {warnings} late-heartbeat warning(s), no node lost");
 
@@ -333,33 +334,32 @@ fn total_inbound_loss_on_the_owner_moves_the_service() {
         c.lossy(owner, 100, "in")
     });
     report.failover("100% loss inbound", ms);
-    let steps = c.timeline();
+    let events = c.events();
     let owner_name = format!("node{owner}");
-    let after = |s: &&Step| s.at >= t;
+    let after = |e: &&Ev| e.at >= t;
     assert!(
-        steps
+        events
             .iter()
             .filter(after)
-            .any(|s| s.node == owner_name && s.text.contains("stop service (no quorum)")),
+            .any(|e| e.node == owner_name && e.resource_action("stop", "service", "no quorum")),
         "the owner, hearing nobody, stops for lack of quorum:\n{}",
         c.timeline_text(t)
     );
     for n in (1..=3).filter(|n| *n != owner) {
         assert!(
-            steps
+            events
                 .iter()
                 .filter(after)
-                .any(|s| s.node == format!("node{n}")
-                    && s.text.starts_with(&format!("{owner_name} one-sided"))),
+                .any(|e| e.is(&format!("node{n}"), "one_sided") && e.str("peer") == owner_name),
             "node{n} should count node{owner} out:\n{}",
             c.timeline_text(t)
         );
     }
     assert!(
-        !steps
+        !events
             .iter()
             .filter(after)
-            .any(|s| s.node == owner_name && s.text.starts_with("request")),
+            .any(|e| e.is(&owner_name, "fence_request")),
         "the deaf node asked for a fence:\n{}",
         c.timeline_text(t)
     );
@@ -416,11 +416,10 @@ fn a_link_lost_one_way_between_two_nodes_fences_one_side() {
         next == 1 || next == 2,
         "the service must run in the set kept, [node1 node2]: node{next}"
     );
-    let steps = c.timeline();
     assert!(
-        steps
+        c.events()
             .iter()
-            .any(|s| s.at >= t && s.node == "node1" && s.text.starts_with("node3 left out")),
+            .any(|e| e.at >= t && e.is("node1", "left_out") && e.str("peer") == "node3"),
         "node1 should leave node3 out:\n{}",
         c.timeline_text(t)
     );

@@ -17,7 +17,12 @@ mod common_resources;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common_cluster::LogLine;
+use common_cluster::{Ev, LogLine};
+
+/// Whether `e` reports the promotion score `value` of the instance `state`.
+fn score(e: &Ev, value: &str) -> bool {
+    e.kind == "promotion_score" && e.str("resource") == "state" && e.str("score") == value
+}
 use common_resources::ResLab;
 
 /// pacemaker's example promotable agent (Debian package pacemaker).
@@ -131,9 +136,9 @@ fn one_promoted_instance_and_another_promoted_only_after_the_fence() {
     );
     // The agent's promotion scores came through the crm_attribute shim.
     lab.expect(10, "no promotion score from the agent", || {
-        lab.line(&p, "state: promotion score 10").is_some()
+        lab.event(&p, |e| score(e, "10")).is_some()
     });
-    assert!(lab.line(&q, "state: promotion score 5").is_some());
+    assert!(lab.event(&q, |e| score(e, "5")).is_some());
     // The environment pacemaker gives a promotable clone's instances.
     let env_of =
         |i: usize| std::fs::read_to_string(lab.run_dir(i).join("state.env")).unwrap_or_default();
@@ -203,8 +208,10 @@ fn one_promoted_instance_and_another_promoted_only_after_the_fence() {
     );
     assert_eq!(promote.node, survivor, "equal scores: the first name");
     let fenced = lab
-        .line_since(cut, &survivor, &format!("{p} fenced"))
-        .or_else(|| lab.line_since(cut, &survivor, &format!("{p} confirmed fenced")))
+        .event_since(cut, &survivor, |e| {
+            matches!(e.kind.as_str(), "fenced" | "fence_confirmed") && e.str("target") == p
+        })
+        .map(|(i, _)| i)
         .unwrap_or_else(|| {
             panic!(
                 "{survivor} never learned the fence:\n{}",
@@ -212,8 +219,13 @@ fn one_promoted_instance_and_another_promoted_only_after_the_fence() {
             )
         });
     let promoted = lab
-        .line_since(cut, &survivor, "promote state")
-        .expect("the survivor's promote line");
+        .event_since(cut, &survivor, |e| {
+            e.kind == "resource_action"
+                && e.str("action") == "promote"
+                && e.str("resource") == "state"
+        })
+        .map(|(i, _)| i)
+        .expect("the survivor's promote event");
     assert!(fenced < promoted, "{}", lab.c.timeline_text(cut));
     assert_eq!(lab.power(pi), "off");
 
@@ -271,11 +283,11 @@ fn one_promoted_instance_and_another_promoted_only_after_the_fence() {
     let failed_at = common_cluster::now_ms();
     std::fs::write(lab.run_dir(i).join("state.state.rc"), "1\n").expect("rc file");
     lab.expect(10, "the promoted monitor did not fail", || {
-        lab.line_since(
-            failed_at,
-            &holder,
-            "monitor state failed (1 OCF_ERR_GENERIC)",
-        )
+        lab.event_since(failed_at, &holder, |e| {
+            e.kind == "monitor_failed"
+                && e.str("resource") == "state"
+                && e.fields["rc"]["code"] == 1
+        })
         .is_some()
     });
     std::fs::remove_file(lab.run_dir(i).join("state.state.rc")).expect("rc file gone");

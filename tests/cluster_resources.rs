@@ -15,6 +15,7 @@
 mod common_cluster;
 mod common_resources;
 
+use common_cluster::Ev;
 use common_resources::{ResLab, VIP};
 
 const GROUP: &str = r#"
@@ -50,17 +51,35 @@ node = "node1"
 score = 50
 "#;
 
-/// Timeline positions (from `since`, Unix ms) must increase in this order.
-fn in_order(lab: &ResLab, since: u64, steps: &[(&str, &str)]) {
+/// Whether `e` is resource operation `word` on `resource`: `start`/`stop` (asked) or
+/// `started`/`stopped` (done).
+fn is_op(e: &Ev, word: &str, resource: &str) -> bool {
+    let (kind, action) = match word {
+        "started" => ("resource_done", "start"),
+        "stopped" => ("resource_done", "stop"),
+        w => ("resource_action", w),
+    };
+    e.kind == kind && e.str("action") == action && e.str("resource") == resource
+}
+
+/// Event positions (from `since`, Unix ms) must increase in this order: (node,
+/// operation word as [`is_op`] takes it, resource).
+fn in_order(lab: &ResLab, since: u64, steps: &[(&str, &str, &str)]) {
     let mut last = None;
-    for (node, text) in steps {
+    for (node, word, resource) in steps {
         let at = lab
-            .line_since(since, node, text)
-            .unwrap_or_else(|| panic!("no {node} line {text:?}:\n{}", lab.c.timeline_text(0)));
+            .event_since(since, node, |e| is_op(e, word, resource))
+            .map(|(i, _)| i)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {node} event {word} {resource}:\n{}",
+                    lab.c.timeline_text(0)
+                )
+            });
         if let Some(before) = last {
             assert!(
                 at > before,
-                "{node} {text:?} came too early:\n{}",
+                "{node} {word} {resource} came too early:\n{}",
                 lab.c.timeline_text(0)
             );
         }
@@ -83,12 +102,12 @@ fn a_group_starts_in_order_and_moves_together_on_standby() {
         &lab,
         0,
         &[
-            ("node1", "start vip"),
-            ("node1", "vip started"),
-            ("node1", "start fs"),
-            ("node1", "fs started"),
-            ("node1", "start service"),
-            ("node1", "service started"),
+            ("node1", "start", "vip"),
+            ("node1", "started", "vip"),
+            ("node1", "start", "fs"),
+            ("node1", "started", "fs"),
+            ("node1", "start", "service"),
+            ("node1", "started", "service"),
         ],
     );
     // node1 goes to standby (asked on node3): the group stops there in reverse order and
@@ -105,17 +124,17 @@ fn a_group_starts_in_order_and_moves_together_on_standby() {
         &lab,
         standby,
         &[
-            ("node1", "stop service"),
-            ("node1", "service stopped"),
-            ("node1", "stop fs"),
-            ("node1", "fs stopped"),
-            ("node1", "stop vip"),
-            ("node1", "vip stopped"),
-            ("node2", "start vip"),
-            ("node2", "vip started"),
-            ("node2", "start fs"),
-            ("node2", "fs started"),
-            ("node2", "start service"),
+            ("node1", "stop", "service"),
+            ("node1", "stopped", "service"),
+            ("node1", "stop", "fs"),
+            ("node1", "stopped", "fs"),
+            ("node1", "stop", "vip"),
+            ("node1", "stopped", "vip"),
+            ("node2", "start", "vip"),
+            ("node2", "started", "vip"),
+            ("node2", "start", "fs"),
+            ("node2", "started", "fs"),
+            ("node2", "start", "service"),
         ],
     );
     let status = lab.status(1).expect("status of node1");
@@ -256,10 +275,13 @@ fn repeated_monitor_failures_move_a_resource_and_cleanup_forgets_them() {
     // First failure: recovered in place.
     std::fs::remove_file(&state).expect("break svc");
     lab.expect(10, "svc was not recovered on node1", || {
-        lab.line(
-            "node1",
-            "monitor svc failed (7 OCF_NOT_RUNNING), failure 1: restarting",
-        )
+        lab.event("node1", |e| {
+            e.kind == "monitor_failed"
+                && e.str("resource") == "svc"
+                && e.fields["rc"]["code"] == 7
+                && e.u64("failures") == Some(1)
+                && !e.flag("threshold_reached")
+        })
         .is_some()
             && lab.state_on("svc.state") == [1]
     });
@@ -272,10 +294,11 @@ fn repeated_monitor_failures_move_a_resource_and_cleanup_forgets_them() {
         lab.state_on("svc.state") == [2]
     });
     assert!(lab
-        .line(
-            "node1",
-            "svc: 2 failures, left stopped here (migration-threshold 2)"
-        )
+        .event("node1", |e| e.kind == "left_stopped"
+            && e.str("resource") == "svc"
+            && e.str("cause") == "migration_threshold"
+            && e.u64("failures") == Some(2)
+            && e.u64("threshold") == Some(2))
         .is_some());
     let (code, text) = lab.cli(3, &["status"]);
     assert_eq!(code, 0);
@@ -352,11 +375,10 @@ fn lose_and_recover_node1(lab: &mut ResLab) -> (String, u64) {
     let back = common_cluster::now_ms();
     lab.start(1);
     lab.expect(20, "node1 did not rejoin", || {
-        lab.c.timeline().iter().any(|s| {
-            s.at >= back
-                && s.node == "node2"
-                && s.kind == "quorum"
-                && s.text.contains("members: node1 node2 node3")
+        lab.c.events().iter().any(|e| {
+            e.at >= back
+                && e.is("node2", "quorum")
+                && e.names("members") == ["node1", "node2", "node3"]
         })
     });
     (start.node, back)
@@ -395,7 +417,7 @@ fn auto_failback_takes_a_resource_home_when_its_node_recovers() {
     in_order(
         &lab,
         back,
-        &[(&survivor, "svc stopped"), ("node1", "start svc")],
+        &[(&survivor, "stopped", "svc"), ("node1", "start", "svc")],
     );
     lab.assert_exclusive("svc");
     println!("auto-failback:\n{}", lab.c.timeline_text(0));
@@ -441,10 +463,15 @@ fn a_failed_stop_gets_its_node_fenced_before_the_resource_starts_elsewhere() {
         .expect("start on node2");
     assert!(off.at <= start.at, "started before the fence");
     assert_eq!(lab.power(1), "off");
-    assert!(lab.line_since(moved, "node1", "stop svc FAILED").is_some());
+    assert!(lab
+        .event_since(moved, "node1", |e| e.kind == "stop_failed"
+            && e.str("resource") == "svc")
+        .is_some());
     // the lowest member other than the victim asked for the fence
     assert!(
-        lab.line_since(moved, "node2", "request off node1")
+        lab.event_since(moved, "node2", |e| e.kind == "fence_request"
+            && e.str("action") == "off"
+            && e.str("target") == "node1")
             .is_some(),
         "{}",
         lab.c.timeline_text(moved)

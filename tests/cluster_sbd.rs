@@ -27,7 +27,7 @@ mod common_cluster;
 use std::time::Duration;
 
 use common_arbitration::*;
-use common_cluster::{lab_unavailable, now_ms, wait_until, Scenario, Step};
+use common_cluster::{lab_unavailable, now_ms, table, wait_until, Ev, Scenario};
 
 /// The node running the service at the cut (first in the default preference order).
 const LOST: usize = 1;
@@ -45,7 +45,7 @@ fn pill_lab(tag: &str) -> Option<(LoopSbdDisk, Lab)> {
         Options {
             nodes: 3,
             fence_devices: false,
-            cluster: "sbd-health-file = \"{dir}/health{i}\"\n".into(),
+            health_file: true,
             ..Options::default()
         },
     )?;
@@ -55,29 +55,22 @@ fn pill_lab(tag: &str) -> Option<(LoopSbdDisk, Lab)> {
 /// Start the three daemons, each node fenced by `fence_sbd` on the shared disk.
 fn start_daemons(c: &mut Lab, disk: &LoopSbdDisk) {
     let device = disk.device.clone();
-    let fence = move |_node: usize| {
-        format!("fence-agent = \"fence_sbd\"\nfence-params = {{ devices = \"{device}\" }}")
+    let fence = move |node: &mut common_cluster::NodeSection| {
+        node.fence_agent = Some("fence_sbd".into());
+        node.fence_params = table(&[("devices", device.clone())]);
     };
     for i in 1..=3 {
-        let text = c.config_fenced_by(i, &fence);
-        c.start_configured(i, &text);
+        let config = c.config_fenced_by(i, &fence);
+        c.start_configured(i, &config);
     }
 }
 
-/// The delay in a fence request line (`... (delay 0ms): ...`), in ms.
-fn request_delay_ms(text: &str) -> u64 {
-    text.split("(delay ")
-        .nth(1)
-        .and_then(|rest| rest.split("ms)").next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no delay in {text:?}"))
-}
-
-fn step<'a>(steps: &'a [Step], since: u64, what: &str, f: impl Fn(&Step) -> bool) -> &'a Step {
-    steps
+/// The first event since `since` that `f` accepts (panics naming `what` if none).
+fn event<'a>(events: &'a [Ev], since: u64, what: &str, f: impl Fn(&Ev) -> bool) -> &'a Ev {
+    events
         .iter()
-        .find(|s| s.at >= since && f(s))
-        .unwrap_or_else(|| panic!("no {what} in the timeline"))
+        .find(|e| e.at >= since && f(e))
+        .unwrap_or_else(|| panic!("no {what} in the events"))
 }
 
 /// Cut the lost node, wait for its watcher's self-fence (`fired`: when it happened, Unix
@@ -115,25 +108,21 @@ fn cut_and_fence(
     let moved = wait_until(Duration::from_secs(15), || started(c).is_some());
     assert!(moved, "service did not move:\n{}", c.timeline_text(cut));
     let start = started(c).expect("start on a survivor");
-    let steps = c.timeline();
-    let request = step(&steps, cut, "fence request", |s| {
-        s.kind == "fence"
-            && s.text
-                .starts_with(&format!("request off {lost} via agent fence_sbd"))
+    let events = c.events();
+    let request = event(&events, cut, "fence request", |e| {
+        e.kind == "fence_request"
+            && e.str("action") == "off"
+            && e.str("target") == lost
+            && e.str("via") == "agent"
+            && e.str("agent") == "fence_sbd"
     });
-    let asked = request.at + request_delay_ms(&request.text);
-    let fenced = step(&steps, cut, "fence confirmation", |s| {
-        s.kind == "fence"
-            && s.text
-                .starts_with(&format!("{lost} fenced: fence_sbd off ok"))
+    let asked = request.at + request.u64("delay_ms").expect("delay_ms");
+    let fenced = event(&events, cut, "fence confirmation", |e| {
+        e.kind == "fenced" && e.str("target") == lost
     });
     let timeline = c.timeline_text(cut);
-    assert!(
-        fenced
-            .text
-            .contains(&format!("poison pill: msgwait {msgwait}ms passed")),
-        "{timeline}"
-    );
+    // fence_sbd wrote the pill; the fence counts once msgwait passed (checked below).
+    assert_eq!(fenced.str("how"), "poison_pill", "{timeline}");
     assert!(
         fenced.at >= asked + msgwait,
         "{lost} counted fenced {} ms after the request, before msgwait {msgwait} ms:\n{timeline}",
@@ -165,10 +154,9 @@ fn cut_and_fence(
     let slot = disk.slot(&lost);
     assert!(slot.contains("\toff\t"), "{lost}'s slot: {slot:?}");
     assert!(
-        !steps.iter().any(|s| s.at >= cut
-            && s.kind == "fence"
-            && s.text.starts_with("request")
-            && !s.text.starts_with(&format!("request off {lost} "))),
+        !events.iter().any(|e| e.at >= cut
+            && e.kind == "fence_request"
+            && (e.str("target") != lost || e.str("action") != "off")),
         "a survivor was fenced:\n{timeline}"
     );
     for i in (1..=3).filter(|i| *i != LOST) {

@@ -94,10 +94,9 @@ fn check_failover(c: &Lab, winners: [usize; 2], losers: [usize; 2], split: u64) 
     );
     // Nobody of the losing half asked for a fence.
     assert!(
-        !c.timeline().iter().any(|s| s.at >= split
-            && losers.contains(&number(&s.node))
-            && s.kind == "fence"
-            && s.text.starts_with("request")),
+        !c.events().iter().any(|e| e.at >= split
+            && e.kind == "fence_request"
+            && losers.contains(&number(&e.node))),
         "a node of the losing half asked for a fence:\n{}",
         c.timeline_text(split)
     );
@@ -109,7 +108,7 @@ fn ping_targets_decide_a_two_two_split() {
         "p",
         Options {
             nodes: 4,
-            quorum: "ping-targets = [\"10.77.0.254\"]\n".into(),
+            ping_targets: vec!["10.77.0.254".into()],
             // The service runs in the half that will lose the target.
             allowed: vec![3, 4, 1, 2],
             ..Options::default()
@@ -141,9 +140,9 @@ fn ping_targets_decide_a_two_two_split() {
         c.timeline_text(t0)
     );
     assert!(
-        c.timeline()
+        c.events()
             .iter()
-            .any(|s| s.text == "ping: every target answers"),
+            .any(|e| e.kind == "ping_answers" && e.names("silent").is_empty()),
         "the target never answered:\n{}",
         c.timeline_text(t0)
     );
@@ -164,12 +163,20 @@ fn ping_targets_decide_a_two_two_split() {
         "the half that reaches the target must win:\n{}",
         c.timeline_text(split)
     );
-    let verdict = c.last_verdict(1, split).unwrap_or_default();
-    assert!(verdict.contains("tie-breakers ping ok"), "{verdict}");
+    let verdict = c.last_verdict(1, split).expect("node1's verdict");
+    assert!(
+        verdict.flag("quorate") && verdict.fields["tie_breakers"]["ping"] == true,
+        "{:?}",
+        verdict.fields
+    );
     // A loser may be fenced before it writes a verdict (see winning_half); one it
     // wrote must name the lost target. check_failover checks the fence.
     if let Some(lost) = c.last_verdict(3, split) {
-        assert!(lost.contains("ping lost"), "{lost}");
+        assert_eq!(
+            lost.fields["tie_breakers"]["ping"], false,
+            "{:?}",
+            lost.fields
+        );
     }
     check_failover(&c, [1, 2], [3, 4], split);
     println!("ping tie-breaker:\n{}", c.timeline_text(split));
@@ -187,7 +194,7 @@ fn the_sbd_disk_decides_a_two_two_split() {
         return;
     };
     let image = sbd_image(&c);
-    c.options.quorum = format!("tie-breaker-disk = \"{image}\"\ndisk-settle = \"600ms\"\n");
+    c.options.tie_breaker_disk = Some(image.clone());
     let t0 = now_ms();
     c.start_all();
     let up = wait_until(Duration::from_secs(20), || c.running_on().len() == 1);
@@ -209,8 +216,12 @@ fn the_sbd_disk_decides_a_two_two_split() {
         ([3, 4], [1, 2])
     };
     for w in winners {
-        let v = c.last_verdict(w, split).unwrap_or_default();
-        assert!(v.contains("tie-breakers disk ok"), "node{w}: {v}");
+        let v = c.last_verdict(w, split).expect("a winner's verdict");
+        assert!(
+            v.flag("quorate") && v.fields["tie_breakers"]["disk"] == true,
+            "node{w}: {:?}",
+            v.fields
+        );
     }
     check_failover(&c, winners, losers, split);
     // The claim sits in its own slot, as any sbd `list` shows it.
@@ -236,15 +247,15 @@ fn watchdog_fencing_in_a_two_node_cluster() {
         Options {
             nodes: 2,
             fence_devices: false,
-            cluster: "sbd-health-file = \"{dir}/health{i}\"\n".into(),
-            fencing: "watchdog-timeout = \"3s\"\nsbd-watchdog-timeout = \"2s\"\n".into(),
+            health_file: true,
+            watchdog: Some(("3s", "2s")),
             ..Options::default()
         },
     ) else {
         return;
     };
     let image = sbd_image(&c);
-    c.options.quorum = format!("tie-breaker-disk = \"{image}\"\ndisk-settle = \"600ms\"\n");
+    c.options.tie_breaker_disk = Some(image.clone());
     let t0 = now_ms();
     c.start_all();
     let up = wait_until(Duration::from_secs(20), || {
@@ -275,12 +286,9 @@ fn watchdog_fencing_in_a_two_node_cluster() {
     // One node wins the disk; the other loses quorum, its sbd self-fences.
     let decided = wait_until(Duration::from_secs(20), || {
         (1..=2).any(|i| c.sbd_record(i).exists())
-            && c.timeline().iter().any(|s| {
-                s.at >= cut
-                    && s.kind == "fence"
-                    && s.text.contains(" fenced: ")
-                    && s.text.contains("watchdog")
-            })
+            && c.events()
+                .iter()
+                .any(|e| e.at >= cut && e.kind == "fenced" && e.str("how") == "watchdog")
     });
     assert!(
         decided,
@@ -294,17 +302,16 @@ fn watchdog_fencing_in_a_two_node_cluster() {
         "the winner node{winner} self-fenced too"
     );
     assert!(c.quorate(winner, cut), "{}", c.timeline_text(cut));
-    let steps = c.timeline();
-    let request = steps
+    let events = c.events();
+    let winner_name = format!("node{winner}");
+    let request = events
         .iter()
-        .find(|s| s.at >= cut && s.node == format!("node{winner}") && s.text.starts_with("request"))
+        .find(|e| e.at >= cut && e.is(&winner_name, "fence_request"))
         .expect("fence request");
-    let fenced = steps
+    let fenced = events
         .iter()
-        .find(|s| {
-            s.at >= cut
-                && s.node == format!("node{winner}")
-                && s.text.starts_with(&format!("node{loser} fenced"))
+        .find(|e| {
+            e.at >= cut && e.is(&winner_name, "fenced") && e.str("target") == format!("node{loser}")
         })
         .expect("fence confirmation");
     assert!(

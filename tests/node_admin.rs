@@ -5,9 +5,14 @@
 //! `palisade node maintenance|ready`). The resources are a group of two `restest:Stubborn` test agents
 //! (`tests/fixtures/resources/ocf`), which log start, monitor and stop to a shared file.
 
+#[allow(unused_imports)]
+mod common_cluster;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common_cluster::{read_events, Ev};
 
 struct Solo {
     dir: PathBuf,
@@ -41,6 +46,7 @@ port = {port}
 ocf-root = "{d}/ocf"
 state-dir = "{d}/state"
 control-socket = "{d}/node.sock"
+events = "{d}/events"
 [timers]
 keepalive = "100ms"
 deadtime = "500ms"
@@ -134,6 +140,11 @@ clone-node-max = 2
 
     fn out(&self) -> String {
         std::fs::read_to_string(self.dir.join("out")).unwrap_or_default()
+    }
+
+    /// Whether the daemon reported an event `f` accepts (`[cluster] events`).
+    fn saw(&self, f: impl Fn(&Ev) -> bool) -> bool {
+        read_events(&self.dir.join("events")).iter().any(f)
     }
 
     fn running(&self, name: &str) -> bool {
@@ -266,9 +277,7 @@ fn admin_commands_drive_a_one_node_cluster() {
     solo.wait("db's failure did not expire", |s| {
         s.status()["failures"] == serde_json::json!([])
     });
-    assert!(solo
-        .out()
-        .contains("failures of db expired (failure-timeout)"));
+    assert!(solo.saw(|e| e.kind == "failures_expired" && e.str("resource") == "db"));
     solo.wait("db was not recovered", |s| {
         s.running("db") && s.running("web")
     });
@@ -377,12 +386,13 @@ fn maintenance_leaves_resources_alone_and_probes_them_after() {
     solo.wait("web was not started after maintenance", |s| {
         s.running("web")
     });
-    assert!(solo
-        .out()
-        .contains("probe web after maintenance: 7 OCF_NOT_RUNNING"));
-    assert!(solo
-        .out()
-        .contains("probe db after maintenance: 0 OCF_SUCCESS"));
+    let reprobed = |r: &str, code: i64| {
+        solo.saw(|e| {
+            e.kind == "reprobed" && e.str("resource") == r && e.fields["rc"]["code"] == code
+        })
+    };
+    assert!(reprobed("web", 7), "web not found stopped:\n{}", solo.out());
+    assert!(reprobed("db", 0), "db not found running:\n{}", solo.out());
     solo.wait("db is not monitored again", |s| {
         monitors(s, "db") > before + 1
     });
@@ -440,16 +450,26 @@ fn several_instances_of_a_clone_run_on_one_node() {
     );
     // One instance dies: that one is recovered, the other keeps running.
     std::fs::remove_file(solo.dir.join("pool-pool:1.state")).expect("kill pool:1");
+    let is = |e: &Ev, kind: &str, r: &str| e.kind == kind && e.str("resource") == r;
     solo.wait("pool:1 was not recovered", |s| {
-        s.out().contains("pool:1 started") && s.running("pool-pool:1")
+        s.saw(|e| is(e, "resource_done", "pool:1") && e.str("action") == "start")
+            && s.running("pool-pool:1")
     });
     let out = solo.out();
-    assert!(out.contains("monitor pool:1 failed"), "{out}");
+    assert!(solo.saw(|e| is(e, "monitor_failed", "pool:1")), "{out}");
     assert!(
-        out.contains("stop pool:1 (recover after a failure)"),
+        solo.saw(|e| is(e, "resource_action", "pool:1")
+            && e.str("action") == "stop"
+            && e.str("reason") == "recover after a failure"),
         "{out}"
     );
-    assert!(!out.contains("stop pool:0"), "{out}");
+    assert!(
+        !solo.saw(
+            |e| (is(e, "resource_action", "pool:0") && e.str("action") == "stop")
+                || is(e, "stop_failed", "pool:0")
+        ),
+        "{out}"
+    );
     assert_eq!(solo.status()["failures"][0]["resource"], "pool");
     assert!(solo.running("pool-pool:0"));
 }

@@ -3,6 +3,9 @@
 //! one-node cluster on loopback that stops a leftover instance of its resource (the
 //! Logger OCF test agent), starts it, and stops it on SIGTERM.
 
+#[allow(unused_imports)]
+mod common_cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -164,8 +167,9 @@ fn one_node_cleans_a_leftover_runs_its_resource_and_stops_it_on_sigterm() {
     .expect("symlink");
     let log = dir.path("resource.log");
     let body = format!(
-        "ocf-root = \"{}\"\n[timers]\nkeepalive = \"100ms\"\ndeadtime = \"500ms\"\ninitdead = \"1s\"\n{SOLO}\n\
+        "events = \"{}\"\nocf-root = \"{}\"\n[timers]\nkeepalive = \"100ms\"\ndeadtime = \"500ms\"\ninitdead = \"1s\"\n{SOLO}\n\
          [[resource]]\nname = \"svc\"\nagent = \"ocf:palisade:Logger\"\nparams = {{ log = \"{}\", state = \"{}\" }}\nmonitor-interval = \"100ms\"\n",
+        dir.path("events").display(),
         root.display(),
         log.display(),
         dir.path("svc.state").display()
@@ -205,15 +209,24 @@ fn one_node_cleans_a_leftover_runs_its_resource_and_stops_it_on_sigterm() {
         .collect();
     assert_eq!(events[..3], ["monitor", "stop", "start"], "{text}");
     assert_eq!(events.last(), Some(&"stop"), "{text}");
-    for needle in [
-        "left running from before",
-        "quorate: 1 of 1 votes",
-        "svc -> solo",
-        "svc started",
-        "svc stopped",
-        "stopped",
-    ] {
-        assert!(timeline.contains(needle), "missing {needle:?}:\n{timeline}");
+    let events = common_cluster::read_events(&dir.path("events"));
+    let svc = |e: &common_cluster::Ev, kind: &str| e.kind == kind && e.str("resource") == "svc";
+    let done =
+        |e: &common_cluster::Ev, action: &str| svc(e, "resource_done") && e.str("action") == action;
+    let checks: [common_cluster::Check; 6] = [
+        ("the leftover probed", &|e| svc(e, "probed_running")),
+        ("a quorate view of 1 of 1 votes", &|e| {
+            e.verdict() == Some(true) && e.u64("votes") == Some(1) && e.u64("expected") == Some(1)
+        }),
+        ("svc placed on solo", &|e| {
+            svc(e, "placement") && e.str("target") == "solo"
+        }),
+        ("svc started", &|e| done(e, "start")),
+        ("svc stopped", &|e| done(e, "stop")),
+        ("the daemon stopped", &|e| e.kind == "stopped"),
+    ];
+    for (what, check) in checks {
+        assert!(events.iter().any(check), "missing {what}:\n{timeline}");
     }
 }
 

@@ -6,8 +6,13 @@
 //! recovery after the daemon is killed, a start that keeps failing is given up, a unit
 //! that takes a moment to come up, a unit systemd does not know, and the stops on SIGTERM.
 
+#[allow(unused_imports)]
+mod common_cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+use common_cluster::{read_events, Ev};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -52,16 +57,44 @@ impl Dir {
         let port =
             30000 + (std::process::id() % 5000) * 4 + NEXT_PORT.fetch_add(1, Ordering::SeqCst);
         let text = format!(
-            "[cluster]\nid = 5\nkey-file = \"{}\"\nnode = \"solo\"\nport = {port}\n{cluster}\n\
+            "[cluster]\nid = 5\nkey-file = \"{}\"\nnode = \"solo\"\nport = {port}\nevents = \"{}\"\n{cluster}\n\
              [timers]\nkeepalive = \"100ms\"\ndeadtime = \"500ms\"\ninitdead = \"1s\"\n\
              [fencing]\nenabled = false\n\n\
              [[node]]\nname = \"solo\"\nid = 1\naddresses = [\"127.0.0.1\"]\n\n{resources}",
             self.path("key").display(),
+            self.path("events").display(),
         );
         let path = self.path("node.toml");
         std::fs::write(&path, text).expect("config");
         path
     }
+}
+
+impl Dir {
+    /// The node's events (`[cluster] events`).
+    fn events(&self) -> Vec<Ev> {
+        read_events(&self.path("events"))
+    }
+
+    /// Whether some event satisfies `f`.
+    fn saw(&self, f: impl Fn(&Ev) -> bool) -> bool {
+        self.events().iter().any(f)
+    }
+}
+
+/// Whether `e` says resource `r` finished operation `action` (start, stop).
+fn done(e: &Ev, action: &str, r: &str) -> bool {
+    e.kind == "resource_done" && e.str("action") == action && e.str("resource") == r
+}
+
+/// Whether `e` is a `kind` event of resource `r` whose rc has `code`.
+fn failed(e: &Ev, kind: &str, r: &str, code: i64) -> bool {
+    e.kind == kind && e.str("resource") == r && e.fields["rc"]["code"] == code
+}
+
+/// Whether `e` leaves resource `r` stopped here for `cause`.
+fn left_stopped(e: &Ev, r: &str, cause: &str) -> bool {
+    e.kind == "left_stopped" && e.str("resource") == r && e.str("cause") == cause
 }
 
 impl Drop for Dir {
@@ -189,13 +222,20 @@ fn an_lsb_service_is_cleaned_started_monitored_recovered_and_stopped() {
         assert!(!pid_alive(p), "daemon {p} still runs");
     }
     assert_ne!(first, second, "not restarted");
-    for needle in [
-        "probe web: left running from before",
-        "web started",
-        "monitor web failed (7 OCF_NOT_RUNNING), failure 1: restarting",
-        "web stopped",
-    ] {
-        assert!(out.contains(needle), "missing {needle:?}:\n{out}");
+    let checks: [common_cluster::Check; 4] = [
+        ("a leftover probed", &|e| {
+            e.kind == "probed_running" && e.str("resource") == "web"
+        }),
+        ("web started", &|e| done(e, "start", "web")),
+        ("a first monitor failure, restarting", &|e| {
+            failed(e, "monitor_failed", "web", 7)
+                && e.u64("failures") == Some(1)
+                && !e.flag("threshold_reached")
+        }),
+        ("web stopped", &|e| done(e, "stop", "web")),
+    ];
+    for (what, check) in checks {
+        assert!(dir.saw(check), "missing {what}:\n{out}");
     }
 }
 
@@ -214,8 +254,14 @@ fn an_lsb_service_that_cannot_start_is_given_up() {
         ),
     );
     let child = start_node(&dir, &config);
-    let out = || read(&dir.path("out"));
-    let gave_up = wait_for(|| out().contains("web: 2 failures, left stopped"), 15);
+    let gave_up = wait_for(
+        || {
+            dir.saw(|e| {
+                left_stopped(e, "web", "migration_threshold") && e.u64("failures") == Some(2)
+            })
+        },
+        15,
+    );
     let (code, out) = stop_node(&dir, child);
     let log_text = read(&log);
     assert!(gave_up, "{log_text}\n{out}");
@@ -227,7 +273,9 @@ fn an_lsb_service_that_cannot_start_is_given_up() {
         "{log_text}"
     );
     assert!(
-        out.contains("start web failed (1 OCF_ERR_GENERIC), attempt 1"),
+        dir.saw(|e| failed(e, "start_failed", "web", 1)
+            && e.u64("failures") == Some(1)
+            && !e.flag("infinity")),
         "{out}"
     );
     assert!(
@@ -269,10 +317,7 @@ fn systemd_units_run_through_systemctl() {
     );
     // start-failure-is-fatal (the default): banned here after its first failed start.
     let gave_up = wait_for(
-        || {
-            read(&dir.path("out"))
-                .contains("ghost: start failed, left stopped here (start-failure-is-fatal)")
-        },
+        || dir.saw(|e| left_stopped(e, "ghost", "start_failure_is_fatal")),
         10,
     );
     let (code, out) = stop_node(&dir, child);
@@ -291,11 +336,14 @@ fn systemd_units_run_through_systemctl() {
         read(&dir.path(&format!("bin/units/{unit}"))).trim(),
         "inactive"
     );
-    for needle in [
-        "web started",
-        "web stopped",
-        "start ghost failed (5 OCF_ERR_INSTALLED), failcount INFINITY",
-    ] {
-        assert!(out.contains(needle), "missing {needle:?}:\n{out}");
+    let checks: [common_cluster::Check; 3] = [
+        ("web started", &|e| done(e, "start", "web")),
+        ("web stopped", &|e| done(e, "stop", "web")),
+        ("ghost's start failed, failcount INFINITY", &|e| {
+            failed(e, "start_failed", "ghost", 5) && e.flag("infinity")
+        }),
+    ];
+    for (what, check) in checks {
+        assert!(dir.saw(check), "missing {what}:\n{out}");
     }
 }

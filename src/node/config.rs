@@ -276,6 +276,8 @@ pub struct NodeConfig {
     pub classes: ClassSettings,
     /// Extra copy of the timeline (appended), besides stdout.
     pub timeline_file: Option<PathBuf>,
+    /// The timeline's events appended as JSON lines (`[cluster] events`).
+    pub events_file: Option<PathBuf>,
     /// Where to report "quorate and healthy" to the sbd daemon, every keepalive.
     pub sbd_health_file: Option<PathBuf>,
     /// Per ring: its multicast group, or `None` for unicast to every peer.
@@ -548,6 +550,7 @@ pub fn parse(
             .unwrap_or_else(|| PathBuf::from(DEFAULT_OCF_ROOT)),
         classes: class_settings,
         timeline_file: raw.cluster.timeline,
+        events_file: raw.cluster.events,
         sbd_health_file: raw.cluster.sbd_health_file,
         multicast,
         tie_breakers,

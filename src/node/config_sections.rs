@@ -51,6 +51,9 @@ pub(super) struct RawCluster {
     pub(super) ocf_root: Option<PathBuf>,
     #[serde(default)]
     pub(super) timeline: Option<PathBuf>,
+    /// The timeline's events as JSON lines (`super::super::events`).
+    #[serde(default)]
+    pub(super) events: Option<PathBuf>,
     /// Health file for `palisade-sbd watch --health-file` (sbd's pacemaker integration).
     #[serde(default)]
     pub(super) sbd_health_file: Option<PathBuf>,

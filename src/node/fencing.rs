@@ -40,7 +40,8 @@ use crate::fencer::operation::FenceAction;
 use crate::fencer::plan::agent_action;
 
 /// How a fence was confirmed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FencedBy {
     /// The power agent exited 0.
     Agent,
@@ -50,6 +51,33 @@ pub enum FencedBy {
     Watchdog,
     /// The fencer daemon reported the operation done.
     Fencer,
+}
+
+/// How a node is fenced (the `via` field of a fence request event and its fields).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum FenceRoute {
+    /// Asked of the fencer daemon on `socket`.
+    FencerApi { socket: String },
+    /// The node's fence agent, run directly.
+    Agent { agent: String },
+    /// No device: the node's own watchdog resets it within `timeout_ms`.
+    Watchdog { timeout_ms: u64 },
+    /// Nothing can fence it.
+    NoDevice,
+}
+
+impl std::fmt::Display for FenceRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FenceRoute::FencerApi { socket } => write!(f, "fencer API {socket}"),
+            FenceRoute::Agent { agent } => write!(f, "agent {agent}"),
+            FenceRoute::Watchdog { timeout_ms } => {
+                write!(f, "its watchdog (fenced {timeout_ms}ms after the request)")
+            }
+            FenceRoute::NoDevice => write!(f, "no device"),
+        }
+    }
 }
 
 /// The end of one fence request, as decided.
@@ -146,17 +174,20 @@ impl Fencer {
         self.action
     }
 
-    /// How fencing is done, for the timeline.
-    pub fn describe(&self, node: NodeId) -> String {
+    /// How `node` is fenced, for the timeline and its events.
+    pub fn route(&self, node: NodeId) -> FenceRoute {
         match &self.via {
-            FenceVia::Api(socket) => format!("fencer API {}", socket.display()),
+            FenceVia::Api(socket) => FenceRoute::FencerApi {
+                socket: socket.display().to_string(),
+            },
             FenceVia::Direct => match (self.devices.get(&node), self.watchdog) {
-                (Some(d), _) => format!("agent {}", d.spec.agent),
-                (None, Some(w)) => format!(
-                    "its watchdog (fenced {}ms after the request)",
-                    w.timeout.as_millis()
-                ),
-                (None, None) => "no device".into(),
+                (Some(d), _) => FenceRoute::Agent {
+                    agent: d.spec.agent.clone(),
+                },
+                (None, Some(w)) => FenceRoute::Watchdog {
+                    timeout_ms: u64::try_from(w.timeout.as_millis()).unwrap_or(u64::MAX),
+                },
+                (None, None) => FenceRoute::NoDevice,
             },
         }
     }
@@ -596,9 +627,9 @@ addresses = ["127.0.0.2"]
         let cfg = crate::node::config::parse(text, None, |_| Ok(vec![7u8; 16])).expect("config");
         let fencer = Fencer::new(&cfg);
         assert!(
-            fencer.describe(2).contains("watchdog"),
+            matches!(fencer.route(2), FenceRoute::Watchdog { .. }),
             "{}",
-            fencer.describe(2)
+            fencer.route(2)
         );
         let (tx, mut rx) = mpsc::unbounded_channel();
         let asked = Instant::now();

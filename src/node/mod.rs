@@ -14,7 +14,8 @@
 //! - [`agent_class`]: LSB init scripts and systemd units: commands and exit codes (pure);
 //!   [`agent_exec`] runs programs and operations of every class.
 //! - [`fencing`]: fence requests (fencer API or the node's agent directly), self-fence.
-//! - [`timeline`]: one line per event.
+//! - [`events`]: the typed events of the timeline (its text and its JSON records);
+//!   [`timeline`]: one line per event, and the JSON lines of `[cluster] events`.
 //! - [`tiebreak`]: the quorum tie-breakers of an exact half: [`ping`] targets and the
 //!   sbd disk claim ([`tiebreak_disk`]).
 //! - [`runner`]: the main loop joining them.
@@ -33,6 +34,7 @@ pub mod attributes;
 pub mod cluster_state;
 pub mod config;
 pub mod control;
+pub mod events;
 pub mod fencing;
 pub mod heartbeat;
 pub mod multicast;

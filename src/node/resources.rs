@@ -96,6 +96,34 @@ impl std::fmt::Display for OcfRc {
     }
 }
 
+/// In events: `{"code": 7, "name": "OCF_NOT_RUNNING"}`; no code when the agent gave
+/// none (`"timed out"`, `"failed: ..."`).
+impl serde::Serialize for OcfRc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let code = match self {
+            OcfRc::Success => Some(0),
+            OcfRc::NotRunning => Some(7),
+            OcfRc::RunningPromoted => Some(8),
+            OcfRc::FailedPromoted => Some(9),
+            OcfRc::Error(c) | OcfRc::Other(c) => Some(*c),
+            OcfRc::TimedOut | OcfRc::Failed(_) => None,
+        };
+        let text = self.to_string();
+        let name = match code {
+            Some(c) => text
+                .strip_prefix(&format!("{c} "))
+                .unwrap_or(&text)
+                .to_string(),
+            None => text,
+        };
+        let mut st = s.serialize_struct("OcfRc", 2)?;
+        st.serialize_field("code", &code)?;
+        st.serialize_field("name", &name)?;
+        st.end()
+    }
+}
+
 /// What the actor tells the runner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum What {

@@ -16,13 +16,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 use super::config::NodeConfig;
+use super::events::{millis, DeadLimit, Event, Seen, TieBreakerAnswers};
 use super::fencing::{FenceOutcome, Fencer};
 use super::heartbeat::Rings;
 use super::peers::PeerBook;
 use super::resources::{self, AgentContext, ResourceHandle};
-use super::timeline::{Kind, Timeline};
+use super::timeline::Timeline;
 use crate::cluster::challenge::SEED_LEN;
-use crate::cluster::failover::{Event, FailoverMachine};
+use crate::cluster::failover::{Event as MachineEvent, FailoverMachine};
 use crate::cluster::membership::{Change, Membership};
 use crate::cluster::packet::Key;
 use crate::cluster::quorum::{self, ExternalTieBreakers, NodeId, WaitForAll};
@@ -43,7 +44,8 @@ mod sched;
 mod send;
 
 /// How the node's run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Ending {
     /// SIGTERM/SIGINT: resources stopped.
     Stopped,
@@ -110,15 +112,8 @@ struct Runner {
     external: ExternalTieBreakers,
 }
 
-fn names(cfg: &NodeConfig, ids: &BTreeSet<NodeId>) -> String {
-    ids.iter()
-        .map(|n| cfg.name_of(*n))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub(super) fn ms(d: Duration) -> String {
-    format!("{}ms", d.as_millis())
+fn names(cfg: &NodeConfig, ids: &BTreeSet<NodeId>) -> Vec<String> {
+    ids.iter().map(|n| cfg.name_of(*n)).collect()
 }
 
 impl Runner {
@@ -126,8 +121,8 @@ impl Runner {
         self.cfg.name_of(n)
     }
 
-    fn emit(&self, kind: Kind, text: &str) {
-        self.timeline.emit(kind, text);
+    fn emit(&self, event: Event) {
+        self.timeline.emit(&event);
     }
 
     fn tick(&mut self, now: Instant) {
@@ -135,29 +130,26 @@ impl Runner {
             let silent = |n: &NodeId| {
                 self.last_heard
                     .get(n)
-                    .map(|t| format!("silent for {}", ms(now.saturating_duration_since(*t))))
-                    .unwrap_or_else(|| "never heard".into())
+                    .map(|t| millis(now.saturating_duration_since(*t)))
             };
             match &c {
-                Change::Late(n, _) => self.emit(
-                    Kind::Detect,
-                    &format!(
-                        "{} late: {} (warntime {})",
-                        self.name(*n),
-                        silent(n),
-                        ms(self.cfg.timers.warntime)
-                    ),
-                ),
+                Change::Late(n, _) => self.emit(Event::PeerLate {
+                    peer: self.name(*n),
+                    silent_ms: silent(n),
+                    warntime_ms: millis(self.cfg.timers.warntime),
+                }),
                 Change::Dead(n) => {
-                    let limit = if self.last_heard.contains_key(n) {
-                        format!("deadtime {}", ms(self.cfg.timers.deadtime))
+                    let (limit, limit_ms) = if self.last_heard.contains_key(n) {
+                        (DeadLimit::Deadtime, millis(self.cfg.timers.deadtime))
                     } else {
-                        format!("initdead {}", ms(self.cfg.timers.initdead))
+                        (DeadLimit::Initdead, millis(self.cfg.timers.initdead))
                     };
-                    self.emit(
-                        Kind::Detect,
-                        &format!("{} dead: {} ({limit})", self.name(*n), silent(n)),
-                    );
+                    self.emit(Event::PeerDead {
+                        peer: self.name(*n),
+                        silent_ms: silent(n),
+                        limit,
+                        limit_ms,
+                    });
                 }
                 // A new nonce: tell the peer now rather than at the next keepalive.
                 Change::Challenge(_) => self.sched.send_now = true,
@@ -173,33 +165,27 @@ impl Runner {
         }
         let deadtime = self.cfg.timers.deadtime;
         for n in self.book.one_sided(now, deadtime) {
-            self.emit(
-                Kind::Detect,
-                &format!(
-                    "{} one-sided: heard, but announcing views without this node for {}: out of the view",
-                    self.name(n),
-                    ms(deadtime)
-                ),
-            );
+            self.emit(Event::OneSided {
+                peer: self.name(n),
+                for_ms: millis(deadtime),
+            });
         }
         // Two peers that do not list each other (a link lost one way between them)
         // cannot both stay: the largest fully connected set does (`peers.rs`).
         for change in self.book.partial_links(now, deadtime) {
-            let text = if change.out {
-                format!(
-                    "{} left out: it and [{}] do not list each other for {}; the largest fully connected set is [{}]",
-                    self.name(change.node),
-                    names(&self.cfg, &change.unlinked_from),
-                    ms(deadtime),
-                    names(&self.cfg, &change.kept)
-                )
+            let event = if change.out {
+                Event::LeftOut {
+                    peer: self.name(change.node),
+                    unlinked_from: names(&self.cfg, &change.unlinked_from),
+                    kept: names(&self.cfg, &change.kept),
+                    for_ms: millis(deadtime),
+                }
             } else {
-                format!(
-                    "{} taken back: no longer unlinked from a member",
-                    self.name(change.node)
-                )
+                Event::TakenBack {
+                    peer: self.name(change.node),
+                }
             };
-            self.emit(Kind::Detect, &text);
+            self.emit(event);
         }
         self.watch_rings(now);
     }
@@ -213,9 +199,9 @@ impl Runner {
         }
         let view = self.book.view();
         // Exactly half: the tie-breakers' answers decide, and may change on their own.
-        let (external, lines) = self.arbitration.poll(&self.cfg, &view, &self.wfa, now);
-        for line in lines {
-            self.emit(Kind::Quorum, &line);
+        let (external, events) = self.arbitration.poll(&self.cfg, &view, &self.wfa, now);
+        for event in events {
+            self.emit(event);
         }
         let asked = quorum::asks_tie_breakers(&self.cfg.quorum, &view, &self.wfa);
         let pending = asked && self.arbitration.pending(now);
@@ -228,23 +214,29 @@ impl Runner {
                 self.hold(&view, &disagreeing, now);
             } else {
                 self.held = None;
-                self.apply(view, verdict, now);
+                // The answers the verdict was given with (none asked, or none configured).
+                let answers = TieBreakerAnswers {
+                    ping: external.ping,
+                    disk: external.disk,
+                };
+                let answers = (asked && (answers.ping.is_some() || answers.disk.is_some()))
+                    .then_some(answers);
+                self.apply(view, verdict, answers, now);
             }
         }
         let applied = self.view.clone().unwrap_or_default();
         for n in self.book.due_fences(&applied) {
-            self.emit(
-                Kind::Fence,
-                &format!("{} confirmed fenced (reported by a peer)", self.name(n)),
-            );
+            self.emit(Event::FenceConfirmed {
+                target: self.name(n),
+            });
             self.sched
                 .log_fence(self.name(n), true, "reported by a peer".into());
             let decisions = self
                 .machine
-                .handle(Event::Fenced { node: n, ok: true }, now);
+                .handle(MachineEvent::Fenced { node: n, ok: true }, now);
             self.execute(decisions);
         }
-        let decisions = self.machine.handle(Event::Tick, now);
+        let decisions = self.machine.handle(MachineEvent::Tick, now);
         self.execute(decisions);
     }
 
@@ -261,58 +253,53 @@ impl Runner {
         };
         let long = now.saturating_duration_since(since) >= self.cfg.timers.keepalive * 2;
         if long && !logged {
-            let theirs: Vec<String> = disagreeing
+            let theirs = disagreeing
                 .iter()
-                .map(|(n, seen)| format!("{} sees [{}]", self.name(*n), names(&self.cfg, seen)))
+                .map(|(n, seen)| Seen {
+                    peer: self.name(*n),
+                    sees: names(&self.cfg, seen),
+                })
                 .collect();
-            self.emit(
-                Kind::Quorum,
-                &format!(
-                    "view [{}] not agreed after {}: {}; nothing is decided until it is",
-                    names(&self.cfg, view),
-                    ms(now.saturating_duration_since(since)),
-                    theirs.join(", ")
-                ),
-            );
+            self.emit(Event::NotAgreed {
+                members: names(&self.cfg, view),
+                waited_ms: millis(now.saturating_duration_since(since)),
+                theirs,
+            });
         }
         self.held = Some((view.clone(), since, logged || long));
     }
 
-    fn apply(&mut self, view: BTreeSet<NodeId>, verdict: quorum::Verdict, now: Instant) {
+    fn apply(
+        &mut self,
+        view: BTreeSet<NodeId>,
+        verdict: quorum::Verdict,
+        tie_breakers: Option<TieBreakerAnswers>,
+        now: Instant,
+    ) {
         self.epoch.fetch_add(1, Ordering::Relaxed);
         let state = (verdict.quorate, verdict.reason.clone());
-        let text = format!(
-            "{}: {} (members: {}; view {})",
-            if verdict.quorate {
-                "quorate"
-            } else {
-                "NOT quorate"
-            },
-            verdict.reason,
-            names(&self.cfg, &view),
-            self.epoch.load(Ordering::Relaxed)
-        );
-        let policy = if verdict.quorate {
-            String::new()
-        } else {
-            format!(
-                " -> no-quorum-policy={:?}",
-                self.cfg.quorum.no_quorum_policy
-            )
-            .to_lowercase()
-        };
-        if self.verdict.as_ref() != Some(&state) || self.view.is_none() {
-            self.emit(Kind::Quorum, &format!("{text}{policy}"));
-        } else {
-            self.emit(Kind::Quorum, &format!("view changed, still {text}"));
-        }
+        let policy = (!verdict.quorate)
+            .then(|| format!("{:?}", self.cfg.quorum.no_quorum_policy).to_lowercase());
+        let still = self.verdict.as_ref() == Some(&state) && self.view.is_some();
+        self.emit(Event::Quorum {
+            quorate: verdict.quorate,
+            reason: verdict.reason.clone(),
+            votes: verdict.votes,
+            expected: verdict.expected,
+            needed: verdict.needed,
+            members: names(&self.cfg, &view),
+            view: self.epoch.load(Ordering::Relaxed),
+            tie_breakers,
+            policy,
+            still,
+        });
         self.verdict = Some(state);
         self.quorate = verdict.quorate;
         self.view = Some(view.clone());
         self.sched.ever_member.extend(view.iter().copied());
         self.sched.dirty = true;
         let decisions = self.machine.handle(
-            Event::View {
+            MachineEvent::View {
                 members: view,
                 quorate: verdict.quorate,
             },
@@ -388,7 +375,7 @@ pub async fn run(
         sched::admin_file(&cfg.state_dir, cfg.cluster_id, &me_name),
     );
     let mut r = Runner {
-        timeline: Timeline::new(&me_name, cfg.timeline_file.clone()),
+        timeline: Timeline::new(&me_name, cfg.timeline_file.clone(), cfg.events_file.clone()),
         key,
         incarnation,
         seq: 0,
@@ -418,44 +405,40 @@ pub async fn run(
         external: ExternalTieBreakers::default(),
         cfg,
     };
-    r.emit(
-        Kind::Daemon,
-        &format!(
-            "start: cluster {} incarnation {} pid {} rings {} keepalive {} deadtime {} initdead {}",
-            r.cfg.cluster_id,
-            r.incarnation,
-            std::process::id(),
-            r.cfg.rings(),
-            ms(r.cfg.timers.keepalive),
-            ms(r.cfg.timers.deadtime),
-            ms(r.cfg.timers.initdead)
-        ),
-    );
-    if let Some(w) = admin_warning {
-        r.emit(Kind::Warn, &format!("admin state: {w}"));
+    r.emit(Event::Start {
+        cluster: r.cfg.cluster_id,
+        incarnation: r.incarnation,
+        pid: std::process::id(),
+        rings: r.cfg.rings(),
+        keepalive_ms: millis(r.cfg.timers.keepalive),
+        deadtime_ms: millis(r.cfg.timers.deadtime),
+        initdead_ms: millis(r.cfg.timers.initdead),
+    });
+    if let Some(error) = admin_warning {
+        r.emit(Event::AdminStateUnreadable { error });
     }
     if let Some(w) = promotion_warning {
-        r.emit(Kind::Warn, &w);
+        r.emit(w);
     }
     // The control socket of `palisade status` & co. Without it the node still runs.
     let (control_tx, mut control_rx) = mpsc::unbounded_channel::<super::control::Envelope>();
     let control_socket = match super::control::bind(&r.cfg.control_socket) {
         Ok(listener) => {
             let serving = super::control::serve(listener, control_tx.clone());
-            r.emit(
-                Kind::Daemon,
-                &format!("control socket {}", r.cfg.control_socket.display()),
-            );
+            r.emit(Event::ControlSocket {
+                path: r.cfg.control_socket.display().to_string(),
+            });
             Some((r.cfg.control_socket.clone(), serving))
         }
         Err(e) => {
-            r.emit(Kind::Warn, &format!("no control socket: {e}"));
+            r.emit(Event::NoControlSocket {
+                error: e.to_string(),
+            });
             None
         }
     };
-    let tie_breakers = r.arbitration.describe(&r.cfg);
-    if !tie_breakers.is_empty() {
-        r.emit(Kind::Daemon, &format!("tie-breakers: {tie_breakers}"));
+    if let Some(event) = r.arbitration.describe(&r.cfg) {
+        r.emit(event);
     }
     let tick_every =
         (r.cfg.timers.keepalive / 4).clamp(Duration::from_millis(5), Duration::from_millis(100));

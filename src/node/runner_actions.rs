@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use watchdog::FenceKind;
 
-use super::{ms, Ending, Local, Runner};
-use crate::cluster::failover::{Decision, Event};
+use super::{Ending, Local, Runner};
+use crate::cluster::failover::{Decision, Event as MachineEvent};
+use crate::node::events::{millis, Event, LeftStoppedCause, Op};
 use crate::node::fencing::{FenceOutcome, FenceResult};
 use crate::node::resources::{ResourceEvent, What};
-use crate::node::timeline::Kind;
 use crate::placement::state::FAILCOUNT_INFINITY;
 
 impl Runner {
@@ -24,16 +24,13 @@ impl Runner {
                     delay,
                     reason,
                 } => {
-                    self.emit(
-                        Kind::Fence,
-                        &format!(
-                            "request {} {} via {} (delay {}): {reason}",
-                            self.fencer.action().as_str(),
-                            self.name(node),
-                            self.fencer.describe(node),
-                            ms(delay)
-                        ),
-                    );
+                    self.emit(Event::FenceRequest {
+                        target: self.name(node),
+                        action: self.fencer.action().as_str().to_string(),
+                        route: self.fencer.route(node),
+                        delay_ms: millis(delay),
+                        reason,
+                    });
                     self.fencer.spawn(node, delay, self.fence_tx.clone());
                 }
                 // Placement is the scheduler's (the machine has no node to start
@@ -60,7 +57,11 @@ impl Runner {
             return;
         }
         if let Some(h) = self.handles.get(resource) {
-            self.emit(Kind::Resource, &format!("start {resource} ({why})"));
+            self.emit(Event::ResourceAction {
+                action: Op::Start,
+                resource: resource.to_string(),
+                reason: why.to_string(),
+            });
             self.local.insert(resource.to_string(), Local::Starting);
             self.sched.send_now = true;
             h.start();
@@ -84,7 +85,11 @@ impl Runner {
             )
         ) {
             if let Some(h) = self.handles.get(resource) {
-                self.emit(Kind::Resource, &format!("stop {resource} ({why})"));
+                self.emit(Event::ResourceAction {
+                    action: Op::Stop,
+                    resource: resource.to_string(),
+                    reason: why.to_string(),
+                });
                 self.local.insert(resource.to_string(), Local::Stopping);
                 self.sched.send_now = true;
                 h.stop();
@@ -93,7 +98,9 @@ impl Runner {
     }
 
     pub(super) fn self_fence(&mut self, reason: &str) {
-        self.emit(Kind::Fence, &format!("SELF-FENCE: {reason}"));
+        self.emit(Event::SelfFence {
+            reason: reason.to_string(),
+        });
         let result = match self.self_fence.as_mut() {
             Some(exec) => exec.self_fence(FenceKind::Reboot, true, reason),
             None => Err(watchdog::SelfFenceError::Refused(
@@ -102,17 +109,13 @@ impl Runner {
         };
         match result {
             Ok(()) => {
-                self.emit(
-                    Kind::Fence,
-                    "self-fence recorded (test executor): stopping resources and exiting",
-                );
+                self.emit(Event::SelfFenceRecorded);
                 self.ending = Some(Ending::SelfFenced);
             }
             Err(e) => {
-                self.emit(
-                    Kind::Warn,
-                    &format!("self-fence did not happen: {e}; stopping resources and exiting"),
-                );
+                self.emit(Event::SelfFenceFailed {
+                    error: e.to_string(),
+                });
                 self.ending = Some(Ending::SelfFenceFailed);
             }
         }
@@ -125,26 +128,29 @@ impl Runner {
             .log_fence(node.clone(), fenced, out.result.text().to_string());
         self.sched.dirty = true;
         match &out.result {
-            FenceResult::Fenced { detail, .. } => {
+            FenceResult::Fenced { how, detail } => {
                 self.sched.fence_requests.remove(&out.node);
-                self.emit(
-                    Kind::Fence,
-                    &format!("{node} fenced: {detail} in {}", ms(out.elapsed)),
-                );
+                self.emit(Event::Fenced {
+                    target: node.clone(),
+                    how: *how,
+                    detail: detail.clone(),
+                    elapsed_ms: millis(out.elapsed),
+                });
                 self.book.fenced_by_us(out.node);
             }
             FenceResult::Failed { reason } => {
                 if let Some(pending) = self.sched.fence_requests.get_mut(&out.node) {
                     *pending = Some(now);
                 }
-                self.emit(
-                    Kind::Fence,
-                    &format!("fencing {node} FAILED after {}: {reason}", ms(out.elapsed)),
-                );
+                self.emit(Event::FenceFailed {
+                    target: node.clone(),
+                    reason: reason.clone(),
+                    elapsed_ms: millis(out.elapsed),
+                });
             }
         }
         let decisions = self.machine.handle(
-            Event::Fenced {
+            MachineEvent::Fenced {
                 node: out.node,
                 ok: fenced,
             },
@@ -153,10 +159,10 @@ impl Runner {
         self.execute(decisions);
     }
 
-    /// One more failure of instance `r` (counted for its primitive): the count, and a
-    /// line when migration-threshold is hit. A failed start with start-failure-is-fatal
+    /// One more failure of instance `r` (counted for its primitive): the count, and an
+    /// event when migration-threshold is hit. A failed start with start-failure-is-fatal
     /// counts INFINITY: banned from this node at once.
-    fn count_failure(&mut self, r: &str, start: bool, now: Instant) -> (u32, Option<String>) {
+    fn count_failure(&mut self, r: &str, start: bool, now: Instant) -> (u32, Option<Event>) {
         let primitive = self.primitive_of_local(r);
         let threshold = self.threshold(&primitive);
         let mut n = self.record_failure(&primitive, now);
@@ -165,62 +171,78 @@ impl Runner {
                 entry.0 = FAILCOUNT_INFINITY;
                 n = FAILCOUNT_INFINITY;
             }
-            let line = (threshold > 0).then(|| {
-                format!("{primitive}: start failed, left stopped here (start-failure-is-fatal)")
+            let event = (threshold > 0).then(|| Event::LeftStopped {
+                resource: primitive.clone(),
+                cause: LeftStoppedCause::StartFailureIsFatal,
+                failures: n,
+                threshold,
             });
-            return (n, line);
+            return (n, event);
         }
         let reached = threshold > 0 && threshold < 1_000_000 && n >= threshold;
-        let line = reached.then(|| {
-            format!(
-                "{primitive}: {n} failures, left stopped here (migration-threshold {threshold})"
-            )
+        let event = reached.then(|| Event::LeftStopped {
+            resource: primitive.clone(),
+            cause: LeftStoppedCause::MigrationThreshold,
+            failures: n,
+            threshold,
         });
-        (n, line)
+        (n, event)
     }
 
     pub(super) fn resource_event(&mut self, ev: ResourceEvent, now: Instant) {
         let r = ev.resource;
         let mut extra = None;
         let promoted_before = self.sched.promoted.contains(&r);
-        // (new state, promoted after, text)
-        let (state, promoted, text) = match ev.what {
+        let done = |action: Op, d: Duration| Event::ResourceDone {
+            action,
+            resource: r.clone(),
+            elapsed_ms: millis(d),
+        };
+        // (new state, promoted after, event)
+        let (state, promoted, event) = match ev.what {
             What::ProbedStopped(rc) => (
                 Local::Stopped,
                 false,
-                format!("probe {r}: not running here ({rc})"),
+                Event::ProbedStopped {
+                    resource: r.clone(),
+                    rc,
+                },
             ),
             What::ProbedRunning { promoted } => (
                 Local::Cleaning,
                 promoted,
-                format!(
-                    "probe {r}: left running from before{}, stopping it",
-                    if promoted { " (promoted)" } else { "" }
-                ),
+                Event::ProbedRunning {
+                    resource: r.clone(),
+                    promoted,
+                },
             ),
-            What::Started(d) => (Local::Running, false, format!("{r} started in {}", ms(d))),
+            What::Started(d) => (Local::Running, false, done(Op::Start, d)),
             What::StartFailed(rc) => {
                 let (n, line) = self.count_failure(&r, true, now);
                 extra = line;
-                let attempt = if n >= FAILCOUNT_INFINITY {
-                    "failcount INFINITY".to_string()
-                } else {
-                    format!("attempt {n}")
-                };
                 (
                     Local::Failed,
                     rc.promoted() && self.promotable_local(&r),
-                    format!("start {r} failed ({rc}), {attempt}"),
+                    Event::StartFailed {
+                        resource: r.clone(),
+                        rc,
+                        failures: n,
+                        infinity: n >= FAILCOUNT_INFINITY,
+                    },
                 )
             }
-            What::Promoted(d) => (Local::Running, true, format!("{r} promoted in {}", ms(d))),
+            What::Promoted(d) => (Local::Running, true, done(Op::Promote, d)),
             What::PromoteFailed(rc) => {
                 let (n, line) = self.count_failure(&r, false, now);
                 extra = line;
                 (
                     Local::Failed,
                     true,
-                    format!("promote {r} FAILED ({rc}), failure {n}: counted as promoted until it is demoted"),
+                    Event::PromoteFailed {
+                        resource: r.clone(),
+                        rc,
+                        failures: n,
+                    },
                 )
             }
             What::Demoted(d) => {
@@ -233,7 +255,7 @@ impl Runner {
                     _ if was_failed => Local::Failed,
                     _ => Local::Running,
                 };
-                (state, false, format!("{r} demoted in {}", ms(d)))
+                (state, false, done(Op::Demote, d))
             }
             What::DemoteFailed(rc) => {
                 self.sched.demote_failed.insert(r.clone());
@@ -247,38 +269,40 @@ impl Runner {
                 (
                     state,
                     true,
-                    format!("demote {r} FAILED ({rc}), failure {n}: still counted as promoted"),
+                    Event::DemoteFailed {
+                        resource: r.clone(),
+                        rc,
+                        failures: n,
+                    },
                 )
             }
             What::Stopped(d) => {
                 self.sched.demote_failed.remove(&r);
                 self.sched.failed_demoting.remove(&r);
-                (Local::Stopped, false, format!("{r} stopped in {}", ms(d)))
+                (Local::Stopped, false, done(Op::Stop, d))
             }
             What::StopFailed(rc) => (
                 Local::StopFailed,
                 promoted_before,
-                format!(
-                    "stop {r} FAILED ({rc}): state unknown; {}",
-                    if self.cfg.fencing.enabled {
-                        "this node must be fenced"
-                    } else {
-                        "blocked here (fencing disabled): clean up by hand"
-                    }
-                ),
+                Event::StopFailed {
+                    resource: r.clone(),
+                    rc,
+                    fencing: self.cfg.fencing.enabled,
+                },
             ),
             What::MonitorFailed { rc, promoted } => {
                 let (n, line) = self.count_failure(&r, false, now);
-                let next = if line.is_some() {
-                    "migration-threshold reached"
-                } else {
-                    "restarting"
-                };
+                let threshold_reached = line.is_some();
                 extra = line;
                 (
                     Local::Failed,
                     promoted,
-                    format!("monitor {r} failed ({rc}), failure {n}: {next}"),
+                    Event::MonitorFailed {
+                        resource: r.clone(),
+                        rc,
+                        failures: n,
+                        threshold_reached,
+                    },
                 )
             }
             What::Reprobed {
@@ -294,19 +318,21 @@ impl Runner {
                 (
                     state,
                     running == Some(true),
-                    format!("probe {r} after maintenance: {rc}"),
+                    Event::Reprobed {
+                        resource: r.clone(),
+                        rc,
+                    },
                 )
             }
             What::PromotionScore(score) => {
-                let text = match &score {
-                    Some(s) => format!("{r}: promotion score {s}"),
-                    None => format!("{r}: promotion score removed"),
-                };
-                match score {
-                    Some(s) => self.sched.scores.insert(r.clone(), s),
+                match &score {
+                    Some(s) => self.sched.scores.insert(r.clone(), s.clone()),
                     None => self.sched.scores.remove(&r),
                 };
-                self.emit(Kind::Resource, &text);
+                self.emit(Event::PromotionScore {
+                    resource: r.clone(),
+                    score,
+                });
                 self.sched.dirty = true;
                 self.sched.send_now = true;
                 return;
@@ -318,9 +344,9 @@ impl Runner {
         } else {
             self.sched.promoted.remove(&r);
         }
-        self.emit(Kind::Resource, &text);
+        self.emit(event);
         if let Some(extra) = extra {
-            self.emit(Kind::Resource, &extra);
+            self.emit(extra);
         }
         self.sched.dirty = true;
         self.sched.send_now = true;
@@ -349,10 +375,7 @@ pub(super) async fn shutdown(
     res_rx: &mut mpsc::UnboundedReceiver<ResourceEvent>,
     ending: Ending,
 ) {
-    r.emit(
-        Kind::Daemon,
-        &format!("stopping ({ending:?}): stopping local resources"),
-    );
+    r.emit(Event::Stopping { ending });
     let names: Vec<String> = r.local.keys().cloned().collect();
     for n in &names {
         r.stop_local(n, "node stopping");
@@ -392,10 +415,10 @@ pub(super) async fn shutdown(
                 }
             }
             _ => {
-                r.emit(Kind::Warn, "resources did not all stop in time");
+                r.emit(Event::StopTimedOut);
                 break;
             }
         }
     }
-    r.emit(Kind::Daemon, "stopped");
+    r.emit(Event::Stopped);
 }

@@ -12,9 +12,9 @@ use crate::node::admin::Command;
 use crate::node::cluster_state::{ban_id, is_resource, prefer_id, unit_of};
 use crate::node::config::containers;
 use crate::node::control::{AdminRequest, Answer, Request};
+use crate::node::events::Event;
 use crate::node::operations::primitive_of_instance;
 use crate::node::status::{FailureLine, InstanceLine, NodeLine, ResourceLine, Status};
-use crate::node::timeline::Kind;
 use crate::placement::config::{AgentClass, Role, TargetRole};
 
 impl Runner {
@@ -184,7 +184,7 @@ impl Runner {
         if records.is_empty() {
             return Ok(format!("{text} (nothing to change)"));
         }
-        self.emit(Kind::Place, &format!("admin: {text}"));
+        self.emit(Event::Admin { said: text.clone() });
         self.save_admin();
         if let Some(c) = cleanup {
             self.cleanup_local(&c);

@@ -12,10 +12,10 @@ use super::Runner;
 use crate::cluster::quorum::NodeId;
 use crate::node::attributes;
 use crate::node::config::{NodeConfig, ResourceEntry};
+use crate::node::events::{Event, Op};
 use crate::node::operations::{instances, primitive_of_instance};
 use crate::node::report::{Grant, RunStatus, Running};
 use crate::node::resources::PromotionDirs;
-use crate::node::timeline::Kind;
 use crate::node::transition;
 use crate::placement::config::Role;
 use crate::placement::state::Membership;
@@ -48,10 +48,7 @@ pub(super) enum Local {
 
 /// The promotion-score shim's directories, when a promotable clone is configured (and a
 /// warning when they cannot be set up: its agents then fail to report a score).
-pub(super) fn promotion_dirs(
-    cfg: &NodeConfig,
-    me: &str,
-) -> (Option<PromotionDirs>, Option<String>) {
+pub(super) fn promotion_dirs(cfg: &NodeConfig, me: &str) -> (Option<PromotionDirs>, Option<Event>) {
     if !cfg.placement.clones.iter().any(|c| c.promotable) {
         return (None, None);
     }
@@ -61,10 +58,10 @@ pub(super) fn promotion_dirs(
         Ok(dirs) => (Some(dirs), None),
         Err(e) => (
             None,
-            Some(format!(
-                "no promotion-score shim under {}: {e}; promotable clones will not be promoted",
-                cfg.state_dir.display()
-            )),
+            Some(Event::NoPromotionShim {
+                dir: cfg.state_dir.display().to_string(),
+                error: e.to_string(),
+            }),
         ),
     }
 }
@@ -227,14 +224,7 @@ impl Runner {
             return;
         }
         self.sched.maintenance = on;
-        self.emit(
-            Kind::Resource,
-            if on {
-                "maintenance: resources left alone here (not started, stopped or monitored)"
-            } else {
-                "maintenance over: probing every resource again"
-            },
-        );
+        self.emit(Event::Maintenance { on });
         for h in self.handles.values() {
             h.maintenance(on);
         }
@@ -256,7 +246,11 @@ impl Runner {
             return;
         }
         if let Some(h) = self.handles.get(instance) {
-            self.emit(Kind::Resource, &format!("promote {instance} ({why})"));
+            self.emit(Event::ResourceAction {
+                action: Op::Promote,
+                resource: instance.to_string(),
+                reason: why.to_string(),
+            });
             self.local.insert(instance.to_string(), Local::Promoting);
             self.sched.send_now = true;
             h.promote();
@@ -270,7 +264,11 @@ impl Runner {
             return;
         }
         if let Some(h) = self.handles.get(instance) {
-            self.emit(Kind::Resource, &format!("demote {instance} ({why})"));
+            self.emit(Event::ResourceAction {
+                action: Op::Demote,
+                resource: instance.to_string(),
+                reason: why.to_string(),
+            });
             if state == Some(Local::Failed) {
                 self.sched.failed_demoting.insert(instance.to_string());
             }
@@ -286,10 +284,10 @@ impl Runner {
         if self.local.get(instance) != Some(&Local::Running) {
             return;
         }
-        self.emit(
-            Kind::Resource,
-            &format!("promotion of {instance} intended ({why}): waiting for the coordinator"),
-        );
+        self.emit(Event::PromotionIntended {
+            resource: instance.to_string(),
+            reason: why.to_string(),
+        });
         self.local
             .insert(instance.to_string(), Local::PromotePending);
         self.sched.send_now = true;
@@ -305,10 +303,9 @@ impl Runner {
             .map(|(n, _)| n.clone())
             .collect();
         for n in withdrawn {
-            self.emit(
-                Kind::Resource,
-                &format!("promotion of {n} no longer intended"),
-            );
+            self.emit(Event::PromotionWithdrawn {
+                resource: n.clone(),
+            });
             self.local.insert(n, Local::Running);
             self.sched.send_now = true;
         }

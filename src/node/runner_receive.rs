@@ -8,11 +8,11 @@
 
 use std::time::Instant;
 
-use super::{ms, Ending, Runner};
+use super::{Ending, Runner};
 use crate::cluster::membership::{Change, Heartbeat};
 use crate::cluster::quorum::NodeId;
+use crate::node::events::{millis, Event};
 use crate::node::heartbeat::Incoming;
-use crate::node::timeline::Kind;
 
 /// Heartbeats of one peer held as unproven.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,13 +29,11 @@ impl Runner {
             Incoming::Dropped { ring, reason } => {
                 self.dropped += 1;
                 if self.dropped.is_power_of_two() {
-                    self.emit(
-                        Kind::Warn,
-                        &format!(
-                            "dropped datagram #{} on ring {ring}: {reason}",
-                            self.dropped
-                        ),
-                    );
+                    self.emit(Event::DatagramDropped {
+                        count: self.dropped,
+                        ring,
+                        reason: reason.to_string(),
+                    });
                 }
             }
             Incoming::Heartbeat { ring, packet } => {
@@ -67,23 +65,15 @@ impl Runner {
                 if accepted {
                     let revived = self.book.heartbeat(packet.from, packet.incarnation);
                     if revived && !changes.contains(&Change::Up(packet.from)) {
-                        self.emit(
-                            Kind::Detect,
-                            &format!(
-                                "{} up again (incarnation {}) after its fence",
-                                self.name(packet.from),
-                                packet.incarnation
-                            ),
-                        );
+                        self.emit(Event::PeerUpAgain {
+                            peer: self.name(packet.from),
+                            incarnation: packet.incarnation,
+                        });
                     }
                     if self.book.announced(packet.from, &packet.members, now) {
-                        self.emit(
-                            Kind::Detect,
-                            &format!(
-                                "{} lists this node again (it hears us)",
-                                self.name(packet.from)
-                            ),
-                        );
+                        self.emit(Event::ListsUsAgain {
+                            peer: self.name(packet.from),
+                        });
                     }
                     self.last_heard.insert(packet.from, now);
                     if let Some(held) = self.unproven.get_mut(&packet.from) {
@@ -92,10 +82,10 @@ impl Runner {
                 }
                 for c in changes {
                     if let Change::Up(n) = c {
-                        self.emit(
-                            Kind::Detect,
-                            &format!("{} up (incarnation {})", self.name(n), packet.incarnation),
-                        );
+                        self.emit(Event::PeerUp {
+                            peer: self.name(n),
+                            incarnation: packet.incarnation,
+                        });
                     }
                     self.book.change(&c);
                 }
@@ -106,14 +96,10 @@ impl Runner {
                     return;
                 }
                 if out.fenced_me {
-                    self.emit(
-                        Kind::Fence,
-                        &format!(
-                            "{} reports it fenced this node (incarnation {}): stopping everything",
-                            self.name(report.from),
-                            self.incarnation
-                        ),
-                    );
+                    self.emit(Event::FencedByPeer {
+                        peer: self.name(report.from),
+                        incarnation: self.incarnation,
+                    });
                     self.ending = Some(Ending::FencedByPeer);
                     return;
                 }
@@ -141,14 +127,11 @@ impl Runner {
             return;
         }
         held.episode = Some((incarnation, since, true));
-        self.emit(
-            Kind::Detect,
-            &format!(
-                "{} heard for {} (incarnation {incarnation}) but it never echoed this node's challenge: not counted",
-                self.name(from),
-                ms(deadtime)
-            ),
-        );
+        self.emit(Event::Unproven {
+            peer: self.name(from),
+            for_ms: millis(deadtime),
+            incarnation,
+        });
     }
 
     fn ring_alive(&mut self, from: NodeId, ring: usize, now: Instant) {
@@ -158,10 +141,10 @@ impl Runner {
             .is_some_and(|(_, down)| *down);
         self.ring_heard.insert((from, ring), (now, false));
         if was_down && self.cfg.rings() > 1 {
-            self.emit(
-                Kind::Detect,
-                &format!("ring {ring} to {} works again", self.name(from)),
-            );
+            self.emit(Event::RingWorks {
+                peer: self.name(from),
+                ring,
+            });
         }
     }
 
@@ -181,14 +164,11 @@ impl Runner {
             }
         }
         for (node, ring) in newly_down {
-            self.emit(
-                Kind::Detect,
-                &format!(
-                    "ring {ring} to {} silent for {} (node still heard on the other ring)",
-                    self.name(node),
-                    ms(deadtime)
-                ),
-            );
+            self.emit(Event::RingSilent {
+                peer: self.name(node),
+                ring,
+                for_ms: millis(deadtime),
+            });
         }
     }
 }

@@ -16,15 +16,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{Local, Runner};
-use crate::cluster::failover::{Event, NodeStatus};
+use crate::cluster::failover::{Event as MachineEvent, NodeStatus};
 use crate::cluster::quorum::{NoQuorumPolicy, NodeId};
 use crate::fencer::duration::Moment;
 use crate::node::admin::{AdminTable, CleanupRequest};
 use crate::node::cluster_state::{cluster_state, effective_config, unit_of, NodeFacts};
+use crate::node::events::Event;
 use crate::node::operations::primitive_of_instance;
 use crate::node::report::{Failcount, Grant, Report};
 use crate::node::status::FenceLine;
-use crate::node::timeline::Kind;
 use crate::node::transition::{self, Held, Step};
 use crate::placement::config::Config;
 use crate::placement::state::Membership;
@@ -233,10 +233,9 @@ impl Runner {
             .is_none_or(|old| !old.same_content(&report));
         let (admin_changed, cleanups) = self.sched.admin.merge(&report.admin);
         if admin_changed {
-            self.emit(
-                Kind::Place,
-                &format!("admin records updated from {}", self.name(report.from)),
-            );
+            self.emit(Event::AdminMerged {
+                peer: self.name(report.from),
+            });
             self.save_admin();
         }
         for c in cleanups {
@@ -276,10 +275,9 @@ impl Runner {
             }
         }
         if !cleared.is_empty() {
-            self.emit(
-                Kind::Resource,
-                &format!("cleanup: failures of {} forgotten", cleared.join(", ")),
-            );
+            self.emit(Event::Cleanup {
+                resources: cleared.clone(),
+            });
             self.sched.dirty = true;
             self.sched.send_now = true;
         }
@@ -298,10 +296,10 @@ impl Runner {
             std::fs::rename(&tmp, &path)
         };
         if let Err(e) = write() {
-            self.emit(
-                Kind::Warn,
-                &format!("cannot write the admin state {}: {e}", path.display()),
-            );
+            self.emit(Event::AdminStateUnwritable {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            });
         }
     }
 
@@ -341,10 +339,9 @@ impl Runner {
             .collect();
         for p in expired {
             self.sched.failcounts.remove(&p);
-            self.emit(
-                Kind::Resource,
-                &format!("failures of {p} expired (failure-timeout)"),
-            );
+            self.emit(Event::FailuresExpired {
+                resource: p.clone(),
+            });
             self.sched.dirty = true;
             self.sched.send_now = true;
         }
@@ -372,7 +369,7 @@ impl Runner {
             .collect();
         for (resource, node) in current.difference(&self.sched.machine_running) {
             self.machine.handle(
-                Event::Running {
+                MachineEvent::Running {
                     resource: resource.clone(),
                     node: *node,
                 },
@@ -381,7 +378,7 @@ impl Runner {
         }
         for (resource, node) in self.sched.machine_running.difference(&current) {
             self.machine.handle(
-                Event::NotRunning {
+                MachineEvent::NotRunning {
                     resource: resource.clone(),
                     node: *node,
                 },
@@ -441,12 +438,12 @@ impl Runner {
                     .find(|a| {
                         a.kind == ActionKind::Start && a.resource.as_ref() == Some(&e.resource)
                     })
-                    .map(|a| format!(" -> {}", a.node))
-                    .unwrap_or_default();
-                self.emit(
-                    Kind::Place,
-                    &format!("{}{target}: {}", e.resource, e.decision),
-                );
+                    .map(|a| a.node.to_string());
+                self.emit(Event::Placement {
+                    resource: e.resource.clone(),
+                    target,
+                    decision: e.decision.clone(),
+                });
                 self.sched
                     .decisions
                     .insert(e.resource.clone(), e.decision.clone());
@@ -500,7 +497,10 @@ impl Runner {
         });
         for h in &held {
             if !self.sched.held.contains(h) {
-                self.emit(Kind::Place, &format!("waiting: {}: {}", h.action, h.why));
+                self.emit(Event::Waiting {
+                    action: h.action.clone(),
+                    why: h.why.clone(),
+                });
             }
         }
         self.sched.held = held;
@@ -535,8 +535,8 @@ impl Runner {
         if current != *applied {
             return Some(format!(
                 "view [{}] not agreed yet (was [{}])",
-                super::names(&self.cfg, &current),
-                super::names(&self.cfg, applied)
+                super::names(&self.cfg, &current).join(" "),
+                super::names(&self.cfg, applied).join(" ")
             ));
         }
         let disagreeing = self.book.disagreeing(applied);
@@ -545,11 +545,17 @@ impl Runner {
         }
         let theirs: Vec<String> = disagreeing
             .iter()
-            .map(|(n, seen)| format!("{} sees [{}]", self.name(*n), super::names(&self.cfg, seen)))
+            .map(|(n, seen)| {
+                format!(
+                    "{} sees [{}]",
+                    self.name(*n),
+                    super::names(&self.cfg, seen).join(" ")
+                )
+            })
             .collect();
         Some(format!(
             "view [{}] not agreed: {}",
-            super::names(&self.cfg, applied),
+            super::names(&self.cfg, applied).join(" "),
             theirs.join(", ")
         ))
     }
@@ -574,14 +580,13 @@ impl Runner {
             return;
         }
         self.sched.fence_requests.insert(id, None);
-        self.emit(
-            Kind::Fence,
-            &format!(
-                "request {} {node} via {} (delay 0ms): {reason}",
-                self.fencer.action().as_str(),
-                self.fencer.describe(id)
-            ),
-        );
+        self.emit(Event::FenceRequest {
+            target: node.to_string(),
+            action: self.fencer.action().as_str().to_string(),
+            route: self.fencer.route(id),
+            delay_ms: 0,
+            reason: reason.to_string(),
+        });
         self.fencer.spawn(id, Duration::ZERO, self.fence_tx.clone());
     }
 }

@@ -7,9 +7,9 @@ use std::time::Instant;
 use super::Runner;
 use crate::cluster::packet::{self, Packet};
 use crate::cluster::quorum::NodeId;
+use crate::node::events::Event;
 use crate::node::heartbeat::Rings;
 use crate::node::report::{self, Report};
-use crate::node::timeline::Kind;
 
 impl Runner {
     /// Tell the sbd daemon whether this node is in a quorate partition, so that losing
@@ -40,10 +40,10 @@ impl Runner {
         if let Err(e) = sbd::daemon::health::write_health(&path, health, reason) {
             self.dropped_health_reports += 1;
             if self.dropped_health_reports == 1 {
-                self.emit(
-                    Kind::Daemon,
-                    &format!("cannot write sbd health file {}: {e}", path.display()),
-                );
+                self.emit(Event::HealthFileUnwritable {
+                    path: path.display().to_string(),
+                    error: e.to_string(),
+                });
             }
         }
     }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::config::NodeConfig;
+use super::events::{millis, Event};
 use super::ping::{PingError, Pinger};
 use super::tiebreak_disk::{DiskStartError, DiskTieBreaker};
 use crate::cluster::quorum::{asks_tie_breakers, ExternalTieBreakers, NodeId, WaitForAll};
@@ -76,21 +77,26 @@ impl Arbitration {
         })
     }
 
-    /// What the tie-breakers are, for the start-up line (empty: none).
-    pub fn describe(&self, cfg: &NodeConfig) -> String {
-        let mut parts = Vec::new();
-        if let Some(p) = &cfg.tie_breakers.ping {
-            let list: Vec<String> = p.targets.iter().map(|t| t.to_string()).collect();
-            parts.push(format!("ping {}", list.join(" ")));
+    /// What the tie-breakers are, for the start-up event (None: none).
+    pub fn describe(&self, cfg: &NodeConfig) -> Option<Event> {
+        let ping: Vec<String> = cfg
+            .tie_breakers
+            .ping
+            .as_ref()
+            .map(|p| p.targets.iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default();
+        let disk = match (&cfg.tie_breakers.disk, &self.disk) {
+            (Some(d), Some(disk)) => Some((d.path.display().to_string(), disk.slot())),
+            _ => None,
+        };
+        if ping.is_empty() && disk.is_none() {
+            return None;
         }
-        if let (Some(d), Some(disk)) = (&cfg.tie_breakers.disk, &self.disk) {
-            parts.push(format!(
-                "disk {} (sbd slot {})",
-                d.path.display(),
-                disk.slot()
-            ));
-        }
-        parts.join(", ")
+        Some(Event::TieBreakers {
+            ping,
+            disk_slot: disk.as_ref().map(|(_, slot)| *slot),
+            disk: disk.map(|(path, _)| path),
+        })
     }
 
     /// True while a tie waits for the disk's decision: at most 2 x settle after the tie
@@ -106,25 +112,22 @@ impl Arbitration {
     }
 
     /// Tell the disk whether `view` holds exactly half, and return the answers for it
-    /// at `now` with timeline lines for what changed.
+    /// at `now` with timeline events for what changed.
     pub fn poll(
         &mut self,
         cfg: &NodeConfig,
         view: &BTreeSet<NodeId>,
         wfa: &WaitForAll,
         now: Instant,
-    ) -> (ExternalTieBreakers, Vec<String>) {
+    ) -> (ExternalTieBreakers, Vec<Event>) {
         let mut lines = Vec::new();
         let tied = asks_tie_breakers(&cfg.quorum, view, wfa);
         let tie = tied.then(|| view.clone());
         let ping = self.ping.as_ref().map(|p| {
             let silent = p.silent(now);
             if self.silent.as_ref() != Some(&silent) {
-                lines.push(if silent.is_empty() {
-                    "ping: every target answers".to_string()
-                } else {
-                    let list: Vec<String> = silent.iter().map(|t| t.to_string()).collect();
-                    format!("ping: no answer from {}", list.join(" "))
+                lines.push(Event::PingAnswers {
+                    silent: silent.iter().map(|t| t.to_string()).collect(),
                 });
                 self.silent = Some(silent.clone());
             }
@@ -135,30 +138,22 @@ impl Arbitration {
             if fresh {
                 d.set_tie(tie.clone());
                 if tied {
-                    let who = match view.iter().next() {
-                        Some(n) if *n == cfg.me => "this node claims it".to_string(),
-                        Some(n) => format!("{} claims it", cfg.name_of(*n)),
-                        None => String::new(),
-                    };
-                    lines.push(format!(
-                        "exact half: the sbd disk decides ({who}); nothing changes for up to {}ms",
-                        self.patience.as_millis()
-                    ));
+                    let claimant = view.iter().next();
+                    lines.push(Event::DiskDecides {
+                        claimant: claimant.map(|n| cfg.name_of(*n)),
+                        mine: claimant == Some(&cfg.me),
+                        patience_ms: millis(self.patience),
+                    });
                 }
             }
             let answer = d.answer();
             let holds = tied && answer.until.is_some_and(|u| u > now);
             // The answer read right after telling the thread is still the old one.
             if tied && !fresh && self.held != Some(holds) {
-                lines.push(format!(
-                    "disk tie-breaker: {} ({})",
-                    if holds {
-                        "held by this partition"
-                    } else {
-                        "not held"
-                    },
-                    answer.why
-                ));
+                lines.push(Event::DiskAnswer {
+                    held: holds,
+                    why: answer.why.clone(),
+                });
             }
             if !fresh || !tied {
                 self.held = tied.then_some(holds);

@@ -2,7 +2,8 @@
 //! a lab of network namespaces from `tests/fixtures/cluster/lab.sh` (one per node, a
 //! "switch" namespace with a bridge per ring), one `palisade node` per node inside its
 //! namespace under `setpriv --bounding-set -sys_boot` with `PALISADE_FORBID_SELF_FENCE=1`,
-//! configurations with multicast rings, tie-breakers or watchdog fencing, and each node's
+//! configurations ([`NodeToml`], the one lab builder) with multicast rings, tie-breakers
+//! or watchdog fencing, and each node's
 //! power behind `tests/fixtures/arbitration/fence_netns.sh` (off = SIGKILL to every
 //! process in that node's namespace). The free helpers (`wait_until`, `violations`, ...)
 //! come from `tests/common_cluster`.
@@ -25,7 +26,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use crate::common_cluster::{fixtures, lab_unavailable, repo_root, wait_until, LogLine, Step};
+use crate::common_cluster::{
+    fixtures, lab_unavailable, read_events, repo_root, wait_until, Ev, LogLine, NodeToml,
+    RingSection, Step,
+};
 
 /// What differs between the clusters of these tests.
 #[derive(Debug, Clone)]
@@ -33,13 +37,16 @@ pub struct Options {
     pub nodes: usize,
     pub rings: usize,
     pub no_quorum_policy: &'static str,
-    /// Extra lines at the end of `[cluster]`, `[quorum]`, `[fencing]` (`{dir}` and `{i}`
-    /// are replaced by the test directory and the node number).
-    pub cluster: String,
-    pub quorum: String,
-    pub fencing: String,
-    /// Appended after the `[[node]]` sections (e.g. `[[ring]]` sections).
-    pub tail: String,
+    /// Each node writes the sbd health file [`Lab::health_file`].
+    pub health_file: bool,
+    /// `[quorum] ping-targets`.
+    pub ping_targets: Vec<String>,
+    /// `[quorum] tie-breaker-disk` (settled after 600 ms).
+    pub tie_breaker_disk: Option<String>,
+    /// Watchdog fencing: `[fencing] watchdog-timeout` and `sbd-watchdog-timeout`.
+    pub watchdog: Option<(&'static str, &'static str)>,
+    /// `[[ring]]` sections (multicast rings).
+    pub rings_as: Vec<RingSection>,
     /// Every node gets a fence device (`fence_netns.sh`); without, no device at all.
     pub fence_devices: bool,
     /// Resource preference order (node numbers); empty = every node in order.
@@ -53,10 +60,11 @@ impl Default for Options {
             nodes: 3,
             rings: 1,
             no_quorum_policy: "stop",
-            cluster: String::new(),
-            quorum: String::new(),
-            fencing: String::new(),
-            tail: String::new(),
+            health_file: false,
+            ping_targets: Vec::new(),
+            tie_breaker_disk: None,
+            watchdog: None,
+            rings_as: Vec::new(),
             fence_devices: true,
             allowed: Vec::new(),
             port: 5405,
@@ -167,58 +175,62 @@ impl Lab {
             .is_ok_and(|s| s.success())
     }
 
-    fn fill(&self, text: &str, i: usize) -> String {
-        text.replace("{dir}", &self.dir.display().to_string())
-            .replace("{i}", &i.to_string())
-    }
-
-    /// Node `i`'s configuration.
-    pub fn config(&self, i: usize) -> String {
+    /// Node `i`'s configuration ([`NodeToml`]).
+    pub fn config(&self, i: usize) -> NodeToml {
         let o = &self.options;
-        let dir = self.dir.display();
-        let mut text = format!(
-            "[cluster]\nid = 9\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nport = {}\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\nstate-dir = \"{dir}/state{i}\"\ncontrol-socket = \"{dir}/control{i}.sock\"\n{}\n\
-             [timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
-             [quorum]\nno-quorum-policy = \"{}\"\n{}\n\
-             [fencing]\naction = \"off\"\ntimeout = \"20s\"\nretry = \"2s\"\nself-fence = \"record:{dir}/self-fence{i}\"\n{}\n",
-            o.port,
-            self.fill(&o.cluster, i),
-            o.no_quorum_policy,
-            self.fill(&o.quorum, i),
-            self.fill(&o.fencing, i),
-        );
-        for j in 1..=o.nodes {
-            let addrs: Vec<String> = (0..o.rings)
-                .map(|r| format!("\"{}\"", Lab::address(j, r)))
-                .collect();
-            let fence = if o.fence_devices {
-                format!(
-                    "fence-agent = \"{}\"\nfence-params = {{ netns = \"{}\", status_file = \"{dir}/power{j}\", log = \"{dir}/resource.log\" }}\n",
-                    repo_root().join("tests/fixtures/arbitration/fence_netns.sh").display(),
-                    self.netns(j)
-                )
-            } else {
-                String::new()
-            };
-            text.push_str(&format!(
-                "[[node]]\nname = \"node{j}\"\nid = {j}\naddresses = [{}]\n{fence}\n",
-                addrs.join(", ")
-            ));
+        let mut c = NodeToml::lab(&self.dir, 9, i, o.nodes, o.rings);
+        c.cluster.port = Some(o.port);
+        c.cluster.control_socket = Some(self.dir.join(format!("control{i}.sock")));
+        c.cluster.sbd_health_file = o.health_file.then(|| self.health_file(i));
+        c.quorum.no_quorum_policy = Some(o.no_quorum_policy.into());
+        if !o.ping_targets.is_empty() {
+            c.quorum.ping_targets = Some(o.ping_targets.clone());
         }
-        let allowed = if o.allowed.is_empty() {
-            String::new()
-        } else {
-            let names: Vec<String> = o.allowed.iter().map(|n| format!("\"node{n}\"")).collect();
-            format!("allowed = [{}]\n", names.join(", "))
-        };
-        text.push_str(&format!(
-            "[[resource]]\nname = \"service\"\nagent = \"ocf:palisade:Logger\"\nparams = {{ log = \"{dir}/resource.log\", state = \"{dir}/run{i}/service.state\" }}\n{allowed}priority = 10\nmonitor-interval = \"300ms\"\n\n"
+        if let Some(disk) = &o.tie_breaker_disk {
+            c.quorum.tie_breaker_disk = Some(disk.clone());
+            c.quorum.disk_settle = Some("600ms".into());
+        }
+        c.fencing.self_fence = Some(format!(
+            "record:{}",
+            self.dir.join(format!("self-fence{i}")).display()
         ));
-        text.push_str(&self.fill(&o.tail, i));
-        text
+        if let Some((watchdog, sbd)) = o.watchdog {
+            c.fencing.watchdog_timeout = Some(watchdog.into());
+            c.fencing.sbd_watchdog_timeout = Some(sbd.into());
+        }
+        if o.fence_devices {
+            let agent = repo_root().join("tests/fixtures/arbitration/fence_netns.sh");
+            for node in &mut c.nodes {
+                let j = node.id;
+                node.fenced_by(
+                    &agent.display().to_string(),
+                    &[
+                        ("netns", self.netns(j)),
+                        (
+                            "status_file",
+                            self.dir.join(format!("power{j}")).display().to_string(),
+                        ),
+                        ("log", self.dir.join("resource.log").display().to_string()),
+                    ],
+                );
+            }
+        }
+        c.rings = o.rings_as.clone();
+        c.logger_service(
+            &self.dir.join("resource.log"),
+            &self.dir.join(format!("run{i}/service.state")),
+            &o.allowed,
+        );
+        c
     }
 
-    fn spawn(&mut self, i: usize, what: &'static str, argv: &[&Path], env: &[(&str, &str)]) {
+    pub(super) fn spawn(
+        &mut self,
+        i: usize,
+        what: &'static str,
+        argv: &[&Path],
+        env: &[(&str, &str)],
+    ) {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -251,7 +263,7 @@ impl Lab {
     /// Start node `i`'s daemon with its configuration.
     pub fn start(&mut self, i: usize) {
         let config = self.dir.join(format!("node{i}.toml"));
-        std::fs::write(&config, self.config(i)).expect("config");
+        self.config(i).write(&config);
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_palisade"));
         self.spawn(
             i,
@@ -347,26 +359,23 @@ impl Lab {
         crate::common_cluster::timeline_lines(&self.timeline(), since)
     }
 
-    /// The last quorum verdict line of `node` after `since` ("quorate ..." / "NOT ...").
-    pub fn last_verdict(&self, node: usize, since: u64) -> Option<String> {
+    /// The events of every node, in time order.
+    pub fn events(&self) -> Vec<Ev> {
+        read_events(&self.dir.join("events"))
+    }
+
+    /// The last quorum verdict (a `quorum` event) of `node` after `since`.
+    pub fn last_verdict(&self, node: usize, since: u64) -> Option<Ev> {
         let name = format!("node{node}");
-        self.timeline()
+        self.events()
             .into_iter()
-            .filter(|s| s.at >= since && s.node == name && s.kind == "quorum")
-            .filter(|s| {
-                s.text.starts_with("quorate")
-                    || s.text.starts_with("NOT quorate")
-                    || s.text.starts_with("view changed")
-            })
-            .map(|s| s.text)
-            .next_back()
+            .rfind(|e| e.at >= since && e.is(&name, "quorum"))
     }
 
     /// Whether `node`'s last verdict since `since` is quorate.
     pub fn quorate(&self, node: usize, since: u64) -> bool {
-        self.last_verdict(node, since).is_some_and(|t| {
-            t.starts_with("quorate") || t.starts_with("view changed, still quorate")
-        })
+        self.last_verdict(node, since)
+            .is_some_and(|e| e.verdict() == Some(true))
     }
 }
 

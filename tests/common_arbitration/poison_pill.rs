@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::{binary, Lab};
-use crate::common_cluster::repo_root;
+use crate::common_cluster::{repo_root, NodeSection, NodeToml};
 
 /// sbd timeouts written at create: watchdog 3 s, msgwait 6 s (loop 1 s, sbd's default);
 /// the watchers run with an I/O timeout of [`PILL_IO_TIMEOUT_S`]. So msgwait covers
@@ -123,40 +123,28 @@ impl Drop for LoopSbdDisk {
 
 impl Lab {
     /// Node `i`'s configuration (see [`Lab::config`], built with `fence_devices: false`)
-    /// with `fence` (the `fence-agent` / `fence-params` lines of node `j`) in every
-    /// `[[node]]` section.
-    pub fn config_fenced_by(&self, i: usize, fence: &dyn Fn(usize) -> String) -> String {
+    /// with `fence` setting the device of every `[[node]]` section.
+    pub fn config_fenced_by(&self, i: usize, fence: &dyn Fn(&mut NodeSection)) -> NodeToml {
         assert!(
             !self.options.fence_devices,
             "config_fenced_by adds the devices itself"
         );
-        let mut text = self.config(i);
-        for j in 1..=self.options.nodes {
-            let addrs: Vec<String> = (0..self.options.rings)
-                .map(|r| format!("\"{}\"", Lab::address(j, r)))
-                .collect();
-            let anchor = format!(
-                "name = \"node{j}\"\nid = {j}\naddresses = [{}]\n",
-                addrs.join(", ")
-            );
-            assert!(
-                text.contains(&anchor),
-                "no [[node]] node{j} section in:\n{text}"
-            );
-            text = text.replacen(&anchor, &format!("{anchor}{}\n", fence(j)), 1);
+        let mut config = self.config(i);
+        for node in &mut config.nodes {
+            fence(node);
         }
-        text
+        config
     }
 
-    /// Start node `i`'s daemon on the configuration `text` (written to `node{i}.toml`).
-    pub fn start_configured(&mut self, i: usize, text: &str) {
-        let config = self.dir.join(format!("node{i}.toml"));
-        std::fs::write(&config, text).expect("config");
+    /// Start node `i`'s daemon on `config` (written to `node{i}.toml`).
+    pub fn start_configured(&mut self, i: usize, config: &NodeToml) {
+        let path = self.dir.join(format!("node{i}.toml"));
+        config.write(&path);
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_palisade"));
         self.spawn(
             i,
             "node",
-            &[&bin, Path::new("node"), Path::new("--config"), &config],
+            &[&bin, Path::new("node"), Path::new("--config"), &path],
             &[],
         );
     }

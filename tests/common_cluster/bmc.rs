@@ -44,15 +44,6 @@ pub fn bmc_params(j: usize) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// [`bmc_params`] as the body of a TOML inline table.
-pub fn bmc_params_toml(j: usize) -> String {
-    bmc_params(j)
-        .iter()
-        .map(|(k, v)| format!("{k} = \"{v}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// An exit status as `$?` reports it (128+N for signal N).
 fn status_from_shell(code: i32) -> ExitStatus {
     if code > 128 {

@@ -138,18 +138,6 @@ impl Cluster {
         self.dir.join(format!("sbd-self-fence{i}"))
     }
 
-    /// The `[cluster]` line pointing the daemon at its health file (sbd disk only).
-    pub(super) fn sbd_health_line(&self, i: usize) -> String {
-        if self.setup.sbd_disk {
-            format!(
-                "sbd-health-file = \"{}\"\n",
-                self.sbd_health_file(i).display()
-            )
-        } else {
-            String::new()
-        }
-    }
-
     /// Node `i`'s `palisade-sbd watch` command line (sbd disk only): cluster integration
     /// (-P) on the daemon's health file, pet-file watchdog, recorded self-fence.
     pub(super) fn sbd_watch_command(&self, i: usize) -> Option<String> {

@@ -14,12 +14,18 @@
 
 mod bmc;
 mod disk;
+mod events;
+mod node_toml;
 mod scenario;
 // Not every test file uses every helper.
 #[allow(unused_imports)]
 pub use bmc::*;
 #[allow(unused_imports)]
 pub use disk::*;
+#[allow(unused_imports)]
+pub use events::*;
+#[allow(unused_imports)]
+pub use node_toml::*;
 #[allow(unused_imports)]
 pub use scenario::*;
 
@@ -361,58 +367,47 @@ impl Cluster {
         self.dir.join(format!("self-fence{i}"))
     }
 
-    fn config(&self, i: usize) -> String {
+    /// Node `i`'s configuration ([`NodeToml`]).
+    fn config(&self, i: usize) -> NodeToml {
         let s = &self.setup;
-        let dir = self.dir.display();
-        let mut text = format!(
-            "[cluster]\nid = 7\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nocf-root = \"{dir}/ocf\"\ntimeline = \"{dir}/timeline\"\nstate-dir = \"{dir}/state{i}\"\ncontrol-socket = \"{dir}/node{i}.sock\"\n\n\
-             {}[timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
-             [quorum]\ntwo-node = {}\nno-quorum-policy = \"{}\"\n\n\
-             [fencing]\naction = \"off\"\ntimeout = \"20s\"\nrace-delay = \"{}\"\nretry = \"2s\"\nself-fence = \"record:{}\"\n{}\n",
-            self.sbd_health_line(i),
-            s.two_node,
-            s.no_quorum_policy,
-            s.race_delay,
-            self.self_fence_record(i).display(),
+        let mut c = NodeToml::lab(&self.dir, 7, i, s.nodes, s.rings);
+        c.cluster.control_socket = Some(self.dir.join(format!("node{i}.sock")));
+        c.cluster.sbd_health_file = s.sbd_disk.then(|| self.sbd_health_file(i));
+        c.quorum.two_node = Some(s.two_node);
+        c.quorum.no_quorum_policy = Some(s.no_quorum_policy.into());
+        c.fencing.race_delay = Some(s.race_delay.into());
+        c.fencing.self_fence = Some(format!("record:{}", self.self_fence_record(i).display()));
+        if s.via_fencer {
+            c.fencing.fencer_socket = Some(self.fencer_socket(i));
+        }
+        for node in &mut c.nodes {
+            let j = node.id;
             if s.via_fencer {
-                format!("fencer-socket = \"{}\"\n", self.fencer_socket(i).display())
-            } else {
-                String::new()
+                continue;
             }
-        );
-        for j in 1..=s.nodes {
-            let addrs: Vec<String> = (0..s.rings).map(|r| format!("\"10.77.{r}.{j}\"")).collect();
-            let fence = if s.via_fencer {
-                String::new()
-            } else if s.broken_fence == Some(j) {
-                "fence-agent = \"/bin/false\"".to_string()
+            if s.broken_fence == Some(j) {
+                node.fence_agent = Some("/bin/false".into());
             } else {
-                format!(
-                    "fence-agent = \"{}\"\nfence-params = {{ {} }}",
-                    self.agent(),
-                    self.device_params(j)
-                )
-            };
-            text.push_str(&format!(
-                "[[node]]\nname = \"node{j}\"\nid = {j}\naddresses = [{}]\n{fence}\n\n",
-                addrs.join(", ")
-            ));
+                node.fenced_by(&self.agent(), &self.device_params(j));
+            }
         }
-        let allowed = if s.allowed.is_empty() {
-            String::new()
-        } else {
-            let names: Vec<String> = s.allowed.iter().map(|n| format!("\"node{n}\"")).collect();
-            format!("allowed = [{}]\n", names.join(", "))
-        };
-        text.push_str(&format!(
-            "[[resource]]\nname = \"service\"\nagent = \"ocf:palisade:Logger\"\nparams = {{ log = \"{dir}/resource.log\", state = \"{dir}/run{i}/service.state\" }}\n{allowed}priority = 10\nmonitor-interval = \"300ms\"\n\n"
-        ));
+        let run = self.dir.join(format!("run{i}"));
+        c.logger_service(
+            &self.dir.join("resource.log"),
+            &run.join("service.state"),
+            &s.allowed,
+        );
         if s.with_dummy {
-            text.push_str(&format!(
-                "[[resource]]\nname = \"dummy\"\nagent = \"ocf:heartbeat:Dummy\"\nparams = {{ state = \"{dir}/run{i}/dummy.state\" }}\n{allowed}monitor-interval = \"1s\"\n"
-            ));
+            c.resources.push(ResourceSection {
+                name: "dummy".into(),
+                agent: "ocf:heartbeat:Dummy".into(),
+                params: table(&[("state", run.join("dummy.state").display().to_string())]),
+                allowed: (!s.allowed.is_empty()).then(|| node_names(&s.allowed)),
+                priority: None,
+                monitor_interval: Some("1s".into()),
+            });
         }
-        text
+        c
     }
 
     /// The fence agent: our fence_ipmilan against each node's BMC, or fence_dummy.
@@ -425,12 +420,12 @@ impl Cluster {
         built_binary(name).display().to_string()
     }
 
-    /// The inline-table body of node `j`'s fence device parameters.
-    fn device_params(&self, j: usize) -> String {
+    /// Node `j`'s fence device parameters.
+    fn device_params(&self, j: usize) -> Vec<(&'static str, String)> {
         if self.setup.power_kills {
-            return bmc_params_toml(j);
+            return bmc_params(j);
         }
-        format!("status_file = \"{}\"", self.power_file(j).display())
+        vec![("status_file", self.power_file(j).display().to_string())]
     }
 
     pub fn fencer_socket(&self, i: usize) -> PathBuf {
@@ -443,19 +438,37 @@ impl Cluster {
 
     /// Node `i`'s fencer configuration: a device per other node.
     fn fencer_config(&self, i: usize) -> String {
-        let mut text = format!(
-            "[fencing]\nfencing-timeout = \"20s\"\nfencing-action = \"off\"\n\n[daemon]\nsocket = \"{}\"\nhistory = \"{}\"\nnode-name = \"node{i}\"\n\n",
-            self.fencer_socket(i).display(),
-            self.fencer_history(i).display()
+        let mut doc = toml::Table::new();
+        doc.insert(
+            "fencing".into(),
+            table(&[
+                ("fencing-timeout", "20s".into()),
+                ("fencing-action", "off".into()),
+            ])
+            .into(),
         );
-        for j in (1..=self.setup.nodes).filter(|j| *j != i) {
-            text.push_str(&format!(
-                "[[device]]\nname = \"power-node{j}\"\nagent = \"{}\"\nparams = {{ {}, pcmk_host_list = \"node{j}\" }}\n\n",
-                self.agent(),
-                self.device_params(j)
-            ));
-        }
-        text
+        doc.insert(
+            "daemon".into(),
+            table(&[
+                ("socket", self.fencer_socket(i).display().to_string()),
+                ("history", self.fencer_history(i).display().to_string()),
+                ("node-name", format!("node{i}")),
+            ])
+            .into(),
+        );
+        let devices: Vec<toml::Value> = (1..=self.setup.nodes)
+            .filter(|j| *j != i)
+            .map(|j| {
+                let mut params = self.device_params(j);
+                params.push(("pcmk_host_list", format!("node{j}")));
+                let mut device =
+                    table(&[("name", format!("power-node{j}")), ("agent", self.agent())]);
+                device.insert("params".into(), table(&params).into());
+                device.into()
+            })
+            .collect();
+        doc.insert("device".into(), devices.into());
+        toml::to_string(&doc).expect("fencer configuration as TOML")
     }
 
     /// Node `i`'s fencer, started by the harness inside `i`'s namespace (without a BMC;
@@ -492,7 +505,8 @@ impl Cluster {
     /// Start node `i`'s daemon inside its namespace (and its fencer first, if used). With
     /// a BMC: power the node on through it (power-cycled first if it is on).
     pub fn start(&mut self, i: usize) {
-        std::fs::write(self.dir.join(format!("node{i}.toml")), self.config(i)).expect("config");
+        self.config(i)
+            .write(&self.dir.join(format!("node{i}.toml")));
         if self.setup.power_kills {
             self.bmc_boot(i, true);
             return;
@@ -651,6 +665,11 @@ impl Cluster {
     /// The merged timeline of every node, in time order.
     pub fn timeline(&self) -> Vec<Step> {
         read_timeline(&self.dir.join("timeline"))
+    }
+
+    /// The events of every node (and the BMCs' power records), in time order.
+    pub fn events(&self) -> Vec<Ev> {
+        read_events(&self.dir.join("events"))
     }
 
     /// The timeline as text (for failure messages and the test output).

@@ -1,6 +1,6 @@
 //! Harness of the resource tests (`tests/cluster_resources.rs`): the network lab of
 //! `common_cluster` (namespaces, links, logs), with `palisade node` daemons this harness
-//! starts itself on configurations of its own: placement sections (primitives, groups,
+//! starts itself on configurations of its own ([`NodeToml`], the one lab builder): placement sections (primitives, groups,
 //! constraints) with real OCF agents (Debian's `ocf:heartbeat:Dummy` and `IPaddr2`, run
 //! inside each node's namespace), the `palisade:Logger` test agent and our
 //! `restest:Stubborn` (`tests/fixtures/resources/ocf`, a stop that can fail), one control
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use crate::common_cluster::{lab, repo_root, wait_until, Cluster, LogLine, Setup};
+use crate::common_cluster::{lab, repo_root, wait_until, Cluster, Ev, LogLine, NodeToml, Setup};
 
 /// The virtual IP the group tests move around (ring 0's subnet).
 pub const VIP: &str = "10.77.0.100";
@@ -104,8 +104,9 @@ impl ResLab {
         self.c.dir.join(format!("node{i}.sock"))
     }
 
-    /// Node `i`'s configuration.
-    pub fn config(&self, i: usize) -> String {
+    /// Node `i`'s configuration ([`NodeToml`]): the lab's, every node fenced by
+    /// `fence_netns.sh`, and the harness's resource sections.
+    pub fn config(&self, i: usize) -> NodeToml {
         let dir = self.c.dir.display().to_string();
         let agent = repo_root().join("tests/fixtures/resources/fence_netns.sh");
         let logs: Vec<String> = self
@@ -113,34 +114,31 @@ impl ResLab {
             .iter()
             .map(|l| self.log_file(l).display().to_string())
             .collect();
-        let mut text = format!(
-            "[cluster]\nid = 9\nkey-file = \"{dir}/authkey\"\nnode = \"node{i}\"\nocf-root = \"{dir}/ocf\"\n\
-             timeline = \"{dir}/timeline\"\nstate-dir = \"{dir}/state{i}\"\ncontrol-socket = \"{}\"\n\n\
-             [timers]\nkeepalive = \"200ms\"\ndeadtime = \"1s\"\ninitdead = \"4s\"\n\n\
-             [quorum]\nno-quorum-policy = \"stop\"\n\n\
-             [fencing]\naction = \"off\"\ntimeout = \"20s\"\nretry = \"2s\"\n\n",
-            self.socket(i).display()
-        );
-        for j in 1..=self.nodes {
-            text.push_str(&format!(
-                "[[node]]\nname = \"node{j}\"\nid = {j}\naddresses = [\"10.77.0.{j}\"]\n\
-                 fence-agent = \"{}\"\nfence-params = {{ netns = \"{}\", status_file = \"{}\", volatile = \"{}\", logs = \"{}\", ips = \"{VIP}\" }}\n\n",
-                agent.display(),
-                self.c.netns(j),
-                self.power_file(j).display(),
-                self.run_dir(j).display(),
-                logs.join(" ")
-            ));
+        let mut c = NodeToml::lab(&self.c.dir, 9, i, self.nodes, 1);
+        c.cluster.control_socket = Some(self.socket(i));
+        c.quorum.no_quorum_policy = Some("stop".into());
+        for node in &mut c.nodes {
+            let j = node.id;
+            node.fenced_by(
+                &agent.display().to_string(),
+                &[
+                    ("netns", self.c.netns(j)),
+                    ("status_file", self.power_file(j).display().to_string()),
+                    ("volatile", self.run_dir(j).display().to_string()),
+                    ("logs", logs.join(" ")),
+                    ("ips", VIP.to_string()),
+                ],
+            );
         }
         let run = self.run_dir(i).display().to_string();
-        text.push_str(&self.resources.replace("{dir}", &dir).replace("{run}", &run));
-        text
+        c.add_sections(&self.resources.replace("{dir}", &dir).replace("{run}", &run));
+        c
     }
 
     /// Start node `i`'s daemon inside its namespace.
     pub fn start(&mut self, i: usize) {
         let path = self.c.dir.join(format!("res-node{i}.toml"));
-        std::fs::write(&path, self.config(i)).expect("config");
+        self.config(i).write(&path);
         std::fs::write(self.power_file(i), "on").expect("power on");
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -305,17 +303,24 @@ impl ResLab {
         }
     }
 
-    /// The index in the merged timeline of the first line of `node` containing `text`.
-    pub fn line(&self, node: &str, text: &str) -> Option<usize> {
-        self.line_since(0, node, text)
+    /// The first event of `node` from `since` (Unix ms) on that `f` accepts, and its
+    /// index in the merged events (for ordering).
+    pub fn event_since(
+        &self,
+        since: u64,
+        node: &str,
+        f: impl Fn(&Ev) -> bool,
+    ) -> Option<(usize, Ev)> {
+        self.c
+            .events()
+            .into_iter()
+            .enumerate()
+            .find(|(_, e)| e.at >= since && e.node == node && f(e))
     }
 
-    /// Like [`ResLab::line`], among the lines from `since` (Unix ms) on.
-    pub fn line_since(&self, since: u64, node: &str, text: &str) -> Option<usize> {
-        self.c
-            .timeline()
-            .iter()
-            .position(|s| s.at >= since && s.node == node && s.text.contains(text))
+    /// The index of the first event of `node` that `f` accepts.
+    pub fn event(&self, node: &str, f: impl Fn(&Ev) -> bool) -> Option<usize> {
+        self.event_since(0, node, f).map(|(i, _)| i)
     }
 }
 
