@@ -179,7 +179,15 @@ fn run(setup: ClusterServantSetup, report: Reporter) {
         if readable(connected.fd(), setup.loop_timeout) {
             if let Err(e) = connected.dispatch() {
                 client = None;
+                let snapshot = Snapshot::Disconnected {
+                    lost: true,
+                    reason: e.to_string(),
+                };
                 lost_reason = Some(e.to_string());
+                if !send(&mut assessor, &snapshot) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_secs(1).min(setup.loop_timeout));
                 continue;
             }
         }

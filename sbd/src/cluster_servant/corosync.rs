@@ -139,19 +139,26 @@ impl QuorumClient {
         let mut callbacks = QuorumCallbacks {
             quorum_notify_fn: Some(on_quorum),
         };
-        let (mut handle, mut kind, mut fd) = (0u64, 0u32, -1);
+        let (mut handle, mut kind) = (0u64, 0u32);
         // SAFETY: valid out pointers; corosync copies the callbacks struct.
         cs("quorum_initialize", unsafe {
             (lib.initialize)(&mut handle, &mut callbacks, &mut kind)
         })?;
-        let client = QuorumClient { lib, handle, fd };
+        // From here on, drop finalizes the handle.
+        let mut client = QuorumClient {
+            lib,
+            handle,
+            fd: -1,
+        };
         // SAFETY: a handle quorum_initialize returned.
         cs("quorum_trackstart", unsafe {
             (lib.trackstart)(handle, TRACK_CURRENT_AND_CHANGES)
         })?;
-        // SAFETY: as above, `fd` is a valid out pointer.
-        cs("quorum_fd_get", unsafe { (lib.fd_get)(handle, &mut fd) })?;
-        Ok(QuorumClient { fd, ..client })
+        // SAFETY: as above, `client.fd` is a valid out pointer.
+        cs("quorum_fd_get", unsafe {
+            (lib.fd_get)(handle, &mut client.fd)
+        })?;
+        Ok(client)
     }
 
     /// The descriptor to poll for notifications.
