@@ -1,9 +1,15 @@
 //! `palisade-sbd watch`: the daemon, as a thin I/O driver around the [`Inquisitor`].
 //!
-//! It runs in the foreground (systemd `Type=simple`; no fork). Start-up: choose the
-//! self-fence executor, write the PID file, wait (up to `-s`) for a device with a valid
+//! With a PID file (`-p`, SBD_PIDFILE: sbd.service's start line) it forks as ClusterLabs
+//! sbd does ([`detach`], systemd `Type=forking`): the command returns 0 once the daemon
+//! has armed the watchdog after its first healthy round, 1 if the daemon ended first;
+//! the daemon logs to syslog. Without a PID file it runs in the foreground and logs to
+//! stderr. Start-up: choose the self-fence executor, write the PID file (refused while
+//! it names another running instance of this program), wait (up to `-s`) for a device with a valid
 //! header whose timeouts become the running ones, honour `SBD_DELAY_START`, then start
-//! one [`servant`](crate::servant) per device. From then on the servants drive the
+//! one [`servant`](crate::servant) per device and the cluster servants
+//! ([`crate::pacemaker_servant`] and [`crate::cluster_servant`], or the health file read
+//! at every tick with `--health-file`). From then on the servants drive the
 //! [`DaemonCore`] (inquisitor, watchdog, executor) from their own threads, right after
 //! each round: report, tick when due, pet, and set the main thread's [`Alarm`] to the
 //! core's next deadline (a silent servant, a starving watchdog, a tick no report
@@ -30,6 +36,7 @@
 
 pub mod config;
 pub mod core;
+pub mod detach;
 pub mod health;
 pub mod support;
 pub mod wakeup;
@@ -43,13 +50,17 @@ use watchdog::{
 
 use crate::blockdev::{BlockDevError, FileDevice};
 use crate::cli::Invocation;
+use crate::cluster_servant::{self, ClusterServantSetup};
 use crate::disk::{runtime_timeouts, SbdDisk};
 use crate::format::DiskTimeouts;
-use crate::inquisitor::{FenceKind, Inquisitor, InquisitorConfig, LogLevel, OnTimeout, Timeouts};
+use crate::inquisitor::{
+    ClusterServant, FenceKind, Inquisitor, InquisitorConfig, LogLevel, OnTimeout, Timeouts,
+};
+use crate::pacemaker_servant::{self, PacemakerServantSetup};
 use crate::servant::{self, DeviceOpener, OverdueRounds, ServantDevice};
 use config::{DelayStart, SelfFenceSetting, WatchConfig};
 use core::DaemonCore;
-pub use support::{FileRecordingSelfFence, Logger};
+pub use support::{open_syslog, FileRecordingSelfFence, Logger};
 pub use wakeup::StopSignals;
 use wakeup::{Alarm, BlockedStopSignals, Doorbell};
 
@@ -80,6 +91,8 @@ pub enum StartError {
     RecordWithRealWatchdog(String),
     #[error("this watcher could not fence the node ({0}); refusing to start (tests: --self-fence=record:PATH)")]
     CannotSelfFence(SelfFenceError),
+    #[error("PID file {path}: another {} runs as PID {pid}", crate::cli::PROGRAM)]
+    AlreadyRunning { path: String, pid: u32 },
     #[error("cannot write the PID file {path}: {source}")]
     Pidfile {
         path: String,
@@ -92,6 +105,10 @@ pub enum StartError {
     Inquisitor(#[from] crate::inquisitor::ConfigError),
     #[error(transparent)]
     Spawn(#[from] servant::SpawnError),
+    #[error(transparent)]
+    SpawnPacemaker(#[from] pacemaker_servant::SpawnError),
+    #[error(transparent)]
+    SpawnCluster(#[from] cluster_servant::SpawnError),
     /// The timerfd or eventfd of the main thread could not be created.
     #[error("cannot create the main thread's wake-up descriptors: {0}")]
     Wakeup(std::io::Error),
@@ -122,6 +139,7 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
     let verbosity = invocation.options.iter().filter(|(c, _)| *c == 'v').count();
     let mut logger = Logger {
         verbosity: u8::try_from(verbosity).unwrap_or(u8::MAX),
+        syslog: false,
     };
     let config = match WatchConfig::from_invocation(invocation, env) {
         Ok(config) => config,
@@ -146,8 +164,26 @@ pub fn main(invocation: &Invocation, env: &dyn Fn(&str) -> Option<String>) -> i3
             return EXIT_FAILURE;
         }
     };
+    let mut ready = None;
+    if config.pidfile.is_some() {
+        match detach::detach() {
+            Ok(detach::Detached::Parent(code)) => return code,
+            Ok(detach::Detached::Child(r)) => {
+                open_syslog();
+                logger.syslog = true;
+                ready = Some(r);
+            }
+            Err(e) => {
+                logger.log(LogLevel::Error, &format!("cannot fork the daemon: {e}"));
+                return EXIT_FAILURE;
+            }
+        }
+    }
     match Daemon::start(config, opener, forbid, logger) {
         Ok(mut daemon) => {
+            if let Some(ready) = ready {
+                daemon.signal_ready_with(ready);
+            }
             if let Err(e) = signals.take_over() {
                 logger.log(
                     LogLevel::Error,
@@ -263,6 +299,40 @@ fn choose_executor(
     }
 }
 
+fn cluster_names(servants: &[ClusterServant]) -> String {
+    if servants.is_empty() {
+        return "none".into();
+    }
+    servants
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuse a PID file that names another running instance of this program (sbd's
+/// `sbd_lock_pidfile`); a stale one is overwritten.
+fn refuse_running(path: &std::path::Path) -> Result<(), StartError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return Ok(());
+    };
+    if pid == std::process::id() {
+        return Ok(());
+    }
+    let theirs = std::fs::read_link(format!("/proc/{pid}/exe"));
+    let ours = std::fs::read_link("/proc/self/exe");
+    match (theirs, ours) {
+        (Ok(theirs), Ok(ours)) if theirs == ours => Err(StartError::AlreadyRunning {
+            path: path.display().to_string(),
+            pid,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Wait up to `-s` for a device with a valid header whose timeouts fencing can rely on
 /// ([`DiskTimeouts::check_for_fencing`]); its timeouts are the running ones.
 fn discover_timeouts(
@@ -324,6 +394,7 @@ impl Daemon {
             );
         }
         if let Some(path) = &config.pidfile {
+            refuse_running(path)?;
             std::fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
                 StartError::Pidfile {
                     path: path.display().to_string(),
@@ -357,7 +428,7 @@ impl Daemon {
             devices: config.devices.len(),
             timeouts,
             warn_threshold: config.warn_threshold,
-            cluster_integration: config.cluster_integration,
+            cluster_servants: config.cluster_servants(),
             disk_priority: config.disk_priority,
             on_timeout: on_timeout(config.timeout_action),
         };
@@ -394,15 +465,23 @@ impl Daemon {
         logger.log(
             LogLevel::Notice,
             &format!(
-                "Watching {} device(s) as {} (watchdog {:?}, loop {:?}, I/O {:?}, cluster integration {})",
+                "Watching {} device(s) as {} (watchdog {:?}, loop {:?}, I/O {:?}, cluster servants: {})",
                 config.devices.len(),
                 config.local_name,
                 timeouts.watchdog,
                 timeouts.loop_timeout,
                 timeouts.io,
-                if config.cluster_integration { "on" } else { "off" }
+                cluster_names(&config.cluster_servants())
             ),
         );
+        let cluster_servants = config.cluster_servants();
+        let pacemaker_setup = PacemakerServantSetup {
+            local_name: config.local_name.to_string(),
+            disks: config.devices.len(),
+            loop_timeout: timeouts.loop_timeout,
+            watchdog_timeout: timeouts.watchdog,
+            sync_resource_startup: config.sync_resource_startup,
+        };
         let core = Arc::new(Mutex::new(DaemonCore {
             config,
             logger,
@@ -414,6 +493,7 @@ impl Daemon {
             overdue,
             finished: None,
             timer_ticking: false,
+            ready: None,
         }));
         {
             // Servants report from their first round on: they wait for this lock. They
@@ -424,6 +504,22 @@ impl Daemon {
                 let handle = servant::spawn(setup, reporter(&core, &wakeups))?;
                 guard.servants.push(handle);
             }
+            for servant in cluster_servants {
+                match servant {
+                    ClusterServant::Pacemaker => pacemaker_servant::spawn(
+                        pacemaker_setup.clone(),
+                        reporter(&core, &wakeups),
+                    )?,
+                    ClusterServant::Corosync => cluster_servant::spawn(
+                        ClusterServantSetup {
+                            loop_timeout: timeouts.loop_timeout,
+                        },
+                        reporter(&core, &wakeups),
+                    )?,
+                    // Read by the core at every tick.
+                    ClusterServant::Palisade => {}
+                }
+            }
             wakeups.follow(&guard);
         }
         Ok(Daemon {
@@ -431,6 +527,12 @@ impl Daemon {
             wakeups,
             stop: None,
         })
+    }
+
+    /// Signal `ready` (the waiting parent of a forked `watch`) once the watchdog is armed,
+    /// at once if it already is.
+    pub fn signal_ready_with(&mut self, ready: detach::Ready) {
+        lock(&self.core).set_ready(ready);
     }
 
     /// Stop cleanly on SIGTERM / SIGINT (the caller has blocked them, see

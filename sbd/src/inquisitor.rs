@@ -11,11 +11,19 @@
 //!   loop timeout; an `Err` report or a servant time-out makes it bad until its next good
 //!   report.
 //! * Disk quorum: 1 good of 1 or 2 devices, 2 good of 3.
+//! * Cluster servants ([`ClusterServant`]: pacemaker and corosync as in ClusterLabs sbd, or
+//!   the palisade daemon's health file) are alive while their last `Online` report is
+//!   younger than I/O + loop timeout; `Unhealthy` ends that at once, `Transient` lets it
+//!   age out. "The cluster" is alive when all configured cluster servants are (sbd's
+//!   `cluster_alive(true)`), partly alive when one is.
 //! * The watchdog is petted while there is disk quorum, or — with cluster integration —
-//!   while the palisade daemon reports the node quorate and healthy ("surviving on the
-//!   cluster": losing the disks alone does not kill a healthy node). With
-//!   `disk_priority = false` (sbd `-z`) both are needed once the cluster has appeared.
-//!   Without devices (diskless) only the cluster counts.
+//!   while the cluster is alive ("surviving on the cluster": losing the disks alone does
+//!   not kill a healthy node of a quorate partition). With `disk_priority = false` (sbd
+//!   `-z`) both are needed once the cluster has appeared. Without devices (diskless)
+//!   only the cluster counts: alive pets; partly alive arms the watchdog and pets only
+//!   until the whole cluster has appeared once; after that, a node whose cluster
+//!   servants are not all alive (quorum lost, pacemaker unclean) starves the watchdog.
+//!   [`combine`] is that table as a pure function.
 //! * The watchdog is armed at the first healthy round. If no healthy round happens within
 //!   the watchdog timeout, start-up is aborted (exit, no fencing). After arming, no pet for
 //!   longer than the watchdog timeout triggers the configured timeout action.
@@ -30,8 +38,8 @@ pub mod timing;
 use std::time::{Duration, Instant};
 
 pub use events::{
-    Action, ClusterHealth, Event, FenceCause, FenceKind, LogLevel, MailboxCommand, OnTimeout,
-    Phase, ServantFailure,
+    Action, ClusterHealth, ClusterServant, Event, FenceCause, FenceKind, LogLevel, MailboxCommand,
+    OnTimeout, Phase, ServantFailure, ServantHealth,
 };
 pub use timing::{
     check_fencing_timeout, start_check, validate_timeouts, StartMode, StartModeError, StartRefused,
@@ -46,8 +54,9 @@ pub struct InquisitorConfig {
     pub timeouts: Timeouts,
     /// Latency warning threshold (`-5`); `None` uses sbd's default (3/5 of the watchdog).
     pub warn_threshold: Option<Duration>,
-    /// Take cluster health reports into account (SBD_PACEMAKER).
-    pub cluster_integration: bool,
+    /// The cluster servants whose reports count (SBD_PACEMAKER, `-P`, `-c`,
+    /// `--health-file`); empty: no cluster integration.
+    pub cluster_servants: Vec<ClusterServant>,
     /// Disk quorum alone is enough (default); `false` is sbd's `-z`.
     pub disk_priority: bool,
     pub on_timeout: OnTimeout,
@@ -59,7 +68,7 @@ impl Default for InquisitorConfig {
             devices: 1,
             timeouts: Timeouts::default(),
             warn_threshold: None,
-            cluster_integration: true,
+            cluster_servants: vec![ClusterServant::Palisade],
             disk_priority: true,
             on_timeout: OnTimeout::default(),
         }
@@ -86,6 +95,76 @@ pub fn disk_quorum(good: usize, devices: usize) -> bool {
     }
 }
 
+/// What the inquisitor decides in one round, from what it knows ([`combine`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// Pet the watchdog (sbd's `tickle`).
+    pub tickle: bool,
+    /// The watchdog may be armed now (sbd's `can_detach`).
+    pub can_arm: bool,
+    /// The whole cluster has appeared (sticky until a graceful pacemaker shutdown).
+    pub cluster_appeared: bool,
+}
+
+/// What one round knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoundInputs {
+    pub devices: usize,
+    /// Devices whose servant is good.
+    pub good: usize,
+    /// Cluster servants configured.
+    pub cluster_servants: usize,
+    /// All configured cluster servants alive.
+    pub cluster_all: bool,
+    /// At least one configured cluster servant alive.
+    pub cluster_any: bool,
+    pub disk_priority: bool,
+    /// The watchdog is armed.
+    pub armed: bool,
+    pub cluster_appeared: bool,
+}
+
+/// ClusterLabs sbd's inquisitor table (one round), as a pure function.
+pub fn combine(r: RoundInputs) -> Verdict {
+    let quorum = disk_quorum(r.good, r.devices);
+    let appeared = r.cluster_appeared;
+    let verdict = |tickle, can_arm, cluster_appeared| Verdict {
+        tickle,
+        can_arm,
+        cluster_appeared,
+    };
+    if r.devices == 0 {
+        if r.cluster_all {
+            verdict(true, true, true)
+        } else if r.cluster_any {
+            // "Partial cluster detected": arm, and live until the cluster appeared.
+            verdict(!appeared, true, appeared)
+        } else {
+            // Stay alive until the cluster comes up, but only before arming.
+            verdict(!r.armed && !appeared, false, appeared)
+        }
+    } else if r.disk_priority || r.cluster_servants == 0 {
+        if quorum {
+            verdict(true, true, appeared)
+        } else {
+            // "Majority of devices lost - surviving on the cluster".
+            verdict(r.cluster_servants > 0 && r.cluster_all, false, appeared)
+        }
+    } else if r.cluster_all && quorum {
+        verdict(true, true, true)
+    } else if quorum {
+        verdict(!appeared, true, appeared)
+    } else {
+        verdict(false, false, appeared)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ClusterServantState {
+    last_ok: Option<Instant>,
+    health: Option<ServantHealth>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct DeviceState {
     last_ok: Option<Instant>,
@@ -100,7 +179,7 @@ pub struct Inquisitor {
     warn_threshold: Duration,
     phase: Phase,
     devices: Vec<DeviceState>,
-    cluster: Option<(ClusterHealth, Instant)>,
+    cluster: Vec<(ClusterServant, ClusterServantState)>,
     cluster_appeared: bool,
     surviving_on_cluster: bool,
     last_pet: Instant,
@@ -117,19 +196,24 @@ impl Inquisitor {
         if config.devices > 3 {
             return Err(ConfigError::DeviceCount(config.devices));
         }
-        if config.devices == 0 && !config.cluster_integration {
+        if config.devices == 0 && config.cluster_servants.is_empty() {
             return Err(ConfigError::NothingToWatch);
         }
         let warnings = validate_timeouts(&config.timeouts, config.warn_threshold)?;
         let warn_threshold = config
             .warn_threshold
             .unwrap_or_else(|| config.timeouts.default_warn_threshold());
+        let cluster = config
+            .cluster_servants
+            .iter()
+            .map(|s| (*s, ClusterServantState::default()))
+            .collect();
         let inquisitor = Inquisitor {
             devices: vec![DeviceState::default(); config.devices],
             config,
             warn_threshold,
             phase: Phase::Starting,
-            cluster: None,
+            cluster,
             cluster_appeared: false,
             surviving_on_cluster: false,
             last_pet: now,
@@ -170,13 +254,28 @@ impl Inquisitor {
             .count()
     }
 
-    /// Whether the cluster counts as alive at `now`: integration on, last report fresh
-    /// (younger than I/O + loop timeout) and quorate-healthy.
-    pub fn cluster_alive(&self, now: Instant) -> bool {
+    /// Cluster servants alive at `now` (last `Online` younger than I/O + loop timeout).
+    fn cluster_fresh(&self, now: Instant) -> usize {
         let liveness = self.config.timeouts.servant_liveness();
-        self.config.cluster_integration
-            && matches!(self.cluster, Some((ClusterHealth::QuorateHealthy, at))
-                if now.saturating_duration_since(at) < liveness)
+        self.cluster
+            .iter()
+            .filter(|(_, s)| {
+                s.last_ok
+                    .is_some_and(|at| now.saturating_duration_since(at) < liveness)
+            })
+            .count()
+    }
+
+    /// Whether the cluster counts as alive at `now`: integration on and every configured
+    /// cluster servant alive (sbd's `cluster_alive(true)`).
+    pub fn cluster_alive(&self, now: Instant) -> bool {
+        !self.cluster.is_empty() && self.cluster_fresh(now) == self.cluster.len()
+    }
+
+    /// Whether the whole cluster has appeared since start (or the last graceful
+    /// pacemaker shutdown).
+    pub fn cluster_appeared(&self) -> bool {
+        self.cluster_appeared
     }
 
     /// Feed one event; returns the actions to carry out, in order.
@@ -199,7 +298,33 @@ impl Inquisitor {
                     );
                 }
             }
-            Event::ClusterHealth(health) => self.on_cluster(health, now, &mut out),
+            Event::ClusterHealth(health) => self.on_cluster(
+                ClusterServant::Palisade,
+                health.into(),
+                format!("{health:?}"),
+                now,
+                &mut out,
+            ),
+            Event::ClusterServant {
+                servant,
+                health,
+                detail,
+            } => self.on_cluster(servant, health, detail, now, &mut out),
+            Event::ClusterShutdown { servant } => {
+                if let Some((_, state)) = self.cluster.iter_mut().find(|(s, _)| *s == servant) {
+                    state.last_ok = None;
+                    state.health = None;
+                    self.cluster_appeared = false;
+                    log(
+                        &mut out,
+                        LogLevel::Notice,
+                        format!(
+                            "{} servant: graceful shutdown - back to waiting for the cluster",
+                            servant.as_str()
+                        ),
+                    );
+                }
+            }
             Event::StopRequested => {
                 log(
                     &mut out,
@@ -299,25 +424,43 @@ impl Inquisitor {
         }
     }
 
-    fn on_cluster(&mut self, health: ClusterHealth, now: Instant, out: &mut Vec<Action>) {
-        if !self.config.cluster_integration {
+    fn on_cluster(
+        &mut self,
+        servant: ClusterServant,
+        health: ServantHealth,
+        detail: String,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let Some((_, state)) = self.cluster.iter_mut().find(|(s, _)| *s == servant) else {
             log(
                 out,
                 LogLevel::Debug,
-                format!("Cluster health {health:?} ignored (no cluster integration)"),
+                format!(
+                    "{} servant report ignored (not configured): {detail}",
+                    servant.as_str()
+                ),
             );
             return;
-        }
-        let before = self.cluster.map(|(h, _)| h);
-        if before != Some(health) {
-            let level = if health == ClusterHealth::QuorateHealthy {
-                LogLevel::Notice
-            } else {
-                LogLevel::Warning
+        };
+        if state.health != Some(health) {
+            let level = match health {
+                ServantHealth::Online => LogLevel::Notice,
+                ServantHealth::Transient => LogLevel::Info,
+                ServantHealth::Unhealthy => LogLevel::Warning,
             };
-            log(out, level, format!("Cluster health: {health:?}"));
+            log(
+                out,
+                level,
+                format!("{} health: {health:?} ({detail})", servant.as_str()),
+            );
         }
-        self.cluster = Some((health, now));
+        state.health = Some(health);
+        match health {
+            ServantHealth::Online => state.last_ok = Some(now),
+            ServantHealth::Unhealthy => state.last_ok = None,
+            ServantHealth::Transient => {}
+        }
     }
 
     fn on_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -345,42 +488,33 @@ impl Inquisitor {
         }
         let good = self.good_devices(now);
         let devices = self.config.devices;
-        let quorum = disk_quorum(good, devices);
+        let fresh = self.cluster_fresh(now);
         let cluster = self.cluster_alive(now);
         let armed = self.phase == Phase::Running;
-
-        let (tickle, can_arm) = if devices == 0 {
-            if cluster {
-                self.cluster_appeared = true;
-                (true, true)
-            } else {
-                (!armed && !self.cluster_appeared, false)
-            }
-        } else if self.config.disk_priority || !self.config.cluster_integration {
-            if quorum {
-                self.surviving_on_cluster = false;
-                (true, true)
-            } else if cluster {
-                if !self.surviving_on_cluster {
-                    self.surviving_on_cluster = true;
-                    log(
-                        out,
-                        LogLevel::Warning,
-                        format!("Majority of devices lost ({good} of {devices} good) - surviving on the cluster"),
-                    );
-                }
-                (true, false)
-            } else {
-                (false, false)
-            }
-        } else if cluster && quorum {
-            self.cluster_appeared = true;
-            (true, true)
-        } else if quorum {
-            (!self.cluster_appeared, true)
-        } else {
-            (false, false)
-        };
+        let verdict = combine(RoundInputs {
+            devices,
+            good,
+            cluster_servants: self.cluster.len(),
+            cluster_all: cluster,
+            cluster_any: fresh > 0,
+            disk_priority: self.config.disk_priority,
+            armed,
+            cluster_appeared: self.cluster_appeared,
+        });
+        if verdict.cluster_appeared && !self.cluster_appeared {
+            log(out, LogLevel::Info, "Active cluster detected".into());
+        }
+        self.cluster_appeared = verdict.cluster_appeared;
+        let surviving = devices > 0 && !disk_quorum(good, devices) && verdict.tickle;
+        if surviving && !self.surviving_on_cluster {
+            log(
+                out,
+                LogLevel::Warning,
+                format!("Majority of devices lost ({good} of {devices} good) - surviving on the cluster"),
+            );
+        }
+        self.surviving_on_cluster = surviving;
+        let (tickle, can_arm) = (verdict.tickle, verdict.can_arm);
 
         if tickle {
             self.last_pet = now;

@@ -231,8 +231,35 @@ fn a_healthy_cluster_keeps_the_node_alive_until_its_reports_stop() {
     );
 }
 
+/// Whether process `pid` has ended (gone, or a zombie nobody reaped yet).
+fn ended(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// SIGKILL for the forked daemon this test started, should the test fail before it ends.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !ended(self.0) {
+            // SAFETY: the PID of the daemon this test started, still running.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+}
+
+/// With a PID file `watch` forks as ClusterLabs sbd (systemd Type=forking): the command
+/// returns 0 once the daemon armed the watchdog; the PID file names the daemon; SIGTERM
+/// to it stops it cleanly (magic close) and removes the PID file.
 #[test]
-fn sigterm_stops_cleanly_with_magic_close() {
+fn with_a_pid_file_watch_forks_and_sigterm_stops_cleanly() {
     if !can_run("sigterm", false) {
         return;
     }
@@ -242,16 +269,38 @@ fn sigterm_stops_cleanly_with_magic_close() {
     let pidfile = work.path("pid");
     let pid_arg = pidfile.display().to_string();
     let mut watcher = Watcher::start(&work, "w", &refs[..1], &["-p", &pid_arg], &[]);
-    watcher.wait_armed();
-    let pid = std::fs::read_to_string(&pidfile).expect("pid file");
-    assert_eq!(pid.trim(), watcher.child.id().to_string());
-    watcher.sigterm();
     assert_eq!(
-        watcher.wait_exit(Duration::from_secs(3)),
+        watcher.wait_exit(Duration::from_secs(10)),
         Some(0),
         "{}",
         watcher.log()
     );
+    let daemon: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let _guard = KillOnDrop(daemon);
+    assert_ne!(
+        daemon as u32,
+        watcher.child.id(),
+        "the daemon is the forked child"
+    );
+    assert!(
+        watcher.pet_log().armed_at().is_some(),
+        "returned before arming"
+    );
+    assert!(!ended(daemon));
+    // A second start with the same PID file is refused while the daemon runs.
+    let mut second = Watcher::start(&work, "w2", &refs[..1], &["-p", &pid_arg], &[]);
+    assert_eq!(second.wait_exit(Duration::from_secs(10)), Some(1));
+    // SAFETY: signalling the daemon this test started (its PID file was just written).
+    unsafe { libc::kill(daemon, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(10);
+    while !ended(daemon) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ended(daemon), "daemon still running after SIGTERM");
     assert!(watcher.pet_log().magic_closed());
     assert!(!pidfile.exists(), "pid file left behind");
 }

@@ -176,6 +176,26 @@ impl PcmkLab {
     /// mounted inside the nodes) or ClusterLabs' own (`None`); wait until every node is
     /// online, then configure the CIB with pacemaker's tools (`lab.sh configure`).
     pub fn start(tag: &str, nodes: usize, agent: Option<&Path>) -> PcmkLab {
+        let binds: Vec<(PathBuf, &str)> = agent
+            .map(|a| (a.to_path_buf(), "/usr/sbin/fence_ipmilan"))
+            .into_iter()
+            .collect();
+        PcmkLab::start_with(tag, nodes, &binds, None)
+    }
+
+    /// Start a lab of `nodes` nodes with `binds` (our file, its path inside the nodes)
+    /// bind-mounted in the nodes' mount namespaces only. With `sbd_settings` (the text of
+    /// the nodes' /etc/default/sbd), every node runs `sbd $SBD_OPTS -p /run/sbd.pid watch`
+    /// before pacemakerd as sbd.service does, with those settings in the environment of
+    /// both (`lab.sh up ... SBD=1`): `binds` must put palisade-sbd over /usr/sbin/sbd and
+    /// the settings must select a pet-file watchdog and the recording self-fence
+    /// (lab.sh refuses anything else). Does not wait or configure.
+    pub fn start_with(
+        tag: &str,
+        nodes: usize,
+        binds: &[(PathBuf, &str)],
+        sbd_settings: Option<&str>,
+    ) -> PcmkLab {
         reap_stale_labs();
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -188,13 +208,18 @@ impl PcmkLab {
             prefix,
             up: false,
         };
-        let bind = agent
-            .map(|a| format!("{}:/usr/sbin/fence_ipmilan", a.display()))
-            .unwrap_or_default();
+        let bind = binds
+            .iter()
+            .map(|(src, dst)| format!("{}:{dst}", src.display()))
+            .collect::<Vec<_>>()
+            .join(" ");
         // From here on, drop ends whatever `up` managed to start.
         std::fs::create_dir_all(&lab.dir).expect("lab dir");
         let _ = std::fs::write(lab.dir.join("owner"), std::process::id().to_string());
         lab.up = true;
+        if let Some(settings) = sbd_settings {
+            std::fs::write(lab.dir.join("default-sbd"), settings).expect("write default-sbd");
+        }
         let net = format!("10.79.{}", n % 200);
         lab.script(&[
             "up",
@@ -203,8 +228,15 @@ impl PcmkLab {
             &lab.prefix.clone(),
             &net,
             &bind,
+            if sbd_settings.is_some() { "1" } else { "" },
         ]);
         lab
+    }
+
+    /// A file in node `k`'s private /run (through its PID 1's root), if the node is on.
+    pub fn run_file(&self, k: usize, name: &str) -> Option<String> {
+        let pid = self.init_pid(k)?;
+        std::fs::read_to_string(format!("/proc/{pid}/root/run/{name}")).ok()
     }
 
     fn dir_str(&self) -> String {
@@ -430,8 +462,10 @@ fn reap_stale_labs() {
         if !is_lab || !dir.join("env").is_file() {
             continue;
         }
-        let alive = std::fs::read(format!("/proc/{}/cmdline", owner.trim()))
-            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("pcmk_cluster"));
+        let alive = std::fs::read(format!("/proc/{}/cmdline", owner.trim())).is_ok_and(|c| {
+            let c = String::from_utf8_lossy(&c);
+            c.contains("pcmk_cluster") || c.contains("pcmk_sbd")
+        });
         if !alive {
             eprintln!("ending a stale pacemaker lab: {}", dir.display());
             let _ = Command::new("bash")

@@ -5,10 +5,18 @@
 //! `SBD_WATCHDOG_DEV` (default `/dev/watchdog`; `/dev/null` none; `pet-file:PATH` test
 //! device), `-W` (given twice: no watchdog; also `SBD_WATCHDOG=no`), `-T`, `-1` /
 //! `SBD_WATCHDOG_TIMEOUT` (diskless watchdog timeout; with devices the on-disk value
-//! wins), `-I`, `-S` / `SBD_STARTMODE`, `-s`, `SBD_DELAY_START`, `-P` / `SBD_PACEMAKER`
-//! (default yes, as sbd), `-z`, `-5`, `-C`, `-r` / `SBD_TIMEOUT_ACTION`, `-p` /
-//! `SBD_PIDFILE`, `-v`. palisade's own: `--health-file=PATH` and the test-only
-//! `--self-fence=record:PATH`.
+//! wins), `-I`, `-S` / `SBD_STARTMODE`, `-s`, `SBD_DELAY_START`, `SBD_PACEMAKER`
+//! (default yes, as sbd: both the pacemaker and the cluster servant), `-P` (pacemaker
+//! servant; given twice: off) and `-c` (cluster servant; twice: off) as sbd counts them,
+//! `SBD_SYNC_RESOURCE_STARTUP` (default no; yes needs the pacemaker servant, as sbd),
+//! `-z`, `-5`, `-C`, `-r` / `SBD_TIMEOUT_ACTION`, `-p` / `SBD_PIDFILE` (with a PID file
+//! `watch` forks, as sbd under systemd's Type=forking), `-v`. palisade's own:
+//! `--health-file=PATH` (the cluster is the palisade daemon's health file instead of
+//! pacemaker and corosync) and the test-only `--self-fence=record:PATH`.
+//!
+//! Like ClusterLabs sbd, the daemon reads no configuration file itself: systemd passes
+//! `/etc/default/sbd` (Debian) or `/etc/sysconfig/sbd` (RPM distributions) as the
+//! environment (`EnvironmentFile=`), see `sbd/systemd/`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,10 +25,8 @@ use watchdog::{TimeoutAction, WatchdogConfig};
 
 use crate::cli::Invocation;
 use crate::format::NodeName;
-use crate::inquisitor::StartMode;
+use crate::inquisitor::{ClusterServant, StartMode};
 
-/// Where the palisade daemon keeps the cluster health file by default.
-pub const DEFAULT_HEALTH_FILE: &str = "/run/palisade/sbd-health";
 /// The watchdog used when none is configured (as sbd).
 pub const DEFAULT_WATCHDOG: &str = "/dev/watchdog";
 
@@ -63,6 +69,8 @@ pub enum ConfigError {
     BadSelfFence(String),
     #[error("no devices and no cluster integration (SBD_PACEMAKER=no): nothing could keep the watchdog alive")]
     NothingToWatch,
+    #[error("SBD_SYNC_RESOURCE_STARTUP=yes needs the pacemaker servant: set SBD_PACEMAKER=yes, or SBD_SYNC_RESOURCE_STARTUP=no to disable start-up syncing")]
+    SyncWithoutPacemaker,
 }
 
 /// Everything `watch` runs with.
@@ -80,7 +88,13 @@ pub struct WatchConfig {
     /// How long to wait for a device with a valid header at start (`-s`).
     pub start_timeout: Duration,
     pub delay_start: DelayStart,
-    pub cluster_integration: bool,
+    /// The pacemaker servant (SBD_PACEMAKER, `-P`).
+    pub check_pacemaker: bool,
+    /// The cluster (corosync) servant (SBD_PACEMAKER, `-c`).
+    pub check_cluster: bool,
+    /// Ping pacemakerd so it starts its resources only once sbd watches
+    /// (SBD_SYNC_RESOURCE_STARTUP).
+    pub sync_resource_startup: bool,
     pub disk_priority: bool,
     pub warn_threshold: Option<Duration>,
     pub timeout_action: TimeoutAction,
@@ -89,7 +103,36 @@ pub struct WatchConfig {
     pub pidfile: Option<PathBuf>,
     pub verbosity: u8,
     pub self_fence: SelfFenceSetting,
-    pub health_file: PathBuf,
+    /// `--health-file`: the palisade daemon's health file replaces both servants.
+    pub health_file: Option<PathBuf>,
+}
+
+impl WatchConfig {
+    /// The cluster servants this configuration runs: the health file when one is given,
+    /// else pacemaker and corosync as SBD_PACEMAKER / `-P` / `-c` say.
+    pub fn cluster_servants(&self) -> Vec<ClusterServant> {
+        let any = self.check_pacemaker || self.check_cluster;
+        if self.health_file.is_some() {
+            return if any {
+                vec![ClusterServant::Palisade]
+            } else {
+                Vec::new()
+            };
+        }
+        let mut servants = Vec::new();
+        if self.check_pacemaker {
+            servants.push(ClusterServant::Pacemaker);
+        }
+        if self.check_cluster {
+            servants.push(ClusterServant::Corosync);
+        }
+        servants
+    }
+
+    /// Whether any cluster servant runs.
+    pub fn cluster_integration(&self) -> bool {
+        !self.cluster_servants().is_empty()
+    }
 }
 
 /// sbd's boolean words.
@@ -135,7 +178,9 @@ impl WatchConfig {
             start_mode: StartMode::Always,
             start_timeout: Duration::from_secs(120),
             delay_start: DelayStart::No,
-            cluster_integration: true,
+            check_pacemaker: true,
+            check_cluster: true,
+            sync_resource_startup: false,
             disk_priority: true,
             warn_threshold: None,
             timeout_action: TimeoutAction::default(),
@@ -143,7 +188,7 @@ impl WatchConfig {
             pidfile: env("SBD_PIDFILE").map(PathBuf::from),
             verbosity: 0,
             self_fence: SelfFenceSetting::Kernel,
-            health_file: PathBuf::from(DEFAULT_HEALTH_FILE),
+            health_file: None,
         };
         if let Some(v) = env("SBD_STARTMODE") {
             config.start_mode = v.parse().map_err(|e: crate::inquisitor::StartModeError| {
@@ -151,8 +196,15 @@ impl WatchConfig {
             })?;
         }
         if let Some(v) = env("SBD_PACEMAKER") {
-            config.cluster_integration = yes_no(&v)
+            let on = yes_no(&v)
                 .ok_or_else(|| bad_env("SBD_PACEMAKER", &v, "expected yes or no".into()))?;
+            config.check_pacemaker = on;
+            config.check_cluster = on;
+        }
+        if let Some(v) = env("SBD_SYNC_RESOURCE_STARTUP") {
+            config.sync_resource_startup = yes_no(&v).ok_or_else(|| {
+                bad_env("SBD_SYNC_RESOURCE_STARTUP", &v, "expected yes or no".into())
+            })?;
         }
         if let Some(v) = env("SBD_TIMEOUT_ACTION") {
             config.timeout_action = v.parse().map_err(|e: watchdog::TimeoutActionError| {
@@ -169,6 +221,7 @@ impl WatchConfig {
             };
         }
         config.watchdog = watchdog_setting(inv, &env)?;
+        let (mut p_count, mut c_count) = (0u32, 0u32);
         for (option, value) in &inv.options {
             let value = value.as_deref().unwrap_or("");
             match option {
@@ -186,7 +239,8 @@ impl WatchConfig {
                             })?
                 }
                 's' => config.start_timeout = seconds('s', value)?,
-                'P' => config.cluster_integration = true,
+                'P' => p_count += 1,
+                'c' => c_count += 1,
                 'z' => config.disk_priority = false,
                 '5' => config.warn_threshold = Some(seconds('5', value)?),
                 'C' => config.crashdump_watchdog_timeout = Some(seconds('C', value)?),
@@ -207,7 +261,7 @@ impl WatchConfig {
         }
         for (name, value) in &inv.long_options {
             match name.as_str() {
-                "health-file" => config.health_file = PathBuf::from(value),
+                "health-file" => config.health_file = Some(PathBuf::from(value)),
                 "self-fence" => {
                     config.self_fence = match value.split_once(':') {
                         Some(("record", path)) if !path.is_empty() => {
@@ -220,8 +274,18 @@ impl WatchConfig {
                 other => return Err(ConfigError::UnknownLongOption(other.to_owned())),
             }
         }
-        if config.devices.is_empty() && !config.cluster_integration {
+        // sbd: an odd count turns a servant on, an even one off.
+        if p_count > 0 {
+            config.check_pacemaker = p_count % 2 == 1;
+        }
+        if c_count > 0 {
+            config.check_cluster = c_count % 2 == 1;
+        }
+        if config.devices.is_empty() && !config.cluster_integration() {
             return Err(ConfigError::NothingToWatch);
+        }
+        if config.sync_resource_startup && !config.check_pacemaker {
+            return Err(ConfigError::SyncWithoutPacemaker);
         }
         Ok(config)
     }

@@ -26,7 +26,8 @@ use super::config::WatchConfig;
 use super::support::Logger;
 use super::{executor_kind, exit_code_for, health, EXIT_CLEAN, EXIT_FAILURE};
 use crate::inquisitor::{
-    Action, Event, FenceCause, FenceKind, Inquisitor, LogLevel, Phase, ServantFailure, Timeouts,
+    Action, ClusterServant, Event, FenceCause, FenceKind, Inquisitor, LogLevel, Phase,
+    ServantFailure, Timeouts,
 };
 use crate::servant::{OverdueRounds, ServantHandle, ServantMessage};
 
@@ -47,6 +48,8 @@ pub struct DaemonCore {
     pub finished: Option<i32>,
     /// The last tick came from the main thread's timer: no report brings ticks now.
     pub timer_ticking: bool,
+    /// The parent of a forked `watch`, waiting for the watchdog to be armed.
+    pub ready: Option<super::detach::Ready>,
 }
 
 impl DaemonCore {
@@ -122,6 +125,15 @@ impl DaemonCore {
         None
     }
 
+    /// Signal `ready` once armed (now, if the watchdog already is).
+    pub fn set_ready(&mut self, mut ready: super::detach::Ready) {
+        if self.inquisitor.phase() == Phase::Running {
+            ready.signal();
+        } else {
+            self.ready = Some(ready);
+        }
+    }
+
     /// SIGTERM / SIGINT.
     pub fn stop(&mut self) -> Option<i32> {
         if self.finished.is_some() {
@@ -168,12 +180,14 @@ impl DaemonCore {
 
     /// Read the cluster health (with cluster integration) and tick the inquisitor.
     fn tick(&mut self) -> Option<i32> {
-        if self.config.cluster_integration {
-            let report = health::read_health(
-                &self.config.health_file,
-                SystemTime::now(),
-                self.timeouts.servant_liveness(),
-            );
+        let palisade = self
+            .inquisitor
+            .config()
+            .cluster_servants
+            .contains(&ClusterServant::Palisade);
+        if let (true, Some(path)) = (palisade, &self.config.health_file) {
+            let report =
+                health::read_health(path, SystemTime::now(), self.timeouts.servant_liveness());
             if let Some(health) = report {
                 if let Some(code) = self.feed(Event::ClusterHealth(health)) {
                     return Some(code);
@@ -235,6 +249,16 @@ impl DaemonCore {
     }
 
     fn arm_watchdog(&mut self) -> Option<i32> {
+        let code = self.arm_watchdog_device();
+        if code.is_none() {
+            if let Some(mut ready) = self.ready.take() {
+                ready.signal();
+            }
+        }
+        code
+    }
+
+    fn arm_watchdog_device(&mut self) -> Option<i32> {
         let timeout = self
             .config
             .set_watchdog_timeout

@@ -1,5 +1,6 @@
-//! Small I/O helpers of the watch daemon: the stderr logger and the test-only recording
-//! self-fence executor.
+//! Small I/O helpers of the watch daemon: the logger (stderr in the foreground, syslog
+//! once `watch` has forked, as ClusterLabs sbd, which logs only there) and the test-only
+//! recording self-fence executor.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,10 +10,26 @@ use watchdog::{SelfFence, SelfFenceError};
 use crate::cli::PROGRAM;
 use crate::inquisitor::LogLevel;
 
-/// Log lines on stderr: `palisade-sbd: LEVEL: message`; info with `-v`, debug with `-vv`.
-#[derive(Debug, Clone, Copy)]
+/// Log lines on stderr (`palisade-sbd: LEVEL: message`) or, with `syslog`, to the
+/// system log (facility daemon, ident `palisade-sbd`, with the PID); info with `-v`,
+/// debug with `-vv`.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Logger {
     pub verbosity: u8,
+    pub syslog: bool,
+}
+
+/// Open the system log once, for [`Logger::syslog`].
+pub fn open_syslog() {
+    static IDENT: &std::ffi::CStr = c"palisade-sbd";
+    // SAFETY: IDENT is a 'static NUL-terminated string, as openlog keeps the pointer.
+    unsafe {
+        libc::openlog(
+            IDENT.as_ptr(),
+            libc::LOG_PID | libc::LOG_NDELAY,
+            libc::LOG_DAEMON,
+        )
+    };
 }
 
 impl Logger {
@@ -30,6 +47,21 @@ impl Logger {
                 LogLevel::Warning => "warning",
                 LogLevel::Error => "error",
             };
+            if self.syslog {
+                let priority = match level {
+                    LogLevel::Debug => libc::LOG_DEBUG,
+                    LogLevel::Info => libc::LOG_INFO,
+                    LogLevel::Notice => libc::LOG_NOTICE,
+                    LogLevel::Warning => libc::LOG_WARNING,
+                    LogLevel::Error => libc::LOG_ERR,
+                };
+                let text = format!("{word}: {message}").replace('\0', " ");
+                if let Ok(text) = std::ffi::CString::new(text) {
+                    // SAFETY: "%s" with one valid NUL-terminated string argument.
+                    unsafe { libc::syslog(priority, c"%s".as_ptr(), text.as_ptr()) };
+                }
+                return;
+            }
             let _ = writeln!(std::io::stderr(), "{PROGRAM}: {word}: {message}");
         }
     }

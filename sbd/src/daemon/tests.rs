@@ -28,11 +28,49 @@ fn defaults_are_sbds() {
     let c = parse("-d /dev/a watch", &[]).unwrap();
     assert_eq!(c.watchdog, "/dev/watchdog".parse().unwrap());
     assert_eq!(c.local_name, NodeName::parse("node-a").unwrap());
-    assert!(c.cluster_integration && c.disk_priority && c.set_watchdog_timeout);
+    assert!(c.cluster_integration() && c.disk_priority && c.set_watchdog_timeout);
     assert_eq!(c.start_mode, StartMode::Always);
     assert_eq!(c.self_fence, SelfFenceSetting::Kernel);
     assert_eq!(c.io_timeout, Duration::from_secs(3));
-    assert_eq!(c.health_file, PathBuf::from(config::DEFAULT_HEALTH_FILE));
+    assert_eq!(c.health_file, None);
+    assert_eq!(
+        c.cluster_servants(),
+        vec![ClusterServant::Pacemaker, ClusterServant::Corosync]
+    );
+    assert!(c.pidfile.is_none() && !c.sync_resource_startup);
+}
+
+#[test]
+fn pacemaker_integration_as_sbd_counts_it() {
+    // SBD_PACEMAKER switches both servants; -P and -c toggle one each (odd: on).
+    let off = [("SBD_PACEMAKER", "no")];
+    let servants = |line: &str, env: &[(&str, &str)]| parse(line, env).unwrap().cluster_servants();
+    assert_eq!(servants("-d a watch", &off), vec![]);
+    assert_eq!(
+        servants("-d a -P watch", &off),
+        vec![ClusterServant::Pacemaker]
+    );
+    assert_eq!(
+        servants("-d a -c watch", &off),
+        vec![ClusterServant::Corosync]
+    );
+    assert_eq!(
+        servants("-d a -P -P watch", &[]),
+        vec![ClusterServant::Corosync]
+    );
+    // The palisade daemon's health file replaces both.
+    assert_eq!(
+        servants("-d a --health-file=/h watch", &[]),
+        vec![ClusterServant::Palisade]
+    );
+    // Start-up syncing needs the pacemaker servant, as sbd.
+    let sync = [("SBD_SYNC_RESOURCE_STARTUP", "yes")];
+    assert!(parse("watch", &sync).unwrap().sync_resource_startup);
+    assert_eq!(
+        parse("-d a watch", &[sync[0], off[0]]),
+        Err(config::ConfigError::SyncWithoutPacemaker)
+    );
+    assert!(parse("watch", &[("SBD_SYNC_RESOURCE_STARTUP", "maybe")]).is_err());
 }
 
 #[test]
@@ -50,7 +88,7 @@ fn environment_and_options() {
     assert_eq!(c.devices, vec!["/dev/a", "/dev/b"]);
     assert_eq!(c.watchdog, "/dev/watchdog1".parse().unwrap());
     assert_eq!(c.start_mode, StartMode::Clean);
-    assert!(!c.cluster_integration);
+    assert!(!c.cluster_integration());
     assert_eq!(c.timeout_action.to_string(), "noflush,off");
     assert_eq!(c.delay_start, DelayStart::Msgwait);
     assert_eq!(c.pidfile, Some(PathBuf::from("/run/x.pid")));
@@ -63,7 +101,8 @@ fn environment_and_options() {
     .unwrap();
     assert_eq!(c.watchdog, "pet-file:/tmp/p".parse().unwrap());
     assert_eq!(c.start_mode, StartMode::Always);
-    assert!(c.cluster_integration && !c.disk_priority && !c.set_watchdog_timeout);
+    assert!(c.cluster_integration() && !c.disk_priority && !c.set_watchdog_timeout);
+    assert_eq!(c.cluster_servants(), vec![ClusterServant::Palisade]);
     assert_eq!(c.warn_threshold, Some(Duration::from_secs(2)));
     assert_eq!(c.crashdump_watchdog_timeout, Some(Duration::from_secs(60)));
     assert_eq!(c.timeout_action.kind, watchdog::FenceKind::Crashdump);
@@ -73,7 +112,7 @@ fn environment_and_options() {
         c.self_fence,
         SelfFenceSetting::Record(PathBuf::from("/tmp/r"))
     );
-    assert_eq!(c.health_file, PathBuf::from("/tmp/h"));
+    assert_eq!(c.health_file, Some(PathBuf::from("/tmp/h")));
 }
 
 #[test]
@@ -168,7 +207,7 @@ fn memory_daemon(dir: &TempDir, device: &MemoryDevice) -> Daemon {
     let opener: DeviceOpener = Arc::new(move |_: &str| -> Result<ServantDevice, BlockDevError> {
         Ok(Box::new(device.clone()))
     });
-    Daemon::start(config, opener, true, Logger { verbosity: 0 }).unwrap()
+    Daemon::start(config, opener, true, Logger::default()).unwrap()
 }
 
 fn sbd_memory() -> MemoryDevice {
@@ -266,7 +305,7 @@ fn start_impatient(dir: &TempDir, device: &MemoryDevice) -> Result<Daemon, Start
     let opener: DeviceOpener = Arc::new(move |_: &str| -> Result<ServantDevice, BlockDevError> {
         Ok(Box::new(device.clone()))
     });
-    Daemon::start(config, opener, true, Logger { verbosity: 0 })
+    Daemon::start(config, opener, true, Logger::default())
 }
 
 #[test]

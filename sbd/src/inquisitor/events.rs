@@ -82,6 +82,49 @@ pub enum ClusterHealth {
     Unhealthy,
 }
 
+/// A cluster-side servant: where the inquisitor hears about the cluster. ClusterLabs sbd
+/// runs a pacemaker and a cluster (corosync) servant; palisade's own cluster reports through
+/// the health file the `palisade node` daemon refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClusterServant {
+    /// The palisade daemon's health file (`--health-file`).
+    Palisade,
+    /// This node as pacemaker sees it (sbd's pcmk servant).
+    Pacemaker,
+    /// Corosync membership and quorum (sbd's cluster servant).
+    Corosync,
+}
+
+impl ClusterServant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterServant::Palisade => "palisade",
+            ClusterServant::Pacemaker => "pcmk",
+            ClusterServant::Corosync => "cluster",
+        }
+    }
+}
+
+/// What a cluster servant reports, in the three ways ClusterLabs' servants notify their
+/// inquisitor: `Online` renews the servant's liveness, `Unhealthy` ends it at once, and
+/// `Transient` (pending, no DC yet, quorum lost under a freeze/stop/ignore policy, CIB
+/// reconnecting) says nothing, so the last liveness ages out after I/O + loop timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServantHealth {
+    Online,
+    Transient,
+    Unhealthy,
+}
+
+impl From<ClusterHealth> for ServantHealth {
+    fn from(health: ClusterHealth) -> ServantHealth {
+        match health {
+            ClusterHealth::QuorateHealthy => ServantHealth::Online,
+            ClusterHealth::NotQuorate | ClusterHealth::Unhealthy => ServantHealth::Unhealthy,
+        }
+    }
+}
+
 /// Why a servant round failed (I/O error, header or slot changed, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServantFailure {
@@ -98,8 +141,19 @@ pub enum Event {
     },
     /// The driver gave up waiting for a device servant's round.
     ServantTimedOut { device: usize },
-    /// A cluster health report from the palisade daemon.
+    /// A cluster health report from the palisade daemon (the [`ClusterServant::Palisade`]
+    /// servant).
     ClusterHealth(ClusterHealth),
+    /// A report of a cluster servant, with what it saw (for the log).
+    ClusterServant {
+        servant: ClusterServant,
+        health: ServantHealth,
+        detail: String,
+    },
+    /// Pacemaker shut down gracefully on this node (pacemakerd reported shutdown
+    /// complete): back to the state before the cluster appeared, as sbd does when its
+    /// pcmk servant exits with its graceful-shutdown code.
+    ClusterShutdown { servant: ClusterServant },
     /// SIGTERM or an operator stop: clean exit.
     StopRequested,
     /// Time passes: evaluate quorum, pet, check the watchdog deadline.

@@ -106,7 +106,11 @@ fn parse_config(spec: &str) -> InquisitorConfig {
         .unwrap();
     let mut config = InquisitorConfig {
         devices,
-        cluster_integration: flags.contains('c'),
+        cluster_servants: if flags.contains('c') {
+            vec![ClusterServant::Palisade]
+        } else {
+            Vec::new()
+        },
         disk_priority: !flags.contains('z'),
         ..InquisitorConfig::default()
     };

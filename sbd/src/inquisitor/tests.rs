@@ -11,7 +11,11 @@ use super::*;
 fn config(devices: usize, cluster_integration: bool) -> InquisitorConfig {
     InquisitorConfig {
         devices,
-        cluster_integration,
+        cluster_servants: if cluster_integration {
+            vec![ClusterServant::Palisade]
+        } else {
+            Vec::new()
+        },
         ..InquisitorConfig::default()
     }
 }
@@ -368,5 +372,223 @@ fn mailbox_bytes() {
     for (byte, command, word) in table {
         assert_eq!(MailboxCommand::from_byte(byte), command);
         assert_eq!(command.as_str(), word);
+    }
+}
+
+/// ClusterLabs sbd's inquisitor table, row by row: (devices, good, all cluster servants
+/// alive, one alive, disk priority, armed, appeared) -> (tickle, can arm, appeared).
+#[test]
+fn combination_table() {
+    #[rustfmt::skip]
+    let rows = [
+        // diskless: everything is up to the cluster
+        (0, 0, true,  true,  true, false, false, (true,  true,  true)),
+        (0, 0, false, true,  true, false, false, (true,  true,  false)), // partial: arm, live
+        (0, 0, false, true,  true, true,  true,  (false, true,  true)),  // partial after appeared: starve
+        (0, 0, false, false, true, false, false, (true,  false, false)), // waiting for the cluster
+        (0, 0, false, false, true, true,  false, (false, false, false)), // armed, cluster gone before appearing
+        (0, 0, false, false, true, true,  true,  (false, false, true)),  // lost quorum: starve
+        // disks with priority (default): a lost disk alone does not kill a quorate node
+        (1, 1, false, false, true, true,  true,  (true,  true,  true)),
+        (1, 0, true,  true,  true, true,  true,  (true,  false, true)),  // surviving on the cluster
+        (1, 0, false, true,  true, true,  true,  (false, false, true)),  // no disk, no quorum: starve
+        (3, 2, false, false, true, true,  true,  (true,  true,  true)),
+        (3, 1, true,  true,  true, true,  true,  (true,  false, true)),
+        (3, 1, false, false, true, true,  true,  (false, false, true)),
+        // -z: both once the cluster has appeared
+        (1, 1, true,  true,  false, false, false, (true,  true,  true)),
+        (1, 1, false, true,  false, true,  false, (true,  true,  false)),
+        (1, 1, false, true,  false, true,  true,  (false, true,  true)),
+        (1, 0, true,  true,  false, true,  true,  (false, false, true)),
+    ];
+    for (devices, good, all, any, priority, armed, appeared, want) in rows {
+        let v = combine(RoundInputs {
+            devices,
+            good,
+            cluster_servants: 2,
+            cluster_all: all,
+            cluster_any: any,
+            disk_priority: priority,
+            armed,
+            cluster_appeared: appeared,
+        });
+        assert_eq!(
+            (v.tickle, v.can_arm, v.cluster_appeared),
+            want,
+            "devices {devices} good {good} all {all} any {any} priority {priority} armed {armed} appeared {appeared}"
+        );
+    }
+    // Without cluster servants, no disk quorum means no pet.
+    let v = combine(RoundInputs {
+        devices: 1,
+        good: 0,
+        cluster_servants: 0,
+        cluster_all: false,
+        cluster_any: false,
+        disk_priority: true,
+        armed: true,
+        cluster_appeared: false,
+    });
+    assert!(!v.tickle);
+}
+
+fn pacemaker_config(devices: usize) -> InquisitorConfig {
+    InquisitorConfig {
+        devices,
+        cluster_servants: vec![ClusterServant::Pacemaker, ClusterServant::Corosync],
+        ..InquisitorConfig::default()
+    }
+}
+
+fn report(servant: ClusterServant, health: ServantHealth) -> Event {
+    Event::ClusterServant {
+        servant,
+        health,
+        detail: String::new(),
+    }
+}
+
+/// Diskless with pacemaker and corosync: corosync alone arms; both appear; the node
+/// leaves the quorate partition (corosync unhealthy, pacemaker transient): it stops
+/// petting and self-fences one watchdog timeout after the last pet.
+#[test]
+fn diskless_node_that_loses_quorum_self_fences() {
+    let (mut inq, t0) = start(pacemaker_config(0));
+    let at = |s| t0 + secs(s);
+    inq.handle(
+        report(ClusterServant::Corosync, ServantHealth::Online),
+        at(0),
+    );
+    let armed = inq.handle(Event::Tick, at(0));
+    assert!(armed.contains(&Action::ArmWatchdog), "{armed:?}");
+    assert!(!inq.cluster_appeared());
+    for s in 1..=3 {
+        inq.handle(
+            report(ClusterServant::Corosync, ServantHealth::Online),
+            at(s),
+        );
+        inq.handle(
+            report(ClusterServant::Pacemaker, ServantHealth::Online),
+            at(s),
+        );
+        assert!(inq
+            .handle(Event::Tick, at(s))
+            .contains(&Action::PetWatchdog));
+    }
+    assert!(inq.cluster_appeared());
+    // Quorum lost at 4.
+    let mut fenced_at = None;
+    for s in 4..=12 {
+        inq.handle(
+            report(ClusterServant::Corosync, ServantHealth::Unhealthy),
+            at(s),
+        );
+        inq.handle(
+            report(ClusterServant::Pacemaker, ServantHealth::Transient),
+            at(s),
+        );
+        let actions = inq.handle(Event::Tick, at(s));
+        assert!(!actions.contains(&Action::PetWatchdog), "petted at {s}");
+        if let Some((kind, _, cause)) = fence_of(&actions) {
+            assert_eq!(kind, FenceKind::Reset);
+            assert!(matches!(cause, FenceCause::WatchdogStarved { .. }));
+            fenced_at = Some(s);
+            break;
+        }
+    }
+    // Last pet at 3, watchdog 5 s: the first tick past 8 s fences.
+    assert_eq!(fenced_at, Some(9));
+}
+
+/// With a disk, losing the disk alone does not kill a node of a quorate partition;
+/// losing quorum with the disk fine does not either (the disk decides).
+#[test]
+fn disk_and_cluster_cover_each_other() {
+    let (mut inq, t0) = start(pacemaker_config(1));
+    let at = |s| t0 + secs(s);
+    let both_online = |inq: &mut Inquisitor, s| {
+        inq.handle(
+            report(ClusterServant::Corosync, ServantHealth::Online),
+            at(s),
+        );
+        inq.handle(
+            report(ClusterServant::Pacemaker, ServantHealth::Online),
+            at(s),
+        );
+    };
+    for s in 0..=20 {
+        let disk = if s < 10 {
+            Ok(None)
+        } else {
+            Err(ServantFailure {
+                reason: "EIO".into(),
+            })
+        };
+        inq.handle(
+            Event::ServantReport {
+                device: 0,
+                result: disk,
+            },
+            at(s),
+        );
+        both_online(&mut inq, s);
+        let actions = inq.handle(Event::Tick, at(s));
+        assert_eq!(fence_of(&actions), None, "fenced at {s}: {actions:?}");
+        assert_eq!(inq.phase(), Phase::Running);
+    }
+    // Quorum lost (pacemaker: unhealthy with disks) while the disk is good again.
+    for s in 21..=40 {
+        inq.handle(
+            Event::ServantReport {
+                device: 0,
+                result: Ok(None),
+            },
+            at(s),
+        );
+        inq.handle(
+            report(ClusterServant::Corosync, ServantHealth::Unhealthy),
+            at(s),
+        );
+        inq.handle(
+            report(ClusterServant::Pacemaker, ServantHealth::Unhealthy),
+            at(s),
+        );
+        let actions = inq.handle(Event::Tick, at(s));
+        assert!(actions.contains(&Action::PetWatchdog), "not petted at {s}");
+    }
+}
+
+/// A graceful pacemaker shutdown resets "cluster appeared": with corosync still up the
+/// node lives on (sbd: the pcmk servant's graceful-shutdown exit).
+#[test]
+fn graceful_pacemaker_shutdown_does_not_fence() {
+    let (mut inq, t0) = start(pacemaker_config(0));
+    let at = |s| t0 + secs(s);
+    for s in 0..=2 {
+        inq.handle(
+            report(ClusterServant::Corosync, ServantHealth::Online),
+            at(s),
+        );
+        inq.handle(
+            report(ClusterServant::Pacemaker, ServantHealth::Online),
+            at(s),
+        );
+        inq.handle(Event::Tick, at(s));
+    }
+    assert!(inq.cluster_appeared());
+    inq.handle(
+        Event::ClusterShutdown {
+            servant: ClusterServant::Pacemaker,
+        },
+        at(3),
+    );
+    assert!(!inq.cluster_appeared());
+    for s in 3..=20 {
+        inq.handle(
+            report(ClusterServant::Corosync, ServantHealth::Online),
+            at(s),
+        );
+        let actions = inq.handle(Event::Tick, at(s));
+        assert!(actions.contains(&Action::PetWatchdog), "not petted at {s}");
     }
 }
