@@ -243,3 +243,45 @@ fn bad_inputs_are_config_errors() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn daemons_refuse_their_own_unsafe_configuration() {
+    let dir = std::env::temp_dir().join(format!("palisade-check-refuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // The fencer: a device delay beyond the fencing timeout (the fixture).
+    let fencer = fixtures().join("palisade_fencer_bad/fencer.toml");
+    let o = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(["daemon", "--config"])
+        .arg(&fencer)
+        .args(["--socket"])
+        .arg(dir.join("f.sock"))
+        .output()
+        .expect("run daemon");
+    assert_eq!(o.status.code(), Some(9));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("unsafe [device-delay]"), "{stderr}");
+    assert!(!dir.join("f.sock").exists());
+    // The node: keepalive not below the sbd watchdog timeout it reports health to.
+    std::fs::write(dir.join("key"), "0123456789abcdef0123").expect("key");
+    let node = fixtures().join("palisade_node_good/node.toml");
+    let text = std::fs::read_to_string(node)
+        .expect("node.toml")
+        .replace("keepalive = \"200ms\"", "keepalive = \"5s\"")
+        .replace("deadtime = \"2s\"", "deadtime = \"11s\"")
+        .replace("watchdog-timeout = \"10s\"", "watchdog-timeout = \"20s\"");
+    std::fs::write(dir.join("node.toml"), text).expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .current_dir(&dir)
+        .args(["node", "--check", "--config", "node.toml"])
+        .output()
+        .expect("run node");
+    assert_eq!(
+        o.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("unsafe [sbd-health-keepalive]"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

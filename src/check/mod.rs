@@ -110,6 +110,25 @@ impl Report {
             .filter(|f| f.severity == Severity::Unsafe)
     }
 
+    /// What a daemon says when it refuses to start on its own configuration: one line
+    /// per unsafe finding (rule, message, formula); `None` when nothing is unsafe.
+    pub fn refusal(&self) -> Option<String> {
+        let lines: Vec<String> = self
+            .unsafe_findings()
+            .map(|f| format!("unsafe [{}]: {} (rule: {})", f.rule, f.message, f.formula))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
+    /// The warnings, one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .map(|f| format!("warning [{}]: {}", f.rule, f.message))
+            .collect()
+    }
+
     /// The readable text of `palisade check`.
     pub fn text(&self) -> String {
         let mut out = String::new();
@@ -171,6 +190,20 @@ pub fn show_ms(ms: u64) -> String {
 /// Milliseconds of a span.
 pub fn ms(span: Duration) -> u64 {
     millis(span)
+}
+
+/// The rules that apply to one palisade fencer configuration alone.
+pub fn fencer_config(cfg: &crate::fencer::config::FencerConfig, path: &str) -> Report {
+    let mut model = Model::default();
+    model.add_fencer(cfg, path);
+    check(&model)
+}
+
+/// The rules that apply to one palisade node configuration alone.
+pub fn node_config(cfg: &crate::node::config::NodeConfig, path: &str) -> Report {
+    let mut model = Model::default();
+    model.add_node(cfg, path);
+    check(&model)
 }
 
 /// Check a model: the derived values and every broken rule.
