@@ -36,6 +36,9 @@ pub enum Exit {
     SelfFenced,
     /// `palisade node`: a self-fence that did not happen.
     SelfFenceFailed,
+    /// The configuration is valid but its timeouts are unsafe together (`palisade
+    /// check`, and `palisade daemon` / `palisade node` refusing to start).
+    Unsafe,
     /// No device can fence the target (`stonith_admin`: 105).
     NoDevice,
     /// The operation timed out (`stonith_admin`: 124).
@@ -49,7 +52,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit, in the order `palisade --help` lists them.
-    pub const ALL: [Exit; 16] = [
+    pub const ALL: [Exit; 17] = [
         Exit::Success,
         Exit::Failed,
         Exit::Usage,
@@ -62,6 +65,7 @@ impl Exit {
         Exit::FencedByPeer,
         Exit::SelfFenced,
         Exit::SelfFenceFailed,
+        Exit::Unsafe,
         Exit::NoDevice,
         Exit::TimedOut,
         Exit::Unsupported,
@@ -94,6 +98,7 @@ impl Exit {
             Exit::Protocol => 6,
             Exit::Daemon => 7,
             Exit::NoAnswer => 8,
+            Exit::Unsafe => 9,
             Exit::FencedByPeer => 20,
             Exit::SelfFenced => 21,
             Exit::NoDevice | Exit::NoSuchAttribute => 105,
@@ -116,6 +121,7 @@ impl Exit {
             Exit::FencedByPeer => "node: fenced by a peer",
             Exit::SelfFenced => "node: self-fence recorded",
             Exit::SelfFenceFailed => "node: self-fence did not happen",
+            Exit::Unsafe => "unsafe configuration",
             Exit::NoDevice => "no device",
             Exit::TimedOut => "timed out",
             Exit::Unsupported => "crm_attribute: not supported",
@@ -168,7 +174,7 @@ mod tests {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(
             codes,
-            [0, 1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 1, 105, 124, 3, 105]
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 1, 9, 105, 124, 3, 105]
         );
         let help = Exit::help_text();
         assert!(help.contains("  20  node: fenced by a peer"), "{help}");

@@ -1,6 +1,8 @@
 //! palisade: the daemon and CLI of a fencing (STONITH) subsystem for Linux HA clusters.
 //!
 //! The fence agents themselves live in the `fence-agents` crate. Module map:
+//! - [`check`]: `palisade check`: the stack's timing model and the rules between its
+//!   timeouts (pure).
 //! - [`cluster`]: membership, quorum and fence-before-failover decisions (pure).
 //! - [`fencer`]: devices, topology, the fencing state machine, agent executor, history.
 //! - [`ipc`]: the local IPC layer of both sockets: JSON lines, versioned envelope, peer
@@ -14,6 +16,7 @@
 //! - [`node`]: `palisade node`: the cluster node daemon (heartbeats, quorum, fencing, resources).
 //! - [`process`]: the one process runner: every agent (fence or resource) runs through it.
 pub mod api;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod daemon;

@@ -70,6 +70,14 @@ pub enum Command {
     Metrics,
     /// Check a configuration file, or run an agent's validate-all
     Validate(ValidateArgs),
+    /// Check the timeouts of the whole fencing stack against each other
+    #[command(
+        long_about = "Build one timing model from palisade's fencer and node configurations and \
+                      an existing pacemaker cluster's corosync.conf, sbd settings, CIB and sbd \
+                      header; print the values, the safe values derived from them with their \
+                      formula, and every rule they break. Exits 9 when a pair is unsafe."
+    )]
+    Check(CheckArgs),
     /// An agent's metadata XML
     Metadata(MetadataArgs),
     /// Convert heartbeat's ha.cf, haresources and authkeys to a node configuration
@@ -230,6 +238,34 @@ pub struct ValidateArgs {
     /// An agent parameter (repeatable; with --agent)
     #[arg(short = 'o', long = "param", value_name = "KEY=VALUE", value_parser = key_value, conflicts_with = "config")]
     pub params: Vec<(String, String)>,
+}
+
+/// `palisade check`: at least one input.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[command(group(ArgGroup::new("inputs").required(true).multiple(true)
+    .args(["config", "node_config", "corosync", "sbd_config", "cib", "sbd_device"])))]
+pub struct CheckArgs {
+    /// palisade's fencer configuration (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// palisade's node configuration (TOML)
+    #[arg(long, value_name = "FILE")]
+    pub node_config: Option<PathBuf>,
+    /// The local node of --node-config (default its [cluster] node)
+    #[arg(long, value_name = "NAME", requires = "node_config")]
+    pub node: Option<String>,
+    /// corosync.conf
+    #[arg(long, value_name = "FILE")]
+    pub corosync: Option<PathBuf>,
+    /// sbd's settings (/etc/sysconfig/sbd or /etc/default/sbd)
+    #[arg(long, value_name = "FILE")]
+    pub sbd_config: Option<PathBuf>,
+    /// The CIB as XML (what `cibadmin -Q` prints)
+    #[arg(long, value_name = "FILE")]
+    pub cib: Option<PathBuf>,
+    /// An sbd device or image whose header to read (repeatable)
+    #[arg(long, value_name = "DEV")]
+    pub sbd_device: Vec<PathBuf>,
 }
 
 /// `palisade metadata`.

@@ -82,8 +82,20 @@ pub fn daemon(args: &DaemonArgs, socket: Option<&Path>) -> Exit {
     if let Some(socket) = socket {
         config.daemon.socket = socket.to_path_buf();
     }
+    let path = args.config.as_ref().map_or_else(
+        || "embedded default".to_string(),
+        |p| p.display().to_string(),
+    );
+    let timing = crate::check::fencer_config(&config, &path);
+    if let Some(refusal) = timing.refusal() {
+        eprintln!(
+            "palisade daemon: refusing to start, the configuration's timeouts are unsafe \
+             (palisade check --config {path} explains):\n{refusal}"
+        );
+        return Exit::Unsafe;
+    }
     init_logging();
-    for w in &config.warnings {
+    for w in config.warnings.iter().chain(&timing.warnings()) {
         tracing::warn!("{w}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -15,10 +15,12 @@
 //! - [`cluster`]: `status`, `resource ...`, `explain`, `maintenance on|off` and
 //!   `node standby|online|maintenance|ready` (the node daemon's control socket).
 //! - [`local`]: `daemon`, `validate`, `metadata` (no running daemon needed).
+//! - [`check`]: `check` (the timing model of the whole stack, [`crate::check`]).
 //! - [`import`]: `import` (heartbeat v1 files to a node configuration).
 //! - [`generate`]: the hidden `generate completions SHELL` and `generate man DIR`, for
 //!   packaging.
 
+pub mod check;
 pub mod cluster;
 pub mod definition;
 pub mod fencer;
@@ -69,6 +71,7 @@ pub fn run(cli: Cli) -> Exit {
     match &cli.command {
         Command::Daemon(args) => local::daemon(args, socket),
         Command::Validate(args) => local::validate(args),
+        Command::Check(args) => check::run(args, cli.json),
         Command::Metadata(args) => local::metadata(args),
         Command::Import(args) => import::run(args),
         Command::Node(args) => node(args, &cli),

@@ -67,6 +67,17 @@ pub fn run_daemon(config: &Path, node: Option<&str>, check: bool) -> Exit {
             return Exit::Config;
         }
     };
+    let timing = crate::check::node_config(&cfg, &config.display().to_string());
+    if let Some(refusal) = timing.refusal() {
+        eprintln!(
+            "palisade node: the configuration's timeouts are unsafe (palisade check --node-config {} explains):\n{refusal}",
+            config.display()
+        );
+        return Exit::Unsafe;
+    }
+    for w in timing.warnings() {
+        eprintln!("palisade node: {w}");
+    }
     if check {
         println!(
             "configuration ok: cluster {}, this node {} (id {}), {} node(s), {} ring(s), {} resource(s)",
