@@ -25,7 +25,10 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_ipdu", fence_agents::agents::ipdu::AGENT),
         ("fence_lindypdu", fence_agents::agents::lindypdu::AGENT),
         ("fence_emerson", fence_agents::agents::emerson::AGENT),
-        ("fence_intelmodular", fence_agents::agents::intelmodular::AGENT),
+        (
+            "fence_intelmodular",
+            fence_agents::agents::intelmodular::AGENT,
+        ),
         ("fence_ibmblade", fence_agents::agents::ibmblade::AGENT),
         (
             "fence_heuristics_ping",
