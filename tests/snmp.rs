@@ -8,13 +8,10 @@
 //! Each test starts its own snmpd on its own port (18600 and up) and stops it by PID.
 
 mod common;
+mod snmp_peer;
 
-use common::{
-    built_binary, output_text, run_agent, run_raw, start_on_free_port, stop_pid, Mode, Options,
-    Outcome, PortPool, LOOPBACK,
-};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use common::{run_agent, run_raw, Mode, Options, LOOPBACK};
+use snmp_peer::{apc, clusterlabs, ifmib, run, same_as_clusterlabs, Peer, MODES};
 use std::time::Duration;
 
 const CLUSTERLABS_APC: &str = "/usr/sbin/fence_apc_snmp";
@@ -23,198 +20,6 @@ const CLUSTERLABS_IFMIB: &str = "/usr/sbin/fence_ifmib";
 const SYSOID_UNKNOWN: &str = ".1.3.6.1.4.1.318.1.3.4.99";
 const RPDU_CONTROL: &str = ".1.3.6.1.4.1.318.1.1.12.3.3.1.1.4.";
 const MS_CONTROL: &str = ".1.3.6.1.4.1.318.1.1.4.4.2.1.3.";
-
-/// UDP ports of this test process: 18600.. shifted by the process id.
-static UDP_PORTS: PortPool = PortPool::new(18600, 50, 20, 30000);
-
-/// A loopback UDP port in 18600.. that nobody holds, distinct within this process.
-fn free_port() -> u16 {
-    UDP_PORTS.udp()
-}
-
-/// One snmpd from tests/fixtures/snmp_pdu.sh, stopped by its PID on drop.
-struct Peer {
-    port: u16,
-    dir: PathBuf,
-    pid: i32,
-}
-
-impl Peer {
-    fn start() -> Peer {
-        Peer::start_as(None)
-    }
-
-    /// Start with another sysObjectID (picks another APC model in fence_apc_snmp).
-    fn start_as(sysobjectid: Option<&str>) -> Peer {
-        let started = start_on_free_port("palisade-test-snmpd", free_port, |port, dir| {
-            let out = fixture(dir, port, sysobjectid, "start");
-            let pid = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("PID="))
-                .and_then(|p| p.parse::<i32>().ok());
-            match (out.status.success(), pid) {
-                (true, Some(pid)) => Ok(pid),
-                _ => Err(output_text(&out)),
-            }
-        })
-        .unwrap_or_else(|e| panic!("could not start snmpd (apt-get install snmpd snmp):\n{e}"));
-        Peer {
-            port: started.port,
-            dir: started.dir,
-            pid: started.pid,
-        }
-    }
-
-    /// 1 = on/up, 2 = off/down, from the backend's state file (no SNMP involved).
-    fn state(&self, kind: &str, n: u32) -> u32 {
-        let text = std::fs::read_to_string(self.dir.join("state")).unwrap_or_default();
-        text.lines()
-            .find_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                (w.len() == 3 && w[0] == kind && w[1] == n.to_string())
-                    .then(|| w[2].parse().unwrap())
-            })
-            .unwrap_or(1)
-    }
-
-    fn outlet_on(&self, n: u32) -> bool {
-        self.state("outlet", n) == 1
-    }
-
-    fn port_up(&self, n: u32) -> bool {
-        self.state("port", n) == 1
-    }
-
-    /// Put every outlet on and every port up again.
-    fn reset(&self) {
-        let _ = std::fs::remove_file(self.dir.join("state"));
-        let _ = std::fs::write(self.dir.join("sets.log"), "");
-    }
-
-    /// Switch outlet `n` off behind the agents' back.
-    fn force_outlet_off(&self, n: u32) {
-        let mut lines: Vec<String> = (1..=8)
-            .map(|i| {
-                format!(
-                    "outlet {i} {}",
-                    if i == n { 2 } else { self.state("outlet", i) }
-                )
-            })
-            .collect();
-        lines.extend((1..=8).map(|i| format!("port {i} {}", self.state("port", i))));
-        std::fs::write(self.dir.join("state"), lines.join("\n") + "\n").unwrap();
-    }
-
-    /// From now on the first GET of an outlet's/port's state after each SET of it fails
-    /// (the backend answers NONE: snmpd says noSuchInstance).
-    fn make_flaky(&self) {
-        std::fs::write(self.dir.join("state.flaky"), "").unwrap();
-    }
-
-    /// The failed reads the flaky backend served: `outlet 3`.
-    fn flaky_reads(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("sets.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.split_whitespace().nth(1) == Some("FLAKY"))
-            .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
-            .collect()
-    }
-
-    /// SETs the device executed: `outlet 3 2 <oid>`.
-    fn sets(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("sets.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.split_whitespace().nth(1) == Some("SET"))
-            .map(|l| l.split_whitespace().skip(2).collect::<Vec<_>>().join(" "))
-            .collect()
-    }
-
-    fn base(&self) -> Options {
-        Options::new().set("ip", LOOPBACK).set("ipport", self.port)
-    }
-
-    /// fence_apc_snmp's defaults: SNMP v1, community private.
-    fn v1(&self) -> Options {
-        self.base()
-    }
-
-    fn v2c(&self, community: &str) -> Options {
-        self.base()
-            .set("snmp_version", "2c")
-            .set("community", community)
-    }
-
-    fn v3_sha_aes(&self, password: &str, priv_password: &str) -> Options {
-        self.base()
-            .set("snmp_version", "3")
-            .set("username", "fenceuser")
-            .set("password", password)
-            .set("snmp_auth_prot", "SHA")
-            .set("snmp_sec_level", "authPriv")
-            .set("snmp_priv_prot", "AES")
-            .set("snmp_priv_passwd", priv_password)
-    }
-
-    /// Independent reading through net-snmp's snmpget.
-    fn snmpget(&self, oid: &str) -> String {
-        let out = Command::new("snmpget")
-            .args(["-m", "", "-On", "-Oqv", "-v2c", "-c", "public"])
-            .arg(format!("{LOOPBACK}:{}", self.port))
-            .arg(oid)
-            .output()
-            .expect("run snmpget");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        // Our own snmpd only: the PID the fixture printed when it started it.
-        stop_pid(self.pid);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn fixture(dir: &Path, port: u16, sysobjectid: Option<&str>, cmd: &str) -> std::process::Output {
-    let mut c = Command::new("bash");
-    c.arg(common::repo_root().join("tests/fixtures/snmp_pdu.sh"))
-        .arg(cmd)
-        .env("SNMP_PORT", port.to_string())
-        .env("SNMP_DIR", dir)
-        .stdin(Stdio::null());
-    if let Some(id) = sysobjectid {
-        c.env("SNMP_SYSOBJECTID", id);
-    }
-    c.output().expect("run tests/fixtures/snmp_pdu.sh")
-}
-
-fn apc() -> PathBuf {
-    built_binary("fence_apc_snmp")
-}
-
-fn ifmib() -> PathBuf {
-    built_binary("fence_ifmib")
-}
-
-fn clusterlabs(path: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(path);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "NOTICE: {path} not installed (apt-get install fence-agents); comparison skipped"
-        );
-        None
-    }
-}
-
-fn run(agent: &Path, mode: Mode, options: Options, action: &str) -> Outcome {
-    run_agent(agent, mode, &options.set("action", action))
-}
-
-const MODES: [Mode; 2] = [Mode::Argv, Mode::Stdin];
 
 #[test]
 fn apc_v1_every_action_via_argv_and_stdin() {
@@ -571,25 +376,6 @@ fn bad_options_are_clear_errors() {
     let out = run(&ifmib(), Mode::Argv, peer.base().set("plug", 1), "status");
     out.expect_code(1, "ifmib without community");
     assert!(out.stderr.contains("community"), "{out:#?}");
-}
-
-/// Run ClusterLabs' agent and ours from the same device state; same exit code and stdout.
-fn same_as_clusterlabs(peer: &Peer, ours: &Path, theirs: &Path, opts: Options, action: &str) {
-    let what = format!("{} {action} {:?}", ours.display(), opts.argv());
-    peer.reset();
-    let t = run(theirs, Mode::Argv, opts.clone(), action);
-    peer.reset();
-    let o = run(ours, Mode::Argv, opts, action);
-    assert!(!o.stderr.contains("panicked"), "{what}: {o:#?}");
-    assert_eq!(
-        o.code, t.code,
-        "{what}: exit codes differ\nours {o:#?}\ntheirs {t:#?}"
-    );
-    assert_eq!(
-        o.result_lines(),
-        t.result_lines(),
-        "{what}: stdout differs\nours {o:#?}\ntheirs {t:#?}"
-    );
 }
 
 #[test]

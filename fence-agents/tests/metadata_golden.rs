@@ -21,6 +21,15 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_ilo4_ssh", fence_agents::agents::ilo_ssh::AGENT),
         ("fence_apc_snmp", fence_agents::agents::apc_snmp::AGENT),
         ("fence_ifmib", fence_agents::agents::ifmib::AGENT),
+        ("fence_eaton_snmp", fence_agents::agents::eaton_snmp::AGENT),
+        ("fence_ipdu", fence_agents::agents::ipdu::AGENT),
+        ("fence_lindypdu", fence_agents::agents::lindypdu::AGENT),
+        ("fence_emerson", fence_agents::agents::emerson::AGENT),
+        (
+            "fence_intelmodular",
+            fence_agents::agents::intelmodular::AGENT,
+        ),
+        ("fence_ibmblade", fence_agents::agents::ibmblade::AGENT),
         (
             "fence_heuristics_ping",
             fence_agents::agents::heuristics_ping::AGENT,

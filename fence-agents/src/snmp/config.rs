@@ -83,7 +83,7 @@ pub const SNMPWALK_PATH: OptionSpec = OptionSpec::text(
 .default("/usr/bin/snmpwalk")
 .order(1000);
 
-/// The whole option table of an SNMP agent (fence_apc_snmp, fence_ifmib), in
+/// The whole option table of an SNMP agent (fence_apc_snmp, fence_ifmib...), in
 /// ClusterLabs' order: the SNMP options with the common address, login and plug ones.
 pub const AGENT_OPTIONS: &[OptionSpec] = &[
     COMMUNITY,
@@ -106,11 +106,15 @@ pub const AGENT_OPTIONS: &[OptionSpec] = &[
     SNMPWALK_PATH,
 ];
 
+/// The SNMP version: `--snmp-version`, else (agents without a default, such as
+/// fence_emerson) v3 with a user name and v2c without, as ClusterLabs completes it.
 fn version(p: &Params) -> Version {
     match p.text("snmp_version") {
+        Some("1") => Version::V1,
         Some("2c") => Version::V2c,
         Some("3") => Version::V3,
-        _ => Version::V1,
+        _ if p.text("username").is_some() => Version::V3,
+        _ => Version::V2c,
     }
 }
 

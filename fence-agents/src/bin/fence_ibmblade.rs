@@ -1,0 +1,4 @@
+//! `fence_ibmblade`: IBM BladeCenter blades over SNMP v1, v2c or v3.
+fn main() -> std::process::ExitCode {
+    fence_agents::run::main(&fence_agents::agents::ibmblade::AGENT)
+}
