@@ -8,7 +8,8 @@
 //! BEFORE the service starts elsewhere and no two nodes may ever run it; each scenario
 //! ends with one SUMMARY line (faults injected, violations, failover times).
 //!
-//! Needs root and `ip netns`; otherwise each test prints a NOTICE and passes.
+//! Needs root and `ip netns`; otherwise each test is a counted skip (`SKIPPED:` line), and
+//! under CI=true or as root a failure (`testkit::skip::required`).
 
 mod common_cluster;
 
@@ -380,7 +381,7 @@ fn a_bmc_that_is_down_blocks_failover_until_it_answers() {
 #[test]
 fn a_stalled_sbd_disk_costs_no_node_while_the_cluster_is_quorate() {
     if let Some(why) = shared_disk_unavailable() {
-        eprintln!("NOTICE: disk-stall test skipped: {why}");
+        testkit::skip::required(format!("shared sbd disk: {why}"));
         return;
     }
     let Some(mut c) = lab(

@@ -13,7 +13,8 @@
 //! node left out alone is fenced).
 //! Each scenario ends with one SUMMARY line (faults, violations, failover times).
 //!
-//! Needs root and `ip netns`; otherwise each test prints a NOTICE and passes.
+//! Needs root and `ip netns`; otherwise each test is a counted skip (`SKIPPED:` line), and
+//! under CI=true or as root a failure (`testkit::skip::required`).
 
 mod common_cluster;
 
@@ -26,7 +27,9 @@ use common_cluster::*;
 fn three_nodes_fence_through_the_bmc_before_failover_then_rejoin() {
     let dummy = std::path::Path::new("/usr/lib/ocf/resource.d/heartbeat/Dummy").is_file();
     if !dummy {
-        eprintln!("NOTICE: resource-agents not installed: ocf:heartbeat:Dummy left out");
+        testkit::skip::required(
+            "resource-agents not installed: ocf:heartbeat:Dummy left out (apt-get install resource-agents)",
+        );
     }
     let Some(mut c) = lab(
         "a",
@@ -273,7 +276,7 @@ fn packet_loss_is_ridden_out_until_it_is_total() {
         .output()
         .is_err()
     {
-        eprintln!("NOTICE: packet-loss test skipped: iptables missing (apt-get install iptables)");
+        testkit::skip::required("iptables missing (apt-get install iptables)");
         return;
     }
     // Two rings, keepalive 200 ms, deadtime 1 s = 5 keepalives: a peer is lost only when
@@ -390,7 +393,7 @@ fn a_link_lost_one_way_between_two_nodes_fences_one_side() {
         .output()
         .is_err()
     {
-        eprintln!("NOTICE: one-way link test skipped: iptables missing (apt-get install iptables)");
+        testkit::skip::required("iptables missing (apt-get install iptables)");
         return;
     }
     let setup = Setup {

@@ -14,7 +14,7 @@
 //! the daemons it started, by PID; no self-fence can fire (`no-quorum-policy = stop`,
 //! `setpriv --bounding-set -sys_boot`, `PALISADE_FORBID_SELF_FENCE`).
 //!
-//! Needs root and `ip netns`; otherwise the test prints a NOTICE and passes.
+//! Needs root and `ip netns`; otherwise a counted skip (`SKIPPED:` line), a failure under CI=true or as root.
 
 mod common_cluster;
 

@@ -10,7 +10,7 @@
 //! its failed node came back; and heartbeat's auto_failback taking it home.
 //!
 //! Needs root, `ip netns` and Debian's resource-agents; otherwise each test prints a
-//! NOTICE and passes.
+//! counted skip (`SKIPPED:` line); under CI=true or as root a failure.
 
 mod common_cluster;
 mod common_resources;

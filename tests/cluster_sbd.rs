@@ -18,7 +18,7 @@
 //!
 //! Every node runs under `setpriv --bounding-set -sys_boot` with
 //! PALISADE_FORBID_SELF_FENCE=1. Needs root, `ip netns` and loop devices (and
-//! /usr/sbin/sbd for the second test); otherwise a NOTICE and a pass.
+//! /usr/sbin/sbd for the second test); otherwise a counted skip (`SKIPPED:` line), a failure under CI=true or as root.
 
 mod common_arbitration;
 #[allow(unused_imports)]
@@ -32,11 +32,11 @@ use common_cluster::{lab_unavailable, now_ms, table, wait_until, Ev, Scenario};
 /// The node running the service at the cut (first in the default preference order).
 const LOST: usize = 1;
 
-/// A lab of three nodes and the shared disk, or None (with a NOTICE) where either cannot
-/// be made. The disk is made first and so outlives the lab's processes.
+/// A lab of three nodes and the shared disk, or None (a counted skip; a failure under
+/// CI=true or as root) where either cannot be made. The disk is made first and so outlives the lab's processes.
 fn pill_lab(tag: &str) -> Option<(LoopSbdDisk, Lab)> {
     if let Some(why) = lab_unavailable().or_else(loop_disk_unavailable) {
-        eprintln!("NOTICE: poison-pill test skipped: {why}");
+        testkit::skip::required(format!("poison-pill lab: {why}"));
         return None;
     }
     let disk = LoopSbdDisk::new(&format!("{}{tag}", std::process::id()), 3);
@@ -217,7 +217,7 @@ fn a_poison_pill_fences_the_lost_node_before_its_service_moves() {
 #[test]
 fn clusterlabs_sbd_reads_our_poison_pill_on_the_lost_node() {
     if let Some(why) = their_sbd_unavailable() {
-        eprintln!("NOTICE: ClusterLabs sbd poison-pill test skipped: {why}");
+        testkit::skip::required(format!("ClusterLabs sbd watcher: {why}"));
         return;
     }
     let Some((disk, mut c)) = pill_lab("t") else {

@@ -11,7 +11,8 @@
 //!   loser fenced only after `watchdog-timeout`.
 //!
 //! Every node runs under `setpriv --bounding-set -sys_boot` with PALISADE_FORBID_SELF_FENCE
-//! (never a real reboot). Needs root and `ip netns`; otherwise each test prints a NOTICE.
+//! (never a real reboot). Needs root and `ip netns`; otherwise each test is
+//! a counted skip (`SKIPPED:` line), a failure under CI=true or as root.
 
 mod common_arbitration;
 #[allow(unused_imports)]

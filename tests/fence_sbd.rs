@@ -4,7 +4,7 @@
 //! ClusterLabs' `fence_sbd` (same exit codes, same stdout lines) on a twin disk.
 //!
 //! Needs root, losetup (through `tests/fixtures/sbd_loop.sh`) and /usr/sbin/sbd; without
-//! them each test prints a NOTICE and passes. Only sbd's disk commands run (create,
+//! them each test is a counted skip (`SKIPPED:` line), a failure under CI=true or as root. Only sbd's disk commands run (create,
 //! allocate, list; ClusterLabs' fence_sbd runs `message`), never `watch`; the watchdog is
 //! set to /dev/null throughout and nothing opens a watchdog device.
 
@@ -63,15 +63,15 @@ impl Drop for Disk {
 }
 
 /// `count` Debian-created sbd disks with node1 and node2 allocated, or `None` after a
-/// NOTICE when the peer cannot run here.
+/// counted skip when the peer cannot run here (a failure under CI=true or as root).
 fn debian_disks(test: &str, count: usize) -> Option<Vec<Disk>> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("NOTICE: skipping {test}: not root (losetup and sbd need root)");
+        testkit::skip::required(format!("{test}: not root (losetup and sbd need root)"));
         return None;
     }
     if !Path::new(THEIR_SBD).exists() {
-        eprintln!("NOTICE: skipping {test}: {THEIR_SBD} missing (apt-get install sbd)");
+        testkit::skip::required(format!("{test}: {THEIR_SBD} missing (apt-get install sbd)"));
         return None;
     }
     let mut disks = Vec::new();
@@ -79,7 +79,7 @@ fn debian_disks(test: &str, count: usize) -> Option<Vec<Disk>> {
         match Disk::attach() {
             Ok(d) => disks.push(d),
             Err(e) => {
-                eprintln!("NOTICE: skipping {test}: no loop device: {e}");
+                testkit::skip::required(format!("{test}: no loop device: {e}"));
                 return None;
             }
         }
@@ -237,7 +237,9 @@ type Step = (
 #[test]
 fn side_by_side_with_clusterlabs_fence_sbd() {
     if !Path::new(THEIR_FENCE_SBD).exists() {
-        eprintln!("NOTICE: {THEIR_FENCE_SBD} not installed (apt-get install fence-agents); side-by-side skipped");
+        testkit::skip::optional(format!(
+            "{THEIR_FENCE_SBD} not installed (apt-get install fence-agents): side-by-side not possible"
+        ));
         return;
     }
     let Some(disks) = debian_disks("fence_sbd side by side", 2) else {

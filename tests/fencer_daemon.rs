@@ -210,7 +210,9 @@ fn as_nobody(dir: &TempDir) -> Option<(PathBuf, PathBuf)> {
     let root = unsafe { libc::geteuid() } == 0;
     let setpriv = PathBuf::from("/usr/bin/setpriv");
     if !root || !setpriv.is_file() {
-        eprintln!("NOTICE: not root or no setpriv: the run-as-nobody checks are skipped");
+        testkit::skip::required(
+            "not root or no /usr/bin/setpriv: the run-as-nobody checks cannot run",
+        );
         return None;
     }
     let cli = dir.join("palisade");

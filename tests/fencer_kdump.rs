@@ -64,7 +64,7 @@ fn fence(daemon: &Daemon) -> Value {
 #[test]
 fn kdump_message_satisfies_level_one_and_the_power_device_stays_on() {
     if !Path::new(SENDER).is_file() {
-        eprintln!("NOTICE: {SENDER} missing (apt-get install fence-agents); skipped");
+        testkit::skip::required(format!("{SENDER} missing (apt-get install fence-agents)"));
         return;
     }
     let files = TempDir::new("kdump-level-files");

@@ -79,9 +79,9 @@ fn usable() -> bool {
     let root = unsafe { libc::geteuid() } == 0;
     let installed = Path::new(FENCED).is_file() && Path::new(STONITH_ADMIN).is_file();
     if !root || !installed {
-        eprintln!(
-            "NOTICE: pacemaker interop skipped (needs root and apt package pacemaker: {FENCED}, {STONITH_ADMIN})"
-        );
+        testkit::skip::required(format!(
+            "pacemaker interop needs root and apt package pacemaker ({FENCED}, {STONITH_ADMIN})"
+        ));
     }
     root && installed
 }
@@ -130,10 +130,10 @@ fn pacemaker_fencer_uses_our_agent_and_calls_agents_like_palisade() {
     let up = wait_until(Duration::from_secs(15), || admin(&["-L"]).status.success());
     if !up {
         let exited = matches!(fenced.0.try_wait(), Ok(Some(_)));
-        eprintln!(
-            "NOTICE: pacemaker-fenced did not come up (exited: {exited}; another one running?): skipped\n{}",
+        testkit::skip::required(format!(
+            "pacemaker-fenced did not come up (exited: {exited}; another one running?)\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        ));
         return;
     }
 

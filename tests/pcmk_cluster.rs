@@ -16,7 +16,7 @@
 //!
 //! Assertions are on structured data only (exit codes, crm_mon / crm_resource /
 //! stonith_admin XML, BMC log lines, the Dummy state files); every wait is a bounded poll
-//! on a condition. Not root (and no CI=true): skipped with a NOTICE. As root or with
+//! on a condition. Not root (and no CI=true): a counted skip. As root or with
 //! CI=true, a lab that cannot run is a failure.
 
 mod common_pcmk;

@@ -21,7 +21,7 @@
 //! pet-file watchdog (`pet-file:/run/sbd.pets`) and `--self-fence=record:` (lab.sh
 //! refuses to start sbd otherwise); no /dev/watchdog is opened. Assertions are on
 //! structured data (crm_mon / crm_attribute XML, pet files, the record file); waits are
-//! bounded polls on conditions. Not root (and no CI=true): skipped with a NOTICE.
+//! bounded polls on conditions. Not root (and no CI=true): a counted skip.
 
 mod common_pcmk;
 

@@ -29,10 +29,10 @@ fn clusterlabs(name: &str) -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!(
-            "NOTICE: {} not installed (apt-get install fence-agents); side-by-side skipped",
+        testkit::skip::optional(format!(
+            "{} not installed (apt-get install fence-agents): side-by-side not possible",
             path.display()
-        );
+        ));
         None
     }
 }

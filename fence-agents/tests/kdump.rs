@@ -34,7 +34,7 @@ struct Sender(Child);
 impl Sender {
     fn start(target: &str, port: u16) -> Option<Sender> {
         if !Path::new(SENDER).is_file() {
-            eprintln!("NOTICE: {SENDER} missing (apt-get install fence-agents); skipped");
+            testkit::skip::required(format!("{SENDER} missing (apt-get install fence-agents)"));
             return None;
         }
         let mut cmd = Command::new(SENDER);
@@ -65,7 +65,9 @@ fn ours(args: &[String]) -> Ran {
 
 fn theirs(args: &[String]) -> Option<Ran> {
     if !Path::new(CLUSTERLABS).is_file() {
-        eprintln!("NOTICE: {CLUSTERLABS} missing; comparison skipped");
+        testkit::skip::optional(format!(
+            "{CLUSTERLABS} missing (apt-get install fence-agents): comparison not possible"
+        ));
         return None;
     }
     let out = Command::new(CLUSTERLABS)

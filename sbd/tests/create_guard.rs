@@ -4,7 +4,8 @@
 //! ClusterLabs scripts expect (`sbd -d DEV create`, no extra option).
 //!
 //! Needs mkfs.ext4 (e2fsprogs) for the filesystem; the loop device and mount parts also
-//! need root, losetup and mount. Without them a test prints a NOTICE and passes. Every
+//! need root, losetup and mount. Without them a part is a counted skip (`SKIPPED:` line),
+//! under CI=true or as root a failure (`testkit::skip::required`). Every
 //! loop device and mount a test makes is released on drop (also when it fails), in
 //! reverse order: unmount, then detach.
 
@@ -46,7 +47,9 @@ fn can_format(test: &str) -> bool {
     if Path::new(MKFS).exists() {
         return true;
     }
-    eprintln!("NOTICE: skipping {test}: {MKFS} missing (apt-get install e2fsprogs)");
+    testkit::skip::required(format!(
+        "{test}: {MKFS} missing (apt-get install e2fsprogs)"
+    ));
     false
 }
 
@@ -58,7 +61,7 @@ struct Loop {
 impl Loop {
     fn attach(test: &str, image: &Path) -> Option<Loop> {
         if !is_root() {
-            eprintln!("NOTICE: skipping the loop device part of {test}: not root");
+            testkit::skip::required(format!("the loop device part of {test}: not root"));
             return None;
         }
         let mut last = String::new();
@@ -75,7 +78,7 @@ impl Loop {
             last = String::from_utf8_lossy(&out.stderr).into_owned();
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        eprintln!("NOTICE: skipping the loop device part of {test}: losetup: {last}");
+        testkit::skip::required(format!("the loop device part of {test}: losetup: {last}"));
         None
     }
 }
@@ -100,10 +103,10 @@ impl Mount {
             .output()
             .ok()?;
         if !out.status.success() {
-            eprintln!(
-                "NOTICE: skipping the mount part of {test}: {}",
+            testkit::skip::required(format!(
+                "the mount part of {test}: {}",
                 String::from_utf8_lossy(&out.stderr)
-            );
+            ));
             return None;
         }
         Some(Mount { dir })

@@ -3,7 +3,7 @@
 //! print the same `dump` and `list`.
 //!
 //! Needs root, losetup and /usr/sbin/sbd (scripts/test.sh installs it); without them
-//! every test prints a NOTICE and passes. Only sbd's disk commands run (create, dump,
+//! every test is a counted skip (a failure under CI=true or as root). Only sbd's disk commands run (create, dump,
 //! list, allocate, message), with `-R` (no realtime scheduling) and the watchdog set to
 //! /dev/null; sbd never runs `watch`, and nothing opens a watchdog device. Each test
 //! attaches its own loop devices and detaches them on drop.
@@ -103,10 +103,11 @@ impl Drop for LoopDevice {
     }
 }
 
-/// Loop devices for a test, or `None` (after a NOTICE) when the peer cannot run here.
+/// Loop devices for a test, or `None` (after a counted skip; a failure under CI=true or as
+/// root) when the peer cannot run here.
 fn peer_devices(test: &str, count: usize, sector_size: u32) -> Option<Vec<LoopDevice>> {
     let skip = |why: &str| {
-        eprintln!("NOTICE: skipping sbd interop test {test}: {why}");
+        testkit::skip::required(format!("sbd interop test {test}: {why}"));
         None
     };
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -10,7 +10,8 @@
 //! /proc here), and only `test` and `exit` are ever sent to it. Its syslog goes to a
 //! socket of this test, bound over `/dev/log` inside a private mount namespace. It is
 //! stopped by the `exit` message, else by its own PID (from its pidfile) only.
-//! Needs root, losetup, unshare, setpriv and /usr/sbin/sbd; otherwise a NOTICE and a pass.
+//! Needs root, losetup, unshare, setpriv and /usr/sbin/sbd; otherwise a counted skip
+//! (a failure under CI=true or as root).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ fn fixture(name: &str) -> PathBuf {
 
 fn can_run() -> bool {
     let skip = |why: &str| {
-        eprintln!("NOTICE: skipping their_watch test: {why}");
+        testkit::skip::required(format!("their_watch: {why}"));
         false
     };
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -94,10 +95,10 @@ impl LoopDisk {
             .output()
             .ok()?;
         if !out.status.success() {
-            eprintln!(
-                "NOTICE: skipping their_watch test: no loop device: {}",
+            testkit::skip::required(format!(
+                "their_watch: no loop device: {}",
                 String::from_utf8_lossy(&out.stderr)
-            );
+            ));
             return None;
         }
         Some(LoopDisk {

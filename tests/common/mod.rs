@@ -61,16 +61,17 @@ pub fn our_ipmilan() -> PathBuf {
     }
 }
 
-/// ClusterLabs' fence_ipmilan when installed; prints a notice (not a failure) otherwise.
+/// ClusterLabs' fence_ipmilan when installed; otherwise an optional comparison skipped
+/// (counted, never a failure).
 pub fn clusterlabs_ipmilan() -> Option<PathBuf> {
     let path = PathBuf::from(CLUSTERLABS_IPMILAN);
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!(
-            "NOTICE: {CLUSTERLABS_IPMILAN} not installed (apt-get install fence-agents); \
-             side-by-side comparison skipped"
-        );
+        testkit::skip::optional(format!(
+            "{CLUSTERLABS_IPMILAN} not installed (apt-get install fence-agents): side-by-side \
+             comparison not possible"
+        ));
         None
     }
 }

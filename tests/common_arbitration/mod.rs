@@ -82,10 +82,11 @@ pub struct Lab {
     up: bool,
 }
 
-/// A lab, or a NOTICE and None where namespaces cannot be used.
+/// A lab, or None (a counted skip; a failure under CI=true or as root) where namespaces
+/// cannot be used.
 pub fn lab(tag: &str, options: Options) -> Option<Lab> {
     if let Some(why) = lab_unavailable() {
-        eprintln!("NOTICE: arbitration test skipped: {why}");
+        testkit::skip::required(format!("arbitration lab: {why}"));
         return None;
     }
     Some(Lab::new(tag, options))

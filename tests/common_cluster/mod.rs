@@ -63,7 +63,8 @@ pub fn built_binary(name: &str) -> PathBuf {
     path
 }
 
-/// Why the lab cannot run here, if it cannot (the caller prints a NOTICE and skips).
+/// Why the lab cannot run here, if it cannot (the caller reports it through
+/// `testkit::skip::required`: a failure under CI=true or as root, a counted skip elsewhere).
 pub fn lab_unavailable() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -678,10 +679,11 @@ impl Cluster {
     }
 }
 
-/// A cluster lab, or a NOTICE and None where namespaces cannot be used.
+/// A cluster lab, or None (a counted skip) where namespaces cannot be used; under CI=true
+/// or as root that panics instead (`testkit::skip::required`).
 pub fn lab(tag: &str, setup: Setup) -> Option<Cluster> {
     if let Some(why) = lab_unavailable() {
-        eprintln!("NOTICE: cluster test skipped: {why}");
+        testkit::skip::required(format!("cluster lab: {why}"));
         return None;
     }
     Some(Cluster::new(tag, setup))

@@ -9,7 +9,7 @@
 //! PIDs, then any process left in the lab's own namespaces, then the namespaces), also
 //! when the test panics; the work directory is kept after a failure for the logs.
 //!
-//! Availability: without root (and without `CI=true`) the lab is skipped with a NOTICE;
+//! Availability: without root (and without `CI=true`) the lab is a counted skip;
 //! as root or in CI a missing package or an unusable kernel feature FAILS the test.
 #![allow(dead_code)]
 
@@ -42,18 +42,13 @@ pub fn built_binary(name: &str) -> PathBuf {
     path
 }
 
-/// Whether the lab can run: `Ok(true)` run, `Ok(false)` skip (a NOTICE was printed),
-/// panics where it must run (root or `CI=true`) but cannot.
+/// Whether the lab can run: `true` run, `false` a counted skip (`testkit::skip`); panics
+/// where it must run (root or `CI=true`) but cannot.
 pub fn lab_available() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if !root {
-        assert!(
-            !ci,
-            "pacemaker lab: CI=true but not root: network namespaces, corosync and pacemaker need root"
+    if !testkit::skip::is_root() {
+        testkit::skip::required(
+            "pacemaker lab: not root (network namespaces, corosync and pacemaker need root)",
         );
-        eprintln!("NOTICE: pacemaker cluster lab skipped: not root");
         return false;
     }
     let check = Command::new("bash")
@@ -62,13 +57,15 @@ pub fn lab_available() -> bool {
         .stderr(Stdio::inherit())
         .output()
         .expect("run lab.sh check");
-    assert!(
-        check.status.success(),
-        "pacemaker lab cannot run here (as root or in CI this is a failure, not a skip): {}\
-         install the packages with scripts/test.sh (corosync pacemaker pacemaker-cli-utils \
-         fence-agents openipmi ipmitool resource-agents iproute2)",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    if !check.status.success() {
+        testkit::skip::required(format!(
+            "pacemaker lab cannot run here: {}install the packages with scripts/test.sh \
+             (corosync pacemaker pacemaker-cli-utils fence-agents openipmi ipmitool \
+             resource-agents iproute2)",
+            String::from_utf8_lossy(&check.stdout)
+        ));
+        return false;
+    }
     true
 }
 

@@ -46,11 +46,13 @@ pub struct ResLab {
 }
 
 impl ResLab {
-    /// A lab of `nodes` nodes (one ring), or None (with a NOTICE) where namespaces or the
-    /// resource agents are missing.
+    /// A lab of `nodes` nodes (one ring), or None (a counted skip; a failure under CI=true
+    /// or as root) where namespaces or the resource agents are missing.
     pub fn new(tag: &str, nodes: usize, resources: &str, loggers: &[&str]) -> Option<ResLab> {
         if !heartbeat_agents() {
-            eprintln!("NOTICE: resource-agents not installed: test skipped");
+            testkit::skip::required(
+                "resource-agents not installed (apt-get install resource-agents)",
+            );
             return None;
         }
         let c = lab(

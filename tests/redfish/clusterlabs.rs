@@ -11,16 +11,16 @@ use crate::common::*;
 
 const CLUSTERLABS_REDFISH: &str = "/usr/sbin/fence_redfish";
 
-/// ClusterLabs' agent when installed; a notice (not a failure) otherwise.
+/// ClusterLabs' agent when installed; a counted skip (never a failure) otherwise.
 fn theirs() -> Option<PathBuf> {
     let path = PathBuf::from(CLUSTERLABS_REDFISH);
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!(
-            "NOTICE: {CLUSTERLABS_REDFISH} not installed (apt-get install fence-agents); \
-             side-by-side comparison skipped"
-        );
+        testkit::skip::optional(format!(
+            "{CLUSTERLABS_REDFISH} not installed (apt-get install fence-agents): side-by-side \
+             comparison not possible"
+        ));
         None
     }
 }

@@ -197,9 +197,9 @@ pub fn clusterlabs(path: &str) -> Option<PathBuf> {
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!(
-            "NOTICE: {path} not installed (apt-get install fence-agents); comparison skipped"
-        );
+        testkit::skip::optional(format!(
+            "{path} not installed (apt-get install fence-agents): comparison not possible"
+        ));
         None
     }
 }

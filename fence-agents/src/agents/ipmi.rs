@@ -21,6 +21,8 @@
 mod cipher;
 mod crypto;
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod interop_tests;
 mod login;
 #[cfg(test)]

@@ -196,4 +196,6 @@ fn connect(p: &Params, deadline: Deadline) -> Result<Box<dyn PowerDevice>, Devic
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

@@ -53,10 +53,11 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Whether the daemon tests can run here; prints a NOTICE when not.
+/// Whether the daemon tests can run here; when not, a counted skip (a failure under
+/// CI=true or as root: `testkit::skip::required`).
 pub fn can_run(test: &str, need_debian_sbd: bool) -> bool {
     let skip = |why: &str| {
-        eprintln!("NOTICE: skipping sbd daemon test {test}: {why}");
+        testkit::skip::required(format!("sbd daemon test {test}: {why}"));
         false
     };
     if !is_root() {
@@ -91,10 +92,10 @@ impl LoopDisk {
             .output()
             .ok()?;
         if !out.status.success() {
-            eprintln!(
-                "NOTICE: no loop device: {}",
+            testkit::skip::required(format!(
+                "no loop device: {}",
                 String::from_utf8_lossy(&out.stderr)
-            );
+            ));
             return None;
         }
         Some(LoopDisk {
