@@ -472,9 +472,14 @@ fn files_are_private_whatever_the_umask() {
 fn refused_peers_are_counted_but_not_logged_without_limit() {
     // Another user (nobody) may reach the socket (mode 0666) but is not allowed.
     let daemon = Daemon::start("refused", "socket-mode = \"0666\"", "");
+    // A copy of the CLI that `nobody` can reach (the build directory may sit under a
+    // private directory, as in CI's clone).
+    let tools = TempDir::new("refused-tools");
+    let cli = tools.join("palisade");
+    std::fs::copy(palisade(), &cli).expect("copy cli");
     let script = format!(
         "for i in $(seq 1 60); do {} devices --socket {} >/dev/null 2>&1; done; exit 0",
-        palisade().display(),
+        cli.display(),
         daemon.socket.display()
     );
     let out = Command::new("setpriv")

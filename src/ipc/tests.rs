@@ -381,8 +381,16 @@ fn an_unauthorized_peer_gets_one_line() {
         let answer = raw.read().expect("a line");
         (answer, raw.closed())
     } else {
+        use std::os::unix::fs::PermissionsExt;
         use std::os::unix::process::CommandExt;
-        let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        // A copy that `nobody` can reach: the build directory may sit under a private
+        // directory (CI clones into a 0700 mktemp directory).
+        let dir = std::env::temp_dir().join(format!("palisade-ipc-helper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("helper dir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let helper = dir.join("ipc-helper");
+        std::fs::copy(std::env::current_exe().expect("exe"), &helper).expect("copy helper");
+        let out = std::process::Command::new(&helper)
             .args([
                 "ipc::tests::unauthorized_peer_helper",
                 "--exact",
@@ -395,6 +403,7 @@ fn an_unauthorized_peer_gets_one_line() {
             .gid(65534)
             .output()
             .expect("helper");
+        let _ = std::fs::remove_dir_all(&dir);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let answer = text
             .lines()
