@@ -24,7 +24,7 @@ use serde::Serialize;
 
 pub use model::{DeviceTiming, Model, Val};
 
-use crate::fencer::duration::{format_duration, millis};
+use crate::fencer::duration::format_duration;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -185,11 +185,6 @@ impl Report {
 /// A span in milliseconds as configs write it.
 pub fn show_ms(ms: u64) -> String {
     format_duration(Duration::from_millis(ms))
-}
-
-/// Milliseconds of a span.
-pub fn ms(span: Duration) -> u64 {
-    millis(span)
 }
 
 /// The rules that apply to one palisade fencer configuration alone.

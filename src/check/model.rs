@@ -11,9 +11,10 @@ use serde::Serialize;
 use super::cib::Cib;
 use super::corosync::Totem;
 use super::sysconfig::{DelayStart, SbdSysconfig};
-use super::{ms, NamedValue};
+use super::NamedValue;
 use crate::fencer::config::FencerConfig;
-use crate::fencer::device::{AgentAction, DeviceSpec};
+use crate::fencer::device::{is_poison_pill_agent, AgentAction, DeviceSpec};
+use crate::fencer::duration::millis;
 use crate::node::config::NodeConfig;
 
 /// A value of the model, in milliseconds, and where it came from.
@@ -29,7 +30,7 @@ impl Val {
     /// A value from a span.
     pub fn new(span: Duration, source: impl Into<String>) -> Val {
         Val {
-            ms: ms(span),
+            ms: millis(span),
             source: source.into(),
         }
     }
@@ -77,8 +78,8 @@ impl DeviceTiming {
             name: spec.name.clone(),
             source: source.to_string(),
             agent: spec.agent.clone(),
-            delay_base_ms: ms(spec.delay_base.longest()),
-            delay_max_ms: ms(spec.delay_max),
+            delay_base_ms: millis(spec.delay_base.longest()),
+            delay_max_ms: millis(spec.delay_max),
             action_timeout: Some(Val::new(
                 off.min(reboot),
                 format!(
@@ -86,14 +87,9 @@ impl DeviceTiming {
                     spec.name
                 ),
             )),
-            sbd: is_sbd_agent(&spec.agent),
+            sbd: is_poison_pill_agent(&spec.agent),
         }
     }
-}
-
-/// Whether an agent is sbd's poison pill.
-pub fn is_sbd_agent(agent: &str) -> bool {
-    agent.rsplit('/').next() == Some("fence_sbd")
 }
 
 /// The timing model.
@@ -292,10 +288,10 @@ impl Model {
                 name: d.id.clone(),
                 source,
                 agent: d.agent.clone(),
-                delay_base_ms: ms(d.delay_base),
-                delay_max_ms: ms(d.delay_max),
+                delay_base_ms: millis(d.delay_base),
+                delay_max_ms: millis(d.delay_max),
                 action_timeout: explicit,
-                sbd: is_sbd_agent(&d.agent),
+                sbd: is_poison_pill_agent(&d.agent),
             });
         }
     }

@@ -226,6 +226,14 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
 }
 
+/// Whether `agent` (a `fence_*` name or a path) is sbd's poison pill, `fence_sbd`: its
+/// success means a message was written, confirmed only once msgwait has passed.
+pub fn is_poison_pill_agent(agent: &str) -> bool {
+    std::path::Path::new(agent)
+        .file_name()
+        .is_some_and(|f| f == "fence_sbd")
+}
+
 impl DeviceSpec {
     /// Build a device from its name, agent, flat parameter map and priority.
     pub fn new(

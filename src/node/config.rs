@@ -203,10 +203,7 @@ impl FenceDevice {
             raw.insert("pcmk_host_argument".into(), "plug".into());
         }
         let spec = DeviceSpec::new(&format!("node{node}-fence"), agent, &raw, 0)?;
-        let sbd = std::path::Path::new(agent)
-            .file_name()
-            .is_some_and(|f| f == "fence_sbd");
-        let kind = if sbd {
+        let kind = if crate::fencer::device::is_poison_pill_agent(agent) {
             DeviceKind::PoisonPill {
                 devices: spec.params.get("devices").cloned().unwrap_or_default(),
             }
