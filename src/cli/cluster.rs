@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use std::time::Duration;
-
 use super::definition::{Command, MaintenanceMode, NodeAdmin, ResourceAction};
 use crate::exit::Exit;
 use crate::ipc::client::ClientError;
@@ -27,9 +25,6 @@ pub fn socket(given: Option<&Path>) -> PathBuf {
         .or_else(|| std::env::var_os(SOCKET_ENV).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET))
 }
-
-/// How long the CLI waits for the node daemon (connect, send, answer).
-const ANSWER_WAIT: Duration = Duration::from_secs(15);
 
 /// The request of `palisade resource ...`.
 pub fn resource_request(action: &ResourceAction) -> AdminRequest {
@@ -113,7 +108,8 @@ fn call_exit(e: &ClientError) -> Exit {
 
 /// Send `request` and print the answer; the exit code says how it went.
 pub fn send(command: &str, socket: &Path, request: &Request, json: bool) -> Exit {
-    let answer = Client::connect(socket, Some(ANSWER_WAIT)).and_then(|mut c| c.call(request));
+    let answer =
+        Client::connect(socket, Some(super::answer_wait_base())).and_then(|mut c| c.call(request));
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {

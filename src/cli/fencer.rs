@@ -137,17 +137,6 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, Exit> {
     })
 }
 
-/// How long the CLI waits for the daemon to take a request (`hello`) and to answer one
-/// that is not a fence or query; `$PALISADE_ANSWER_WAIT` (seconds) overrides it.
-const ANSWER_WAIT: Duration = Duration::from_secs(15);
-
-fn answer_wait_base() -> Duration {
-    std::env::var("PALISADE_ANSWER_WAIT")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .map_or(ANSWER_WAIT, Duration::from_secs)
-}
 /// Beyond a fence's or query's own budget, how long the CLI still waits for the answer.
 const ANSWER_GRACE: Duration = Duration::from_secs(30);
 /// A fence or query without `--timeout` is bounded by the daemon's `fencing-timeout`,
@@ -166,14 +155,14 @@ fn answer_wait(request: &Request) -> Duration {
             .saturating_add(Duration::from_millis(*delay_ms))
             .saturating_add(ANSWER_GRACE),
         Request::Query { timeout_ms, .. } => budget(*timeout_ms).saturating_add(ANSWER_GRACE),
-        _ => answer_wait_base(),
+        _ => super::answer_wait_base(),
     }
 }
 
 /// Send one request and print its answer.
 fn call(socket: &Path, command: &str, request: &Request, json: bool) -> Exit {
     let wait = answer_wait(request);
-    let base = answer_wait_base();
+    let base = super::answer_wait_base();
     let result = Client::connect(socket, Some(base)).and_then(|mut c| {
         // A long request first proves the daemon is taking requests at all.
         if wait > base {
@@ -229,7 +218,7 @@ fn print_result(command: &str, value: Value, json: bool) -> Result<Exit, Exit> {
 
 /// `palisade events`: subscribe and print event lines (all, or the first `count`).
 fn follow_events(socket: &Path, count: Option<usize>, json: bool) -> Exit {
-    let mut client = match Client::connect(socket, Some(answer_wait_base())) {
+    let mut client = match Client::connect(socket, Some(super::answer_wait_base())) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("palisade events: {e}");

@@ -118,3 +118,14 @@ fn node(args: &NodeArgs, cli: &Cli) -> Exit {
     }
     crate::node::run_daemon(config, args.node.as_deref(), args.check)
 }
+
+/// How long the CLI waits for a daemon (fencer or node) to take a request and answer one
+/// that is not a fence or query: 15 s, or `$PALISADE_ANSWER_WAIT` seconds.
+fn answer_wait_base() -> std::time::Duration {
+    const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+    std::env::var("PALISADE_ANSWER_WAIT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(ANSWER_WAIT, std::time::Duration::from_secs)
+}
