@@ -199,16 +199,8 @@ impl Core {
             } => {
                 let timeout = timeout_ms.map(Duration::from_millis);
                 let delay = Duration::from_millis(delay_ms);
-                let checked = check_target(&target)
-                    .and_then(|()| check_value("requester", &requester))
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| {
-                        let options = self.fencer.options();
-                        options
-                            .check_request(timeout, delay)
-                            .map_err(|e| e.to_string())
-                    });
-                if let Err(message) = checked {
+                if let Err(message) = self.check_request(&target, Some(&requester), timeout, delay)
+                {
                     let error = ApiError::new(ErrorCode::Invalid, message);
                     let _ = reply.send(Response::failure(id, error));
                     return;
@@ -233,15 +225,7 @@ impl Core {
             }
             Request::Query { target, timeout_ms } => {
                 let timeout = timeout_ms.map(Duration::from_millis);
-                let checked = check_target(&target)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| {
-                        let options = self.fencer.options();
-                        options
-                            .check_request(timeout, Duration::ZERO)
-                            .map_err(|e| e.to_string())
-                    });
-                if let Err(message) = checked {
+                if let Err(message) = self.check_request(&target, None, timeout, Duration::ZERO) {
                     let error = ApiError::new(ErrorCode::Invalid, message);
                     let _ = reply.send(Response::failure(id, error));
                     return;
@@ -268,6 +252,25 @@ impl Core {
                 let _ = reply.send(response);
             }
         }
+    }
+
+    /// Why a fence or query request is refused before it reaches the machine: a target or
+    /// requester that could inject agent input, or a delay or timeout beyond the limits.
+    fn check_request(
+        &self,
+        target: &str,
+        requester: Option<&str>,
+        timeout: Option<Duration>,
+        delay: Duration,
+    ) -> Result<(), String> {
+        check_target(target).map_err(|e| e.to_string())?;
+        if let Some(requester) = requester {
+            check_value("requester", requester).map_err(|e| e.to_string())?;
+        }
+        self.fencer
+            .options()
+            .check_request(timeout, delay)
+            .map_err(|e| e.to_string())
     }
 
     fn new_request_id(&mut self) -> RequestId {
