@@ -443,8 +443,9 @@ fn files_are_private_whatever_the_umask() {
         });
     }
     let mut child = command.spawn().expect("daemon");
+    // The socket is bound before the journal is opened: wait for both.
     let up = wait_until(Duration::from_secs(10), || {
-        UnixStream::connect(&socket).is_ok()
+        UnixStream::connect(&socket).is_ok() && history.exists()
     });
     let mode = |p: &std::path::Path| {
         std::fs::metadata(p)
