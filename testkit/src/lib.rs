@@ -6,6 +6,9 @@
 //! counted by `scripts/test.sh`. A test whose *optional* comparison cannot run (a
 //! ClusterLabs binary for a side-by-side check, `ping` for fence_heuristics_ping) always
 //! skips, counted the same way.
+//!
+//! [`bins`]: where the workspace's built binaries are.
 pub mod alloc;
+pub mod bins;
 pub mod fuzz;
 pub mod skip;
