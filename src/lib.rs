@@ -15,6 +15,7 @@
 //! - [`import`]: heartbeat ha.cf / haresources / authkeys converted to our TOML model (pure).
 //! - [`node`]: `palisade node`: the cluster node daemon (heartbeats, quorum, fencing, resources).
 //! - [`process`]: the one process runner: every agent (fence or resource) runs through it.
+//! - [`systemd`]: sd_notify for `Type=notify` units (ready, status, watchdog, stopping).
 pub mod api;
 pub mod check;
 pub mod cli;
@@ -27,3 +28,4 @@ pub mod ipc;
 pub mod node;
 pub mod placement;
 pub mod process;
+pub mod systemd;

@@ -1,0 +1,167 @@
+//! The service manager's notification protocol (sd_notify(3)), for `Type=notify` units.
+//!
+//! A daemon started by systemd with `NOTIFY_SOCKET` set tells it when it is ready
+//! (`READY=1`), what it is doing (`STATUS=...`), that it is alive (`WATCHDOG=1`, when the unit
+//! has `WatchdogSec=` and so `WATCHDOG_USEC` is set for this process) and that it is stopping
+//! (`STOPPING=1`). Without `NOTIFY_SOCKET` every call does nothing, so the daemons call these
+//! unconditionally. Messages are one datagram each, sent on a Unix datagram socket (a path,
+//! or an abstract name written `@name`).
+
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::time::Duration;
+
+/// Why a notification could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// `NOTIFY_SOCKET` names nothing we can send to.
+    #[error("NOTIFY_SOCKET={0:?} is not a socket path or @abstract name")]
+    Address(String),
+    /// The datagram could not be sent.
+    #[error("cannot notify the service manager at {socket:?}: {source}")]
+    Send {
+        /// The socket, as given in `NOTIFY_SOCKET`.
+        socket: String,
+        /// The error of the send.
+        source: std::io::Error,
+    },
+}
+
+/// One state line of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Start-up is finished: sockets bound, configuration loaded.
+    Ready,
+    /// Free text shown by `systemctl status`.
+    Status(String),
+    /// The daemon is alive (for `WatchdogSec=`).
+    Watchdog,
+    /// The daemon is shutting down.
+    Stopping,
+}
+
+impl State {
+    fn line(&self) -> String {
+        match self {
+            State::Ready => "READY=1".to_string(),
+            // One line: a newline would start another assignment.
+            State::Status(text) => format!("STATUS={}", text.replace(['\n', '\r'], " ")),
+            State::Watchdog => "WATCHDOG=1".to_string(),
+            State::Stopping => "STOPPING=1".to_string(),
+        }
+    }
+}
+
+/// Send `states` in one datagram to `NOTIFY_SOCKET`; `Ok(false)` when it is not set (not
+/// started by systemd, or `Type=` is not notify).
+pub fn notify(states: &[State]) -> Result<bool, NotifyError> {
+    match std::env::var("NOTIFY_SOCKET") {
+        Ok(socket) if !socket.is_empty() => notify_to(&socket, states).map(|()| true),
+        _ => Ok(false),
+    }
+}
+
+/// Send `states` to the socket `socket` (a path, or `@name` for an abstract socket).
+pub fn notify_to(socket: &str, states: &[State]) -> Result<(), NotifyError> {
+    let addr = if let Some(name) = socket.strip_prefix('@') {
+        SocketAddr::from_abstract_name(name.as_bytes())
+    } else if socket.starts_with('/') {
+        SocketAddr::from_pathname(socket)
+    } else {
+        return Err(NotifyError::Address(socket.to_string()));
+    }
+    .map_err(|_| NotifyError::Address(socket.to_string()))?;
+    let message: Vec<String> = states.iter().map(State::line).collect();
+    let send = || -> std::io::Result<()> {
+        let sock = UnixDatagram::unbound()?;
+        sock.send_to_addr(message.join("\n").as_bytes(), &addr)?;
+        Ok(())
+    };
+    send().map_err(|source| NotifyError::Send {
+        socket: socket.to_string(),
+        source,
+    })
+}
+
+/// How often to send [`State::Watchdog`]: half of `WATCHDOG_USEC` (as sd_watchdog_enabled(3)
+/// advises), when it is set for this process (`WATCHDOG_PID` absent or ours).
+pub fn watchdog_interval() -> Option<Duration> {
+    watchdog_interval_from(
+        std::env::var("WATCHDOG_USEC").ok().as_deref(),
+        std::env::var("WATCHDOG_PID").ok().as_deref(),
+        std::process::id(),
+    )
+}
+
+/// [`watchdog_interval`] from given values (unit-tested without the environment).
+pub fn watchdog_interval_from(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Duration> {
+    if let Some(pid) = pid {
+        if pid.trim().parse::<u32>().ok() != Some(me) {
+            return None;
+        }
+    }
+    let usec: u64 = usec?.trim().parse().ok().filter(|u| *u > 0)?;
+    Some(Duration::from_micros(usec / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_reach_a_path_socket_as_one_datagram() {
+        let dir = std::env::temp_dir().join(format!("palisade-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).unwrap();
+        notify_to(
+            path.to_str().unwrap(),
+            &[State::Ready, State::Status("serving\n2 devices".into())],
+        )
+        .unwrap();
+        let mut buf = [0u8; 256];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\nSTATUS=serving 2 devices");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn abstract_sockets_are_written_with_an_at_sign() {
+        let name = format!("palisade-notify-test-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let server = UnixDatagram::bind_addr(&addr).unwrap();
+        notify_to(&format!("@{name}"), &[State::Watchdog]).unwrap();
+        let mut buf = [0u8; 64];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"WATCHDOG=1");
+    }
+
+    #[test]
+    fn a_relative_or_missing_socket_is_an_error_and_nothing_is_sent() {
+        assert!(matches!(
+            notify_to("relative.sock", &[State::Ready]),
+            Err(NotifyError::Address(_))
+        ));
+        assert!(matches!(
+            notify_to("/nonexistent/palisade/notify.sock", &[State::Ready]),
+            Err(NotifyError::Send { .. })
+        ));
+    }
+
+    #[test]
+    fn the_watchdog_interval_is_half_the_timeout_for_this_process_only() {
+        assert_eq!(
+            watchdog_interval_from(Some("20000000"), None, 7),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            watchdog_interval_from(Some("20000000"), Some("7"), 7),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(watchdog_interval_from(Some("20000000"), Some("8"), 7), None);
+        assert_eq!(watchdog_interval_from(Some("0"), None, 7), None);
+        assert_eq!(watchdog_interval_from(Some("x"), None, 7), None);
+        assert_eq!(watchdog_interval_from(None, None, 7), None);
+    }
+}
