@@ -126,6 +126,7 @@ install -d "$p/DEBIAN" "$p/usr/bin" "$p/lib/systemd/system" "$p/usr/share/man/ma
     "$p/usr/share/bash-completion/completions" "$p/usr/share/doc/palisade/examples"
 install -s -m 0755 "$bindir/palisade" "$p/usr/bin/palisade"
 install -m 0644 packaging/systemd/palisade-fencer.service packaging/systemd/palisade-node.service \
+    packaging/systemd/palisade-web.service \
     "$p/lib/systemd/system/"
 "$bindir/palisade" generate man "$p/usr/share/man/man1"
 gzip -9n "$p"/usr/share/man/man1/*.1

@@ -11,10 +11,13 @@
 //! - [`daemon`]: `palisade daemon`: fencer core task, API handler, journal, metrics.
 //! - [`cli`]: the `palisade` command line (daemon, stonith_admin-like tasks).
 //! - [`exit`]: the command's exit codes, in one place.
+//! - [`http`]: the one small HTTP/1.0 server (metrics, the status page): bounded heads,
+//!   capped connections.
 //! - [`placement`]: where resources run: scores, constraints, ordered actions, explanations (pure).
 //! - [`import`]: heartbeat ha.cf / haresources / authkeys converted to our TOML model (pure).
 //! - [`node`]: `palisade node`: the cluster node daemon (heartbeats, quorum, fencing, resources).
 //! - [`process`]: the one process runner: every agent (fence or resource) runs through it.
+//! - [`web`]: `palisade web`, the read-only status page (a client of both daemons).
 //! - [`systemd`]: sd_notify for `Type=notify` units (ready, status, watchdog, stopping).
 pub mod api;
 pub mod check;
@@ -23,9 +26,11 @@ pub mod cluster;
 pub mod daemon;
 pub mod exit;
 pub mod fencer;
+pub mod http;
 pub mod import;
 pub mod ipc;
 pub mod node;
 pub mod placement;
 pub mod process;
 pub mod systemd;
+pub mod web;

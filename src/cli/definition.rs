@@ -105,6 +105,16 @@ pub enum Command {
         #[command(subcommand)]
         mode: MaintenanceMode,
     },
+    /// Serve a read-only status page (nodes, resources, fencing history, devices)
+    #[command(
+        long_about = "Serve a read-only status page for people: nodes, quorum, resources and \
+                      where they run, the fencing history with every attempt, the fence \
+                      devices; it reloads itself. It asks the node daemon and the fencer over \
+                      their sockets. Loopback by default; any other address needs --token-file \
+                      (requests then carry the token as `Authorization: Bearer` or ?token=). \
+                      Also serves the same snapshot as JSON at /status.json."
+    )]
+    Web(WebArgs),
     /// Shell completions and man pages, for packaging
     #[command(hide = true)]
     Generate {
@@ -126,6 +136,26 @@ pub struct DaemonArgs {
     /// Print the embedded default configuration and exit
     #[arg(long)]
     pub show_default_config: bool,
+}
+
+/// `palisade web`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct WebArgs {
+    /// The address to listen on
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:7410")]
+    pub listen: std::net::SocketAddr,
+    /// A file whose first line is the token requests must carry (required off loopback)
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The node daemon's control socket (default $PALISADE_NODE_SOCKET, else /run/palisade/node.sock)
+    #[arg(long, value_name = "PATH")]
+    pub node_socket: Option<PathBuf>,
+    /// The fencer's API socket (default $PALISADE_SOCKET, else /run/palisade/fencer.sock)
+    #[arg(long, value_name = "PATH")]
+    pub fencer_socket: Option<PathBuf>,
+    /// Seconds between the page's own reloads (0: never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub refresh: u32,
 }
 
 /// `palisade fence`.

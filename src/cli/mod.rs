@@ -79,6 +79,7 @@ pub fn run(cli: Cli) -> Exit {
         | Command::Resource { .. }
         | Command::Explain(_)
         | Command::Maintenance { .. } => cluster::run(&cli.command, socket, cli.json),
+        Command::Web(args) => web(args),
         Command::Generate { what } => generate::run(what),
         Command::Version => {
             println!("palisade {}", env!("CARGO_PKG_VERSION"));
@@ -94,6 +95,32 @@ pub fn run(cli: Cli) -> Exit {
         | Command::History(_)
         | Command::Events(_)
         | Command::Metrics => fencer::run(&fencer::socket(socket), &cli.command, cli.json),
+    }
+}
+
+/// `palisade web`: serve the status page until SIGTERM or SIGINT.
+fn web(args: &definition::WebArgs) -> Exit {
+    let token = match args.token_file.as_deref().map(crate::web::read_token) {
+        Some(Ok(token)) => Some(token),
+        Some(Err(e)) => {
+            eprintln!("palisade web: {e}");
+            return e.exit();
+        }
+        None => None,
+    };
+    let config = crate::web::WebConfig {
+        listen: args.listen,
+        token,
+        node_socket: cluster::socket(args.node_socket.as_deref()),
+        fencer_socket: fencer::socket(args.fencer_socket.as_deref()),
+        refresh_s: args.refresh,
+    };
+    match crate::web::run(config) {
+        Ok(()) => Exit::Success,
+        Err(e) => {
+            eprintln!("palisade web: {e}");
+            e.exit()
+        }
     }
 }
 

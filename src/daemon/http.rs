@@ -1,74 +1,41 @@
-//! A minimal HTTP/1.0 listener on a loopback address serving `GET /metrics` in the
-//! Prometheus text format (everything else: 404). One short-lived task per connection,
-//! at most [`MAX_CONNECTIONS`] at once (a connection beyond that is closed at once, so a
-//! flood cannot take the daemon to its file limit); the request head is bounded in size
-//! and time.
+//! The metrics listener: `GET /metrics` in the Prometheus text format on a loopback
+//! address (everything else: 404), served by the shared HTTP server ([`crate::http`]:
+//! bounded heads, at most 64 connections at once, the rest closed and counted in
+//! `palisade_metrics_connections_turned_away_total`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use super::Shared;
+use crate::http::{Limits, Request, Response};
 
-const MAX_HEAD: usize = 8 * 1024;
 /// Most metrics connections served at once.
 pub const MAX_CONNECTIONS: usize = 64;
-const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The answer to one request.
+fn answer(shared: &Shared, request: &Request) -> Response {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("GET" | "HEAD", "/metrics") => {
+            Response::new(200, "text/plain; version=0.0.4", shared.render_metrics())
+        }
+        _ => Response::text(404, "only GET /metrics is served here\n"),
+    }
+}
 
 /// Serve until `stop` turns true.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.changed() => return,
-        };
-        let Ok((mut stream, _)) = accepted else {
-            // Out of files or similar: do not spin.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            if let Ok(mut m) = shared.metrics.lock() {
-                m.metrics_turned_away();
-            }
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            let read_head = async {
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-            };
-            if tokio::time::timeout(HEAD_TIMEOUT, read_head).await.is_err() {
-                return;
-            }
-            let wanted = head.starts_with(b"GET /metrics ") || head.starts_with(b"GET /metrics?");
-            let (status, body) = if wanted {
-                ("200 OK", shared.render_metrics())
-            } else {
-                (
-                    "404 Not Found",
-                    "only GET /metrics is served here\n".to_string(),
-                )
-            };
-            let reply = format!(
-                "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
-    }
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let limits = Limits {
+        max_connections: MAX_CONNECTIONS,
+        ..Limits::default()
+    };
+    let counter = shared.clone();
+    let turned_away = move || {
+        if let Ok(mut m) = counter.metrics.lock() {
+            m.metrics_turned_away();
+        }
+    };
+    let handler = Arc::new(move |request: &Request| answer(&shared, request));
+    crate::http::serve(listener, limits, handler, turned_away, stop).await;
 }
