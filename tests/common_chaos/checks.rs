@@ -1,0 +1,323 @@
+//! The invariant checkers of the campaign, each a pure function of what the lab wrote
+//! (the resource log, the fsck log, the node events, the fencer histories, the journal and
+//! the client's acknowledgements), with timestamps from the one host clock:
+//!
+//! - [`overlaps`]: never two instances of a resource active at once (an instance is
+//!   active from the line written before its start until the line written after its
+//!   stop succeeded, or its node's power-off);
+//! - [`fsck_failures`]: `e2fsck -fn` clean before every start of the file system, which no
+//!   other node had mounted then;
+//! - [`journal_violations`]: every acknowledged request in the journal, none twice;
+//! - [`starts_before_fence`]: a resource never starts while its previous instance on
+//!   another node ended by a power-off that no fence confirmed (and the node did not
+//!   come back to report);
+//! - [`lost_never_settled`]: every node declared dead is later fenced or back;
+//! - [`fence_history_lost`]: every fence a node reports done through its fencer is in
+//!   that fencer's history.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::common_cluster::Ev;
+
+use super::client::Ack;
+
+/// One broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Unix ms (0: not tied to a moment).
+    pub at: u64,
+    pub invariant: &'static str,
+    pub what: String,
+}
+
+fn parse_ms(word: &str) -> Option<u64> {
+    let (s, ms) = word.split_once('.')?;
+    Some(s.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?)
+}
+
+/// One resource log line: `<time> <node> <start|stop> <resource>`, or `<time> <node>
+/// poweroff 0` from the node's power.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResLine {
+    pub at: u64,
+    pub node: String,
+    pub event: String,
+    pub resource: String,
+}
+
+/// The resource log `path`, in time order (file order within a millisecond).
+pub fn read_resource_log(path: &Path) -> Vec<ResLine> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut lines: Vec<ResLine> = text
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            Some(ResLine {
+                at: parse_ms(w.first()?)?,
+                node: w.get(1)?.to_string(),
+                event: w.get(2)?.to_string(),
+                resource: w.get(3).unwrap_or(&"").to_string(),
+            })
+        })
+        .collect();
+    lines.sort_by_key(|l| l.at);
+    lines
+}
+
+/// One instance's life: (node, resource, start, end, ended by power-off).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub node: String,
+    pub resource: String,
+    pub start: u64,
+    /// None: still active at the end of the log.
+    pub end: Option<u64>,
+    pub powered_off: bool,
+}
+
+/// Every instance of every resource, in start order.
+pub fn instances(log: &[ResLine]) -> Vec<Instance> {
+    let mut done = Vec::new();
+    let mut open: BTreeMap<(String, String), Instance> = BTreeMap::new();
+    for l in log {
+        match l.event.as_str() {
+            "start" => {
+                open.entry((l.node.clone(), l.resource.clone()))
+                    .or_insert(Instance {
+                        node: l.node.clone(),
+                        resource: l.resource.clone(),
+                        start: l.at,
+                        end: None,
+                        powered_off: false,
+                    });
+            }
+            "stop" => {
+                if let Some(mut i) = open.remove(&(l.node.clone(), l.resource.clone())) {
+                    i.end = Some(l.at);
+                    done.push(i);
+                }
+            }
+            "poweroff" => {
+                let keys: Vec<_> = open.keys().filter(|k| k.0 == l.node).cloned().collect();
+                for k in keys {
+                    if let Some(mut i) = open.remove(&k) {
+                        i.end = Some(l.at);
+                        i.powered_off = true;
+                        done.push(i);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    done.extend(open.into_values());
+    done.sort_by_key(|i| i.start);
+    done
+}
+
+/// Two instances of one resource active at once on two nodes.
+pub fn overlaps(log: &[ResLine]) -> Vec<Violation> {
+    let all = instances(log);
+    let mut found = Vec::new();
+    for (k, a) in all.iter().enumerate() {
+        for b in &all[k + 1..] {
+            if a.resource != b.resource || a.node == b.node {
+                continue;
+            }
+            if a.end.is_none_or(|end| b.start < end) {
+                found.push(Violation {
+                    at: b.start,
+                    invariant: "one instance",
+                    what: format!(
+                        "{} started on {} at {} while active on {} (since {}, until {})",
+                        b.resource,
+                        b.node,
+                        b.start,
+                        a.node,
+                        a.start,
+                        a.end.map_or("the end".to_string(), |e| e.to_string())
+                    ),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Lines of the fsck log that are not `fsck 0`.
+pub fn fsck_failures(path: &Path) -> (usize, Vec<Violation>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut checks = 0;
+    let mut found = Vec::new();
+    for l in text.lines() {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        let at = w.first().and_then(|t| parse_ms(t)).unwrap_or(0);
+        match (w.get(2), w.get(3)) {
+            (Some(&"fsck"), Some(&"0")) => checks += 1,
+            (Some(&"fsck"), rc) => {
+                checks += 1;
+                found.push(Violation {
+                    at,
+                    invariant: "fsck clean",
+                    what: format!(
+                        "e2fsck -fn exit {} before {} mounted it (output kept next to the image)",
+                        rc.unwrap_or(&"?"),
+                        w.get(1).unwrap_or(&"?")
+                    ),
+                });
+            }
+            (Some(&"mounted_elsewhere"), _) => found.push(Violation {
+                at,
+                invariant: "fsck clean",
+                what: format!(
+                    "{} starts the file system while {} still hold it mounted",
+                    w.get(1).unwrap_or(&"?"),
+                    w[3..].join(" ")
+                ),
+            }),
+            _ => {}
+        }
+    }
+    (checks, found)
+}
+
+/// Acknowledged requests missing from the journal text, and numbers journaled twice.
+pub fn journal_violations(acks: &[Ack], journal: &str) -> Vec<Violation> {
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    for l in journal.lines() {
+        if let Some(seq) = l.split_whitespace().next().and_then(|s| s.parse().ok()) {
+            *seen.entry(seq).or_default() += 1;
+        }
+    }
+    let mut found: Vec<Violation> = acks
+        .iter()
+        .filter(|a| !seen.contains_key(&a.seq))
+        .map(|a| Violation {
+            at: a.at,
+            invariant: "journal",
+            what: format!("request {} acknowledged at {} is not in the journal", a.seq, a.at),
+        })
+        .collect();
+    found.extend(
+        seen.iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(seq, n)| Violation {
+                at: 0,
+                invariant: "journal",
+                what: format!("request {seq} journaled {n} times"),
+            }),
+    );
+    found
+}
+
+/// Whether `e` confirms `node` fenced.
+fn confirms_fence(e: &Ev, node: &str) -> bool {
+    matches!(e.kind.as_str(), "fenced" | "fence_confirmed") && e.str("target") == node
+}
+
+/// Starts of a resource whose previous instance (on another node) ended by a power-off
+/// no fence confirmed before the start, while that node did not start again either.
+pub fn starts_before_fence(log: &[ResLine], events: &[Ev]) -> Vec<Violation> {
+    let all = instances(log);
+    let mut found = Vec::new();
+    for (k, b) in all.iter().enumerate() {
+        let Some(a) = all[..k]
+            .iter()
+            .rev()
+            .find(|a| a.resource == b.resource && a.node != b.node)
+        else {
+            continue;
+        };
+        if !a.powered_off {
+            continue;
+        }
+        let fenced = events
+            .iter()
+            .any(|e| e.at >= a.start && e.at <= b.start && confirms_fence(e, &a.node));
+        let back = events.iter().any(|e| {
+            e.node == a.node && e.kind == "start" && e.at >= a.end.unwrap_or(0) && e.at <= b.start
+        });
+        if !fenced && !back {
+            found.push(Violation {
+                at: b.start,
+                invariant: "fence before start",
+                what: format!(
+                    "{} started on {} at {}; its instance on {} ended by a power-off at {} that no fence confirmed",
+                    b.resource,
+                    b.node,
+                    b.start,
+                    a.node,
+                    a.end.unwrap_or(0)
+                ),
+            });
+        }
+    }
+    found
+}
+
+/// Nodes declared dead that were neither fenced nor back (seen up, or their daemon
+/// started) afterwards.
+pub fn lost_never_settled(events: &[Ev]) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let mut reported = BTreeSet::new();
+    for (k, e) in events.iter().enumerate() {
+        if e.kind != "peer_dead" {
+            continue;
+        }
+        let peer = e.str("peer");
+        let settled = events[k..].iter().any(|l| {
+            confirms_fence(l, peer)
+                || (matches!(l.kind.as_str(), "peer_up" | "peer_up_again")
+                    && l.str("peer") == peer)
+                || (l.node == peer && l.kind == "start")
+        });
+        if !settled && reported.insert(peer.to_string()) {
+            found.push(Violation {
+                at: e.at,
+                invariant: "lost node settled",
+                what: format!(
+                    "{} declared {peer} dead at {}; it was never fenced nor back",
+                    e.node, e.at
+                ),
+            });
+        }
+    }
+    found
+}
+
+/// Fences a node reports done through its fencer (`how` = fencer) that its fencer's
+/// history (`history(node)`: the journal's text) does not hold as a successful operation
+/// on that target finished by then.
+pub fn fence_history_lost(events: &[Ev], history: impl Fn(&str) -> String) -> Vec<Violation> {
+    let mut cache: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
+    let mut found = Vec::new();
+    for e in events
+        .iter()
+        .filter(|e| e.kind == "fenced" && e.str("how") == "fencer")
+    {
+        let entries = cache.entry(e.node.clone()).or_insert_with(|| {
+            history(&e.node)
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        });
+        let target = e.str("target");
+        let kept = entries.iter().any(|h| {
+            h["target"].as_str() == Some(target)
+                && h["finished"].as_u64().is_some_and(|f| f <= e.at + 1000)
+                && h["result"].to_string().to_lowercase().contains("done")
+        });
+        if !kept {
+            found.push(Violation {
+                at: e.at,
+                invariant: "fence history",
+                what: format!(
+                    "{} reports {target} fenced through its fencer at {}; its history has no such record",
+                    e.node, e.at
+                ),
+            });
+        }
+    }
+    found
+}
