@@ -37,17 +37,17 @@ fn assert_clean(report: Option<Report>) {
 
 #[test]
 fn chaos_two_nodes_short_seed() {
-    assert_clean(run("ch2", Options::new(1601, 2, 4)));
+    assert_clean(run("ch2", Options::new(1601, 2, 10)));
 }
 
 #[test]
 fn chaos_three_nodes_short_seed() {
-    assert_clean(run("ch3", Options::new(1602, 3, 5)));
+    assert_clean(run("ch3", Options::new(1602, 3, 10)));
 }
 
 #[test]
 fn chaos_five_nodes_short_seed() {
-    assert_clean(run("ch5", Options::new(1603, 5, 5)));
+    assert_clean(run("ch5", Options::new(1603, 5, 10)));
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {

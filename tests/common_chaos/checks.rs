@@ -256,13 +256,14 @@ pub fn starts_before_fence(log: &[ResLine], events: &[Ev]) -> Vec<Violation> {
     found
 }
 
-/// Nodes declared dead that were neither fenced nor back (seen up, or their daemon
+/// Nodes declared dead before `until` (the end of the campaign: the nodes are then
+/// stopped one by one) that were neither fenced nor back (seen up, or their daemon
 /// started) afterwards.
-pub fn lost_never_settled(events: &[Ev]) -> Vec<Violation> {
+pub fn lost_never_settled(events: &[Ev], until: u64) -> Vec<Violation> {
     let mut found = Vec::new();
     let mut reported = BTreeSet::new();
     for (k, e) in events.iter().enumerate() {
-        if e.kind != "peer_dead" {
+        if e.kind != "peer_dead" || e.at >= until {
             continue;
         }
         let peer = e.str("peer");
@@ -317,6 +318,80 @@ pub fn fence_history_lost(events: &[Ev], history: impl Fn(&str) -> String) -> Ve
                     e.node, e.at
                 ),
             });
+        }
+    }
+    found
+}
+
+/// A group's order on each node, from the node events: a member starts only once the
+/// member before it has started there (start done, or found running by the probe, and
+/// not stopped since), and stops only once every member after it is stopped there (a
+/// member counts from the beginning of its start until its stop is done). A node's
+/// daemon start and its power-off clear what it runs.
+pub fn group_order(events: &[Ev], members: &[&str]) -> Vec<Violation> {
+    let pos = |r: &str| members.iter().position(|m| *m == r);
+    // node -> member index -> (begun: start begun and not stopped; done: start done)
+    let mut state: BTreeMap<String, BTreeMap<usize, (bool, bool)>> = BTreeMap::new();
+    let mut found = Vec::new();
+    for e in events {
+        if e.kind == "start" && e.class == "daemon" {
+            state.remove(&e.node);
+            continue;
+        }
+        if e.kind == "power_off" {
+            state.remove(e.str("target"));
+            continue;
+        }
+        let Some(k) = pos(e.str("resource")) else {
+            continue;
+        };
+        let node = state.entry(e.node.clone()).or_default();
+        let action = e.str("action");
+        match (e.kind.as_str(), action) {
+            ("resource_action", "start") => {
+                if k > 0 && !node.get(&(k - 1)).is_some_and(|s| s.1) {
+                    found.push(Violation {
+                        at: e.at,
+                        invariant: "group order",
+                        what: format!(
+                            "{} starts {} at {} before {} has started there",
+                            e.node, members[k], e.at, members[k - 1]
+                        ),
+                    });
+                }
+                node.insert(k, (true, false));
+            }
+            ("resource_done", "start") | ("probed_running", _) => {
+                node.insert(k, (true, true));
+            }
+            ("resource_action", "stop") => {
+                let later: Vec<&str> = node
+                    .iter()
+                    .filter(|(j, s)| **j > k && s.0)
+                    .map(|(j, _)| members[*j])
+                    .collect();
+                if !later.is_empty() {
+                    found.push(Violation {
+                        at: e.at,
+                        invariant: "group order",
+                        what: format!(
+                            "{} stops {} at {} while {} still run there ({})",
+                            e.node,
+                            members[k],
+                            e.at,
+                            later.join(", "),
+                            e.str("reason")
+                        ),
+                    });
+                }
+                if let Some(s) = node.get_mut(&k) {
+                    s.1 = false;
+                }
+            }
+            ("resource_done", "stop") => {
+                node.remove(&k);
+            }
+            _ => {}
         }
     }
     found

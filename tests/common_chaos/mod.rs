@@ -52,13 +52,13 @@ pub fn workload_unavailable() -> Option<String> {
             ));
         }
     }
-    for tool in ["mkfs.ext4", "e2fsck", "debugfs", "losetup", "curl", "iptables"] {
+    for tool in ["mkfs.ext4", "e2fsck", "debugfs", "losetup", "curl", "iptables", "modprobe"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
-            return Some(format!("{tool} missing (e2fsprogs, util-linux, curl, iptables)"));
+            return Some(format!("{tool} missing (e2fsprogs, util-linux, curl, iptables, kmod)"));
         }
     }
     if let Some(why) = crate::common_cluster::shared_disk_unavailable() {
@@ -95,7 +95,7 @@ op = [{{ name = "monitor", interval = "2s", timeout = "10s" }}]
 [[primitive]]
 name = "web"
 agent = "ocf:chaos:Web"
-params = {{ ip = "{VIP}", port = "{PORT}", directory = "{mount}", state = "{run}", log = "{log}" }}
+params = {{ ip = "{VIP}", port = "{PORT}", directory = "{mount}", state = "{run}", log = "{log}", out = "{out}" }}
 op = [{{ name = "monitor", interval = "1s", timeout = "5s" }}, {{ name = "stop", timeout = "10s" }}]
 
 [[group]]
@@ -107,6 +107,7 @@ members = ["fs", "vip", "web"]
         fsck = d(san.join("fsck.log")),
         san = d(san.clone()),
         run = d(c.dir.join(format!("run{i}"))),
+        out = d(c.dir.join(format!("web{i}.out"))),
     ));
 }
 

@@ -62,6 +62,10 @@ pub struct Report {
     pub nodes: usize,
     pub injected: Vec<Injected>,
     pub violations: Vec<Violation>,
+    /// Breaks of the group's start/stop order ([`checks::group_order`]): reported, and
+    /// counted as violations only with `CHAOS_STRICT_ORDER=1` (a known node bug, see
+    /// docs/chaos.md).
+    pub order: Vec<Violation>,
     /// Fault on the service's node -> the service started on another node (ms).
     pub failovers: Vec<u64>,
     pub sent: u64,
@@ -84,11 +88,12 @@ impl Report {
         let mut f = self.failovers.clone();
         f.sort_unstable();
         format!(
-            "CHAOS seed {} nodes {}: faults injected {}; violations {}; failovers {} p50 {} ms p95 {} ms max {} ms; requests {} acknowledged {}; fsck checks {}; {:.0} s",
+            "CHAOS seed {} nodes {}: faults injected {}; violations {}; group order breaks {}; failovers {} p50 {} ms p95 {} ms max {} ms; requests {} acknowledged {}; fsck checks {}; {:.0} s",
             self.seed,
             self.nodes,
             self.injected.len(),
             self.violations.len(),
+            self.order.len(),
             f.len(),
             percentile(&f, 50),
             percentile(&f, 95),
@@ -146,8 +151,21 @@ impl Campaign {
         self.c.as_mut().expect("the lab")
     }
 
+    /// Note what the runner did (the replay timeline), also in the lab's
+    /// `chaos-actions.log`.
     fn act(&mut self, what: String) {
-        self.actions.push((now_ms(), what));
+        let at = now_ms();
+        if let Some(c) = &self.c {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(c.dir.join("chaos-actions.log"))
+            {
+                let _ = writeln!(f, "{}.{:03} runner {what}", at / 1000, at % 1000);
+            }
+        }
+        self.actions.push((at, what));
     }
 
     /// Node `i` powered on and booted, with a fresh path to the disk.
@@ -427,24 +445,28 @@ impl Drop for Campaign {
     }
 }
 
-/// Failover times: a fault on the service's node, then the first start of the web
-/// server on another node within 60 s.
+/// Failover times: a fault on the node running the web server whose instance there
+/// ended (stopped or powered off) -> the web server started again (another node, or
+/// the same one once it came back), within 60 s.
 fn failovers(c: &Cluster, injected: &[Injected]) -> Vec<u64> {
     let log = checks::read_resource_log(&c.dir.join("resource.log"));
+    let web: Vec<checks::Instance> = checks::instances(&log)
+        .into_iter()
+        .filter(|i| i.resource == "web")
+        .collect();
     injected
         .iter()
         .filter(|f| f.owner == Some(f.node))
         .filter_map(|f| {
             let owner = format!("node{}", f.node);
-            log.iter()
-                .find(|l| {
-                    l.at >= f.at
-                        && l.at <= f.at + 60_000
-                        && l.event == "start"
-                        && l.resource == "web"
-                        && l.node != owner
-                })
-                .map(|l| l.at - f.at)
+            let hit = web.iter().find(|i| {
+                i.node == owner && i.start <= f.at && i.end.is_none_or(|e| e >= f.at)
+            })?;
+            let ended = hit.end?;
+            let next = web
+                .iter()
+                .find(|i| i.start >= ended.max(f.at) && i.start <= f.at + 60_000)?;
+            Some(next.start - f.at)
         })
         .collect()
 }
@@ -543,16 +565,22 @@ pub fn run(tag: &str, opts: Options) -> Option<Report> {
     let sent = client.sent();
     drop(client);
     k.act("client stopped; stopping every node".into());
+    let teardown = now_ms();
     for i in 1..=opts.nodes {
         k.c_mut().stop(i);
     }
     k.watch_power();
     let (fsck_checks, found) = k.check_logs();
     violations.extend(found);
-    violations.extend(checks::lost_never_settled(&k.c().events()));
+    violations.extend(checks::lost_never_settled(&k.c().events(), teardown));
     let (journal, final_fsck) = k.journal();
     violations.extend(final_fsck);
     violations.extend(checks::journal_violations(&acks, &journal));
+    let mut order = checks::group_order(&k.c().events(), &super::RESOURCES);
+    order.dedup();
+    if std::env::var_os("CHAOS_STRICT_ORDER").is_some_and(|v| v == "1") {
+        violations.extend(order.clone());
+    }
     violations.dedup();
     let report = Report {
         seed: opts.seed,
@@ -560,6 +588,7 @@ pub fn run(tag: &str, opts: Options) -> Option<Report> {
         failovers: failovers(k.c(), &k.injected),
         injected: k.injected.clone(),
         violations: violations.clone(),
+        order: order.clone(),
         sent,
         acked: acks.len(),
         fsck_checks,
@@ -567,6 +596,9 @@ pub fn run(tag: &str, opts: Options) -> Option<Report> {
     };
     println!("{}", report.summary());
     println!("faults by kind: {:?}", report.kinds());
+    for o in order.iter().take(5) {
+        println!("group order broken (known node bug, docs/chaos.md): {}", o.what);
+    }
     if !violations.is_empty() {
         let text = k.replay_text(&violations);
         println!("{text}");
