@@ -98,5 +98,8 @@ fn campaign() {
         common_chaos::runner::percentile(&all, 95),
         all.last().copied().unwrap_or(0)
     );
-    assert_eq!(violations, 0, "violations found (seeds and timelines above)");
+    assert_eq!(
+        violations, 0,
+        "violations found (seeds and timelines above)"
+    );
 }

@@ -196,7 +196,10 @@ pub fn journal_violations(acks: &[Ack], journal: &str) -> Vec<Violation> {
         .map(|a| Violation {
             at: a.at,
             invariant: "journal",
-            what: format!("request {} acknowledged at {} is not in the journal", a.seq, a.at),
+            what: format!(
+                "request {} acknowledged at {} is not in the journal",
+                a.seq, a.at
+            ),
         })
         .collect();
     found.extend(
@@ -269,8 +272,7 @@ pub fn lost_never_settled(events: &[Ev], until: u64) -> Vec<Violation> {
         let peer = e.str("peer");
         let settled = events[k..].iter().any(|l| {
             confirms_fence(l, peer)
-                || (matches!(l.kind.as_str(), "peer_up" | "peer_up_again")
-                    && l.str("peer") == peer)
+                || (matches!(l.kind.as_str(), "peer_up" | "peer_up_again") && l.str("peer") == peer)
                 || (l.node == peer && l.kind == "start")
         });
         if !settled && reported.insert(peer.to_string()) {
@@ -355,7 +357,10 @@ pub fn group_order(events: &[Ev], members: &[&str]) -> Vec<Violation> {
                         invariant: "group order",
                         what: format!(
                             "{} starts {} at {} before {} has started there",
-                            e.node, members[k], e.at, members[k - 1]
+                            e.node,
+                            members[k],
+                            e.at,
+                            members[k - 1]
                         ),
                     });
                 }

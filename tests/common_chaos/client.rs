@@ -125,8 +125,7 @@ fn request(addr: SocketAddr, seq: u64) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-    if s
-        .write_all(format!("GET /req?seq={seq} HTTP/1.0\r\n\r\n").as_bytes())
+    if s.write_all(format!("GET /req?seq={seq} HTTP/1.0\r\n\r\n").as_bytes())
         .is_err()
     {
         return false;

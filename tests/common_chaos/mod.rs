@@ -52,13 +52,23 @@ pub fn workload_unavailable() -> Option<String> {
             ));
         }
     }
-    for tool in ["mkfs.ext4", "e2fsck", "debugfs", "losetup", "curl", "iptables", "modprobe"] {
+    for tool in [
+        "mkfs.ext4",
+        "e2fsck",
+        "debugfs",
+        "losetup",
+        "curl",
+        "iptables",
+        "modprobe",
+    ] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
-            return Some(format!("{tool} missing (e2fsprogs, util-linux, curl, iptables, kmod)"));
+            return Some(format!(
+                "{tool} missing (e2fsprogs, util-linux, curl, iptables, kmod)"
+            ));
         }
     }
     if let Some(why) = crate::common_cluster::shared_disk_unavailable() {

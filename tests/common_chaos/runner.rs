@@ -184,7 +184,9 @@ impl Campaign {
             let now = self.c().power(i);
             let was = self.power.insert(i, now.clone()).unwrap_or_default();
             if now == "off" && was != "off" {
-                self.act(format!("node{i} is off: its disk path is cut, its VIP gone"));
+                self.act(format!(
+                    "node{i} is off: its disk path is cut, its VIP gone"
+                ));
                 self.san.cut(i);
                 let _ = Command::new("ip")
                     .args(["-n", &self.c().netns(i), "addr", "del"])
@@ -253,11 +255,22 @@ impl Campaign {
             Kind::OneWay { from } => {
                 for r in 0..self.c().setup.rings {
                     let (ifc, src) = (format!("r{r}"), format!("10.77.{r}.{from}"));
-                    iptables(&netns, true, &["INPUT", "-i", &ifc, "-s", &src, "-j", "DROP"]);
+                    iptables(
+                        &netns,
+                        true,
+                        &["INPUT", "-i", &ifc, "-s", &src, "-j", "DROP"],
+                    );
                 }
             }
             Kind::Loss => {
-                let rule = ["-m", "statistic", "--mode", "random", "--probability", "0.3"];
+                let rule = [
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    "0.3",
+                ];
                 let mut input = vec!["INPUT", "-i", "r+"];
                 input.extend_from_slice(&rule);
                 input.extend_from_slice(&["-j", "DROP"]);
@@ -297,11 +310,22 @@ impl Campaign {
             Kind::OneWay { from } => {
                 for r in 0..self.c().setup.rings {
                     let (ifc, src) = (format!("r{r}"), format!("10.77.{r}.{from}"));
-                    iptables(&netns, false, &["INPUT", "-i", &ifc, "-s", &src, "-j", "DROP"]);
+                    iptables(
+                        &netns,
+                        false,
+                        &["INPUT", "-i", &ifc, "-s", &src, "-j", "DROP"],
+                    );
                 }
             }
             Kind::Loss => {
-                let rule = ["-m", "statistic", "--mode", "random", "--probability", "0.3"];
+                let rule = [
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    "0.3",
+                ];
                 let mut input = vec!["INPUT", "-i", "r+"];
                 input.extend_from_slice(&rule);
                 input.extend_from_slice(&["-j", "DROP"]);
@@ -459,9 +483,9 @@ fn failovers(c: &Cluster, injected: &[Injected]) -> Vec<u64> {
         .filter(|f| f.owner == Some(f.node))
         .filter_map(|f| {
             let owner = format!("node{}", f.node);
-            let hit = web.iter().find(|i| {
-                i.node == owner && i.start <= f.at && i.end.is_none_or(|e| e >= f.at)
-            })?;
+            let hit = web
+                .iter()
+                .find(|i| i.node == owner && i.start <= f.at && i.end.is_none_or(|e| e >= f.at))?;
             let ended = hit.end?;
             let next = web
                 .iter()
@@ -553,8 +577,9 @@ pub fn run(tag: &str, opts: Options) -> Option<Report> {
         violations.push(Violation {
             at: now_ms(),
             invariant: "lost node settled",
-            what: "the cluster did not come back (every node up, the service answering) within 120 s"
-                .into(),
+            what:
+                "the cluster did not come back (every node up, the service answering) within 120 s"
+                    .into(),
         });
     }
     // Give in-flight requests their answer, then stop the client and the nodes cleanly.
@@ -597,7 +622,10 @@ pub fn run(tag: &str, opts: Options) -> Option<Report> {
     println!("{}", report.summary());
     println!("faults by kind: {:?}", report.kinds());
     for o in order.iter().take(5) {
-        println!("group order broken (known node bug, docs/chaos.md): {}", o.what);
+        println!(
+            "group order broken (known node bug, docs/chaos.md): {}",
+            o.what
+        );
     }
     if !violations.is_empty() {
         let text = k.replay_text(&violations);
