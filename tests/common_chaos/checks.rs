@@ -553,8 +553,8 @@ mod tests {
             "peer_dead",
             serde_json::json!({"peer": "node1"}),
         );
-        assert_eq!(lost_never_settled(&[dead.clone()], 10).len(), 1);
-        assert!(lost_never_settled(&[dead.clone()], 1).is_empty());
+        assert_eq!(lost_never_settled(std::slice::from_ref(&dead), 10).len(), 1);
+        assert!(lost_never_settled(std::slice::from_ref(&dead), 1).is_empty());
         let fenced = ev(
             3,
             "node2",

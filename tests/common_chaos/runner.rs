@@ -441,10 +441,10 @@ impl Campaign {
     /// Seed, plan, what the runner did and the cluster's timeline.
     fn replay_text(&self, violations: &[Violation]) -> String {
         let mut s = format!(
-            "VIOLATION(S) with seed {} on {} nodes (replay: CHAOS_SEED={} CHAOS_NODES={} CHAOS_FAULTS={} cargo test --test chaos campaign -- --ignored --nocapture):\n",
+            "VIOLATION(S) with seed {} on {} nodes (replay: CHAOS_SEED={} CHAOS_NODES={} CHAOS_FAULTS={} CHAOS_STOP_ON_VIOLATION=1 cargo test --test chaos campaign -- --ignored --nocapture; the campaign's seed is CHAOS_SEED + nodes):\n",
             self.opts.seed,
             self.opts.nodes,
-            self.opts.seed,
+            self.opts.seed.saturating_sub(self.opts.nodes as u64),
             self.opts.nodes,
             self.injected.len()
         );
