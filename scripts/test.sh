@@ -11,7 +11,31 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the suite needs. Later work appends its peers here
 # (sbd, pacemaker, snmpd snmp, openssh-server, python3-pip ...).
-TEST_PACKAGES="openipmi ipmitool fence-agents corosync gcc libc6-dev pkg-config sbd openssl curl snmpd snmp pacemaker pacemaker-cli-utils openssh-server libssl-dev resource-agents iproute2 iptables python3-fusepy chromium"
+TEST_PACKAGES="
+    openipmi
+    ipmitool
+    fence-agents
+    corosync
+    gcc
+    libc6-dev
+    pkg-config
+    sbd
+    openssl
+    curl
+    snmpd
+    snmp
+    pacemaker
+    pacemaker-cli-utils
+    openssh-server
+    libssl-dev
+    resource-agents
+    iproute2
+    iptables
+    python3-fusepy
+    chromium
+    kmod
+    e2fsprogs
+"
 # Python packages installed with pip when listed (e.g. sushy-tools).
 PIP_PACKAGES="sushy-tools"
 
@@ -28,7 +52,7 @@ install_packages() {
         installed "$p" || missing+=("$p")
     done
     if ((${#missing[@]} == 0)); then
-        log "packages: all present ($TEST_PACKAGES)"
+        log "packages: all present ($(echo $TEST_PACKAGES))"
     else
         log "packages: installing ${missing[*]}"
         [[ $(id -u) == 0 ]] || die "missing packages ${missing[*]}; run as root or install them"

@@ -249,6 +249,8 @@ pub struct Setup {
     /// the test can stall) and a `palisade-sbd watch` per node in its power domain, fed
     /// by the node daemon's health file. Needs `power_kills`.
     pub sbd_disk: bool,
+    /// Changes node `i`'s configuration after the lab's (a harness's own resources).
+    pub configure: Option<fn(&Cluster, usize, &mut NodeToml)>,
 }
 
 impl Default for Setup {
@@ -266,6 +268,7 @@ impl Default for Setup {
             via_fencer: false,
             broken_fence: None,
             sbd_disk: false,
+            configure: None,
         }
     }
 }
@@ -407,6 +410,9 @@ impl Cluster {
                 priority: None,
                 monitor_interval: Some("1s".into()),
             });
+        }
+        if let Some(configure) = s.configure {
+            configure(self, i, &mut c);
         }
         c
     }
