@@ -64,6 +64,23 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requester: Option<String>,
     },
+    /// What fencing a target would do, without fencing it: resolves targeting, levels
+    /// and delays as `fence` does, then runs only `monitor` and `status` on the
+    /// candidate devices (never off, reboot or on). Answered with a
+    /// [`crate::fencer::dryrun::DryRunReport`].
+    DryRun {
+        /// Node that would be fenced.
+        target: String,
+        /// `off`, `reboot` or `on`; default: the configured `fencing-action`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<FenceAction>,
+        /// Budget of the probes (and of the real fence, for the worst case).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+        /// The delay a real request would ask for (counted in the worst case only).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        delay_ms: u64,
+    },
     /// Which devices can fence a target (may run `list` / `status` agents).
     Query {
         /// Node asked about.
@@ -131,6 +148,7 @@ impl Request {
             Request::Hello {} => "hello",
             Request::Fence { .. } => "fence",
             Request::Query { .. } => "query",
+            Request::DryRun { .. } => "dry-run",
             Request::Devices {} => "devices",
             Request::RegisterDevice { .. } => "register-device",
             Request::UnregisterDevice { .. } => "unregister-device",

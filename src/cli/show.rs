@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::api::protocol::{DeviceInfo, FenceResult, QueryResult, TopologyEntry};
+use crate::fencer::dryrun::DryRunReport;
 use crate::fencer::duration::Moment;
 use crate::fencer::history::HistoryEntry;
 use crate::fencer::operation::OpResult;
@@ -78,6 +79,82 @@ pub fn query(r: &QueryResult) -> String {
     for level in &r.levels {
         let _ = writeln!(out, "  level {}: {}", level.index, level.devices.join(", "));
     }
+    out
+}
+
+/// `palisade fence --dry-run`: the verdict, then each level with its devices' answers.
+pub fn dry_run(r: &DryRunReport) -> String {
+    let mut out = String::new();
+    match &r.would_act {
+        Some(w) if w.level == 0 => {
+            let _ = writeln!(
+                out,
+                "{} {}: would be fenced by device {}",
+                r.target,
+                r.action,
+                w.devices.join(", ")
+            );
+        }
+        Some(w) => {
+            let _ = writeln!(
+                out,
+                "{} {}: would be fenced through level {} ({})",
+                r.target,
+                r.action,
+                w.level,
+                w.devices.join(", ")
+            );
+        }
+        None => {
+            let why = r
+                .refused
+                .as_deref()
+                .unwrap_or("no level has every device answering");
+            let _ = writeln!(out, "{} {}: WOULD NOT BE FENCED: {why}", r.target, r.action);
+        }
+    }
+    for level in &r.levels {
+        let name = if level.index == 0 {
+            "device".to_string()
+        } else {
+            format!("level {}", level.index)
+        };
+        let _ = writeln!(
+            out,
+            "  {name}: {} {}",
+            level.devices.join(", "),
+            if level.ok { "ok" } else { "FAILING" }
+        );
+        for device in r
+            .devices
+            .iter()
+            .filter(|d| level.devices.contains(&d.device))
+        {
+            let answers: Vec<String> = device
+                .probes
+                .iter()
+                .map(|p| format!("{} {}", p.action.as_str(), p.reason))
+                .collect();
+            let plug = device
+                .plug
+                .as_ref()
+                .map(|p| format!(" (plug {p})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "    {}{plug}: {}", device.device, answers.join("; "));
+        }
+        for step in &level.steps {
+            let _ = writeln!(
+                out,
+                "    would run {} {}: delay up to {}, budget {} ({} attempts)",
+                step.device,
+                step.action,
+                seconds(step.delay_ms),
+                seconds(step.timeout_ms),
+                step.attempts
+            );
+        }
+    }
+    let _ = writeln!(out, "  worst case: {}", seconds(r.worst_case_ms));
     out
 }
 

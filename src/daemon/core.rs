@@ -21,6 +21,7 @@ use crate::api::protocol::{
 };
 use crate::fencer::agent_input::{check_target, check_value};
 use crate::fencer::device::AgentAction;
+use crate::fencer::dryrun::DryRunRequest;
 use crate::fencer::duration::{millis, Moment};
 use crate::fencer::executor::{resolve_agent, run_agent, Caller};
 use crate::fencer::history::{HistoryEntry, HISTORY_VERSION};
@@ -77,6 +78,7 @@ impl Clock {
 enum PendingKind {
     Fence { target: String, action: FenceAction },
     Query { target: String },
+    DryRun,
 }
 
 #[derive(Debug)]
@@ -217,6 +219,39 @@ impl Core {
                     target,
                     action,
                     requester,
+                    timeout,
+                    delay,
+                });
+                let actions = self.fencer.handle(event, now);
+                self.apply(actions);
+            }
+            Request::DryRun {
+                target,
+                action,
+                timeout_ms,
+                delay_ms,
+            } => {
+                let timeout = timeout_ms.map(Duration::from_millis);
+                let delay = Duration::from_millis(delay_ms);
+                if let Err(message) = self.check_request(&target, None, timeout, delay) {
+                    let error = ApiError::new(ErrorCode::Invalid, message);
+                    let _ = reply.send(Response::failure(id, error));
+                    return;
+                }
+                let action = action.unwrap_or(self.fencer.options().action);
+                let request_id = self.new_request_id();
+                self.pending.insert(
+                    request_id,
+                    Pending {
+                        id,
+                        reply,
+                        kind: PendingKind::DryRun,
+                    },
+                );
+                let event = Event::DryRun(DryRunRequest {
+                    id: request_id,
+                    target,
+                    action,
                     timeout,
                     delay,
                 });
@@ -446,6 +481,7 @@ fn response_for(fencer: &Fencer, id: Value, kind: PendingKind, reply: Reply) -> 
                 },
             )
         }
+        (PendingKind::DryRun, Reply::DryRun(report)) => Response::success(id, &report),
         (_, _) => Response::failure(
             id,
             crate::api::protocol::ApiError::new(

@@ -6,7 +6,7 @@
 //! transcript; `PALISADE_BLESS=1 cargo test` rewrites the files.
 //!
 //! Events: `@T fence <req> <target> <action> [timeout=S] [delay=S] [by=NAME]`,
-//! `@T query <req> <target>`, `@T done <run> exit=N [stdout=WORDS_WITH_|]` or
+//! `@T query <req> <target>`, `@T dryrun <req> <target> <action> [timeout=S] [delay=S]`, `@T done <run> exit=N [stdout=WORDS_WITH_|]` or
 //! `@T done <run> timeout|signal=N|spawn-failed`, `@T tick`, `@T shutdown`,
 //! `@T unregister <device>`.
 
@@ -45,6 +45,7 @@ fn render_action(a: &Action) -> String {
             Reply::Query { devices } => {
                 format!("reply r{} devices=[{}]", request.0, devices.join(","))
             }
+            Reply::DryRun(report) => format!("reply r{} {}", request.0, render_dry_run(report)),
         },
         Action::Notify(n) => format!("notify {}", render_notice(n)),
         Action::Record(rec) => {
@@ -77,6 +78,41 @@ fn render_action(a: &Action) -> String {
             )
         }
     }
+}
+
+fn render_dry_run(r: &crate::fencer::dryrun::DryRunReport) -> String {
+    let acts = r.would_act.as_ref().map_or("none".to_string(), |w| {
+        format!("L{} [{}]", w.level, w.devices.join(","))
+    });
+    let levels: Vec<String> = r
+        .levels
+        .iter()
+        .map(|l| format!("L{}={}", l.index, if l.ok { "ok" } else { "FAIL" }))
+        .collect();
+    let devices: Vec<String> = r
+        .devices
+        .iter()
+        .map(|d| {
+            let probes: Vec<String> = d
+                .probes
+                .iter()
+                .map(|p| format!("{}:{}", p.action.as_str(), p.reason))
+                .collect();
+            format!("{}({})", d.device, probes.join(","))
+        })
+        .collect();
+    let mut s = format!(
+        "dry-run {} {} would-act={acts} levels=[{}] devices=[{}] worst={}ms",
+        r.target,
+        r.action,
+        levels.join(" "),
+        devices.join(" "),
+        r.worst_case_ms
+    );
+    if let Some(why) = &r.refused {
+        s.push_str(&format!(" refused=\"{why}\""));
+    }
+    s
 }
 
 fn render_result(r: &OpResult) -> String {
@@ -169,6 +205,13 @@ fn parse_event(fencer: &mut Fencer, words: &[&str]) -> Option<Event> {
             target: words[2].to_string(),
             action: FenceAction::parse(words[3]).expect("fence action"),
             requester: opts(4, "by").unwrap_or_else(|| "test".into()),
+            timeout: opts(4, "timeout").map(|t| parse_duration(&t).expect("timeout")),
+            delay: opts(4, "delay").map_or(Duration::ZERO, |t| parse_duration(&t).expect("delay")),
+        }),
+        "dryrun" => Event::DryRun(crate::fencer::dryrun::DryRunRequest {
+            id: parse_request_id(words[1]),
+            target: words[2].to_string(),
+            action: FenceAction::parse(words[3]).expect("fence action"),
             timeout: opts(4, "timeout").map(|t| parse_duration(&t).expect("timeout")),
             delay: opts(4, "delay").map_or(Duration::ZERO, |t| parse_duration(&t).expect("delay")),
         }),

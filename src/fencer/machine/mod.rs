@@ -9,6 +9,7 @@
 //! retries, verified success), `slots` (per-device `pcmk_action_limit` queues).
 
 mod execute;
+mod probe;
 mod resolve;
 mod slots;
 pub mod types;
@@ -188,6 +189,7 @@ impl Fencer {
         match event {
             Event::Fence(request) => self.on_fence(request, now, &mut out),
             Event::Query(request) => self.on_query(request, now, &mut out),
+            Event::DryRun(request) => self.on_dry_run(request, now, &mut out),
             Event::AgentDone { run, outcome } => self.on_agent_done(run, outcome, now, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
             Event::Shutdown => self.on_shutdown(now, &mut out),
@@ -319,21 +321,20 @@ impl Fencer {
     /// Begin an operation: use the topology if one applies, else find capable devices.
     fn start(&mut self, id: OpId, now: Moment, out: &mut Vec<Action>) {
         let Some(op) = self.ops.get(&id) else { return };
-        let levels = match op.kind {
-            OpKind::Fence(action) => {
-                self.topology
-                    .levels_for(&op.target, &self.nodes)
-                    .map(|(_, levels)| {
-                        let levels: Vec<(u8, Vec<String>)> =
-                            levels.into_iter().map(|l| (l.index, l.devices)).collect();
-                        super::plan::plan_topology(&levels, action)
-                    })
-            }
-            OpKind::Query => None,
-        };
-        match levels {
-            Some(plan) => self.begin_execution(id, plan, now, out),
-            None => self.begin_resolution(id, now, out),
+        let kind = op.kind;
+        let levels = kind.planned_action().and_then(|action| {
+            self.topology
+                .levels_for(&op.target, &self.nodes)
+                .map(|(_, levels)| {
+                    let levels: Vec<(u8, Vec<String>)> =
+                        levels.into_iter().map(|l| (l.index, l.devices)).collect();
+                    super::plan::plan_topology(&levels, action)
+                })
+        });
+        match (levels, kind) {
+            (Some(plan), OpKind::DryRun(_)) => self.begin_probing(id, plan, now, out),
+            (Some(plan), _) => self.begin_execution(id, plan, now, out),
+            (None, _) => self.begin_resolution(id, now, out),
         }
     }
 
@@ -345,7 +346,7 @@ impl Fencer {
         };
         self.cancel_runs_of(id, out);
         match op.kind {
-            OpKind::Query => {}
+            OpKind::Query | OpKind::DryRun(_) => {}
             OpKind::Fence(action) => {
                 let key = (op.target.to_ascii_lowercase(), action);
                 if self.active.get(&key) == Some(&id) {
@@ -445,6 +446,8 @@ impl Fencer {
         if op.kind == OpKind::Query {
             self.waiting.retain(|w| *w != id);
             self.answer_query(id, now, out);
+        } else if matches!(op.kind, OpKind::DryRun(_)) {
+            self.answer_dry_run(id, "no answer before the deadline", out);
         } else {
             self.waiting.retain(|w| *w != id);
             let reason = FailReason::TimedOut;
@@ -456,8 +459,11 @@ impl Fencer {
         let ids: Vec<OpId> = self.ops.keys().copied().collect();
         for id in ids {
             let reason = FailReason::Cancelled;
-            if self.ops.get(&id).is_some_and(|o| o.kind == OpKind::Query) {
+            let kind = self.ops.get(&id).map(|o| o.kind);
+            if kind == Some(OpKind::Query) {
                 self.answer_query(id, now, out);
+            } else if matches!(kind, Some(OpKind::DryRun(_))) {
+                self.answer_dry_run(id, "the daemon is stopping", out);
             } else {
                 self.finish(id, OpResult::Failed { reason }, now, out);
             }
@@ -481,6 +487,9 @@ impl Fencer {
                 self.on_status_check_done(op, &info.device, &outcome, now, out)
             }
             Purpose::Step { op } => self.on_step_done(op, run, &info, &outcome, now, out),
+            Purpose::Probe { op, probe } => {
+                self.on_probe_done(op, run, &info, probe, &outcome, out)
+            }
             Purpose::Abandoned => {}
         }
         // The slot is given back after the result is handled, so a retry queues behind

@@ -168,7 +168,7 @@ impl Fencer {
             .runs
             .iter()
             .filter(|(_, r)| {
-                matches!(r.purpose, Purpose::Step { op: o } | Purpose::StatusCheck { op: o } if o == op)
+                matches!(r.purpose, Purpose::Step { op: o } | Purpose::StatusCheck { op: o } | Purpose::Probe { op: o, .. } if o == op)
             })
             .map(|(id, _)| *id)
             .collect();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::fencer::device::AgentAction;
+use crate::fencer::dryrun::{DryRunReport, DryRunRequest, ProbeAction, ProbeAnswer};
 use crate::fencer::duration::Moment;
 use crate::fencer::operation::{
     FenceAction, FenceRequest, OpId, OpResult, QueryRequest, RequestId, RunId,
@@ -20,6 +21,8 @@ pub enum Event {
     Fence(FenceRequest),
     /// Which devices can fence a target?
     Query(QueryRequest),
+    /// What would fencing a target do? (Resolves like a fence, probes, never fences.)
+    DryRun(DryRunRequest),
     /// An agent run ended (after its delay, within its timeout or killed at it).
     AgentDone {
         /// The run.
@@ -151,6 +154,8 @@ pub enum Reply {
         /// Device names.
         devices: Vec<String>,
     },
+    /// What a fence would do.
+    DryRun(DryRunReport),
 }
 
 /// Progress of operations, for the event stream and metrics.
@@ -297,6 +302,18 @@ pub struct OperationRecord {
 pub(super) enum OpKind {
     Fence(FenceAction),
     Query,
+    /// A dry run of this fence action.
+    DryRun(FenceAction),
+}
+
+impl OpKind {
+    /// The fence action whose plan the operation follows (fence or dry run).
+    pub fn planned_action(self) -> Option<FenceAction> {
+        match self {
+            OpKind::Fence(action) | OpKind::DryRun(action) => Some(action),
+            OpKind::Query => None,
+        }
+    }
 }
 
 /// Where an operation is.
@@ -311,6 +328,19 @@ pub(super) enum Phase {
     },
     /// Running the plan.
     Executing(Execution),
+    /// A dry run asking the plan's devices `monitor` and `status`.
+    Probing(Probing),
+}
+
+/// A dry run's probes.
+#[derive(Debug)]
+pub(super) struct Probing {
+    /// The plan a real fence would follow.
+    pub plan: Vec<PlannedLevel>,
+    /// Probe runs still out.
+    pub pending: BTreeSet<RunId>,
+    /// Answers so far, by device and probe.
+    pub answers: std::collections::BTreeMap<(String, ProbeAction), ProbeAnswer>,
 }
 
 /// Progress through the plan.
@@ -391,6 +421,8 @@ pub(super) enum Purpose {
     StatusCheck { op: OpId },
     /// The current step of an operation.
     Step { op: OpId },
+    /// A dry run's probe (never a power action).
+    Probe { op: OpId, probe: ProbeAction },
     /// Its operation is gone; only the slot matters.
     Abandoned,
 }
