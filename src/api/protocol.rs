@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::fencer::duration::Moment;
+use crate::fencer::health::DeviceHealth;
 use crate::fencer::history::{HistoryEntry, HistoryQuery};
 use crate::fencer::machine::Notice;
 use crate::fencer::operation::{FenceAction, OpId, OpResult};
@@ -209,6 +210,10 @@ pub struct QueryResult {
     /// Topology levels that apply to it, if any.
     #[serde(default)]
     pub levels: Vec<Level>,
+    /// Whether some fencing path has no failing device, as the periodic health checks
+    /// know (absent: no known path, or health checks off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenceable: Option<bool>,
 }
 
 /// One device in `devices`.
@@ -228,6 +233,19 @@ pub struct DeviceInfo {
     pub action_limit: Option<u32>,
     /// Agent parameters, secrets masked.
     pub params: BTreeMap<String, String>,
+    /// Its health from the periodic `monitor` (absent in register/unregister answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<DeviceHealth>,
+}
+
+/// One target in `devices`: can it be fenced, as far as device health knows?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetHealth {
+    /// The target (named by a level, a host list or map, or node attributes).
+    pub target: String,
+    /// Some fencing path (a level, or a capable device) has no failing device; `false`
+    /// reads "cannot be fenced".
+    pub fenceable: bool,
 }
 
 /// `devices` result.
@@ -235,6 +253,9 @@ pub struct DeviceInfo {
 pub struct DevicesResult {
     /// Devices by name.
     pub devices: Vec<DeviceInfo>,
+    /// Targets with a known fencing path, and whether they can be fenced.
+    #[serde(default)]
+    pub targets: Vec<TargetHealth>,
 }
 
 /// `levels` result.

@@ -224,7 +224,10 @@ fn print_result(command: &str, value: Value, json: bool) -> Result<Exit, Exit> {
                 return Ok(Exit::NoDevice);
             }
         }
-        "devices" => out(show::devices(&decode::<DevicesResult>(value)?.devices)),
+        "devices" => {
+            let r: DevicesResult = decode(value)?;
+            out(show::devices(&r.devices, &r.targets));
+        }
         "levels" => out(show::levels(&decode::<LevelsResult>(value)?.topology)),
         "history" => out(show::history(&decode::<HistoryResult>(value)?.entries)),
         "metrics" => out(decode::<MetricsResult>(value)?.text),

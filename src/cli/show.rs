@@ -2,9 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::api::protocol::{DeviceInfo, FenceResult, QueryResult, TopologyEntry};
+use crate::api::protocol::{DeviceInfo, FenceResult, QueryResult, TargetHealth, TopologyEntry};
 use crate::fencer::dryrun::DryRunReport;
 use crate::fencer::duration::Moment;
+use crate::fencer::health::Health;
 use crate::fencer::history::HistoryEntry;
 use crate::fencer::operation::OpResult;
 
@@ -78,6 +79,13 @@ pub fn query(r: &QueryResult) -> String {
     }
     for level in &r.levels {
         let _ = writeln!(out, "  level {}: {}", level.index, level.devices.join(", "));
+    }
+    if r.fenceable == Some(false) {
+        let _ = writeln!(
+            out,
+            "{} CANNOT BE FENCED: every fencing path has a failing device",
+            r.target
+        );
     }
     out
 }
@@ -158,8 +166,9 @@ pub fn dry_run(r: &DryRunReport) -> String {
     out
 }
 
-/// `palisade devices`: a table.
-pub fn devices(list: &[DeviceInfo]) -> String {
+/// `palisade devices`: a table, each device's health, then the targets that cannot be
+/// fenced.
+pub fn devices(list: &[DeviceInfo], targets: &[TargetHealth]) -> String {
     if list.is_empty() {
         return "no devices registered\n".to_string();
     }
@@ -170,6 +179,7 @@ pub fn devices(list: &[DeviceInfo]) -> String {
         "CHECK".to_string(),
         "LIMIT".to_string(),
         "TARGETS".to_string(),
+        "HEALTH".to_string(),
     ]];
     for d in list {
         rows.push([
@@ -183,9 +193,37 @@ pub fn devices(list: &[DeviceInfo]) -> String {
             } else {
                 d.hosts.join(",")
             },
+            d.health
+                .as_ref()
+                .map_or("-".to_string(), |h| h.status.to_string()),
         ]);
     }
-    table(&rows)
+    let mut out = table(&rows);
+    for d in list {
+        let Some(h) = &d.health else { continue };
+        if h.status == Health::Healthy && h.consecutive_failures == 0 && h.last_error.is_none() {
+            continue;
+        }
+        let mut line = format!("{}: {}", d.name, h.status);
+        if h.consecutive_failures > 0 {
+            let _ = write!(line, ", {} failed checks in a row", h.consecutive_failures);
+        }
+        if let Some(at) = h.last_success {
+            let _ = write!(line, ", last success {}", format_time(at));
+        }
+        if let Some(e) = &h.last_error {
+            let _ = write!(line, ", last error: {e}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    for t in targets.iter().filter(|t| !t.fenceable) {
+        let _ = writeln!(
+            out,
+            "{} CANNOT BE FENCED: every fencing path has a failing device",
+            t.target
+        );
+    }
+    out
 }
 
 fn table<const N: usize>(rows: &[[String; N]]) -> String {
@@ -288,8 +326,9 @@ mod tests {
             hosts: vec!["node1".into()],
             action_limit: Some(1),
             params: Default::default(),
+            health: None,
         };
-        let text = devices(&[d]);
+        let text = devices(&[d], &[]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].find("AGENT"), lines[1].find("fence_ipmilan"));

@@ -24,7 +24,7 @@ use crate::fencer::device::AgentAction;
 use crate::fencer::dryrun::DryRunRequest;
 use crate::fencer::duration::{millis, Moment};
 use crate::fencer::executor::{resolve_agent, run_agent, Caller};
-use crate::fencer::history::{HistoryEntry, HISTORY_VERSION};
+use crate::fencer::history::{HealthEntry, HealthKind, HistoryEntry, JournalLine, HISTORY_VERSION};
 use crate::fencer::machine::{
     Action, AgentOutcome, AgentRun, AgentStatus, Event, Fencer, Notice, Reply,
 };
@@ -180,6 +180,18 @@ impl Core {
             g.operations_in_flight = self.fencer.operations_in_flight();
             g.devices = self.fencer.devices().len();
             g.agents_running = self.runs.len();
+        }
+        let view = super::metrics::HealthView {
+            devices: self
+                .fencer
+                .devices()
+                .keys()
+                .filter_map(|d| Some((d.clone(), self.fencer.device_health(d)?.clone())))
+                .collect(),
+            targets: self.fencer.fenceability(),
+        };
+        if let Ok(mut h) = self.shared.health.lock() {
+            *h = view;
         }
     }
 
@@ -357,11 +369,22 @@ impl Core {
                         let took = record.finished.since(record.started);
                         m.operation_finished(record.action, &record.result, took);
                     }
-                    entries.push(HistoryEntry {
+                    entries.push(JournalLine::Operation(HistoryEntry {
                         v: HISTORY_VERSION,
                         node: self.shared.node.clone(),
                         record,
-                    });
+                    }));
+                }
+                Action::HealthChecked(record) => {
+                    if let Ok(mut m) = self.shared.metrics.lock() {
+                        m.health_checked(&record.device, record.ok);
+                    }
+                    entries.push(JournalLine::Health(HealthEntry {
+                        v: HISTORY_VERSION,
+                        node: self.shared.node.clone(),
+                        kind: HealthKind::DeviceHealth,
+                        record,
+                    }));
                 }
             }
         }
@@ -472,12 +495,14 @@ fn response_for(fencer: &Fencer, id: Value, kind: PendingKind, reply: Reply) -> 
         ),
         (PendingKind::Query { target }, Reply::Query { devices }) => {
             let levels = fencer.levels_for(&target);
+            let fenceable = fencer.target_fenceable(&target);
             Response::success(
                 id,
                 &QueryResult {
                     target,
                     devices,
                     levels,
+                    fenceable,
                 },
             )
         }

@@ -9,6 +9,7 @@
 //! retries, verified success), `slots` (per-device `pcmk_action_limit` queues).
 
 mod execute;
+mod health;
 mod probe;
 mod resolve;
 mod slots;
@@ -60,6 +61,12 @@ pub struct Fencer {
     next_op: u64,
     next_run: u64,
     rng: u64,
+    /// Device health checks (off until [`Fencer::enable_health_checks`]).
+    health: Option<super::health::HealthSchedule>,
+    /// Targets' fenceability as last announced.
+    announced_fenceable: BTreeMap<String, bool>,
+    /// The latest moment an event came with (for registry changes, which have none).
+    seen: Moment,
 }
 
 impl Fencer {
@@ -81,6 +88,9 @@ impl Fencer {
             next_op: 1,
             next_run: 1,
             rng: seed,
+            health: None,
+            announced_fenceable: BTreeMap::new(),
+            seen: Moment(0),
         }
     }
 
@@ -115,15 +125,20 @@ impl Fencer {
     /// Add or replace a device (operations already using it keep their plan).
     pub fn register_device(&mut self, device: DeviceSpec) {
         self.list_cache.remove(&device.name);
-        self.devices.insert(device.name.clone(), device);
+        let name = device.name.clone();
+        self.devices.insert(name.clone(), device);
+        self.health_registry_changed(&name);
     }
 
     /// Remove a device; later steps that name it fail.
     pub fn unregister_device(&mut self, name: &str) -> Result<DeviceSpec, RegistryError> {
         self.list_cache.remove(name);
-        self.devices
+        let removed = self
+            .devices
             .remove(name)
-            .ok_or_else(|| RegistryError::UnknownDevice(name.to_string()))
+            .ok_or_else(|| RegistryError::UnknownDevice(name.to_string()))?;
+        self.health_registry_changed(name);
+        Ok(removed)
     }
 
     /// Registered devices by name.
@@ -180,12 +195,14 @@ impl Fencer {
             .values()
             .filter(|r| r.queued)
             .map(|r| r.queue_deadline);
-        ops.chain(queued).min()
+        let health = self.health.as_ref().and_then(|h| h.next_due());
+        ops.chain(queued).chain(health).min()
     }
 
     /// Feed one event; returns what to do, in order.
     pub fn handle(&mut self, event: Event, now: Moment) -> Vec<Action> {
         let mut out = Vec::new();
+        self.seen = self.seen.max(now);
         match event {
             Event::Fence(request) => self.on_fence(request, now, &mut out),
             Event::Query(request) => self.on_query(request, now, &mut out),
@@ -403,6 +420,7 @@ impl Fencer {
     }
 
     fn on_tick(&mut self, now: Moment, out: &mut Vec<Action>) {
+        self.run_health_checks(now, out);
         self.expire_queued_runs(now, out);
         self.expire_merged_requests(now, out);
         let expired: Vec<OpId> = self
@@ -490,6 +508,7 @@ impl Fencer {
             Purpose::Probe { op, probe } => {
                 self.on_probe_done(op, run, &info, probe, &outcome, out)
             }
+            Purpose::HealthCheck => self.on_health_done(&info.device, &outcome, now, out),
             Purpose::Abandoned => {}
         }
         // The slot is given back after the result is handled, so a retry queues behind
@@ -497,6 +516,9 @@ impl Fencer {
         if !info.queued {
             self.slots.release(&info.device);
             self.dispatch_queued(&info.device, now, out);
+        }
+        if info.purpose == Purpose::HealthCheck {
+            self.run_health_checks(now, out);
         }
     }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::fencer::device::AgentAction;
 use crate::fencer::dryrun::{DryRunReport, DryRunRequest, ProbeAction, ProbeAnswer};
 use crate::fencer::duration::Moment;
+use crate::fencer::health::Health;
 use crate::fencer::operation::{
     FenceAction, FenceRequest, OpId, OpResult, QueryRequest, RequestId, RunId,
 };
@@ -137,6 +138,8 @@ pub enum Action {
     Notify(Notice),
     /// A finished fencing operation, for the history journal.
     Record(OperationRecord),
+    /// A device health check ended, for the history journal and the metrics.
+    HealthChecked(HealthRecord),
 }
 
 /// An answer to a request.
@@ -251,6 +254,44 @@ pub enum Notice {
         /// The selector, as text (`node1`, `~pattern`, `attr=value`).
         target: String,
     },
+    /// A device's health changed (its periodic `monitor` started or stopped failing).
+    DeviceHealth {
+        /// Device name.
+        device: String,
+        /// Its health now.
+        health: Health,
+        /// Before.
+        previous: Health,
+        /// The check's outcome in words.
+        outcome: String,
+        /// Failed checks since the last success.
+        consecutive_failures: u32,
+    },
+    /// Whether a target can be fenced changed: `false` when every fencing path (every
+    /// level, or every capable device) has a failing device.
+    TargetFenceable {
+        /// The target.
+        target: String,
+        /// Some path has no failing device.
+        fenceable: bool,
+    },
+}
+
+/// One device health check, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthRecord {
+    /// Device.
+    pub device: String,
+    /// When the check ended.
+    pub at: Moment,
+    /// `monitor` exited 0.
+    pub ok: bool,
+    /// Outcome in words.
+    pub outcome: String,
+    /// The device's health after it.
+    pub health: Health,
+    /// Failed checks since the last success.
+    pub consecutive_failures: u32,
 }
 
 /// One agent run of an operation, as journaled.
@@ -423,6 +464,8 @@ pub(super) enum Purpose {
     Step { op: OpId },
     /// A dry run's probe (never a power action).
     Probe { op: OpId, probe: ProbeAction },
+    /// A periodic device health check (`monitor`).
+    HealthCheck,
     /// Its operation is gone; only the slot matters.
     Abandoned,
 }
