@@ -50,11 +50,10 @@ impl ProbeAction {
 
     /// Whether `outcome` is a good answer: `monitor` exit 0, `status` exit 0 or 2.
     pub fn passed(self, outcome: &AgentOutcome) -> bool {
-        match (self, &outcome.status) {
-            (_, AgentStatus::Exited(0)) => true,
-            (ProbeAction::Status, AgentStatus::Exited(2)) => true,
-            _ => false,
-        }
+        matches!(
+            (self, &outcome.status),
+            (_, AgentStatus::Exited(0)) | (ProbeAction::Status, AgentStatus::Exited(2))
+        )
     }
 }
 
