@@ -162,7 +162,18 @@ pub fn dry_run(r: &DryRunReport) -> String {
             );
         }
     }
-    let _ = writeln!(out, "  worst case: {}", seconds(r.worst_case_ms));
+    let sum: u64 = r
+        .levels
+        .iter()
+        .flat_map(|l| &l.steps)
+        .map(|s| s.delay_ms.saturating_add(s.timeout_ms))
+        .sum();
+    let capped = if r.worst_case_ms < sum {
+        " (the operation's deadline: its timeout plus the delays)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "  worst case: {}{capped}", seconds(r.worst_case_ms));
     out
 }
 
