@@ -107,6 +107,8 @@ pub struct Core {
     done_tx: mpsc::UnboundedSender<(RunId, AgentOutcome)>,
     done_rx: mpsc::UnboundedReceiver<(RunId, AgentOutcome)>,
     journal: std::sync::mpsc::Sender<JournalJob>,
+    /// The health generation last copied into the shared view.
+    health_shown: Option<u64>,
 }
 
 /// Longest wait for killed agents to report after shutdown.
@@ -131,6 +133,7 @@ impl Core {
             done_tx,
             done_rx,
             journal,
+            health_shown: None,
         }
     }
 
@@ -175,12 +178,17 @@ impl Core {
         }
     }
 
-    fn update_gauges(&self) {
+    fn update_gauges(&mut self) {
         if let Ok(mut g) = self.shared.gauges.lock() {
             g.operations_in_flight = self.fencer.operations_in_flight();
             g.devices = self.fencer.devices().len();
             g.agents_running = self.runs.len();
         }
+        let generation = self.fencer.health_generation();
+        if self.health_shown == Some(generation) {
+            return;
+        }
+        self.health_shown = Some(generation);
         let view = super::metrics::HealthView {
             devices: self
                 .fencer

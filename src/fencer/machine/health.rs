@@ -30,6 +30,14 @@ impl Fencer {
         }
         self.health = Some(schedule);
         self.seen = self.seen.max(now);
+        self.health_generation += 1;
+    }
+
+    /// A number that changes whenever a device's health, the devices or the topology
+    /// change: what is derived from health (the metrics' view) needs recomputing only
+    /// then.
+    pub fn health_generation(&self) -> u64 {
+        self.health_generation
     }
 
     /// A device's health (`None`: health checks are off or the device is unknown).
@@ -102,6 +110,7 @@ impl Fencer {
     /// Track a (re)registered device; forget an unregistered one.
     pub(super) fn health_registry_changed(&mut self, device: &str) {
         let now = self.seen;
+        self.health_generation += 1;
         let interval = self.devices.get(device).map(|d| d.monitor_interval);
         if let Some(schedule) = &mut self.health {
             match interval {
@@ -178,6 +187,7 @@ impl Fencer {
             schedule.skip(device, now);
             return;
         }
+        self.health_generation += 1;
         let ok = ProbeAction::Monitor.passed(outcome);
         let summary = outcome.summary();
         let change = schedule.record(device, (!ok).then_some(summary.as_str()), now);

@@ -67,6 +67,9 @@ pub struct Fencer {
     announced_fenceable: BTreeMap<String, bool>,
     /// The latest moment an event came with (for registry changes, which have none).
     seen: Moment,
+    /// Bumped whenever device health or the registry changes (see
+    /// [`Fencer::health_generation`]).
+    health_generation: u64,
 }
 
 impl Fencer {
@@ -91,6 +94,7 @@ impl Fencer {
             health: None,
             announced_fenceable: BTreeMap::new(),
             seen: Moment(0),
+            health_generation: 0,
         }
     }
 
@@ -153,11 +157,14 @@ impl Fencer {
         index: u32,
         devices: Vec<String>,
     ) -> Result<(), RegistryError> {
-        Ok(self.topology.add_level(selector, index, devices)?)
+        self.topology.add_level(selector, index, devices)?;
+        self.health_generation += 1;
+        Ok(())
     }
 
     /// Remove a level (all levels of the selector when `index` is `None`).
     pub fn unregister_level(&mut self, selector: &TargetSelector, index: Option<u8>) -> bool {
+        self.health_generation += 1;
         self.topology.remove_level(selector, index)
     }
 
