@@ -265,4 +265,23 @@ fn a_stopped_bmc_turns_its_device_failing_and_a_running_one_healthy() {
         bmc.set_actions().is_empty(),
         "a power request reached the BMC"
     );
+
+    // A restart while the BMC is stopped: the journal brings back the last success
+    // (no check can succeed now) and the failures count on from what it remembers.
+    signal_bmc(&bmc, libc::SIGSTOP);
+    events.wait_for(WAIT, health_event("bmc", "failing"));
+    let before = devices_json(&daemon);
+    let before = &device(&before, "bmc")["health"];
+    let mut daemon = daemon;
+    daemon.stop();
+    daemon.spawn();
+    let after = devices_json(&daemon);
+    let after = &device(&after, "bmc")["health"];
+    assert_eq!(after["last_success"], before["last_success"], "{after}");
+    assert!(after["last_success"].is_u64(), "{after}");
+    assert!(
+        after["consecutive_failures"].as_u64() >= before["consecutive_failures"].as_u64(),
+        "{before} -> {after}"
+    );
+    signal_bmc(&bmc, libc::SIGCONT);
 }

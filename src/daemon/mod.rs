@@ -280,6 +280,7 @@ pub async fn run(
 
     let clock = core::Clock::start();
     fencer.enable_health_checks(config.daemon.health_check_concurrency, clock.now());
+    fencer.restore_health(&report.health_memory);
     let core = core::Core::new(fencer, shared.clone(), clock, journal_tx);
     let mut core_stop = stop.clone();
     let core_shutdown = async move {

@@ -89,6 +89,32 @@ impl DeviceHealth {
     }
 }
 
+/// What the journal remembers of a device's checks, restored at start: the last
+/// success and error and the failures since; the health itself starts unknown (it may
+/// be stale) until the first check, which comes soon.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthMemory {
+    /// When a check last succeeded.
+    pub last_success: Option<Moment>,
+    /// The last failure and when.
+    pub last_error: Option<(Moment, String)>,
+    /// Failed checks since the last success.
+    pub consecutive_failures: u32,
+}
+
+impl HealthMemory {
+    /// Take one journaled check into account (checks come in journal order).
+    pub fn remember(&mut self, at: Moment, ok: bool, outcome: &str) {
+        if ok {
+            self.last_success = Some(at);
+            self.consecutive_failures = 0;
+        } else {
+            self.last_error = Some((at, outcome.to_string()));
+            self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        }
+    }
+}
+
 /// A device's health changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthChange {
@@ -246,6 +272,21 @@ impl HealthSchedule {
         }
     }
 
+    /// Restore what the journal remembers of `device` (not its status: see
+    /// [`HealthMemory`]).
+    pub fn restore(&mut self, device: &str, memory: &HealthMemory) {
+        if let Some(entry) = self.entries.get_mut(device) {
+            let h = &mut entry.health;
+            h.last_success = memory.last_success;
+            h.last_check = memory
+                .last_success
+                .max(memory.last_error.as_ref().map(|(at, _)| *at));
+            h.last_error_at = memory.last_error.as_ref().map(|(at, _)| *at);
+            h.last_error = memory.last_error.as_ref().map(|(_, e)| e.clone());
+            h.consecutive_failures = memory.consecutive_failures;
+        }
+    }
+
     /// A device's health (`None`: not tracked).
     pub fn health(&self, device: &str) -> Option<&DeviceHealth> {
         self.entries.get(device).map(|e| &e.health)
@@ -362,6 +403,31 @@ mod tests {
         assert_eq!(h.last_error.as_deref(), Some("exit 1: no route"), "kept");
         sched.forget("bmc");
         assert_eq!(sched.record("bmc", None, s(4)), None);
+    }
+
+    #[test]
+    fn memory_from_the_journal_is_restored_but_not_the_status() {
+        let mut memory = HealthMemory::default();
+        memory.remember(s(1), true, "ok");
+        memory.remember(s(2), false, "exit 1: a");
+        memory.remember(s(3), false, "exit 1: b");
+        assert_eq!(memory.consecutive_failures, 2);
+        let mut sched = HealthSchedule::new(1, 1);
+        sched.track("bmc", Duration::from_secs(60), s(10));
+        sched.restore("bmc", &memory);
+        sched.restore("gone", &memory);
+        let h = sched.health("bmc").expect("tracked");
+        assert_eq!(h.status, Health::Unknown);
+        assert_eq!(h.last_success, Some(s(1)));
+        assert_eq!(h.last_check, Some(s(3)));
+        assert_eq!(
+            (h.last_error.as_deref(), h.last_error_at),
+            (Some("exit 1: b"), Some(s(3)))
+        );
+        // The next failure counts on.
+        sched.take_due(s(20));
+        sched.record("bmc", Some("exit 1: c"), s(20));
+        assert_eq!(sched.health("bmc").map(|h| h.consecutive_failures), Some(3));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::duration::Moment;
+use super::health::HealthMemory;
 use super::machine::{HealthRecord, OperationRecord};
 use super::operation::FenceAction;
 
@@ -120,6 +121,8 @@ pub struct OpenReport {
     pub skipped: usize,
     /// Device health lines.
     pub health: usize,
+    /// What those lines say about each device (restored into the health checks).
+    pub health_memory: std::collections::BTreeMap<String, HealthMemory>,
     /// Bytes of a torn last line that were cut off.
     pub torn_bytes: u64,
 }
@@ -172,8 +175,14 @@ impl Journal {
             }
             if serde_json::from_slice::<HistoryEntry>(line).is_ok() {
                 report.entries += 1;
-            } else if serde_json::from_slice::<HealthEntry>(line).is_ok() {
+            } else if let Ok(h) = serde_json::from_slice::<HealthEntry>(line) {
                 report.health += 1;
+                let r = &h.record;
+                report
+                    .health_memory
+                    .entry(r.device.clone())
+                    .or_default()
+                    .remember(r.at, r.ok, &r.outcome);
             } else {
                 report.skipped += 1;
             }
@@ -388,6 +397,12 @@ mod tests {
         drop(journal);
         let (_, report) = Journal::open(&path).expect("reopen");
         assert_eq!((report.entries, report.health, report.skipped), (2, 1, 0));
+        let memory = &report.health_memory["bmc"];
+        assert_eq!(memory.consecutive_failures, 1);
+        assert_eq!(
+            memory.last_error,
+            Some((Moment(5), "exit 1: no route".to_string()))
+        );
         let ops: Vec<u64> = query(&path, &HistoryQuery::default())
             .expect("query")
             .iter()

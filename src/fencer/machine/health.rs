@@ -16,7 +16,7 @@ use super::{
 use crate::fencer::device::HostCheck;
 use crate::fencer::dryrun::{probe_stdin, ProbeAction};
 use crate::fencer::duration::Moment;
-use crate::fencer::health::{fenceable, DeviceHealth, HealthSchedule};
+use crate::fencer::health::{fenceable, DeviceHealth, HealthMemory, HealthSchedule};
 use crate::fencer::topology::TargetSelector;
 
 impl Fencer {
@@ -31,6 +31,17 @@ impl Fencer {
         self.health = Some(schedule);
         self.seen = self.seen.max(now);
         self.health_generation += 1;
+    }
+
+    /// Restore what the journal remembers of each device's checks (see
+    /// [`HealthMemory`]); devices no longer registered are ignored.
+    pub fn restore_health(&mut self, memory: &BTreeMap<String, HealthMemory>) {
+        if let Some(schedule) = &mut self.health {
+            for (device, remembered) in memory {
+                schedule.restore(device, remembered);
+            }
+            self.health_generation += 1;
+        }
     }
 
     /// A number that changes whenever a device's health, the devices or the topology
