@@ -3,8 +3,10 @@
 //! (`pcmk_monitor_interval`); when the BMC is stopped (SIGSTOP: it answers nothing) the
 //! device turns failing — an event, the metrics, `palisade devices --json`, the journal
 //! — and node1, whose only level uses it, reads "cannot be fenced"; node2, with a second
-//! level, stays fenceable. When the BMC runs again the device is healthy again. No timed
-//! assertions: each change is awaited as an event with a generous deadline.
+//! level, stays fenceable. When the BMC runs again the device is healthy again. A restart
+//! keeps what the journal remembers (last success, failures in a row), and a level
+//! registered over the API that gives node1 a path again is announced at once. No timed
+//! assertions: each change is awaited as an event (or state) with a generous deadline.
 
 mod common;
 mod common_fencer;
@@ -283,5 +285,22 @@ fn a_stopped_bmc_turns_its_device_failing_and_a_running_one_healthy() {
         after["consecutive_failures"].as_u64() >= before["consecutive_failures"].as_u64(),
         "{before} -> {after}"
     );
+
+    // Once the restarted daemon has seen the BMC fail, node1 cannot be fenced; a second
+    // level registered over the API gives it a path again, announced at once.
+    let down = common_fencer::wait_until(WAIT, || {
+        fenceable(&devices_json(&daemon), "node1") == Some(false)
+    });
+    assert!(down, "node1 never read as unfenceable after the restart");
+    let mut events = Subscription::open(&daemon.socket);
+    let reply: Value = serde_json::from_str(&daemon.raw(
+        r#"{"request":"register-level","target":{"by":"name","value":"node1"},"index":2,"devices":["bmc-unchecked"]}"#,
+    ))
+    .expect("reply JSON");
+    assert_eq!(reply["ok"], true, "{reply}");
+    let back = events.wait_for(WAIT, |e| {
+        e["event"] == "target-fenceable" && e["target"] == "node1"
+    });
+    assert_eq!(back["fenceable"], true, "{back}");
     signal_bmc(&bmc, libc::SIGCONT);
 }

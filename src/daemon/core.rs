@@ -305,6 +305,8 @@ impl Core {
                     self.publish(notice, now);
                 }
                 let _ = reply.send(response);
+                let actions = self.fencer.registry_changed();
+                self.apply(actions);
             }
         }
     }

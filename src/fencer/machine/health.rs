@@ -225,6 +225,16 @@ impl Fencer {
         }
     }
 
+    /// After a registry change (devices, levels): the targets whose fenceability changed,
+    /// as [`Notice::TargetFenceable`] actions (none while health checks are off).
+    pub fn registry_changed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.health.is_some() {
+            self.announce_fenceability(&mut out);
+        }
+        out
+    }
+
     /// Announce every target whose fenceability differs from the last announcement
     /// (a target starts out fenceable).
     pub(super) fn announce_fenceability(&mut self, out: &mut Vec<Action>) {
