@@ -17,6 +17,7 @@ use crate::fencer::device::HostCheck;
 use crate::fencer::dryrun::{probe_stdin, ProbeAction};
 use crate::fencer::duration::Moment;
 use crate::fencer::health::{fenceable, DeviceHealth, HealthMemory, HealthSchedule};
+use crate::fencer::operation::RunId;
 use crate::fencer::topology::TargetSelector;
 
 impl Fencer {
@@ -172,6 +173,28 @@ impl Fencer {
                 plug: None,
             };
             self.submit_run(info, now, out);
+        }
+    }
+
+    /// The daemon stops: no more checks; running ones are killed, queued ones dropped.
+    pub(super) fn stop_health_checks(&mut self, out: &mut Vec<Action>) {
+        if self.health.take().is_none() {
+            return;
+        }
+        let checks: Vec<(RunId, bool, String)> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| r.purpose == Purpose::HealthCheck)
+            .map(|(id, r)| (*id, r.queued, r.device.clone()))
+            .collect();
+        for (id, queued, device) in checks {
+            if queued {
+                self.runs.remove(&id);
+                self.slots_forget_queued(&device, id);
+            } else if let Some(info) = self.runs.get_mut(&id) {
+                info.purpose = Purpose::Abandoned;
+                out.push(Action::CancelRun(id));
+            }
         }
     }
 

@@ -494,6 +494,7 @@ impl Fencer {
             }
         }
         self.waiting.clear();
+        self.stop_health_checks(out);
     }
 
     fn on_agent_done(

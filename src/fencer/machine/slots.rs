@@ -188,6 +188,11 @@ impl Fencer {
         }
     }
 
+    /// Drop a queued run from its device's queue (the caller forgets the run).
+    pub(super) fn slots_forget_queued(&mut self, device: &str, run: RunId) {
+        self.slots.remove_queued(device, run);
+    }
+
     /// Drop the queued runs of an operation and kill its running ones.
     pub(super) fn cancel_runs_of(&mut self, op: OpId, out: &mut Vec<Action>) {
         let owned: Vec<RunId> = self
