@@ -41,6 +41,9 @@ pub enum Exit {
     Unsafe,
     /// No device can fence the target (`stonith_admin`: 105).
     NoDevice,
+    /// `palisade fence --dry-run`: no level would succeed now (a device is down, or none
+    /// can fence the target).
+    WouldNotFence,
     /// The operation timed out (`stonith_admin`: 124).
     TimedOut,
     /// `crm_attribute` shim: an attribute or option palisade does not keep (Pacemaker's
@@ -52,7 +55,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit, in the order `palisade --help` lists them.
-    pub const ALL: [Exit; 17] = [
+    pub const ALL: [Exit; 18] = [
         Exit::Success,
         Exit::Failed,
         Exit::Usage,
@@ -70,6 +73,7 @@ impl Exit {
         Exit::TimedOut,
         Exit::Unsupported,
         Exit::NoSuchAttribute,
+        Exit::WouldNotFence,
     ];
 
     /// The exit code for a fencing result.
@@ -99,6 +103,7 @@ impl Exit {
             Exit::Daemon => 7,
             Exit::NoAnswer => 8,
             Exit::Unsafe => 9,
+            Exit::WouldNotFence => 10,
             Exit::FencedByPeer => 20,
             Exit::SelfFenced => 21,
             Exit::NoDevice | Exit::NoSuchAttribute => 105,
@@ -123,6 +128,7 @@ impl Exit {
             Exit::SelfFenceFailed => "node: self-fence did not happen",
             Exit::Unsafe => "unsafe configuration",
             Exit::NoDevice => "no device",
+            Exit::WouldNotFence => "dry run: no level would fence",
             Exit::TimedOut => "timed out",
             Exit::Unsupported => "crm_attribute: not supported",
             Exit::NoSuchAttribute => "crm_attribute: no such attribute",
@@ -174,7 +180,7 @@ mod tests {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(
             codes,
-            [0, 1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 1, 9, 105, 124, 3, 105]
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 20, 21, 1, 9, 105, 124, 3, 105, 10]
         );
         let help = Exit::help_text();
         assert!(help.contains("  20  node: fenced by a peer"), "{help}");

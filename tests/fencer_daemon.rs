@@ -96,7 +96,7 @@ fn identical_concurrent_requests_merge() {
     write_script(
         &slow,
         &format!(
-            "case \"$(cat)\" in *action=metadata*) exit 0 ;; esac\necho run >> {}\nsleep 1\nexit 0",
+            "case \"$(cat)\" in *action=metadata*|*action=monitor*) exit 0 ;; esac\necho run >> {}\nsleep 1\nexit 0",
             count.display()
         ),
     );

@@ -88,6 +88,8 @@ fn usable() -> bool {
 
 const SPY: &str = r#"input=$(cat)
 rec=$(printf '%s\n' "$input" | sed -n 's/^record=//p')
+# Periodic monitors (pacemaker's and palisade's device health checks) are not recorded.
+case "$input" in *action=monitor*) rec= ;; esac
 if [ -n "$rec" ]; then
   pgid=$(ps -o pgid= -p $$ | tr -d ' ')
   { echo "argc=$#"; echo "service=$PCMK_service"

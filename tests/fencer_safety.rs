@@ -29,14 +29,16 @@ fn parse(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
 }
 
-/// A script agent that appends its stdin to `record` and succeeds (`list` prints nothing).
+/// A script agent that appends its stdin to `record` and succeeds (`list` prints
+/// nothing); the daemon's periodic health checks (`monitor`) are not recorded.
 fn recording_agent(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
     let agent = dir.join("fence_record");
     let record = dir.join("stdin.log");
     write_script(
         &agent,
         &format!(
-            "cat >> {}\necho --- >> {}\nexit 0",
+            "input=$(cat)\ncase \"$input\" in *action=monitor*) exit 0 ;; esac\n\
+             printf '%s\\n' \"$input\" >> {}\necho --- >> {}\nexit 0",
             record.display(),
             record.display()
         ),

@@ -115,6 +115,7 @@ metadata) cat <<'XML'
 </resource-agent>
 XML
 ;;
+monitor) exit 0 ;;
 *) echo "$action" >> "$ACTIONS_PLACEHOLDER" ;;
 esac"#;
 

@@ -124,7 +124,7 @@ fn hanging_agent_is_killed_with_its_group_and_level_two_used() {
     write_script(
         &hang,
         &format!(
-            "case \"$(cat)\" in *action=metadata*) exit 0 ;; esac\nsleep 300 &\necho \"$$ $!\" > {}\nsleep 300",
+            "case \"$(cat)\" in *action=metadata*|*action=monitor*) exit 0 ;; esac\nsleep 300 &\necho \"$$ $!\" > {}\nsleep 300",
             pids.display()
         ),
     );
@@ -185,7 +185,7 @@ fn reboot_through_two_devices_is_all_off_then_all_on() {
         write_script(
             &path,
             &format!(
-                "input=$(cat)\naction=$(printf '%s\\n' \"$input\" | sed -n 's/^action=//p')\n[ \"$action\" = metadata ] || echo \"{name} $action\" >> {}\nprintf '%s\\n' \"$input\" | exec {}",
+                "input=$(cat)\naction=$(printf '%s\\n' \"$input\" | sed -n 's/^action=//p')\n[ \"$action\" = metadata ] || [ \"$action\" = monitor ] || echo \"{name} $action\" >> {}\nprintf '%s\\n' \"$input\" | exec {}",
                 log.display(),
                 our_dummy().display()
             ),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::fencer::duration::Moment;
+use crate::fencer::health::DeviceHealth;
 use crate::fencer::history::{HistoryEntry, HistoryQuery};
 use crate::fencer::machine::Notice;
 use crate::fencer::operation::{FenceAction, OpId, OpResult};
@@ -63,6 +64,23 @@ pub enum Request {
         /// Who asks (for the history); default: `uid:<peer uid>`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         requester: Option<String>,
+    },
+    /// What fencing a target would do, without fencing it: resolves targeting, levels
+    /// and delays as `fence` does, then runs only `monitor` and `status` on the
+    /// candidate devices (never off, reboot or on). Answered with a
+    /// [`crate::fencer::dryrun::DryRunReport`].
+    DryRun {
+        /// Node that would be fenced.
+        target: String,
+        /// `off`, `reboot` or `on`; default: the configured `fencing-action`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<FenceAction>,
+        /// Budget of the probes (and of the real fence, for the worst case).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+        /// The delay a real request would ask for (counted in the worst case only).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        delay_ms: u64,
     },
     /// Which devices can fence a target (may run `list` / `status` agents).
     Query {
@@ -131,6 +149,7 @@ impl Request {
             Request::Hello {} => "hello",
             Request::Fence { .. } => "fence",
             Request::Query { .. } => "query",
+            Request::DryRun { .. } => "dry-run",
             Request::Devices {} => "devices",
             Request::RegisterDevice { .. } => "register-device",
             Request::UnregisterDevice { .. } => "unregister-device",
@@ -191,6 +210,10 @@ pub struct QueryResult {
     /// Topology levels that apply to it, if any.
     #[serde(default)]
     pub levels: Vec<Level>,
+    /// Whether some fencing path has no failing device, as the periodic health checks
+    /// know (absent: no known path, or health checks off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenceable: Option<bool>,
 }
 
 /// One device in `devices`.
@@ -210,6 +233,19 @@ pub struct DeviceInfo {
     pub action_limit: Option<u32>,
     /// Agent parameters, secrets masked.
     pub params: BTreeMap<String, String>,
+    /// Its health from the periodic `monitor` (absent in register/unregister answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<DeviceHealth>,
+}
+
+/// One target in `devices`: can it be fenced, as far as device health knows?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetHealth {
+    /// The target (named by a level, a host list or map, or node attributes).
+    pub target: String,
+    /// Some fencing path (a level, or a capable device) has no failing device; `false`
+    /// reads "cannot be fenced".
+    pub fenceable: bool,
 }
 
 /// `devices` result.
@@ -217,6 +253,9 @@ pub struct DeviceInfo {
 pub struct DevicesResult {
     /// Devices by name.
     pub devices: Vec<DeviceInfo>,
+    /// Targets with a known fencing path, and whether they can be fenced.
+    #[serde(default)]
+    pub targets: Vec<TargetHealth>,
 }
 
 /// `levels` result.

@@ -175,6 +175,10 @@ pub struct FenceArgs {
     /// Who asks (recorded in the history)
     #[arg(long, value_name = "NAME", default_value = "palisade-cli")]
     pub requester: String,
+    /// Do not fence: resolve levels and delays, ask each candidate device only monitor
+    /// and status, and print which level would act and the worst-case time
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `palisade unfence`.

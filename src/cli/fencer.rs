@@ -1,5 +1,5 @@
 //! The commands that talk to a running fencer daemon over its API socket, as
-//! `stonith_admin` does to pacemaker-fenced: `fence`, `unfence`, `query`, `devices`,
+//! `stonith_admin` does to pacemaker-fenced: `fence` (and `fence --dry-run`), `unfence`, `query`, `devices`,
 //! `levels`, `register`, `unregister`, `history`, `events` and `metrics`. Each prints
 //! readable text, or the daemon's JSON with `--json`; the socket is `--socket`, else
 //! `$PALISADE_SOCKET`, else [`DEFAULT_SOCKET`].
@@ -18,6 +18,7 @@ use crate::api::protocol::{
     Request,
 };
 use crate::exit::Exit;
+use crate::fencer::dryrun::DryRunReport;
 use crate::fencer::duration::{millis, Moment};
 use crate::fencer::history::HistoryQuery;
 use crate::fencer::operation::FenceAction;
@@ -40,6 +41,15 @@ pub fn socket(given: Option<&Path>) -> PathBuf {
 pub fn request(command: &Command) -> Option<(&'static str, Request)> {
     let span = |d: &Option<Duration>| d.map(millis);
     Some(match command {
+        Command::Fence(a) if a.dry_run => (
+            "dry-run",
+            Request::DryRun {
+                target: a.target.clone(),
+                action: a.action,
+                timeout_ms: span(&a.timeout),
+                delay_ms: span(&a.delay).unwrap_or(0),
+            },
+        ),
         Command::Fence(a) => (
             "fence",
             Request::Fence {
@@ -154,7 +164,9 @@ fn answer_wait(request: &Request) -> Duration {
         } => budget(*timeout_ms)
             .saturating_add(Duration::from_millis(*delay_ms))
             .saturating_add(ANSWER_GRACE),
-        Request::Query { timeout_ms, .. } => budget(*timeout_ms).saturating_add(ANSWER_GRACE),
+        Request::Query { timeout_ms, .. } | Request::DryRun { timeout_ms, .. } => {
+            budget(*timeout_ms).saturating_add(ANSWER_GRACE)
+        }
         _ => super::answer_wait_base(),
     }
 }
@@ -198,6 +210,13 @@ fn print_result(command: &str, value: Value, json: bool) -> Result<Exit, Exit> {
             out(show::fence(&r));
             return Ok(Exit::for_result(&r.result));
         }
+        "dry-run" => {
+            let r: DryRunReport = decode(value)?;
+            out(show::dry_run(&r));
+            if r.would_act.is_none() {
+                return Ok(Exit::WouldNotFence);
+            }
+        }
         "query" => {
             let r: QueryResult = decode(value)?;
             out(show::query(&r));
@@ -205,7 +224,10 @@ fn print_result(command: &str, value: Value, json: bool) -> Result<Exit, Exit> {
                 return Ok(Exit::NoDevice);
             }
         }
-        "devices" => out(show::devices(&decode::<DevicesResult>(value)?.devices)),
+        "devices" => {
+            let r: DevicesResult = decode(value)?;
+            out(show::devices(&r.devices, &r.targets));
+        }
         "levels" => out(show::levels(&decode::<LevelsResult>(value)?.topology)),
         "history" => out(show::history(&decode::<HistoryResult>(value)?.entries)),
         "metrics" => out(decode::<MetricsResult>(value)?.text),

@@ -55,8 +55,13 @@ fn fence_commands() {
             timeout: Some(Duration::from_secs(90)),
             delay: Some(Duration::from_secs(2)),
             requester: "palisade-cli".into(),
+            dry_run: false,
         })
     );
+    assert!(matches!(
+        parse(&["fence", "n", "--dry-run"]).command,
+        Command::Fence(FenceArgs { dry_run: true, .. })
+    ));
     // Global options before the command too; old action spellings.
     let cli = parse(&["--json", "fence", "n", "--action", "PowerOff"]);
     assert!(cli.json);

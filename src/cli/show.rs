@@ -2,8 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::api::protocol::{DeviceInfo, FenceResult, QueryResult, TopologyEntry};
+use crate::api::protocol::{DeviceInfo, FenceResult, QueryResult, TargetHealth, TopologyEntry};
+use crate::fencer::dryrun::DryRunReport;
 use crate::fencer::duration::Moment;
+use crate::fencer::health::Health;
 use crate::fencer::history::HistoryEntry;
 use crate::fencer::operation::OpResult;
 
@@ -78,11 +80,106 @@ pub fn query(r: &QueryResult) -> String {
     for level in &r.levels {
         let _ = writeln!(out, "  level {}: {}", level.index, level.devices.join(", "));
     }
+    if r.fenceable == Some(false) {
+        let _ = writeln!(
+            out,
+            "{} CANNOT BE FENCED: every fencing path has a failing device",
+            r.target
+        );
+    }
     out
 }
 
-/// `palisade devices`: a table.
-pub fn devices(list: &[DeviceInfo]) -> String {
+/// `palisade fence --dry-run`: the verdict, then each level with its devices' answers.
+pub fn dry_run(r: &DryRunReport) -> String {
+    let mut out = String::new();
+    match &r.would_act {
+        Some(w) if w.level == 0 => {
+            let _ = writeln!(
+                out,
+                "{} {}: would be fenced by device {}",
+                r.target,
+                r.action,
+                w.devices.join(", ")
+            );
+        }
+        Some(w) => {
+            let _ = writeln!(
+                out,
+                "{} {}: would be fenced through level {} ({})",
+                r.target,
+                r.action,
+                w.level,
+                w.devices.join(", ")
+            );
+        }
+        None => {
+            let why = r
+                .refused
+                .as_deref()
+                .unwrap_or("no level has every device answering");
+            let _ = writeln!(out, "{} {}: WOULD NOT BE FENCED: {why}", r.target, r.action);
+        }
+    }
+    for level in &r.levels {
+        let name = if level.index == 0 {
+            "device".to_string()
+        } else {
+            format!("level {}", level.index)
+        };
+        let _ = writeln!(
+            out,
+            "  {name}: {} {}",
+            level.devices.join(", "),
+            if level.ok { "ok" } else { "FAILING" }
+        );
+        for device in r
+            .devices
+            .iter()
+            .filter(|d| level.devices.contains(&d.device))
+        {
+            let answers: Vec<String> = device
+                .probes
+                .iter()
+                .map(|p| format!("{} {}", p.action.as_str(), p.reason))
+                .collect();
+            let plug = device
+                .plug
+                .as_ref()
+                .map(|p| format!(" (plug {p})"))
+                .unwrap_or_default();
+            let _ = writeln!(out, "    {}{plug}: {}", device.device, answers.join("; "));
+        }
+        for step in &level.steps {
+            let _ = writeln!(
+                out,
+                "    would run {} {}: delay up to {}, budget {} ({} attempts)",
+                step.device,
+                step.action,
+                seconds(step.delay_ms),
+                seconds(step.timeout_ms),
+                step.attempts
+            );
+        }
+    }
+    let sum: u64 = r
+        .levels
+        .iter()
+        .flat_map(|l| &l.steps)
+        .map(|s| s.delay_ms.saturating_add(s.timeout_ms))
+        .sum();
+    let capped = if r.worst_case_ms < sum {
+        " (the operation's deadline: its timeout plus the delays)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "  worst case: {}{capped}", seconds(r.worst_case_ms));
+    out
+}
+
+/// `palisade devices`: a table, each device's health, then the targets that cannot be
+/// fenced.
+pub fn devices(list: &[DeviceInfo], targets: &[TargetHealth]) -> String {
     if list.is_empty() {
         return "no devices registered\n".to_string();
     }
@@ -93,6 +190,7 @@ pub fn devices(list: &[DeviceInfo]) -> String {
         "CHECK".to_string(),
         "LIMIT".to_string(),
         "TARGETS".to_string(),
+        "HEALTH".to_string(),
     ]];
     for d in list {
         rows.push([
@@ -106,9 +204,37 @@ pub fn devices(list: &[DeviceInfo]) -> String {
             } else {
                 d.hosts.join(",")
             },
+            d.health
+                .as_ref()
+                .map_or("-".to_string(), |h| h.status.to_string()),
         ]);
     }
-    table(&rows)
+    let mut out = table(&rows);
+    for d in list {
+        let Some(h) = &d.health else { continue };
+        if h.status == Health::Healthy && h.consecutive_failures == 0 && h.last_error.is_none() {
+            continue;
+        }
+        let mut line = format!("{}: {}", d.name, h.status);
+        if h.consecutive_failures > 0 {
+            let _ = write!(line, ", {} failed checks in a row", h.consecutive_failures);
+        }
+        if let Some(at) = h.last_success {
+            let _ = write!(line, ", last success {}", format_time(at));
+        }
+        if let Some(e) = &h.last_error {
+            let _ = write!(line, ", last error: {e}");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    for t in targets.iter().filter(|t| !t.fenceable) {
+        let _ = writeln!(
+            out,
+            "{} CANNOT BE FENCED: every fencing path has a failing device",
+            t.target
+        );
+    }
+    out
 }
 
 fn table<const N: usize>(rows: &[[String; N]]) -> String {
@@ -211,8 +337,9 @@ mod tests {
             hosts: vec!["node1".into()],
             action_limit: Some(1),
             params: Default::default(),
+            health: None,
         };
-        let text = devices(&[d]);
+        let text = devices(&[d], &[]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].find("AGENT"), lines[1].find("fence_ipmilan"));

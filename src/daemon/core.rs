@@ -21,9 +21,10 @@ use crate::api::protocol::{
 };
 use crate::fencer::agent_input::{check_target, check_value};
 use crate::fencer::device::AgentAction;
+use crate::fencer::dryrun::DryRunRequest;
 use crate::fencer::duration::{millis, Moment};
 use crate::fencer::executor::{resolve_agent, run_agent, Caller};
-use crate::fencer::history::{HistoryEntry, HISTORY_VERSION};
+use crate::fencer::history::{HealthEntry, HealthKind, HistoryEntry, JournalLine, HISTORY_VERSION};
 use crate::fencer::machine::{
     Action, AgentOutcome, AgentRun, AgentStatus, Event, Fencer, Notice, Reply,
 };
@@ -77,6 +78,7 @@ impl Clock {
 enum PendingKind {
     Fence { target: String, action: FenceAction },
     Query { target: String },
+    DryRun,
 }
 
 #[derive(Debug)]
@@ -105,6 +107,8 @@ pub struct Core {
     done_tx: mpsc::UnboundedSender<(RunId, AgentOutcome)>,
     done_rx: mpsc::UnboundedReceiver<(RunId, AgentOutcome)>,
     journal: std::sync::mpsc::Sender<JournalJob>,
+    /// The health generation last copied into the shared view.
+    health_shown: Option<u64>,
 }
 
 /// Longest wait for killed agents to report after shutdown.
@@ -129,6 +133,7 @@ impl Core {
             done_tx,
             done_rx,
             journal,
+            health_shown: None,
         }
     }
 
@@ -173,11 +178,28 @@ impl Core {
         }
     }
 
-    fn update_gauges(&self) {
+    fn update_gauges(&mut self) {
         if let Ok(mut g) = self.shared.gauges.lock() {
             g.operations_in_flight = self.fencer.operations_in_flight();
             g.devices = self.fencer.devices().len();
             g.agents_running = self.runs.len();
+        }
+        let generation = self.fencer.health_generation();
+        if self.health_shown == Some(generation) {
+            return;
+        }
+        self.health_shown = Some(generation);
+        let view = super::metrics::HealthView {
+            devices: self
+                .fencer
+                .devices()
+                .keys()
+                .filter_map(|d| Some((d.clone(), self.fencer.device_health(d)?.clone())))
+                .collect(),
+            targets: self.fencer.fenceability(),
+        };
+        if let Ok(mut h) = self.shared.health.lock() {
+            *h = view;
         }
     }
 
@@ -223,6 +245,39 @@ impl Core {
                 let actions = self.fencer.handle(event, now);
                 self.apply(actions);
             }
+            Request::DryRun {
+                target,
+                action,
+                timeout_ms,
+                delay_ms,
+            } => {
+                let timeout = timeout_ms.map(Duration::from_millis);
+                let delay = Duration::from_millis(delay_ms);
+                if let Err(message) = self.check_request(&target, None, timeout, delay) {
+                    let error = ApiError::new(ErrorCode::Invalid, message);
+                    let _ = reply.send(Response::failure(id, error));
+                    return;
+                }
+                let action = action.unwrap_or(self.fencer.options().action);
+                let request_id = self.new_request_id();
+                self.pending.insert(
+                    request_id,
+                    Pending {
+                        id,
+                        reply,
+                        kind: PendingKind::DryRun,
+                    },
+                );
+                let event = Event::DryRun(DryRunRequest {
+                    id: request_id,
+                    target,
+                    action,
+                    timeout,
+                    delay,
+                });
+                let actions = self.fencer.handle(event, now);
+                self.apply(actions);
+            }
             Request::Query { target, timeout_ms } => {
                 let timeout = timeout_ms.map(Duration::from_millis);
                 if let Err(message) = self.check_request(&target, None, timeout, Duration::ZERO) {
@@ -250,6 +305,8 @@ impl Core {
                     self.publish(notice, now);
                 }
                 let _ = reply.send(response);
+                let actions = self.fencer.registry_changed();
+                self.apply(actions);
             }
         }
     }
@@ -322,11 +379,22 @@ impl Core {
                         let took = record.finished.since(record.started);
                         m.operation_finished(record.action, &record.result, took);
                     }
-                    entries.push(HistoryEntry {
+                    entries.push(JournalLine::Operation(HistoryEntry {
                         v: HISTORY_VERSION,
                         node: self.shared.node.clone(),
                         record,
-                    });
+                    }));
+                }
+                Action::HealthChecked(record) => {
+                    if let Ok(mut m) = self.shared.metrics.lock() {
+                        m.health_checked(&record.device, record.ok);
+                    }
+                    entries.push(JournalLine::Health(HealthEntry {
+                        v: HISTORY_VERSION,
+                        node: self.shared.node.clone(),
+                        kind: HealthKind::DeviceHealth,
+                        record,
+                    }));
                 }
             }
         }
@@ -437,15 +505,18 @@ fn response_for(fencer: &Fencer, id: Value, kind: PendingKind, reply: Reply) -> 
         ),
         (PendingKind::Query { target }, Reply::Query { devices }) => {
             let levels = fencer.levels_for(&target);
+            let fenceable = fencer.target_fenceable(&target);
             Response::success(
                 id,
                 &QueryResult {
                     target,
                     devices,
                     levels,
+                    fenceable,
                 },
             )
         }
+        (PendingKind::DryRun, Reply::DryRun(report)) => Response::success(id, &report),
         (_, _) => Response::failure(
             id,
             crate::api::protocol::ApiError::new(

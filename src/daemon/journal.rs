@@ -1,4 +1,5 @@
-//! The journal thread: it appends finished operations to the history (group commit: one
+//! The journal thread: it appends finished operations (and device health checks) to
+//! the history (group commit: one
 //! `fdatasync` for everything queued) and only then sends the replies that waited for
 //! them. A write failure is logged and counted; the replies still go out.
 
@@ -9,13 +10,13 @@ use tokio::sync::oneshot;
 
 use super::Shared;
 use crate::api::protocol::Response;
-use crate::fencer::history::{HistoryEntry, Journal};
+use crate::fencer::history::{Journal, JournalLine};
 
 /// Entries to make durable and the replies to send afterwards.
 #[derive(Debug)]
 pub struct JournalJob {
-    /// Finished operations.
-    pub entries: Vec<HistoryEntry>,
+    /// Finished operations and device health checks.
+    pub entries: Vec<JournalLine>,
     /// Replies that wait for them.
     pub replies: Vec<(oneshot::Sender<Response>, Response)>,
 }
@@ -36,7 +37,7 @@ fn run(mut journal: Journal, rx: &Receiver<JournalJob>, shared: &Shared) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         jobs.extend(rx.try_iter());
-        let entries: Vec<HistoryEntry> = jobs.iter().flat_map(|j| j.entries.clone()).collect();
+        let entries: Vec<JournalLine> = jobs.iter().flat_map(|j| j.entries.clone()).collect();
         if let Err(e) = journal.append(&entries) {
             tracing::error!("cannot write the fence history: {e}");
             if let Ok(mut m) = shared.metrics.lock() {

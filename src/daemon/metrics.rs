@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::fencer::device::AgentAction;
+use crate::fencer::health::{DeviceHealth, Health};
 use crate::fencer::machine::AgentStatus;
 use crate::fencer::operation::{FenceAction, OpResult};
 
@@ -63,6 +64,15 @@ pub struct Gauges {
     pub agents_running: usize,
 }
 
+/// Device health and target fenceability, copied from the fencer by the core.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthView {
+    /// Each checked device's health.
+    pub devices: BTreeMap<String, DeviceHealth>,
+    /// Each target with a known fencing path: can it be fenced?
+    pub targets: BTreeMap<String, bool>,
+}
+
 /// Every counter of the daemon.
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -76,6 +86,7 @@ pub struct Metrics {
     api_refused: u64,
     metrics_turned_away: u64,
     history_write_failures: u64,
+    health_check_failures: BTreeMap<String, u64>,
 }
 
 /// The `result` label of an agent run.
@@ -144,6 +155,17 @@ impl Metrics {
     /// A metrics connection was closed at once: all slots were taken.
     pub fn metrics_turned_away(&mut self) {
         self.metrics_turned_away += 1;
+    }
+
+    /// A device health check ended.
+    pub fn health_checked(&mut self, device: &str, ok: bool) {
+        let failures = self
+            .health_check_failures
+            .entry(device.to_string())
+            .or_default();
+        if !ok {
+            *failures += 1;
+        }
     }
 
     /// Writing the history journal failed.
@@ -289,6 +311,88 @@ impl Metrics {
             "palisade_history_write_failures_total {}",
             self.history_write_failures
         );
+        header(
+            &mut out,
+            "palisade_device_health_check_failures_total",
+            "counter",
+            "Device health checks (periodic monitor) that failed, by device.",
+        );
+        for (device, n) in &self.health_check_failures {
+            let _ = writeln!(
+                out,
+                "palisade_device_health_check_failures_total{{device=\"{}\"}} {n}",
+                escape(device)
+            );
+        }
+        out
+    }
+
+    /// The health gauges: per device healthy (1) or failing (0) (absent while unknown),
+    /// its consecutive failures and last success time, and per target whether some
+    /// fencing path has no failing device.
+    pub fn render_health(view: &HealthView) -> String {
+        let mut out = String::new();
+        let header = |out: &mut String, name: &str, help: &str| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        };
+        header(
+            &mut out,
+            "palisade_device_healthy",
+            "1 when the device's last monitor succeeded, 0 when it failed (absent until checked).",
+        );
+        for (device, h) in &view.devices {
+            let value = match h.status {
+                Health::Healthy => 1,
+                Health::Failing => 0,
+                Health::Unknown => continue,
+            };
+            let _ = writeln!(
+                out,
+                "palisade_device_healthy{{device=\"{}\"}} {value}",
+                escape(device)
+            );
+        }
+        header(
+            &mut out,
+            "palisade_device_consecutive_failures",
+            "Failed monitors of the device since its last success.",
+        );
+        for (device, h) in &view.devices {
+            let _ = writeln!(
+                out,
+                "palisade_device_consecutive_failures{{device=\"{}\"}} {}",
+                escape(device),
+                h.consecutive_failures
+            );
+        }
+        header(
+            &mut out,
+            "palisade_device_last_success_timestamp_seconds",
+            "Unix time of the device's last successful monitor (absent until one).",
+        );
+        for (device, h) in &view.devices {
+            if let Some(at) = h.last_success {
+                let _ = writeln!(
+                    out,
+                    "palisade_device_last_success_timestamp_seconds{{device=\"{}\"}} {:.3}",
+                    escape(device),
+                    at.0 as f64 / 1000.0
+                );
+            }
+        }
+        header(
+            &mut out,
+            "palisade_target_fenceable",
+            "1 when some fencing path of the target (a level, or a capable device) has no failing device, else 0.",
+        );
+        for (target, fenceable) in &view.targets {
+            let _ = writeln!(
+                out,
+                "palisade_target_fenceable{{target=\"{}\"}} {}",
+                escape(target),
+                u8::from(*fenceable)
+            );
+        }
         out
     }
 }

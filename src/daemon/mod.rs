@@ -33,7 +33,7 @@ use crate::fencer::config::FencerConfig;
 use crate::fencer::history::{HistoryError, Journal};
 use crate::fencer::machine::{Fencer, RegistryError};
 use crate::ipc::peercred::{group_id, AccessPolicy, GroupError};
-use metrics::{Gauges, Metrics};
+use metrics::{Gauges, HealthView, Metrics};
 
 /// What every part of the daemon shares.
 #[derive(Debug)]
@@ -46,6 +46,8 @@ pub struct Shared {
     pub metrics: Mutex<Metrics>,
     /// Gauges, refreshed by the core.
     pub gauges: Mutex<Gauges>,
+    /// Device health and target fenceability, refreshed by the core.
+    pub health: Mutex<HealthView>,
     /// The history journal (queried by scanning it).
     pub history_path: PathBuf,
     /// This node's name.
@@ -64,10 +66,15 @@ impl Shared {
     /// The metrics in Prometheus text format.
     pub fn render_metrics(&self) -> String {
         let gauges = self.gauges.lock().map(|g| *g).unwrap_or_default();
-        self.metrics
+        let mut text = self
+            .metrics
             .lock()
             .map(|m| m.render(gauges))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Ok(view) = self.health.lock() {
+            text.push_str(&Metrics::render_health(&view));
+        }
+        text
     }
 }
 
@@ -215,6 +222,7 @@ pub async fn run(
     tracing::info!(
         path = %config.daemon.history.display(),
         entries = report.entries,
+        health_checks = report.health,
         skipped = report.skipped,
         torn_bytes = report.torn_bytes,
         "fence history opened"
@@ -227,6 +235,7 @@ pub async fn run(
         events,
         metrics: Mutex::new(Metrics::default()),
         gauges: Mutex::new(Gauges::default()),
+        health: Mutex::new(HealthView::default()),
         history_path: config.daemon.history.clone(),
         node,
         policy: AccessPolicy {
@@ -269,7 +278,10 @@ pub async fn run(
         "palisade fencer ready"
     );
 
-    let core = core::Core::new(fencer, shared.clone(), core::Clock::start(), journal_tx);
+    let clock = core::Clock::start();
+    fencer.enable_health_checks(config.daemon.health_check_concurrency, clock.now());
+    fencer.restore_health(&report.health_memory);
+    let core = core::Core::new(fencer, shared.clone(), clock, journal_tx);
     let mut core_stop = stop.clone();
     let core_shutdown = async move {
         let _ = core_stop.wait_for(|s| *s).await;

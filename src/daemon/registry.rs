@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::api::protocol::{
     is_secret, ApiError, DeviceInfo, DevicesResult, ErrorCode, LevelsResult, Request, Response,
-    TopologyEntry,
+    TargetHealth, TopologyEntry,
 };
 use crate::fencer::device::DeviceSpec;
 use crate::fencer::executor::resolve_agent;
@@ -25,8 +25,23 @@ pub fn handle(
     };
     match request {
         Request::Devices {} => {
-            let devices = fencer.devices().values().map(device_info).collect();
-            (Response::success(id, &DevicesResult { devices }), None)
+            let devices = fencer
+                .devices()
+                .values()
+                .map(|spec| DeviceInfo {
+                    health: fencer.device_health(&spec.name).cloned(),
+                    ..device_info(spec)
+                })
+                .collect();
+            let targets = fencer
+                .fenceability()
+                .into_iter()
+                .map(|(target, fenceable)| TargetHealth { target, fenceable })
+                .collect();
+            (
+                Response::success(id, &DevicesResult { devices, targets }),
+                None,
+            )
         }
         Request::RegisterDevice {
             name,
@@ -132,5 +147,6 @@ pub fn device_info(spec: &DeviceSpec) -> DeviceInfo {
                 (k.clone(), shown)
             })
             .collect(),
+        health: None,
     }
 }

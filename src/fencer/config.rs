@@ -16,6 +16,7 @@
 //! allowed-group = "haclient"
 //! api-idle-timeout = "30s"         # idle API connections (nothing in flight) are closed
 //! api-connections-per-uid = 64     # more from one user are refused
+//! health-check-concurrency = 2     # device monitors (pcmk_monitor_interval) at once
 //!
 //! [[device]]
 //! name = "ipmi-node1"
@@ -239,6 +240,8 @@ pub struct DaemonSettings {
     /// `api-connections-per-uid`: most API connections one user may hold at once; more
     /// are answered with an error and closed.
     pub api_connections_per_uid: usize,
+    /// `health-check-concurrency`: device `monitor` checks running at once.
+    pub health_check_concurrency: usize,
 }
 
 impl Default for DaemonSettings {
@@ -253,6 +256,7 @@ impl Default for DaemonSettings {
             allow_self_fence: false,
             api_idle_timeout: Duration::from_secs(30),
             api_connections_per_uid: 64,
+            health_check_concurrency: super::health::DEFAULT_CONCURRENCY,
             agent_dirs: vec![PathBuf::from("/usr/sbin")],
         }
     }
@@ -328,6 +332,7 @@ struct RawDaemon {
     agent_dirs: Option<Vec<PathBuf>>,
     api_idle_timeout: Option<String>,
     api_connections_per_uid: Option<usize>,
+    health_check_concurrency: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -629,6 +634,12 @@ fn parse_daemon(raw: RawDaemon) -> Result<DaemonSettings, ConfigError> {
     }
     if let Some(dirs) = raw.agent_dirs {
         d.agent_dirs = dirs;
+    }
+    if let Some(n) = raw.health_check_concurrency {
+        if n == 0 {
+            return Err(bad("health-check-concurrency", "must be at least 1".into()));
+        }
+        d.health_check_concurrency = n;
     }
     Ok(d)
 }

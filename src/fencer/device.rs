@@ -204,6 +204,9 @@ pub struct DeviceSpec {
     pub delay_base: DelayBase,
     /// `pcmk_delay_max`.
     pub delay_max: Duration,
+    /// `pcmk_monitor_interval`: how often the daemon checks the device with `monitor`
+    /// (zero: never).
+    pub monitor_interval: Duration,
     actions: [ActionSettings; 6],
     /// `pcmk_*` keys that were not understood (kept for `validate`'s warnings).
     pub unknown_pcmk: Vec<String>,
@@ -315,6 +318,8 @@ impl DeviceSpec {
             None => DelayBase::default(),
         };
         let delay_max = duration("pcmk_delay_max")?.unwrap_or(Duration::ZERO);
+        let monitor_interval =
+            duration("pcmk_monitor_interval")?.unwrap_or(super::health::DEFAULT_MONITOR_INTERVAL);
 
         let mut actions = AgentAction::ALL.map(|a| ActionSettings {
             agent_action: a.as_str().to_string(),
@@ -353,6 +358,7 @@ impl DeviceSpec {
                     | "pcmk_action_limit"
                     | "pcmk_delay_base"
                     | "pcmk_delay_max"
+                    | "pcmk_monitor_interval"
             ) || AgentAction::ALL.iter().any(|a| {
                 ["action", "timeout", "retries"]
                     .iter()
@@ -382,6 +388,7 @@ impl DeviceSpec {
             action_limit,
             delay_base,
             delay_max,
+            monitor_interval,
             actions,
             unknown_pcmk,
         })
@@ -518,6 +525,16 @@ mod tests {
         assert_eq!(dev.action_limit, Some(1));
         assert_eq!(dev.action(AgentAction::Off).timeout, DEFAULT_ACTION_TIMEOUT);
         assert_eq!(dev.delay_for("x", 999), Duration::ZERO);
+        assert_eq!(dev.monitor_interval, Duration::from_secs(60));
+        let off = DeviceSpec::new(
+            "d",
+            "fence_x",
+            &params(&[("pcmk_monitor_interval", "0")]),
+            0,
+        )
+        .expect("valid");
+        assert_eq!(off.monitor_interval, Duration::ZERO);
+        assert!(off.unknown_pcmk.is_empty());
         let none = DeviceSpec::new(
             "d",
             "fence_x",

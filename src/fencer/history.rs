@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::duration::Moment;
-use super::machine::OperationRecord;
+use super::health::HealthMemory;
+use super::machine::{HealthRecord, OperationRecord};
 use super::operation::FenceAction;
 
 /// Version written into every line.
@@ -28,6 +29,39 @@ pub struct HistoryEntry {
     /// The operation (times are Unix milliseconds).
     #[serde(flatten)]
     pub record: OperationRecord,
+}
+
+/// The kind tag of a health line (`"kind":"device-health"`); operation lines have none,
+/// so journals written before health checks existed load unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealthKind {
+    /// A periodic device `monitor`.
+    DeviceHealth,
+}
+
+/// One journal line of a device health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthEntry {
+    /// Format version.
+    pub v: u32,
+    /// The node whose fencer ran the check.
+    pub node: String,
+    /// Always `device-health`.
+    pub kind: HealthKind,
+    /// The check.
+    #[serde(flatten)]
+    pub record: HealthRecord,
+}
+
+/// Any journal line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum JournalLine {
+    /// A finished fencing operation.
+    Operation(HistoryEntry),
+    /// A device health check.
+    Health(HealthEntry),
 }
 
 /// Which entries a query wants.
@@ -85,6 +119,10 @@ pub struct OpenReport {
     pub entries: usize,
     /// Unreadable complete lines (skipped).
     pub skipped: usize,
+    /// Device health lines.
+    pub health: usize,
+    /// What those lines say about each device (restored into the health checks).
+    pub health_memory: std::collections::BTreeMap<String, HealthMemory>,
     /// Bytes of a torn last line that were cut off.
     pub torn_bytes: u64,
 }
@@ -135,9 +173,18 @@ impl Journal {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<HistoryEntry>(line) {
-                Ok(_) => report.entries += 1,
-                Err(_) => report.skipped += 1,
+            if serde_json::from_slice::<HistoryEntry>(line).is_ok() {
+                report.entries += 1;
+            } else if let Ok(h) = serde_json::from_slice::<HealthEntry>(line) {
+                report.health += 1;
+                let r = &h.record;
+                report
+                    .health_memory
+                    .entry(r.device.clone())
+                    .or_default()
+                    .remember(r.at, r.ok, &r.outcome);
+            } else {
+                report.skipped += 1;
             }
         }
         Ok((
@@ -154,8 +201,8 @@ impl Journal {
         &self.path
     }
 
-    /// Append entries as whole lines, then `fdatasync` once.
-    pub fn append(&mut self, entries: &[HistoryEntry]) -> Result<(), HistoryError> {
+    /// Append entries (operations or health lines) as whole lines, then `fdatasync` once.
+    pub fn append<T: Serialize>(&mut self, entries: &[T]) -> Result<(), HistoryError> {
         let mut buf = Vec::new();
         for entry in entries {
             serde_json::to_writer(&mut buf, entry)
@@ -172,7 +219,8 @@ impl Journal {
 }
 
 /// Entries of the journal at `path` that match `query`, oldest first. A missing file is
-/// an empty history; unreadable lines (a line being written right now) are skipped.
+/// an empty history; health lines and unreadable lines (a line being written right now)
+/// are skipped.
 pub fn query(path: &Path, query: &HistoryQuery) -> Result<Vec<HistoryEntry>, HistoryError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -307,6 +355,60 @@ mod tests {
             .map(|e| e.record.op.0)
             .collect();
         assert_eq!(ops, [1, 3]);
+        let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
+    }
+
+    #[test]
+    fn health_lines_sit_beside_operations_and_old_journals_load() {
+        use crate::fencer::health::Health;
+        let path = temp("health");
+        // A journal as written before health checks existed.
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+        let old = r#"{"v":1,"node":"n1","op":2,"target":"node1","action":"off","requesters":["cli"],"started":1,"finished":2,"result":{"status":"done","level":1,"devices":["bmc"]},"attempts":[]}"#;
+        std::fs::write(&path, format!("{old}\n")).expect("write");
+        let (mut journal, report) = Journal::open(&path).expect("open");
+        assert_eq!((report.entries, report.health, report.skipped), (1, 0, 0));
+        let health = HealthEntry {
+            v: HISTORY_VERSION,
+            node: "n1".into(),
+            kind: HealthKind::DeviceHealth,
+            record: HealthRecord {
+                device: "bmc".into(),
+                at: Moment(5),
+                ok: false,
+                outcome: "exit 1: no route".into(),
+                health: Health::Failing,
+                consecutive_failures: 1,
+            },
+        };
+        journal
+            .append(&[
+                JournalLine::Health(health.clone()),
+                JournalLine::Operation(entry(3, "node1", 6)),
+            ])
+            .expect("append");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let line = text.lines().nth(1).expect("health line");
+        assert!(line.contains(r#""kind":"device-health""#), "{line}");
+        assert_eq!(
+            serde_json::from_str::<HealthEntry>(line).expect("health"),
+            health
+        );
+        drop(journal);
+        let (_, report) = Journal::open(&path).expect("reopen");
+        assert_eq!((report.entries, report.health, report.skipped), (2, 1, 0));
+        let memory = &report.health_memory["bmc"];
+        assert_eq!(memory.consecutive_failures, 1);
+        assert_eq!(
+            memory.last_error,
+            Some((Moment(5), "exit 1: no route".to_string()))
+        );
+        let ops: Vec<u64> = query(&path, &HistoryQuery::default())
+            .expect("query")
+            .iter()
+            .map(|e| e.record.op.0)
+            .collect();
+        assert_eq!(ops, [2, 3], "health lines are not operations");
         let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).expect("dir"));
     }
 

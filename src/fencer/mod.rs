@@ -12,6 +12,10 @@
 //! - [`config`]: the TOML configuration.
 //! - [`targeting`]: which devices can fence a target (`pcmk_host_check`, `list` output).
 //! - [`plan`]: levels and steps for one operation (reboot remapped to off + on).
+//! - [`health`]: device health: when each `monitor` is due (jittered, bounded
+//!   concurrency), healthy / failing / unknown, which targets can still be fenced.
+//! - [`dryrun`]: dry-run fencing: probe actions (never a power action), per-level
+//!   verdicts and the worst-case time of a real fence.
 //! - [`machine`]: the state machine `handle(event, now) -> actions`: merging, targeting,
 //!   levels, retries, timeouts, delays, device concurrency.
 //!
@@ -22,8 +26,10 @@
 pub mod agent_input;
 pub mod config;
 pub mod device;
+pub mod dryrun;
 pub mod duration;
 pub mod executor;
+pub mod health;
 pub mod history;
 pub mod hostmap;
 pub mod machine;

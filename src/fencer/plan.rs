@@ -4,7 +4,9 @@
 //! powers its outlet back on while another still feeds the target); the "on" half runs
 //! only after the target is verified off, and its failure no longer fails the operation.
 
-use super::device::AgentAction;
+use std::time::Duration;
+
+use super::device::{AgentAction, DeviceSpec};
 use super::operation::FenceAction;
 
 /// One agent action on one device.
@@ -16,6 +18,31 @@ pub struct Step {
     pub action: AgentAction,
     /// True for the "on" half of a remapped reboot: the target is already fenced.
     pub after_fenced: bool,
+}
+
+impl Step {
+    /// Whether the step fences (off or reboot, not the "on" half of a remapped reboot):
+    /// only such a step waits for its fencing delay.
+    pub fn is_fencing(&self) -> bool {
+        matches!(self.action, AgentAction::Off | AgentAction::Reboot) && !self.after_fenced
+    }
+}
+
+/// The delay before a fencing step on `device`: its `pcmk_delay_base` / `pcmk_delay_max`
+/// share for `target` (`random_permille` of the spread; 1000 is the longest), plus the
+/// request's delay still `pending`, at most `max_delay` (`fencing-max-delay`). The
+/// machine and the dry run's worst case both use this.
+pub fn fencing_delay(
+    device: &DeviceSpec,
+    target: &str,
+    random_permille: u32,
+    pending: Duration,
+    max_delay: Duration,
+) -> Duration {
+    device
+        .delay_for(target, random_permille)
+        .saturating_add(pending)
+        .min(max_delay)
 }
 
 /// One level of the plan.

@@ -267,3 +267,98 @@ pub fn show(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// An event subscription on a daemon's API socket.
+pub struct Subscription {
+    reader: BufReader<UnixStream>,
+}
+
+impl Subscription {
+    /// Subscribe (the reply line is read and checked).
+    pub fn open(socket: &Path) -> Subscription {
+        let stream = UnixStream::connect(socket).expect("connect for subscribe");
+        let mut writer = stream.try_clone().expect("clone");
+        writer
+            .write_all(b"{\"v\":1,\"id\":\"sub\",\"request\":\"subscribe\"}\n")
+            .expect("send subscribe");
+        let mut reader = BufReader::new(stream);
+        let mut reply = String::new();
+        reader.read_line(&mut reply).expect("subscribe reply");
+        assert!(reply.contains("\"subscribed\":true"), "{reply}");
+        Subscription { reader }
+    }
+
+    /// The first event line (JSON) for which `want` holds, read within `limit`; panics
+    /// with the lines seen when none came.
+    pub fn wait_for(
+        &mut self,
+        limit: Duration,
+        mut want: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = Instant::now();
+        let mut seen = Vec::new();
+        while start.elapsed() < limit {
+            let left = limit
+                .saturating_sub(start.elapsed())
+                .max(Duration::from_millis(10));
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left))
+                .expect("read timeout");
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let value: serde_json::Value =
+                        serde_json::from_str(line.trim()).expect("event JSON");
+                    if want(&value) {
+                        return value;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "no matching event within {limit:?}; seen:\n{}",
+            seen.concat()
+        );
+    }
+}
+
+/// A loopback TCP port nobody listens on right now (for `metrics-listen`).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// `GET /metrics` from a daemon's loopback listener: the body.
+pub fn scrape(port: u16) -> String {
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to metrics listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .expect("send request");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut text).expect("read response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// The value of the sample `name{labels}` (as written, e.g. `x{device="a"}`) in a
+/// Prometheus text body.
+pub fn sample(body: &str, series: &str) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.rsplit_once(' ').filter(|(s, _)| *s == series))
+        .and_then(|(_, v)| v.parse().ok())
+}

@@ -97,6 +97,7 @@ fn responses_and_events_encode() {
             target: "n".into(),
             devices: vec!["d".into()],
             levels: Vec::new(),
+            fenceable: None,
         },
     );
     assert_eq!(

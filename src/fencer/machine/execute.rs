@@ -13,7 +13,7 @@ use super::{
 use crate::fencer::device::AgentAction;
 use crate::fencer::duration::{millis, Moment};
 use crate::fencer::operation::{FailReason, OpId, OpResult, RunId};
-use crate::fencer::plan::{PlannedLevel, Step};
+use crate::fencer::plan::{fencing_delay, PlannedLevel, Step};
 
 /// Proof that a step's action was carried out and confirmed. It can only be made from an
 /// agent outcome that confirms it (the agent exits 0 only after it saw the requested power
@@ -98,17 +98,14 @@ impl Fencer {
             return;
         };
         let settings_timeout = device.action(step.action).timeout;
-        let fencing_step = matches!(step.action, AgentAction::Off | AgentAction::Reboot);
         let mut delay = Duration::ZERO;
-        if fencing_step && !step.after_fenced {
+        if step.is_fencing() {
             let random = self.random_permille();
-            if let Some(op) = self.ops.get_mut(&id) {
-                delay = self
-                    .devices
-                    .get(&step.device)
-                    .map_or(Duration::ZERO, |d| d.delay_for(&op.target, random))
-                    .saturating_add(std::mem::take(&mut op.pending_delay))
-                    .min(self.options.max_delay);
+            let max_delay = self.options.max_delay;
+            if let (Some(op), Some(spec)) = (self.ops.get_mut(&id), self.devices.get(&step.device))
+            {
+                let pending = std::mem::take(&mut op.pending_delay);
+                delay = fencing_delay(spec, &op.target, random, pending, max_delay);
             }
         }
         let Some(op) = self.ops.get_mut(&id) else {

@@ -5,8 +5,11 @@
 //! the machine returned (`  > ...`). The test replays the events and compares the whole
 //! transcript; `PALISADE_BLESS=1 cargo test` rewrites the files.
 //!
+//! A `health-checks: N` line before the first event turns periodic device checks on
+//! (N at once) from that event's moment; `@T poll` prints the machine's next deadline.
+//!
 //! Events: `@T fence <req> <target> <action> [timeout=S] [delay=S] [by=NAME]`,
-//! `@T query <req> <target>`, `@T done <run> exit=N [stdout=WORDS_WITH_|]` or
+//! `@T query <req> <target>`, `@T dryrun <req> <target> <action> [timeout=S] [delay=S]`, `@T done <run> exit=N [stdout=WORDS_WITH_|]` or
 //! `@T done <run> timeout|signal=N|spawn-failed`, `@T tick`, `@T shutdown`,
 //! `@T unregister <device>`.
 
@@ -45,8 +48,13 @@ fn render_action(a: &Action) -> String {
             Reply::Query { devices } => {
                 format!("reply r{} devices=[{}]", request.0, devices.join(","))
             }
+            Reply::DryRun(report) => format!("reply r{} {}", request.0, render_dry_run(report)),
         },
         Action::Notify(n) => format!("notify {}", render_notice(n)),
+        Action::HealthChecked(h) => format!(
+            "health {} {} \"{}\" failures={}",
+            h.device, h.health, h.outcome, h.consecutive_failures
+        ),
         Action::Record(rec) => {
             let attempts: Vec<String> = rec
                 .attempts
@@ -77,6 +85,41 @@ fn render_action(a: &Action) -> String {
             )
         }
     }
+}
+
+fn render_dry_run(r: &crate::fencer::dryrun::DryRunReport) -> String {
+    let acts = r.would_act.as_ref().map_or("none".to_string(), |w| {
+        format!("L{} [{}]", w.level, w.devices.join(","))
+    });
+    let levels: Vec<String> = r
+        .levels
+        .iter()
+        .map(|l| format!("L{}={}", l.index, if l.ok { "ok" } else { "FAIL" }))
+        .collect();
+    let devices: Vec<String> = r
+        .devices
+        .iter()
+        .map(|d| {
+            let probes: Vec<String> = d
+                .probes
+                .iter()
+                .map(|p| format!("{}:{}", p.action.as_str(), p.reason))
+                .collect();
+            format!("{}({})", d.device, probes.join(","))
+        })
+        .collect();
+    let mut s = format!(
+        "dry-run {} {} would-act={acts} levels=[{}] devices=[{}] worst={}ms",
+        r.target,
+        r.action,
+        levels.join(" "),
+        devices.join(" "),
+        r.worst_case_ms
+    );
+    if let Some(why) = &r.refused {
+        s.push_str(&format!(" refused=\"{why}\""));
+    }
+    s
 }
 
 fn render_result(r: &OpResult) -> String {
@@ -145,6 +188,18 @@ fn render_notice(n: &Notice) -> String {
         Notice::Finished {
             op, target, action, ..
         } => format!("finished op={} {target} {action}", op.0),
+        Notice::DeviceHealth {
+            device,
+            health,
+            previous,
+            outcome,
+            consecutive_failures,
+        } => format!(
+            "device-health {device} {previous}->{health} \"{outcome}\" failures={consecutive_failures}"
+        ),
+        Notice::TargetFenceable { target, fenceable } => {
+            format!("target-fenceable {target} {fenceable}")
+        }
         other => format!("{other:?}"),
     }
 }
@@ -169,6 +224,13 @@ fn parse_event(fencer: &mut Fencer, words: &[&str]) -> Option<Event> {
             target: words[2].to_string(),
             action: FenceAction::parse(words[3]).expect("fence action"),
             requester: opts(4, "by").unwrap_or_else(|| "test".into()),
+            timeout: opts(4, "timeout").map(|t| parse_duration(&t).expect("timeout")),
+            delay: opts(4, "delay").map_or(Duration::ZERO, |t| parse_duration(&t).expect("delay")),
+        }),
+        "dryrun" => Event::DryRun(crate::fencer::dryrun::DryRunRequest {
+            id: parse_request_id(words[1]),
+            target: words[2].to_string(),
+            action: FenceAction::parse(words[3]).expect("fence action"),
             timeout: opts(4, "timeout").map(|t| parse_duration(&t).expect("timeout")),
             delay: opts(4, "delay").map_or(Duration::ZERO, |t| parse_duration(&t).expect("delay")),
         }),
@@ -197,6 +259,7 @@ fn parse_event(fencer: &mut Fencer, words: &[&str]) -> Option<Event> {
             }
         }
         "tick" => Event::Tick,
+        "poll" => return None,
         "shutdown" => Event::Shutdown,
         "unregister" => {
             fencer.unregister_device(words[1]).expect("known device");
@@ -213,6 +276,7 @@ fn replay(text: &str) -> String {
     let mut in_config = false;
     let mut fencer: Option<Fencer> = None;
     let mut seed = 1;
+    let mut health: Option<usize> = None;
     for line in text.lines() {
         if line.starts_with("  > ") {
             continue;
@@ -221,6 +285,8 @@ fn replay(text: &str) -> String {
         out.push('\n');
         if let Some(rest) = line.strip_prefix("seed: ") {
             seed = rest.trim().parse().expect("seed");
+        } else if let Some(rest) = line.strip_prefix("health-checks: ") {
+            health = Some(rest.trim().parse().expect("health check concurrency"));
         } else if line == "config:" {
             in_config = true;
         } else if in_config && (line.starts_with("  ") || line.is_empty()) {
@@ -228,13 +294,23 @@ fn replay(text: &str) -> String {
             config_text.push('\n');
         } else if let Some(rest) = line.strip_prefix('@') {
             in_config = false;
-            let fencer = fencer.get_or_insert_with(|| {
-                let config = parse_config(&config_text).expect("golden config");
-                Fencer::from_config(&config, None, seed).expect("golden topology")
-            });
             let mut words = rest.split_whitespace();
             let now = Moment(words.next().and_then(|w| w.parse().ok()).expect("@ms"));
+            let fencer = fencer.get_or_insert_with(|| {
+                let config = parse_config(&config_text).expect("golden config");
+                let mut fencer = Fencer::from_config(&config, None, seed).expect("golden topology");
+                if let Some(concurrency) = health {
+                    fencer.enable_health_checks(concurrency, now);
+                }
+                fencer
+            });
             let words: Vec<&str> = words.collect();
+            if words.first() == Some(&"poll") {
+                let at = fencer
+                    .poll_deadline()
+                    .map_or("none".to_string(), |m| m.0.to_string());
+                out.push_str(&format!("  > next deadline {at}\n"));
+            }
             if let Some(event) = parse_event(fencer, &words) {
                 for action in fencer.handle(event, now) {
                     out.push_str("  > ");

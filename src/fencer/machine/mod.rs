@@ -9,6 +9,8 @@
 //! retries, verified success), `slots` (per-device `pcmk_action_limit` queues).
 
 mod execute;
+mod health;
+mod probe;
 mod resolve;
 mod slots;
 pub mod types;
@@ -59,6 +61,15 @@ pub struct Fencer {
     next_op: u64,
     next_run: u64,
     rng: u64,
+    /// Device health checks (off until [`Fencer::enable_health_checks`]).
+    health: Option<super::health::HealthSchedule>,
+    /// Targets' fenceability as last announced.
+    announced_fenceable: BTreeMap<String, bool>,
+    /// The latest moment an event came with (for registry changes, which have none).
+    seen: Moment,
+    /// Bumped whenever device health or the registry changes (see
+    /// [`Fencer::health_generation`]).
+    health_generation: u64,
 }
 
 impl Fencer {
@@ -80,6 +91,10 @@ impl Fencer {
             next_op: 1,
             next_run: 1,
             rng: seed,
+            health: None,
+            announced_fenceable: BTreeMap::new(),
+            seen: Moment(0),
+            health_generation: 0,
         }
     }
 
@@ -114,15 +129,20 @@ impl Fencer {
     /// Add or replace a device (operations already using it keep their plan).
     pub fn register_device(&mut self, device: DeviceSpec) {
         self.list_cache.remove(&device.name);
-        self.devices.insert(device.name.clone(), device);
+        let name = device.name.clone();
+        self.devices.insert(name.clone(), device);
+        self.health_registry_changed(&name);
     }
 
     /// Remove a device; later steps that name it fail.
     pub fn unregister_device(&mut self, name: &str) -> Result<DeviceSpec, RegistryError> {
         self.list_cache.remove(name);
-        self.devices
+        let removed = self
+            .devices
             .remove(name)
-            .ok_or_else(|| RegistryError::UnknownDevice(name.to_string()))
+            .ok_or_else(|| RegistryError::UnknownDevice(name.to_string()))?;
+        self.health_registry_changed(name);
+        Ok(removed)
     }
 
     /// Registered devices by name.
@@ -137,11 +157,14 @@ impl Fencer {
         index: u32,
         devices: Vec<String>,
     ) -> Result<(), RegistryError> {
-        Ok(self.topology.add_level(selector, index, devices)?)
+        self.topology.add_level(selector, index, devices)?;
+        self.health_generation += 1;
+        Ok(())
     }
 
     /// Remove a level (all levels of the selector when `index` is `None`).
     pub fn unregister_level(&mut self, selector: &TargetSelector, index: Option<u8>) -> bool {
+        self.health_generation += 1;
         self.topology.remove_level(selector, index)
     }
 
@@ -179,15 +202,18 @@ impl Fencer {
             .values()
             .filter(|r| r.queued)
             .map(|r| r.queue_deadline);
-        ops.chain(queued).min()
+        let health = self.health.as_ref().and_then(|h| h.next_due());
+        ops.chain(queued).chain(health).min()
     }
 
     /// Feed one event; returns what to do, in order.
     pub fn handle(&mut self, event: Event, now: Moment) -> Vec<Action> {
         let mut out = Vec::new();
+        self.seen = self.seen.max(now);
         match event {
             Event::Fence(request) => self.on_fence(request, now, &mut out),
             Event::Query(request) => self.on_query(request, now, &mut out),
+            Event::DryRun(request) => self.on_dry_run(request, now, &mut out),
             Event::AgentDone { run, outcome } => self.on_agent_done(run, outcome, now, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
             Event::Shutdown => self.on_shutdown(now, &mut out),
@@ -319,21 +345,20 @@ impl Fencer {
     /// Begin an operation: use the topology if one applies, else find capable devices.
     fn start(&mut self, id: OpId, now: Moment, out: &mut Vec<Action>) {
         let Some(op) = self.ops.get(&id) else { return };
-        let levels = match op.kind {
-            OpKind::Fence(action) => {
-                self.topology
-                    .levels_for(&op.target, &self.nodes)
-                    .map(|(_, levels)| {
-                        let levels: Vec<(u8, Vec<String>)> =
-                            levels.into_iter().map(|l| (l.index, l.devices)).collect();
-                        super::plan::plan_topology(&levels, action)
-                    })
-            }
-            OpKind::Query => None,
-        };
-        match levels {
-            Some(plan) => self.begin_execution(id, plan, now, out),
-            None => self.begin_resolution(id, now, out),
+        let kind = op.kind;
+        let levels = kind.planned_action().and_then(|action| {
+            self.topology
+                .levels_for(&op.target, &self.nodes)
+                .map(|(_, levels)| {
+                    let levels: Vec<(u8, Vec<String>)> =
+                        levels.into_iter().map(|l| (l.index, l.devices)).collect();
+                    super::plan::plan_topology(&levels, action)
+                })
+        });
+        match (levels, kind) {
+            (Some(plan), OpKind::DryRun(_)) => self.begin_probing(id, plan, now, out),
+            (Some(plan), _) => self.begin_execution(id, plan, now, out),
+            (None, _) => self.begin_resolution(id, now, out),
         }
     }
 
@@ -345,7 +370,7 @@ impl Fencer {
         };
         self.cancel_runs_of(id, out);
         match op.kind {
-            OpKind::Query => {}
+            OpKind::Query | OpKind::DryRun(_) => {}
             OpKind::Fence(action) => {
                 let key = (op.target.to_ascii_lowercase(), action);
                 if self.active.get(&key) == Some(&id) {
@@ -402,6 +427,7 @@ impl Fencer {
     }
 
     fn on_tick(&mut self, now: Moment, out: &mut Vec<Action>) {
+        self.run_health_checks(now, out);
         self.expire_queued_runs(now, out);
         self.expire_merged_requests(now, out);
         let expired: Vec<OpId> = self
@@ -445,6 +471,8 @@ impl Fencer {
         if op.kind == OpKind::Query {
             self.waiting.retain(|w| *w != id);
             self.answer_query(id, now, out);
+        } else if matches!(op.kind, OpKind::DryRun(_)) {
+            self.answer_dry_run(id, "no answer before the deadline", out);
         } else {
             self.waiting.retain(|w| *w != id);
             let reason = FailReason::TimedOut;
@@ -456,13 +484,17 @@ impl Fencer {
         let ids: Vec<OpId> = self.ops.keys().copied().collect();
         for id in ids {
             let reason = FailReason::Cancelled;
-            if self.ops.get(&id).is_some_and(|o| o.kind == OpKind::Query) {
+            let kind = self.ops.get(&id).map(|o| o.kind);
+            if kind == Some(OpKind::Query) {
                 self.answer_query(id, now, out);
+            } else if matches!(kind, Some(OpKind::DryRun(_))) {
+                self.answer_dry_run(id, "the daemon is stopping", out);
             } else {
                 self.finish(id, OpResult::Failed { reason }, now, out);
             }
         }
         self.waiting.clear();
+        self.stop_health_checks(out);
     }
 
     fn on_agent_done(
@@ -481,6 +513,10 @@ impl Fencer {
                 self.on_status_check_done(op, &info.device, &outcome, now, out)
             }
             Purpose::Step { op } => self.on_step_done(op, run, &info, &outcome, now, out),
+            Purpose::Probe { op, probe } => {
+                self.on_probe_done(op, run, &info, probe, &outcome, out)
+            }
+            Purpose::HealthCheck => self.on_health_done(&info.device, &outcome, now, out),
             Purpose::Abandoned => {}
         }
         // The slot is given back after the result is handled, so a retry queues behind
@@ -488,6 +524,9 @@ impl Fencer {
         if !info.queued {
             self.slots.release(&info.device);
             self.dispatch_queued(&info.device, now, out);
+        }
+        if info.purpose == Purpose::HealthCheck {
+            self.run_health_checks(now, out);
         }
     }
 }

@@ -218,6 +218,10 @@ impl Fencer {
                 let plan = plan_devices(&self.ranked_capable(id), action);
                 self.begin_execution(id, plan, now, out);
             }
+            OpKind::DryRun(action) => {
+                let plan = plan_devices(&self.ranked_capable(id), action);
+                self.begin_probing(id, plan, now, out);
+            }
         }
     }
 

@@ -31,12 +31,13 @@ impl Slots {
         true
     }
 
-    fn enqueue(&mut self, device: &str, run: RunId) {
-        self.per_device
-            .entry(device.to_string())
-            .or_default()
-            .queue
-            .push_back(run);
+    /// Queue `run`, ahead of the first queued run for which `behind` holds.
+    fn enqueue(&mut self, device: &str, run: RunId, behind: impl Fn(RunId) -> bool) {
+        let queue = &mut self.per_device.entry(device.to_string()).or_default().queue;
+        match queue.iter().position(|r| behind(*r)) {
+            Some(at) => queue.insert(at, run),
+            None => queue.push_back(run),
+        }
     }
 
     /// Give a slot back.
@@ -73,17 +74,42 @@ impl Fencer {
         self.devices.get(device).map_or(Some(1), |d| d.action_limit)
     }
 
-    /// Register a run and start it now, or queue it behind the device's limit.
+    /// Register a run and start it now, or queue it behind the device's limit. Health
+    /// checks give way to everything else: another run queues ahead of queued checks,
+    /// and a running check on a full device is killed (its slot goes to the new run;
+    /// the check counts as skipped), so a hung `monitor` never holds a fence back.
     pub(super) fn submit_run(&mut self, mut info: RunInfo, now: Moment, out: &mut Vec<Action>) {
         info.queued = true;
         let id = info.run.run;
         let device = info.device.clone();
         let limit = self.limit_of(&device);
+        let check = info.purpose == Purpose::HealthCheck;
         self.runs.insert(id, info);
         if self.slots.try_acquire(&device, limit) {
             self.dispatch(id, now, out);
-        } else {
-            self.slots.enqueue(&device, id);
+            return;
+        }
+        if check {
+            self.slots.enqueue(&device, id, |_| false);
+            return;
+        }
+        let runs = &self.runs;
+        let is_check = |r: RunId| {
+            runs.get(&r)
+                .is_some_and(|i| i.purpose == Purpose::HealthCheck)
+        };
+        self.slots.enqueue(&device, id, is_check);
+        let running_check = self
+            .runs
+            .iter()
+            .find(|(_, r)| r.device == device && !r.queued && r.purpose == Purpose::HealthCheck)
+            .map(|(id, _)| *id);
+        if let Some(check_run) = running_check {
+            if let Some(info) = self.runs.get_mut(&check_run) {
+                info.purpose = Purpose::Abandoned;
+            }
+            self.health_check_preempted(&device, now);
+            out.push(Action::CancelRun(check_run));
         }
     }
 
@@ -162,13 +188,18 @@ impl Fencer {
         }
     }
 
+    /// Drop a queued run from its device's queue (the caller forgets the run).
+    pub(super) fn slots_forget_queued(&mut self, device: &str, run: RunId) {
+        self.slots.remove_queued(device, run);
+    }
+
     /// Drop the queued runs of an operation and kill its running ones.
     pub(super) fn cancel_runs_of(&mut self, op: OpId, out: &mut Vec<Action>) {
         let owned: Vec<RunId> = self
             .runs
             .iter()
             .filter(|(_, r)| {
-                matches!(r.purpose, Purpose::Step { op: o } | Purpose::StatusCheck { op: o } if o == op)
+                matches!(r.purpose, Purpose::Step { op: o } | Purpose::StatusCheck { op: o } | Purpose::Probe { op: o, .. } if o == op)
             })
             .map(|(id, _)| *id)
             .collect();

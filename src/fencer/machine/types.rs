@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::fencer::device::AgentAction;
+use crate::fencer::dryrun::{DryRunReport, DryRunRequest, ProbeAction, ProbeAnswer};
 use crate::fencer::duration::Moment;
+use crate::fencer::health::Health;
 use crate::fencer::operation::{
     FenceAction, FenceRequest, OpId, OpResult, QueryRequest, RequestId, RunId,
 };
@@ -20,6 +22,8 @@ pub enum Event {
     Fence(FenceRequest),
     /// Which devices can fence a target?
     Query(QueryRequest),
+    /// What would fencing a target do? (Resolves like a fence, probes, never fences.)
+    DryRun(DryRunRequest),
     /// An agent run ended (after its delay, within its timeout or killed at it).
     AgentDone {
         /// The run.
@@ -134,6 +138,8 @@ pub enum Action {
     Notify(Notice),
     /// A finished fencing operation, for the history journal.
     Record(OperationRecord),
+    /// A device health check ended, for the history journal and the metrics.
+    HealthChecked(HealthRecord),
 }
 
 /// An answer to a request.
@@ -151,6 +157,8 @@ pub enum Reply {
         /// Device names.
         devices: Vec<String>,
     },
+    /// What a fence would do.
+    DryRun(DryRunReport),
 }
 
 /// Progress of operations, for the event stream and metrics.
@@ -246,6 +254,44 @@ pub enum Notice {
         /// The selector, as text (`node1`, `~pattern`, `attr=value`).
         target: String,
     },
+    /// A device's health changed (its periodic `monitor` started or stopped failing).
+    DeviceHealth {
+        /// Device name.
+        device: String,
+        /// Its health now.
+        health: Health,
+        /// Before.
+        previous: Health,
+        /// The check's outcome in words.
+        outcome: String,
+        /// Failed checks since the last success.
+        consecutive_failures: u32,
+    },
+    /// Whether a target can be fenced changed: `false` when every fencing path (every
+    /// level, or every capable device) has a failing device.
+    TargetFenceable {
+        /// The target.
+        target: String,
+        /// Some path has no failing device.
+        fenceable: bool,
+    },
+}
+
+/// One device health check, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthRecord {
+    /// Device.
+    pub device: String,
+    /// When the check ended.
+    pub at: Moment,
+    /// `monitor` exited 0.
+    pub ok: bool,
+    /// Outcome in words.
+    pub outcome: String,
+    /// The device's health after it.
+    pub health: Health,
+    /// Failed checks since the last success.
+    pub consecutive_failures: u32,
 }
 
 /// One agent run of an operation, as journaled.
@@ -297,6 +343,18 @@ pub struct OperationRecord {
 pub(super) enum OpKind {
     Fence(FenceAction),
     Query,
+    /// A dry run of this fence action.
+    DryRun(FenceAction),
+}
+
+impl OpKind {
+    /// The fence action whose plan the operation follows (fence or dry run).
+    pub fn planned_action(self) -> Option<FenceAction> {
+        match self {
+            OpKind::Fence(action) | OpKind::DryRun(action) => Some(action),
+            OpKind::Query => None,
+        }
+    }
 }
 
 /// Where an operation is.
@@ -311,6 +369,19 @@ pub(super) enum Phase {
     },
     /// Running the plan.
     Executing(Execution),
+    /// A dry run asking the plan's devices `monitor` and `status`.
+    Probing(Probing),
+}
+
+/// A dry run's probes.
+#[derive(Debug)]
+pub(super) struct Probing {
+    /// The plan a real fence would follow.
+    pub plan: Vec<PlannedLevel>,
+    /// Probe runs still out.
+    pub pending: BTreeSet<RunId>,
+    /// Answers so far, by device and probe.
+    pub answers: std::collections::BTreeMap<(String, ProbeAction), ProbeAnswer>,
 }
 
 /// Progress through the plan.
@@ -391,6 +462,10 @@ pub(super) enum Purpose {
     StatusCheck { op: OpId },
     /// The current step of an operation.
     Step { op: OpId },
+    /// A dry run's probe (never a power action).
+    Probe { op: OpId, probe: ProbeAction },
+    /// A periodic device health check (`monitor`).
+    HealthCheck,
     /// Its operation is gone; only the slot matters.
     Abandoned,
 }
