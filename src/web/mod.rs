@@ -1,5 +1,6 @@
 //! `palisade web`: a read-only status page for people (nodes, quorum, resources and where
-//! they run, fencing history with every attempt, fence devices), refreshed by itself.
+//! they run, fencing history with every attempt, fence devices with their health, and the
+//! nodes that cannot be fenced), refreshed by itself.
 //!
 //! It is a client of both daemons' local sockets (the node daemon's control socket and the
 //! fencer's API), so it needs no privilege beyond reading them, and the daemons serve no
@@ -135,6 +136,10 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+fn unavailable<T>(e: &crate::api::client::ClientError) -> Source<T> {
+    Source::Unavailable(e.to_string())
+}
+
 /// Ask both daemons (each source may be unavailable on its own).
 pub fn snapshot(config: &WebConfig) -> Snapshot {
     let cluster = crate::node::control::Client::connect(&config.node_socket, Some(ASK_TIMEOUT))
@@ -144,7 +149,7 @@ pub fn snapshot(config: &WebConfig) -> Snapshot {
         Ok(other) => Source::Unavailable(format!("unexpected answer {other:?}")),
         Err(e) => Source::Unavailable(e.to_string()),
     };
-    let (history, devices) =
+    let (history, devices, targets) =
         match crate::api::client::Client::connect(&config.fencer_socket, Some(ASK_TIMEOUT)) {
             Ok(mut fencer) => {
                 let history = fencer
@@ -153,15 +158,17 @@ pub fn snapshot(config: &WebConfig) -> Snapshot {
                         ..HistoryQuery::default()
                     }))
                     .map(|h| h.entries);
-                let devices = fencer
-                    .call_as::<DevicesResult>(&FencerRequest::Devices {})
-                    .map(|d| d.devices);
+                let devices = fencer.call_as::<DevicesResult>(&FencerRequest::Devices {});
                 (
-                    history.map_or_else(|e| Source::Unavailable(e.to_string()), Source::Answer),
-                    devices.map_or_else(|e| Source::Unavailable(e.to_string()), Source::Answer),
+                    history.map_or_else(|e| unavailable(&e), Source::Answer),
+                    devices
+                        .as_ref()
+                        .map_or_else(unavailable, |d| Source::Answer(d.devices.clone())),
+                    devices.map_or_else(|e| unavailable(&e), |d| Source::Answer(d.targets)),
                 )
             }
             Err(e) => (
+                Source::Unavailable(e.to_string()),
                 Source::Unavailable(e.to_string()),
                 Source::Unavailable(e.to_string()),
             ),
@@ -171,6 +178,7 @@ pub fn snapshot(config: &WebConfig) -> Snapshot {
         cluster,
         history,
         devices,
+        targets,
     }
 }
 

@@ -7,7 +7,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::api::protocol::DeviceInfo;
+use crate::api::protocol::{DeviceInfo, TargetHealth};
+use crate::fencer::health::Health;
 use crate::fencer::history::HistoryEntry;
 use crate::fencer::operation::OpResult;
 use crate::node::status::Status;
@@ -31,8 +32,10 @@ pub struct Snapshot {
     pub cluster: Source<Box<Status>>,
     /// The fencer's newest operations, oldest first.
     pub history: Source<Vec<HistoryEntry>>,
-    /// The fencer's devices.
+    /// The fencer's devices, with their health.
     pub devices: Source<Vec<DeviceInfo>>,
+    /// The targets the fencer knows, and whether some fencing path is healthy.
+    pub targets: Source<Vec<TargetHealth>>,
 }
 
 /// HTML-escape text (element content and double-quoted attribute values).
@@ -252,19 +255,65 @@ fn history_section(out: &mut String, entries: &[HistoryEntry]) {
 fn devices_section(out: &mut String, devices: &[DeviceInfo]) {
     let _ = writeln!(
         out,
-        "<table id=\"devices\"><tr><th>device</th><th>agent</th><th>fences</th></tr>"
+        "<table id=\"devices\"><tr><th>device</th><th>agent</th><th>fences</th><th>health</th>\
+         <th>last success</th><th>last error</th></tr>"
     );
     for d in devices {
+        let health = d.health.as_ref();
+        let status = health.map_or(Health::Unknown, |h| h.status);
+        let class = match status {
+            Health::Healthy => "good",
+            Health::Failing => "bad",
+            Health::Unknown => "warn",
+        };
+        let last_success = health
+            .and_then(|h| h.last_success)
+            .map(|m| format!("{} UTC", clock(m.0)))
+            .unwrap_or_default();
+        let last_error = health
+            .and_then(|h| h.last_error.as_deref())
+            .map(escape)
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr class=\"device\" data-device=\"{name}\" data-agent=\"{agent}\"><td>{name}</td>\
-             <td>{agent}</td><td>{}</td></tr>",
+            "<tr class=\"device\" data-device=\"{name}\" data-agent=\"{agent}\" data-health=\"{status}\" \
+             data-failures=\"{}\"><td>{name}</td><td>{agent}</td><td>{}</td><td class=\"{class}\">{status}</td>\
+             <td>{last_success}</td><td><small>{last_error}</small></td></tr>",
+            health.map_or(0, |h| h.consecutive_failures),
             escape(&d.hosts.join(", ")),
             name = escape(&d.name),
             agent = escape(&d.agent),
         );
     }
     let _ = writeln!(out, "</table>");
+}
+
+fn targets_section(out: &mut String, targets: &[TargetHealth]) {
+    let cannot: Vec<&TargetHealth> = targets.iter().filter(|t| !t.fenceable).collect();
+    let _ = writeln!(out, "<ul id=\"targets\">");
+    for t in targets {
+        let _ = writeln!(
+            out,
+            "<li class=\"target\" data-target=\"{name}\" data-fenceable=\"{}\"{}>{name}: {}</li>",
+            t.fenceable,
+            if t.fenceable { "" } else { " style=\"color:#a00\"" },
+            if t.fenceable {
+                "can be fenced"
+            } else {
+                "CANNOT BE FENCED: every fencing path has a failing device"
+            },
+            name = escape(&t.target),
+        );
+    }
+    let _ = writeln!(out, "</ul>");
+    if !cannot.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"bad\" id=\"unfenceable\">{} node(s) cannot be fenced: a failover onto \
+             their resources would wait for a fence that cannot happen.</p>",
+            cannot.len()
+        );
+    }
 }
 
 /// The page for `snapshot`; it reloads itself every `refresh_s` seconds (0: never).
@@ -303,6 +352,9 @@ pub fn render(snapshot: &Snapshot, refresh_s: u32) -> String {
     match &snapshot.devices {
         Source::Answer(devices) => devices_section(&mut out, devices),
         Source::Unavailable(why) => unavailable(&mut out, "fencer", why),
+    }
+    if let Source::Answer(targets) = &snapshot.targets {
+        targets_section(&mut out, targets);
     }
     let _ = writeln!(out, "</body></html>");
     out
@@ -364,6 +416,10 @@ mod tests {
             cluster: Source::Answer(Box::new(status())),
             history: Source::Answer(Vec::new()),
             devices: Source::Unavailable("no <socket>".into()),
+            targets: Source::Answer(vec![TargetHealth {
+                target: "node1".into(),
+                fenceable: false,
+            }]),
         };
         let page = render(&snapshot, 5);
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
@@ -374,6 +430,7 @@ mod tests {
         assert!(page.contains("data-quorate=\"true\""));
         assert!(page.contains("cannot read the fencer: no &lt;socket&gt;"));
         assert!(!page.contains("<socket>"));
+        assert!(page.contains("data-target=\"node1\" data-fenceable=\"false\""));
     }
 
     #[test]
@@ -383,6 +440,7 @@ mod tests {
             cluster: Source::Unavailable("down".into()),
             history: Source::Unavailable("down".into()),
             devices: Source::Unavailable("down".into()),
+            targets: Source::Unavailable("down".into()),
         };
         assert!(!render(&snapshot, 0).contains("http-equiv"));
     }
