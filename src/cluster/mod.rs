@@ -9,11 +9,11 @@
 //!   echo), so recorded heartbeats never make a peer count as alive.
 //! - [`packet`]: heartbeat wire format, HMAC-SHA256 authenticated.
 //! - [`quorum`]: votes, two_node + wait_for_all, tie-breakers, no-quorum-policy.
-//! - [`arbiter`]: the sbd-disk tie-breaker claim (last writer wins, renewed holds).
+//! - [`disk_claim`]: the sbd-disk tie-breaker claim (last writer wins, renewed holds).
 //! - [`failover`]: who fences whom (coordinator, two-node race delay, retries), and
 //!   where resources start — never before the lost node is confirmed fenced.
-pub mod arbiter;
 pub mod challenge;
+pub mod disk_claim;
 pub mod failover;
 pub mod membership;
 pub mod packet;

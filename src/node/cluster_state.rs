@@ -174,5 +174,4 @@ pub fn cluster_state(
 }
 
 #[cfg(test)]
-#[path = "cluster_state_tests.rs"]
 mod tests;

@@ -491,5 +491,4 @@ impl PeerBook {
 }
 
 #[cfg(test)]
-#[path = "peers_tests.rs"]
 mod tests;

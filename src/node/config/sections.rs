@@ -33,9 +33,9 @@ pub(super) struct RawConfig {
     pub(super) node: Vec<RawNode>,
     #[serde(default)]
     pub(super) resource: Vec<RawResource>,
-    /// Per-ring transport (multicast); see `config_arbitration.rs`.
+    /// Per-ring transport (multicast); see `config/tie_breakers.rs`.
     #[serde(default)]
-    pub(super) ring: Vec<super::arbitration::RawRing>,
+    pub(super) ring: Vec<super::tie_breakers::RawRing>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -89,7 +89,7 @@ pub(super) struct RawQuorum {
     pub(super) expected_votes: Option<u32>,
     pub(super) auto_tie_breaker: Option<toml::Value>,
     pub(super) no_quorum_policy: Option<String>,
-    /// External tie-breakers (checked in `config_arbitration.rs`): heartbeat's ping
+    /// External tie-breakers (checked in `config/tie_breakers.rs`): heartbeat's ping
     /// nodes and the sbd disk.
     pub(super) ping_targets: Option<Vec<String>>,
     pub(super) ping_interval: Option<String>,

@@ -1,5 +1,5 @@
-//! The disk side of the sbd tie-breaker: where the claim of [`crate::cluster::arbiter`]
-//! lives on a shared sbd device, and the thread that runs the arbiter against it.
+//! The disk side of the sbd tie-breaker: where the claim of [`crate::cluster::disk_claim`]
+//! lives on a shared sbd device, and the thread that runs the machine against it.
 //!
 //! The claim is kept in the mailbox of the sbd slot named `palisade:tiebreak`
 //! ([`TIEBREAK_SLOT`], allocated as sbd allocates a node's slot). Its command byte is
@@ -20,9 +20,11 @@ use sbd::disk::{DiskError, SbdDisk};
 use sbd::format::{mailbox_sector, slot_sector, Mailbox, NodeName, SlotEntry};
 use sbd::inquisitor::MailboxCommand;
 
-use super::config::TIEBREAK_SLOT;
-use crate::cluster::arbiter::{decode_claim, encode_claim, Answer, Arbiter, Claim, Found, Want};
+use crate::cluster::disk_claim::{
+    decode_claim, encode_claim, Answer, Claim, ClaimMachine, Found, Want,
+};
 use crate::cluster::quorum::NodeId;
+use crate::node::config::TIEBREAK_SLOT;
 
 /// Where the claim starts in the mailbox sector (after sbd's command and sender).
 pub const CLAIM_OFFSET: usize = 65;
@@ -120,24 +122,24 @@ impl<D: BlockDevice> ClaimArea<D> {
     }
 }
 
-/// Carry out one step the arbiter asks for; `None` when it asks to wait until then.
+/// Carry out one step the machine asks for; `None` when it asks to wait until then.
 pub fn step<D: BlockDevice>(
     area: &mut ClaimArea<D>,
-    arbiter: &mut Arbiter,
+    machine: &mut ClaimMachine,
     now: Instant,
 ) -> Option<Instant> {
-    match arbiter.next(now) {
+    match machine.next(now) {
         Want::Wait(until) => Some(until),
         Want::Read => {
             let started = Instant::now();
             let found = area.read().map_err(|e| e.to_string());
-            arbiter.read_done(started, Instant::now(), found);
+            machine.read_done(started, Instant::now(), found);
             None
         }
         Want::Write(claim) => {
             let started = Instant::now();
             let result = area.write(&claim).map_err(|e| e.to_string());
-            arbiter.write_done(started, Instant::now(), result);
+            machine.write_done(started, Instant::now(), result);
             None
         }
     }
@@ -161,7 +163,7 @@ pub enum DiskStartError {
         #[source]
         source: DiskError,
     },
-    /// The arbiter's thread could not be started.
+    /// The machine's thread could not be started.
     #[error("tie-breaker disk {path}: cannot start its thread: {source}")]
     Thread {
         path: String,
@@ -173,7 +175,7 @@ pub enum DiskStartError {
 impl DiskTieBreaker {
     /// Open the device at `path` (an sbd device made by `sbd create` or `palisade-sbd
     /// create`), find or allocate the slot (this may take sbd's allocate timeout), and
-    /// start the arbiter's thread.
+    /// start the machine's thread.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         path: &Path,
@@ -193,13 +195,13 @@ impl DiskTieBreaker {
             .map_err(fail)?;
         let slot = area.slot();
         let now = Instant::now();
-        let arbiter = Arbiter::new(me, incarnation, settle, now);
-        let answer = Arc::new(Mutex::new(arbiter.answer(now)));
+        let machine = ClaimMachine::new(me, incarnation, settle, now);
+        let answer = Arc::new(Mutex::new(machine.answer(now)));
         let (ties, rx) = std::sync::mpsc::channel();
         let shared = Arc::clone(&answer);
         std::thread::Builder::new()
             .name("tiebreak-disk".into())
-            .spawn(move || run(area, arbiter, rx, shared))
+            .spawn(move || run(area, machine, rx, shared))
             .map_err(|source| DiskStartError::Thread {
                 path: path.display().to_string(),
                 source,
@@ -217,7 +219,7 @@ impl DiskTieBreaker {
         let _ = self.ties.send(view);
     }
 
-    /// The arbiter's latest answer.
+    /// The machine's latest answer.
     pub fn answer(&self) -> Answer {
         match self.answer.lock() {
             Ok(a) => a.clone(),
@@ -226,42 +228,41 @@ impl DiskTieBreaker {
     }
 }
 
-/// The thread: apply ties, do what the arbiter asks, publish its answer. When the
+/// The thread: apply ties, do what the machine asks, publish its answer. When the
 /// runner goes away (the channel closes) a held claim is released first.
 fn run<D: BlockDevice>(
     mut area: ClaimArea<D>,
-    mut arbiter: Arbiter,
+    mut machine: ClaimMachine,
     ties: Receiver<Option<BTreeSet<NodeId>>>,
     answer: Arc<Mutex<Answer>>,
 ) {
-    let publish = |arbiter: &Arbiter| {
+    let publish = |machine: &ClaimMachine| {
         if let Ok(mut a) = answer.lock() {
-            *a = arbiter.answer(Instant::now());
+            *a = machine.answer(Instant::now());
         }
     };
     loop {
-        let wait = step(&mut area, &mut arbiter, Instant::now());
-        publish(&arbiter);
+        let wait = step(&mut area, &mut machine, Instant::now());
+        publish(&machine);
         let timeout = match wait {
             Some(until) => until.saturating_duration_since(Instant::now()),
             None => Duration::ZERO,
         };
         match ties.recv_timeout(timeout) {
-            Ok(view) => arbiter.set_tie(view, Instant::now()),
+            Ok(view) => machine.set_tie(view, Instant::now()),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                arbiter.set_tie(None, Instant::now());
+                machine.set_tie(None, Instant::now());
                 // One step writes the release if there is one to write.
-                let _ = step(&mut area, &mut arbiter, Instant::now());
+                let _ = step(&mut area, &mut machine, Instant::now());
                 return;
             }
         }
         while let Ok(view) = ties.try_recv() {
-            arbiter.set_tie(view, Instant::now());
+            machine.set_tie(view, Instant::now());
         }
     }
 }
 
 #[cfg(test)]
-#[path = "tiebreak_disk_tests.rs"]
 mod tests;

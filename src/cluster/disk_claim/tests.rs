@@ -1,4 +1,4 @@
-//! The disk arbiter: claim encoding, and simulated disks shared by several nodes (writes
+//! The disk machine: claim encoding, and simulated disks shared by several nodes (writes
 //! land at a random point of their I/O, reads see the disk at a random point of theirs)
 //! checking that two partitions never hold the disk at the same instant, that one of
 //! them wins, and that a crashed or released holder is replaced.
@@ -70,7 +70,7 @@ enum Io {
 }
 
 struct Node {
-    arbiter: Arbiter,
+    machine: ClaimMachine,
     partition: usize,
     io: Option<Io>,
     crashed: bool,
@@ -96,10 +96,10 @@ impl Sim {
         let mut nodes = Vec::new();
         for (p, members) in partitions.iter().enumerate() {
             for &id in *members {
-                let mut arbiter = Arbiter::new(id, 1000 + u64::from(id), SETTLE, base);
-                arbiter.set_tie(Some(view(members)), base);
+                let mut machine = ClaimMachine::new(id, 1000 + u64::from(id), SETTLE, base);
+                machine.set_tie(Some(view(members)), base);
                 nodes.push(Node {
-                    arbiter,
+                    machine,
                     partition: p,
                     io: None,
                     crashed: false,
@@ -172,16 +172,16 @@ impl Sim {
                 }) => {
                     let found = saw.unwrap_or(Found::Empty);
                     self.nodes[i]
-                        .arbiter
+                        .machine
                         .read_done(ms(start), ms(end), Ok(found));
                 }
                 Some(Io::Write { start, end, .. }) => {
-                    self.nodes[i].arbiter.write_done(ms(start), ms(end), Ok(()));
+                    self.nodes[i].machine.write_done(ms(start), ms(end), Ok(()));
                 }
                 None => {}
             }
             if self.nodes[i].io.is_none() {
-                match self.nodes[i].arbiter.next(now) {
+                match self.nodes[i].machine.next(now) {
                     Want::Wait(_) => {}
                     Want::Read => {
                         let d = self.io_time();
@@ -226,7 +226,7 @@ impl Sim {
         let now = self.at(self.t);
         self.nodes
             .iter()
-            .filter(|n| !n.crashed && n.arbiter.answer(now).holds)
+            .filter(|n| !n.crashed && n.machine.answer(now).holds)
             .map(|n| n.partition)
             .collect()
     }
@@ -250,7 +250,7 @@ impl Sim {
 
     fn set_tie(&mut self, index: usize, v: Option<BTreeSet<NodeId>>) {
         let now = self.at(self.t);
-        self.nodes[index].arbiter.set_tie(v, now);
+        self.nodes[index].machine.set_tie(v, now);
     }
 }
 
@@ -259,7 +259,7 @@ fn a_lone_contender_wins_after_settle_and_its_followers_hold_too() {
     let mut sim = Sim::new(7, &[&[1, 2]]);
     let now = sim.at(0);
     assert!(
-        !sim.nodes[0].arbiter.answer(now).decided,
+        !sim.nodes[0].machine.answer(now).decided,
         "undecided at first"
     );
     let trace = sim.run(1000);
@@ -273,8 +273,8 @@ fn a_lone_contender_wins_after_settle_and_its_followers_hold_too() {
     );
     assert!(trace[first..].iter().all(|h| *h == Some(0)), "hold kept");
     let now = sim.at(sim.t);
-    assert!(sim.nodes[0].arbiter.answer(now).holds, "the coordinator");
-    assert!(sim.nodes[1].arbiter.answer(now).holds, "the follower");
+    assert!(sim.nodes[0].machine.answer(now).holds, "the coordinator");
+    assert!(sim.nodes[1].machine.answer(now).holds, "the follower");
 }
 
 #[test]
@@ -286,7 +286,7 @@ fn of_two_halves_exactly_one_wins_and_keeps_it() {
         assert!(last.is_some(), "seed {seed}: nobody won");
         let now = sim.at(sim.t);
         assert!(
-            sim.nodes.iter().all(|n| n.arbiter.answer(now).decided),
+            sim.nodes.iter().all(|n| n.machine.answer(now).decided),
             "seed {seed}: every node knows the outcome"
         );
         let first = trace.iter().position(|h| h.is_some()).unwrap_or(0);
@@ -367,7 +367,7 @@ fn a_follower_stops_holding_when_its_coordinator_stops_renewing() {
 fn a_late_write_does_not_count() {
     let base = Instant::now();
     let ms = |x: u64| base + Duration::from_millis(x);
-    let mut a = Arbiter::new(1, 5, SETTLE, base);
+    let mut a = ClaimMachine::new(1, 5, SETTLE, base);
     a.set_tie(Some(view(&[1, 2])), base);
     assert_eq!(a.next(ms(0)), Want::Read);
     a.read_done(ms(0), ms(1), Ok(Found::Empty));
@@ -391,7 +391,7 @@ fn a_late_write_does_not_count() {
 #[test]
 fn without_a_tie_nothing_is_held_or_written() {
     let base = Instant::now();
-    let mut a = Arbiter::new(1, 5, SETTLE, base);
+    let mut a = ClaimMachine::new(1, 5, SETTLE, base);
     for step in 0..20u64 {
         let now = base + Duration::from_millis(step * 50);
         match a.next(now) {

@@ -166,7 +166,7 @@ pub enum Want {
     Read,
     /// Write this claim now.
     Write(Claim),
-    /// Nothing before this instant (or before [`Arbiter::set_tie`] is called).
+    /// Nothing before this instant (or before [`ClaimMachine::set_tie`] is called).
     Wait(Instant),
 }
 
@@ -197,9 +197,9 @@ enum Step {
     Release,
 }
 
-/// The arbitration machine of one node.
+/// The disk claim machine of one node.
 #[derive(Debug, Clone)]
-pub struct Arbiter {
+pub struct ClaimMachine {
     me: NodeId,
     incarnation: u64,
     settle: Duration,
@@ -221,10 +221,10 @@ pub struct Arbiter {
     why: String,
 }
 
-impl Arbiter {
+impl ClaimMachine {
     /// A machine for node `me` (running `incarnation`) with the given settle time.
-    pub fn new(me: NodeId, incarnation: u64, settle: Duration, now: Instant) -> Arbiter {
-        Arbiter {
+    pub fn new(me: NodeId, incarnation: u64, settle: Duration, now: Instant) -> ClaimMachine {
+        ClaimMachine {
             me,
             incarnation,
             settle,
@@ -367,7 +367,7 @@ impl Arbiter {
         }
     }
 
-    /// A read asked for by [`Arbiter::next`] ended: it started at `started`, returned at
+    /// A read asked for by [`ClaimMachine::next`] ended: it started at `started`, returned at
     /// `finished`, and found `found` (or failed).
     pub fn read_done(&mut self, started: Instant, finished: Instant, found: Result<Found, String>) {
         let step = self.step;
@@ -488,7 +488,7 @@ impl Arbiter {
         self.step = Step::Observe(finished + self.poll());
     }
 
-    /// A write asked for by [`Arbiter::next`] ended.
+    /// A write asked for by [`ClaimMachine::next`] ended.
     pub fn write_done(&mut self, started: Instant, finished: Instant, result: Result<(), String>) {
         let _ = started;
         let claim = self.writing.take();

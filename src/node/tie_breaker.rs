@@ -1,9 +1,12 @@
-//! The quorum tie-breakers as the runner sees them: the ping targets ([`super::ping`])
-//! and the sbd disk ([`super::tiebreak_disk`]) are started with the node, told when the
+//! The quorum tie-breakers as the driver sees them: the ping targets ([`ping`])
+//! and the sbd disk ([`disk`]) are started with the node, told when the
 //! partition holds exactly half the votes, and polled for the answers
 //! [`quorum::evaluate`] takes, plus timeline lines when an answer changes.
 //!
 //! [`quorum::evaluate`]: crate::cluster::quorum::evaluate
+
+pub mod disk;
+pub mod ping;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -11,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::config::NodeConfig;
 use super::events::{millis, Event};
-use super::ping::{PingError, Pinger};
-use super::tiebreak_disk::{DiskStartError, DiskTieBreaker};
 use crate::cluster::quorum::{asks_tie_breakers, ExternalTieBreakers, NodeId, WaitForAll};
+use disk::{DiskStartError, DiskTieBreaker};
+use ping::{PingError, Pinger};
 
 /// Why a tie-breaker cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +31,7 @@ pub enum StartError {
 
 /// The running tie-breakers of this node.
 #[derive(Debug)]
-pub struct Arbitration {
+pub struct TieBreakers {
     ping: Option<Pinger>,
     disk: Option<DiskTieBreaker>,
     /// The view the disk was last told about (`None`: no tie), and since when.
@@ -42,9 +45,9 @@ pub struct Arbitration {
     decided: bool,
 }
 
-impl Arbitration {
+impl TieBreakers {
     /// Start what `cfg` configures (nothing: every answer stays `None`).
-    pub fn start(cfg: &NodeConfig, incarnation: u64) -> Result<Arbitration, StartError> {
+    pub fn start(cfg: &NodeConfig, incarnation: u64) -> Result<TieBreakers, StartError> {
         let ping = match &cfg.tie_breakers.ping {
             Some(p) => Some(Pinger::start(p, incarnation)?),
             None => None,
@@ -61,7 +64,7 @@ impl Arbitration {
             )?),
             None => None,
         };
-        Ok(Arbitration {
+        Ok(TieBreakers {
             ping,
             disk,
             tie: None,

@@ -1,4 +1,4 @@
-//! This node's resource instances as the runner keeps them: one actor per instance
+//! This node's resource instances as the driver keeps them: one actor per instance
 //! ([`crate::node::operations::instances`]: a primitive, or `NAME:N` for each of several
 //! instances of a clone on this node), their roles (promoted or not), the promotion
 //! scores their agents set, promotions and demotions, and maintenance (a node's, or the

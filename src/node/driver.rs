@@ -3,9 +3,9 @@
 //! [`quorum::evaluate`] into the [`FailoverMachine`], whose fence and self-fence
 //! decisions are carried out by the [`Fencer`] and the configured executor; where
 //! resources run is planned by the scheduler from the view, the reports and the admin
-//! records (`runner_sched.rs`) and this node's share is carried out by the resource
-//! actors; datagrams are taken in by `runner_receive.rs` and sent by `runner_send.rs`;
-//! the control socket is answered in `runner_control.rs`. Every step is a
+//! records ([`scheduling`]) and this node's share is carried out by the resource
+//! actors; datagrams are taken in by [`receive`] and sent by [`send`];
+//! the control socket is answered in [`control`]. Every step is a
 //! timeline line. Nothing is decided here.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,18 +29,12 @@ use crate::cluster::packet::Key;
 use crate::cluster::quorum::{self, ExternalTieBreakers, NodeId, WaitForAll};
 use watchdog::SelfFence;
 
-#[path = "runner_actions.rs"]
 mod actions;
-#[path = "runner_control.rs"]
 mod control;
-#[path = "runner_instances.rs"]
 mod instances;
-#[path = "runner_receive.rs"]
 mod receive;
 use instances::Local;
-#[path = "runner_sched.rs"]
-mod sched;
-#[path = "runner_send.rs"]
+mod scheduling;
 mod send;
 
 /// How the node's run ended.
@@ -68,7 +62,7 @@ pub enum RunError {
     SelfFence(#[from] super::fencing::SelfFenceSetupError),
     /// The ping or disk tie-breaker.
     #[error("{0}")]
-    TieBreaker(#[from] super::tiebreak::StartError),
+    TieBreaker(#[from] super::tie_breaker::StartError),
     /// No random seed for the heartbeat challenges.
     #[error("cannot read a random seed from /dev/urandom: {0}")]
     Random(std::io::Error),
@@ -95,11 +89,11 @@ struct Runner {
     local: BTreeMap<String, Local>,
     handles: BTreeMap<String, ResourceHandle>,
     /// The scheduler's side: admin records, failcounts, reports, the plan.
-    sched: sched::Scheduling,
+    sched: scheduling::Scheduling,
     last_heard: BTreeMap<NodeId, Instant>,
     ring_heard: BTreeMap<(NodeId, usize), (Instant, bool)>,
     dropped: u64,
-    /// Per peer: its heartbeats held as unproven (`runner_receive.rs`).
+    /// Per peer: its heartbeats held as unproven ([`receive`]).
     unproven: BTreeMap<NodeId, receive::Unproven>,
     fencer: Fencer,
     fence_tx: mpsc::UnboundedSender<FenceOutcome>,
@@ -108,7 +102,7 @@ struct Runner {
     /// Failed writes of the sbd health file (the first one is logged).
     dropped_health_reports: u64,
     /// The ping and disk tie-breakers, and their answers last given to quorum.
-    arbitration: super::tiebreak::Arbitration,
+    tie_breakers: super::tie_breaker::TieBreakers,
     external: ExternalTieBreakers,
 }
 
@@ -199,12 +193,12 @@ impl Runner {
         }
         let view = self.book.view();
         // Exactly half: the tie-breakers' answers decide, and may change on their own.
-        let (external, events) = self.arbitration.poll(&self.cfg, &view, &self.wfa, now);
+        let (external, events) = self.tie_breakers.poll(&self.cfg, &view, &self.wfa, now);
         for event in events {
             self.emit(event);
         }
         let asked = quorum::asks_tie_breakers(&self.cfg.quorum, &view, &self.wfa);
-        let pending = asked && self.arbitration.pending(now);
+        let pending = asked && self.tie_breakers.pending(now);
         let changed = self.view.as_ref() != Some(&view) || (asked && external != self.external);
         if changed && !pending {
             self.external = external;
@@ -369,10 +363,10 @@ pub async fn run(
         );
     }
     let incarnation = incarnation();
-    let arbitration = super::tiebreak::Arbitration::start(&cfg, incarnation)?;
-    let (scheduling, admin_warning) = sched::Scheduling::new(
+    let tie_breakers = super::tie_breaker::TieBreakers::start(&cfg, incarnation)?;
+    let (scheduling, admin_warning) = scheduling::Scheduling::new(
         &cfg.placement,
-        sched::admin_file(&cfg.state_dir, cfg.cluster_id, &me_name),
+        scheduling::admin_file(&cfg.state_dir, cfg.cluster_id, &me_name),
     );
     let mut r = Runner {
         timeline: Timeline::new(&me_name, cfg.timeline_file.clone(), cfg.events_file.clone()),
@@ -401,7 +395,7 @@ pub async fn run(
         self_fence,
         ending: None,
         dropped_health_reports: 0,
-        arbitration,
+        tie_breakers,
         external: ExternalTieBreakers::default(),
         cfg,
     };
@@ -437,7 +431,7 @@ pub async fn run(
             None
         }
     };
-    if let Some(event) = r.arbitration.describe(&r.cfg) {
+    if let Some(event) = r.tie_breakers.describe(&r.cfg) {
         r.emit(event);
     }
     let tick_every =

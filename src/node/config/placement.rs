@@ -308,5 +308,4 @@ pub fn containers(config: &Config) -> BTreeMap<String, String> {
 }
 
 #[cfg(test)]
-#[path = "config_placement_tests.rs"]
 mod tests;

@@ -73,11 +73,11 @@ pub struct PingConfig {
     pub deadtime: Duration,
 }
 
-/// The sbd disk as a tie-breaker: an arbitration claim only one half can win.
+/// The sbd disk as a tie-breaker: a claim only one half can win.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskTieBreaker {
     pub path: PathBuf,
-    /// Wait between writing a claim and reading it back (see `cluster::arbiter`).
+    /// Wait between writing a claim and reading it back (see `cluster::disk_claim`).
     pub settle: Duration,
 }
 
@@ -380,5 +380,4 @@ pub(super) fn watchdog(
 }
 
 #[cfg(test)]
-#[path = "config_arbitration_tests.rs"]
 mod tests;

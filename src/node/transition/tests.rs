@@ -95,7 +95,7 @@ impl Toy {
             .collect()
     }
 
-    /// Node `me`'s instances as the runner sees them.
+    /// Node `me`'s instances as the driver sees them.
     fn local(&self, config: &Config, me: &str, index: usize) -> BTreeMap<String, Instance> {
         let mut out = BTreeMap::new();
         for p in &config.primitives {
@@ -507,5 +507,4 @@ order = [{ id = "db-then-web", first = "db", then = "web" }]"#,
     );
 }
 
-#[path = "transition_promotable_tests.rs"]
 mod promotable;

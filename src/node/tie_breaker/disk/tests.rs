@@ -11,7 +11,7 @@ use sbd::disk::{render_list, SbdDisk};
 use sbd::format::DiskTimeouts;
 
 use super::*;
-use crate::cluster::arbiter::{view_digest, ClaimState};
+use crate::cluster::disk_claim::{view_digest, ClaimState};
 
 const KEY: &[u8] = b"tiebreak-test-key-0123456789";
 
@@ -121,24 +121,24 @@ fn a_stalled_device_lets_the_hold_run_out() {
     SbdDisk::create(device.clone(), DiskTimeouts::default(), [1; 16]).expect("create");
     let mut area = ClaimArea::open(device.clone(), 1, KEY, "n1", &mut |_| {}).expect("area");
     let settle = Duration::from_millis(100);
-    let mut arbiter = Arbiter::new(1, 5, settle, Instant::now());
-    arbiter.set_tie(Some(view(&[1, 2])), Instant::now());
+    let mut machine = ClaimMachine::new(1, 5, settle, Instant::now());
+    machine.set_tie(Some(view(&[1, 2])), Instant::now());
     let end = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < end && !arbiter.answer(Instant::now()).holds {
-        if let Some(until) = step(&mut area, &mut arbiter, Instant::now()) {
+    while Instant::now() < end && !machine.answer(Instant::now()).holds {
+        if let Some(until) = step(&mut area, &mut machine, Instant::now()) {
             std::thread::sleep(until.saturating_duration_since(Instant::now()));
         }
     }
-    assert!(arbiter.answer(Instant::now()).holds, "won the empty disk");
+    assert!(machine.answer(Instant::now()).holds, "won the empty disk");
     // Every I/O fails from now on: nothing renews the hold, which runs out.
     device.set_failing(true, true);
     let end = Instant::now() + Duration::from_secs(1);
     while Instant::now() < end {
-        if let Some(until) = step(&mut area, &mut arbiter, Instant::now()) {
+        if let Some(until) = step(&mut area, &mut machine, Instant::now()) {
             std::thread::sleep(until.saturating_duration_since(Instant::now()).min(settle));
         }
     }
-    let answer = arbiter.answer(Instant::now());
+    let answer = machine.answer(Instant::now());
     assert!(!answer.holds, "still holding on a dead disk");
     assert!(answer.why.contains("failed"), "{}", answer.why);
 }

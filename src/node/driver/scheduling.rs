@@ -1,4 +1,4 @@
-//! Where resources run: the runner's link to the scheduler. Part of [`super`]; the
+//! Where resources run: the driver's link to the scheduler. Part of [`super`]; the
 //! decisions are [`crate::placement::schedule`]'s and [`crate::node::transition`]'s.
 //!
 //! The inputs: the configuration with the admin's records ([`AdminTable`], merged from
@@ -33,7 +33,7 @@ use crate::placement::{schedule, ActionKind, Plan};
 /// How many fences `palisade status` remembers.
 const FENCE_LOG: usize = 10;
 
-/// The scheduling state of a runner.
+/// The scheduling state of the driver.
 pub(super) struct Scheduling {
     /// The admin records (replicated).
     pub(super) admin: AdminTable,

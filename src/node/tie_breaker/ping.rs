@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
 use tokio::net::UdpSocket;
 
-use super::config::PingConfig;
+use crate::node::config::PingConfig;
 
 const ECHO_REQUEST_V4: u8 = 8;
 const ECHO_REPLY_V4: u8 = 0;
