@@ -1,5 +1,6 @@
-//! The cluster core's decision logic, pure: membership from heartbeats, quorum, and
-//! fence-before-failover placement. Drivers (UDP heartbeats with HMAC, the fencer API,
+//! The cluster core's decision logic, pure: membership from heartbeats, quorum, the
+//! tie-breaker disk claim and the heartbeat wire format (the node's own decisions, fencing
+//! among them, are the node machine's: [`crate::node::machine`]). Drivers (UDP heartbeats with HMAC, the fencer API,
 //! resource agents) feed events in and carry decisions out; nothing here does I/O.
 //!
 //! Module map:
@@ -10,11 +11,8 @@
 //! - [`packet`]: heartbeat wire format, HMAC-SHA256 authenticated.
 //! - [`quorum`]: votes, two_node + wait_for_all, tie-breakers, no-quorum-policy.
 //! - [`disk_claim`]: the sbd-disk tie-breaker claim (last writer wins, renewed holds).
-//! - [`failover`]: who fences whom (coordinator, two-node race delay, retries), and
-//!   where resources start — never before the lost node is confirmed fenced.
 pub mod challenge;
 pub mod disk_claim;
-pub mod failover;
 pub mod membership;
 pub mod packet;
 pub mod quorum;

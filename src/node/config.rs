@@ -63,7 +63,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::agent_class::ClassSettings;
-use crate::cluster::failover::{Resource, Settings};
+use super::machine::fencing::Settings;
 use crate::cluster::membership::{Timers, TimersError};
 use crate::cluster::quorum::{NoQuorumPolicy, NodeId, QuorumConfig};
 use crate::fencer::device::{DeviceError, DeviceSpec};
@@ -310,11 +310,10 @@ impl NodeConfig {
         self.nodes.first().map_or(0, |n| n.addresses.len())
     }
 
-    /// The failover machine's settings.
+    /// The fencing settings of the node machine.
     pub fn settings(&self) -> Settings {
         Settings {
             fencing_enabled: self.fencing.enabled,
-            no_quorum_policy: self.quorum.no_quorum_policy,
             // Two halves can both be quorate only with two-node, or when both reach the
             // ping targets; otherwise there is no race and nobody need wait.
             race_delay: if self.quorum.two_node_active() || self.tie_breakers.ping.is_some() {
@@ -327,21 +326,12 @@ impl NodeConfig {
         }
     }
 
-    /// The failover machine's resources: only their priorities (they weigh in a
-    /// two-node fence race). Where they run is the scheduler's decision
-    /// ([`crate::placement`]), so the machine is given no node to start them on.
-    pub fn machine_resources(&self) -> BTreeMap<String, Resource> {
+    /// Every primitive's priority: its weight in a two-node fence race (where it runs
+    /// is the scheduler's decision, [`crate::placement`]).
+    pub fn priorities(&self) -> BTreeMap<String, u32> {
         self.resources
             .iter()
-            .map(|r| {
-                (
-                    r.name.clone(),
-                    Resource {
-                        allowed: Vec::new(),
-                        priority: r.priority,
-                    },
-                )
-            })
+            .map(|r| (r.name.clone(), r.priority))
             .collect()
     }
 }

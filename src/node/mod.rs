@@ -4,6 +4,8 @@
 //!
 //! Module map:
 //! - [`config`]: the TOML configuration (pure parse and validation).
+//! - [`machine`]: the node machine, pure: membership, the view and its agreement,
+//!   quorum, fencing decisions, no-quorum-policy.
 //! - [`report`]: the status report datagram (resources running, nodes fenced), HMAC'd.
 //! - [`peers`]: the peer book: view gating, fenced incarnations (pure).
 //! - [`heartbeat`]: UDP sockets per ring, send and authenticated receive;
@@ -38,6 +40,7 @@ pub mod driver;
 pub mod events;
 pub mod fencing;
 pub mod heartbeat;
+pub mod machine;
 pub mod multicast;
 pub mod operations;
 pub mod peers;

@@ -104,7 +104,7 @@ fn full_example() {
         scores,
         vec![("node1".into(), "1".into()), ("node2".into(), "2".into())]
     );
-    assert_eq!(c.machine_resources()["db"].priority, 10);
+    assert_eq!(c.priorities()["db"], 10);
     assert_eq!(parse_ok(GOOD, Some("node2")).me, 2, "--node overrides");
 }
 

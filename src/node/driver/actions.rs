@@ -1,5 +1,4 @@
-//! Carrying out what the failover machine decided (fence requests, stops of this node's
-//! resources on quorum loss, self-fence) and the plan's starts and stops, following the
+//! Carrying out the machine's self-fence and the plan's starts and stops, following the
 //! resource actors' reports (failcounts included), and the orderly stop at the end of a
 //! run. Part of [`super`]: nothing is decided here.
 
@@ -9,48 +8,13 @@ use tokio::sync::mpsc;
 use watchdog::FenceKind;
 
 use super::{Ending, Local, Runner};
-use crate::cluster::failover::{Decision, Event as MachineEvent};
 use crate::node::events::{millis, Event, LeftStoppedCause, Op};
 use crate::node::fencing::{FenceOutcome, FenceResult};
+use crate::node::machine::Input;
 use crate::node::resources::{ResourceEvent, What};
 use crate::placement::state::FAILCOUNT_INFINITY;
 
 impl Runner {
-    pub(super) fn execute(&mut self, decisions: Vec<Decision>) {
-        for d in decisions {
-            match d {
-                Decision::Fence {
-                    node,
-                    delay,
-                    reason,
-                } => {
-                    self.emit(Event::FenceRequest {
-                        target: self.name(node),
-                        action: self.fencer.action().as_str().to_string(),
-                        route: self.fencer.route(node),
-                        delay_ms: millis(delay),
-                        reason,
-                    });
-                    self.fencer.spawn(node, delay, self.fence_tx.clone());
-                }
-                // Placement is the scheduler's (the machine has no node to start
-                // anything on); what waits for a fence is in the plan's explanations.
-                Decision::Blocked { .. } | Decision::Start { .. } => {}
-                Decision::Stop { resource } => {
-                    // In maintenance nothing is stopped for lack of quorum.
-                    if !self.quorate && self.maintenance_here() {
-                        continue;
-                    }
-                    let why = if self.quorate { "fenced" } else { "no quorum" };
-                    for instance in self.instances_named(&resource) {
-                        self.stop_local(&instance, why);
-                    }
-                }
-                Decision::SelfFence { reason } => self.self_fence(&reason),
-            }
-        }
-    }
-
     /// Start a local instance the plan places here (the plan's guards were checked).
     pub(super) fn start_local(&mut self, resource: &str, why: &str) {
         if self.local.get(resource) != Some(&Local::Stopped) {
@@ -121,42 +85,27 @@ impl Runner {
         }
     }
 
+    /// A fence this node asked for ended: a plan's fence is no longer pending (or is
+    /// due again after fence-retry); the machine takes the result.
     pub(super) fn fence_outcome(&mut self, out: FenceOutcome, now: Instant) {
-        let node = self.name(out.node);
-        let fenced = out.result.is_fenced();
-        self.sched
-            .log_fence(node.clone(), fenced, out.result.text().to_string());
-        self.sched.dirty = true;
         match &out.result {
-            FenceResult::Fenced { how, detail } => {
+            FenceResult::Fenced { .. } => {
                 self.sched.fence_requests.remove(&out.node);
-                self.emit(Event::Fenced {
-                    target: node.clone(),
-                    how: *how,
-                    detail: detail.clone(),
-                    elapsed_ms: millis(out.elapsed),
-                });
-                self.book.fenced_by_us(out.node);
             }
-            FenceResult::Failed { reason } => {
+            FenceResult::Failed { .. } => {
                 if let Some(pending) = self.sched.fence_requests.get_mut(&out.node) {
                     *pending = Some(now);
                 }
-                self.emit(Event::FenceFailed {
-                    target: node.clone(),
-                    reason: reason.clone(),
-                    elapsed_ms: millis(out.elapsed),
-                });
             }
         }
-        let decisions = self.machine.handle(
-            MachineEvent::Fenced {
+        self.feed(
+            Input::FenceDone {
                 node: out.node,
-                ok: fenced,
+                result: out.result,
+                elapsed: out.elapsed,
             },
             now,
         );
-        self.execute(decisions);
     }
 
     /// One more failure of instance `r` (counted for its primitive): the count, and an

@@ -6,13 +6,13 @@
 use std::time::Instant;
 
 use super::Runner;
-use crate::cluster::failover::NodeStatus;
 use crate::ipc::wire::{ApiError, ErrorCode};
 use crate::node::admin::Command;
 use crate::node::cluster_state::{ban_id, is_resource, prefer_id, unit_of};
 use crate::node::config::containers;
 use crate::node::control::{AdminRequest, Answer, Request};
 use crate::node::events::Event;
+use crate::node::machine::NodeStatus;
 use crate::node::operations::primitive_of_instance;
 use crate::node::status::{FailureLine, InstanceLine, NodeLine, ResourceLine, Status};
 use crate::placement::config::{AgentClass, Role, TargetRole};
@@ -236,7 +236,7 @@ impl Runner {
                     standby: self.sched.admin.standby(&n.name),
                     maintenance: self.sched.admin.maintenance(&n.name),
                     local: n.id == self.cfg.me,
-                    unproven: self.unproven.get(&n.id).map_or(0, |u| u.count),
+                    unproven: self.machine.unproven(n.id),
                 }
             })
             .collect();
@@ -337,8 +337,9 @@ impl Runner {
                 }),
         );
         let (quorate, quorum) = self
-            .verdict
-            .clone()
+            .machine
+            .verdict()
+            .cloned()
             .unwrap_or((false, "no view yet".into()));
         Status {
             cluster: self.cfg.cluster_id,
@@ -347,7 +348,13 @@ impl Runner {
             quorate,
             quorum,
             coordinator: self.coordinator().map(|c| self.name(c)),
-            members: self.view.iter().flatten().map(|n| self.name(*n)).collect(),
+            members: self
+                .machine
+                .applied_view()
+                .into_iter()
+                .flatten()
+                .map(|n| self.name(*n))
+                .collect(),
             maintenance_mode: config.options.maintenance_mode
                 || self.sched.admin.maintenance_mode(),
             nodes,

@@ -2,26 +2,26 @@
 //! decisions are [`crate::placement::schedule`]'s and [`crate::node::transition`]'s.
 //!
 //! The inputs: the configuration with the admin's records ([`AdminTable`], merged from
-//! every report and kept in the state file), the membership as the failover machine
-//! sees it (which stays the authority on fencing: a node not confirmed fenced is never
-//! treated as clean), what every node reports running with role, status and failcounts
+//! every report and kept in the state file), the membership as the node machine sees it
+//! (the authority on fencing: a node not confirmed fenced is never treated as clean), what every node reports running with role, status and failcounts
 //! (a peer's last report is kept while it is unclean), and this node's own resources.
 //! After every change the plan is computed again; this node carries out its own ready
 //! actions and tells its peers at once. A lost node that is not yet fenced counts as
 //! never seen: it may have started something whose report was lost, so no stopped
-//! primitive starts anywhere until it is fenced (as the failover machine always did).
+//! primitive starts anywhere until it is fenced. Whether to plan at all without quorum
+//! is the machine's [`crate::node::machine::Gate`] (no-quorum-policy).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{Local, Runner};
-use crate::cluster::failover::{Event as MachineEvent, NodeStatus};
-use crate::cluster::quorum::{NoQuorumPolicy, NodeId};
+use crate::cluster::quorum::NodeId;
 use crate::fencer::duration::Moment;
 use crate::node::admin::{AdminTable, CleanupRequest};
 use crate::node::cluster_state::{cluster_state, effective_config, unit_of, NodeFacts};
 use crate::node::events::Event;
+use crate::node::machine::{Gate, Input, NodeStatus};
 use crate::node::operations::primitive_of_instance;
 use crate::node::report::{Failcount, Grant, Report};
 use crate::node::status::FenceLine;
@@ -59,8 +59,6 @@ pub(super) struct Scheduling {
     pub(super) fence_requests: BTreeMap<NodeId, Option<Instant>>,
     /// Recent fencing, for `palisade status`.
     pub(super) fence_log: VecDeque<FenceLine>,
-    /// (primitive, node) pairs the failover machine was told run (fence-race weights).
-    pub(super) machine_running: BTreeSet<(String, NodeId)>,
     /// Local instances that are (or may be) promoted.
     pub(super) promoted: BTreeSet<String>,
     /// Local promoted instances whose last demote failed.
@@ -124,7 +122,6 @@ impl Scheduling {
             decisions: BTreeMap::new(),
             fence_requests: BTreeMap::new(),
             fence_log: VecDeque::new(),
-            machine_running: BTreeSet::new(),
             promoted: BTreeSet::new(),
             demote_failed: BTreeSet::new(),
             failed_demoting: BTreeSet::new(),
@@ -167,7 +164,7 @@ impl Runner {
 
     /// The coordinator of the applied view (its lowest node id).
     pub(super) fn coordinator(&self) -> Option<NodeId> {
-        self.view.as_ref().and_then(|v| v.iter().next().copied())
+        self.machine.coordinator()
     }
 
     /// How the scheduler sees node `id`.
@@ -347,15 +344,15 @@ impl Runner {
         }
     }
 
-    /// Tell the failover machine what runs where (its fence-race weights).
-    fn feed_machine(&mut self, facts: &[NodeFacts], now: Instant) {
+    /// Tell the machine what runs where (its fence-race weights).
+    fn feed_running(&mut self, facts: &[NodeFacts], now: Instant) {
         let ids: BTreeMap<&str, NodeId> = self
             .cfg
             .nodes
             .iter()
             .map(|n| (n.name.as_str(), n.id))
             .collect();
-        // The machine knows primitives (instances of one count once).
+        // The machine knows primitives (instances of one count once per node).
         let placement = &self.cfg.placement;
         let current: BTreeSet<(String, NodeId)> = facts
             .iter()
@@ -367,25 +364,7 @@ impl Runner {
                 })
             })
             .collect();
-        for (resource, node) in current.difference(&self.sched.machine_running) {
-            self.machine.handle(
-                MachineEvent::Running {
-                    resource: resource.clone(),
-                    node: *node,
-                },
-                now,
-            );
-        }
-        for (resource, node) in self.sched.machine_running.difference(&current) {
-            self.machine.handle(
-                MachineEvent::NotRunning {
-                    resource: resource.clone(),
-                    node: *node,
-                },
-                now,
-            );
-        }
-        self.sched.machine_running = current;
+        self.feed(Input::Running(current), now);
     }
 
     /// Whether every local resource was probed (and cleaned up).
@@ -400,30 +379,28 @@ impl Runner {
     pub(super) fn replan(&mut self, now: Instant) {
         self.sched.dirty = false;
         let facts = self.facts(now);
-        self.feed_machine(&facts, now);
-        if self.view.is_none() || !self.probed() {
+        self.feed_running(&facts, now);
+        if self.machine.applied_view().is_none() || !self.probed() {
             return;
         }
         self.sync_maintenance();
         if !self.probed() {
             return;
         }
-        // In maintenance nothing here is stopped, not even for lack of quorum.
-        if !self.quorate && !self.maintenance_here() {
-            match self.cfg.quorum.no_quorum_policy {
-                NoQuorumPolicy::Ignore => {}
-                NoQuorumPolicy::Stop | NoQuorumPolicy::Demote => {
-                    self.sched.plan = None;
-                    let names: Vec<String> = self.local.keys().cloned().collect();
-                    for n in names {
-                        self.stop_local(&n, "no quorum");
-                    }
-                    return;
+        // no-quorum-policy (in maintenance nothing here is stopped for lack of quorum).
+        match self.machine.gate(self.maintenance_here()) {
+            Gate::Plan => {}
+            Gate::StopAll => {
+                self.sched.plan = None;
+                let names: Vec<String> = self.local.keys().cloned().collect();
+                for n in names {
+                    self.stop_local(&n, "no quorum");
                 }
-                NoQuorumPolicy::Freeze | NoQuorumPolicy::Fence => {
-                    self.sched.plan = None;
-                    return;
-                }
+                return;
+            }
+            Gate::Hold => {
+                self.sched.plan = None;
+                return;
             }
         }
         let names: Vec<String> = self.cfg.nodes.iter().map(|n| n.name.clone()).collect();
@@ -466,7 +443,7 @@ impl Runner {
     }
 
     fn execute_plan(&mut self, plan: &Plan, ids: &BTreeMap<String, NodeId>, now: Instant) {
-        let members = self.view.clone().unwrap_or_default();
+        let members = self.machine.applied_view().cloned().unwrap_or_default();
         let local = self.transition_local();
         let (elsewhere, promoted_elsewhere) = self.reported_elsewhere();
         let coordinator = self.coordinator();
@@ -482,7 +459,7 @@ impl Runner {
             None => Some(&[]),
         };
         let me = self.name(self.cfg.me);
-        let unsettled = self.unsettled_view();
+        let unsettled = self.machine.unsettled_view();
         let (steps, held) = transition::next_steps(&transition::Inputs {
             plan,
             config: &self.sched.config,
@@ -522,42 +499,6 @@ impl Runner {
             }
         }
         self.settle_intents(&intents);
-    }
-
-    /// Why the applied view is no ground for starting or fencing anything now (None: it
-    /// is): the membership sees another view (one being agreed, or a tie waiting for its
-    /// tie-breaker), or a member announces another view. The plan may be computed with a
-    /// view that is vanishing (a split noticed one peer at a time), in which a resource a
-    /// peer stopped for lack of quorum looks free to start here.
-    fn unsettled_view(&self) -> Option<String> {
-        let applied = self.view.as_ref()?;
-        let current = self.book.view();
-        if current != *applied {
-            return Some(format!(
-                "view [{}] not agreed yet (was [{}])",
-                super::names(&self.cfg, &current).join(" "),
-                super::names(&self.cfg, applied).join(" ")
-            ));
-        }
-        let disagreeing = self.book.disagreeing(applied);
-        if disagreeing.is_empty() {
-            return None;
-        }
-        let theirs: Vec<String> = disagreeing
-            .iter()
-            .map(|(n, seen)| {
-                format!(
-                    "{} sees [{}]",
-                    self.name(*n),
-                    super::names(&self.cfg, seen).join(" ")
-                )
-            })
-            .collect();
-        Some(format!(
-            "view [{}] not agreed: {}",
-            super::names(&self.cfg, applied).join(" "),
-            theirs.join(", ")
-        ))
     }
 
     /// A fence the plan asks for (a stop failed on `node`).

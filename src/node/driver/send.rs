@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use super::Runner;
 use crate::cluster::packet::{self, Packet};
-use crate::cluster::quorum::NodeId;
 use crate::node::events::Event;
 use crate::node::heartbeat::Rings;
 use crate::node::report::{self, Report};
@@ -22,11 +21,7 @@ impl Runner {
         };
         // Quorate AND agreed: a member that announces another view (it no longer hears
         // us) means our membership is one-sided; sbd must not count on it.
-        let agreed = self
-            .view
-            .as_ref()
-            .is_none_or(|v| self.book.disagreeing(v).is_empty());
-        let (health, reason) = if self.quorate && agreed {
+        let (health, reason) = if self.machine.healthy() {
             (
                 sbd::inquisitor::ClusterHealth::QuorateHealthy,
                 "member of a quorate partition",
@@ -52,19 +47,17 @@ impl Runner {
     pub(super) async fn send(&mut self, rings: &Rings) {
         self.seq += 1;
         // What we see now (not yet agreed perhaps): peers compare it with their own view.
-        let seen = self.book.view();
-        let members: Vec<NodeId> = seen.iter().copied().collect();
-        self.announced = seen;
+        let announcement = self.machine.announce();
         let hb = packet::encode(
             &Packet {
                 cluster: self.cfg.cluster_id,
                 from: self.cfg.me,
                 incarnation: self.incarnation,
                 seq: self.seq,
-                quorate: self.quorate,
-                members,
-                challenges: self.membership.challenges(),
-                echoes: self.membership.echoes(),
+                quorate: announcement.quorate,
+                members: announcement.members,
+                challenges: announcement.challenges,
+                echoes: announcement.echoes,
             },
             &self.key,
         );
@@ -75,9 +68,6 @@ impl Runner {
             rings.send_all(&[&hb]).await;
             return;
         }
-        // Fences of nodes out of what we see now (not only of the applied view): a member
-        // fenced after a failed stop leaves every peer's view at once.
-        let view = self.book.view();
         let grants = if self.coordinator() == Some(self.cfg.me) {
             self.sched.grants.clone()
         } else {
@@ -90,7 +80,7 @@ impl Runner {
                 incarnation: self.incarnation,
                 seq: self.seq,
                 running: self.local_running(),
-                fenced: self.book.advertised_fences(&view),
+                fenced: self.machine.advertised_fences(),
                 failcounts: self.local_failcounts(Instant::now()),
                 admin: self.sched.admin.records().cloned().collect(),
                 grants,
