@@ -1,7 +1,7 @@
 //! The sbd-disk tie-breaker, pure (sans I/O): when a partition holds exactly half of the
 //! votes, its coordinator (lowest node id of the view) claims the shared disk; of two
 //! halves claiming at once the last writer wins, and only the winner's partition counts
-//! the disk as held. The driver (`node::tiebreak_disk`) does the reads and writes this
+//! the disk as held. The driver (`node::tie_breaker::disk`) does the reads and writes this
 //! machine asks for, with the times it started and finished them; the claim lives in the
 //! mailbox of a dedicated sbd slot that no sbd watcher acts on.
 //!

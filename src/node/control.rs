@@ -243,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn served_requests_reach_the_runner_and_answers_come_back() {
+    fn served_requests_reach_the_driver_and_answers_come_back() {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

@@ -18,7 +18,7 @@ use super::config::NodeConfig;
 use super::events::{millis, Event};
 use super::fencing::{FenceOutcome, Fencer};
 use super::heartbeat::Rings;
-use super::machine::{Action, Input, NodeMachine, Settings};
+use super::machine::{Action, Input, NodeMachine, Order, Settings};
 use super::resources::{self, AgentContext, ResourceHandle};
 use super::timeline::Timeline;
 use crate::cluster::challenge::SEED_LEN;
@@ -30,7 +30,6 @@ mod actions;
 mod control;
 mod instances;
 mod receive;
-use instances::Local;
 mod scheduling;
 mod send;
 
@@ -75,7 +74,6 @@ struct Runner {
     machine: NodeMachine,
     /// The applied view's number, shared with the resource agents' environment.
     epoch: Arc<AtomicU64>,
-    local: BTreeMap<String, Local>,
     handles: BTreeMap<String, ResourceHandle>,
     /// The scheduler's side: admin records, failcounts, reports, the plan.
     sched: scheduling::Scheduling,
@@ -145,6 +143,22 @@ impl Runner {
                 Action::PeerReport(report) => self.peer_report(report),
                 Action::FencedByPeer => self.ending = Some(Ending::FencedByPeer),
                 Action::SendNow => self.sched.send_now = true,
+                Action::Actor { instance, order } => {
+                    if let Some(h) = self.handles.get(&instance) {
+                        match order {
+                            Order::Start => h.start(),
+                            Order::Stop => h.stop(),
+                            Order::Promote => h.promote(),
+                            Order::Demote => h.demote(),
+                        }
+                    }
+                }
+                Action::ActorsMaintenance { on } => {
+                    for h in self.handles.values() {
+                        h.maintenance(on);
+                    }
+                }
+                Action::Replan => self.sched.dirty = true,
             }
         }
     }
@@ -200,9 +214,7 @@ pub async fn run(
         promotion,
     };
     let mut handles = BTreeMap::new();
-    let mut local = BTreeMap::new();
-    for entry in instances::local_entries(&cfg) {
-        local.insert(entry.name.clone(), Local::Probing);
+    for entry in super::operations::local_entries(&cfg) {
         handles.insert(
             entry.name.clone(),
             resources::spawn(entry, ctx.clone(), res_tx.clone()),
@@ -221,7 +233,6 @@ pub async fn run(
         seq: 0,
         machine: NodeMachine::new(Settings::of(&cfg, incarnation), now, seed),
         epoch,
-        local,
         handles,
         sched: scheduling,
         fencer: Fencer::new(&cfg),
@@ -288,8 +299,7 @@ pub async fn run(
                 r.send(&rings).await
             }
             _ = tick.tick() => {
-                let probed = r.probed();
-                r.feed(Input::Tick { probed }, Instant::now());
+                r.feed(Input::Tick, Instant::now());
             }
             Some(msg) = net_rx.recv() => r.incoming(msg, Instant::now()),
             Some(out) = fence_rx.recv() => {

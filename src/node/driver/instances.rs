@@ -1,50 +1,25 @@
-//! This node's resource instances as the driver keeps them: one actor per instance
-//! ([`crate::node::operations::instances`]: a primitive, or `NAME:N` for each of several
-//! instances of a clone on this node), their roles (promoted or not), the promotion
-//! scores their agents set, promotions and demotions, and maintenance (a node's, or the
-//! whole cluster's: the plan leaves everything where it is and the actors pause their
-//! recurring monitors; when it ends every instance is probed again). Part of [`super`]:
-//! nothing is decided here.
+//! This node's resource instances as the driver reads them from the machine
+//! ([`crate::node::machine::instances`]: one actor per instance, a primitive or `NAME:N`
+//! for each of several instances of a clone on this node): what its report lists, the
+//! promotion scores as node attributes, the instances as [`transition`] reads them, the
+//! coordinator's confirmations of promotions, and whether maintenance applies here.
+//! Part of [`super`]: nothing is decided here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Runner;
 use crate::cluster::quorum::NodeId;
 use crate::node::attributes;
-use crate::node::config::{NodeConfig, ResourceEntry};
-use crate::node::events::{Event, Op};
-use crate::node::operations::{instances, primitive_of_instance};
+use crate::node::config::NodeConfig;
+use crate::node::events::Event;
+use crate::node::machine::Local;
+use crate::node::operations::primitive_of_instance;
 use crate::node::report::{Grant, RunStatus, Running};
 use crate::node::resources::PromotionDirs;
 use crate::node::transition;
 use crate::placement::config::Role;
 use crate::placement::state::Membership;
 use crate::placement::Score;
-
-/// Where a local resource instance stands, as the actor reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Local {
-    /// The startup probe runs.
-    Probing,
-    /// The probe found it running (left from before): being stopped before we join.
-    Cleaning,
-    Stopped,
-    Starting,
-    Running,
-    Stopping,
-    /// Running; its promotion is intended (reported as promoting) and waits for the
-    /// coordinator's confirmation before the agent runs.
-    PromotePending,
-    /// Running, being promoted (reported promoting: not promoted for the plan until it
-    /// is, promoted for every guard).
-    Promoting,
-    /// Promoted, being demoted (reported promoted until it is not).
-    Demoting,
-    /// A start or monitor failed: to be recovered (stopped) as the plan says.
-    Failed,
-    /// A stop failed: it may still run; the cluster fences this node.
-    StopFailed,
-}
 
 /// The promotion-score shim's directories, when a promotable clone is configured (and a
 /// warning when they cannot be set up: its agents then fail to report a score).
@@ -66,23 +41,6 @@ pub(super) fn promotion_dirs(cfg: &NodeConfig, me: &str) -> (Option<PromotionDir
     }
 }
 
-/// The entry of every instance this node runs (name and clone instance number set).
-pub(super) fn local_entries(cfg: &NodeConfig) -> Vec<ResourceEntry> {
-    let index = cfg.nodes.iter().position(|n| n.id == cfg.me).unwrap_or(0);
-    let mut out = Vec::new();
-    for entry in &cfg.resources {
-        for (name, number) in instances(&entry.name, entry.clone.as_ref(), index) {
-            let mut e = entry.clone();
-            e.name = name;
-            if let (Some(c), Some(n)) = (e.clone.as_mut(), number) {
-                c.instance = n;
-            }
-            out.push(e);
-        }
-    }
-    out
-}
-
 /// A local status as a report status (None: not on this node).
 fn run_status(state: Local) -> Option<RunStatus> {
     match state {
@@ -99,7 +57,9 @@ fn run_status(state: Local) -> Option<RunStatus> {
 impl Runner {
     /// This node's resource instances as its report lists them.
     pub(super) fn local_running(&self) -> Vec<Running> {
-        self.local
+        self.machine
+            .instances()
+            .states()
             .iter()
             .filter_map(|(name, state)| {
                 run_status(*state).map(|status| Running {
@@ -146,10 +106,11 @@ impl Runner {
 
     /// The local instances `name` stands for: itself, or every instance of a primitive.
     pub(super) fn instances_named(&self, name: &str) -> Vec<String> {
-        if self.local.contains_key(name) {
+        let states = self.machine.instances().states();
+        if states.contains_key(name) {
             return vec![name.to_string()];
         }
-        self.local
+        states
             .keys()
             .filter(|i| primitive_of_instance(&self.cfg.placement, i) == Some(name))
             .cloned()
@@ -159,9 +120,9 @@ impl Runner {
     /// The role a local instance is reported in: promoted while it is (or may be), and
     /// while it is being demoted; not while it is being promoted.
     pub(super) fn local_role(&self, instance: &str) -> Role {
-        let promoted = self.sched.promoted.contains(instance)
-            && self.local.get(instance) != Some(&Local::Promoting);
-        if promoted || self.local.get(instance) == Some(&Local::Demoting) {
+        let local = self.machine.instances();
+        let promoted = local.promoted(instance) && local.state(instance) != Some(Local::Promoting);
+        if promoted || local.state(instance) == Some(Local::Demoting) {
             Role::Promoted
         } else {
             Role::Started
@@ -172,7 +133,7 @@ impl Runner {
     /// instances (pacemaker keeps one per node for an anonymous clone).
     pub(super) fn local_attributes(&self) -> Vec<(String, String)> {
         let mut best: BTreeMap<String, (Score, String)> = BTreeMap::new();
-        for (instance, value) in &self.sched.scores {
+        for (instance, value) in self.machine.instances().scores() {
             let Ok(score) = Score::parse(value) else {
                 continue;
             };
@@ -186,7 +147,9 @@ impl Runner {
 
     /// The local instances as [`transition::next_steps`] reads them.
     pub(super) fn transition_local(&self) -> BTreeMap<String, transition::Instance> {
-        self.local
+        let instances = self.machine.instances();
+        instances
+            .states()
             .iter()
             .map(|(name, state)| {
                 use transition::Local as T;
@@ -201,9 +164,9 @@ impl Runner {
                     Local::Probing | Local::Cleaning => T::Busy,
                 };
                 let mut i = transition::Instance::new(&self.primitive_of_local(name), local);
-                i.promoted = self.sched.promoted.contains(name);
+                i.promoted = instances.promoted(name);
                 i.failed = matches!(state, Local::Failed | Local::StopFailed);
-                i.demote_failed = self.sched.demote_failed.contains(name);
+                i.demote_failed = instances.demote_failed(name);
                 (name.clone(), i)
             })
             .collect()
@@ -217,100 +180,6 @@ impl Runner {
             || self.sched.admin.maintenance(&me)
     }
 
-    /// Tell the actors when maintenance begins or ends (monitors pause; a probe after).
-    pub(super) fn sync_maintenance(&mut self) {
-        let on = self.maintenance_here();
-        if on == self.sched.maintenance {
-            return;
-        }
-        self.sched.maintenance = on;
-        self.emit(Event::Maintenance { on });
-        for h in self.handles.values() {
-            h.maintenance(on);
-        }
-        if !on {
-            // Until the probes answer, what runs here is unknown: nothing is decided.
-            for state in self.local.values_mut() {
-                *state = Local::Probing;
-            }
-            self.sched.send_now = true;
-        }
-    }
-
-    /// Promote a local instance the plan promotes here (the guards were checked).
-    pub(super) fn promote_local(&mut self, instance: &str, why: &str) {
-        if !matches!(
-            self.local.get(instance),
-            Some(Local::Running | Local::PromotePending)
-        ) {
-            return;
-        }
-        if let Some(h) = self.handles.get(instance) {
-            self.emit(Event::ResourceAction {
-                action: Op::Promote,
-                resource: instance.to_string(),
-                reason: why.to_string(),
-            });
-            self.local.insert(instance.to_string(), Local::Promoting);
-            self.sched.send_now = true;
-            h.promote();
-        }
-    }
-
-    /// Demote a local instance.
-    pub(super) fn demote_local(&mut self, instance: &str, why: &str) {
-        let state = self.local.get(instance).copied();
-        if !matches!(state, Some(Local::Running | Local::Failed)) {
-            return;
-        }
-        if let Some(h) = self.handles.get(instance) {
-            self.emit(Event::ResourceAction {
-                action: Op::Demote,
-                resource: instance.to_string(),
-                reason: why.to_string(),
-            });
-            if state == Some(Local::Failed) {
-                self.sched.failed_demoting.insert(instance.to_string());
-            }
-            self.local.insert(instance.to_string(), Local::Demoting);
-            self.sched.send_now = true;
-            h.demote();
-        }
-    }
-
-    /// Declare the intent to promote a local instance (reported as promoting): the
-    /// coordinator confirms it before the agent runs.
-    pub(super) fn intend_local(&mut self, instance: &str, why: &str) {
-        if self.local.get(instance) != Some(&Local::Running) {
-            return;
-        }
-        self.emit(Event::PromotionIntended {
-            resource: instance.to_string(),
-            reason: why.to_string(),
-        });
-        self.local
-            .insert(instance.to_string(), Local::PromotePending);
-        self.sched.send_now = true;
-    }
-
-    /// Withdraw the intents this round's steps no longer carry (the plan or the
-    /// coordinator changed its mind).
-    pub(super) fn settle_intents(&mut self, kept: &BTreeSet<String>) {
-        let withdrawn: Vec<String> = self
-            .local
-            .iter()
-            .filter(|(n, s)| **s == Local::PromotePending && !kept.contains(*n))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for n in withdrawn {
-            self.emit(Event::PromotionWithdrawn {
-                resource: n.clone(),
-            });
-            self.local.insert(n, Local::Running);
-            self.sched.send_now = true;
-        }
-    }
-
     /// The coordinator's grants with its confirmations of other nodes' promotions
     /// ([`transition::confirm`]).
     pub(super) fn confirm_grants(
@@ -320,9 +189,10 @@ impl Runner {
     ) -> Vec<Grant> {
         let (_, mut promoted) = self.reported_elsewhere();
         let me = self.name(self.cfg.me);
-        for (name, state) in &self.local {
+        let local = self.machine.instances();
+        for (name, state) in local.states() {
             let busy = matches!(state, Local::Promoting | Local::PromotePending);
-            if busy || self.sched.promoted.contains(name) {
+            if busy || local.promoted(name) {
                 promoted
                     .entry(self.primitive_of_local(name))
                     .or_default()

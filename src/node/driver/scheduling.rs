@@ -15,13 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::{Local, Runner};
+use super::Runner;
 use crate::cluster::quorum::NodeId;
 use crate::fencer::duration::Moment;
 use crate::node::admin::{AdminTable, CleanupRequest};
 use crate::node::cluster_state::{cluster_state, effective_config, unit_of, NodeFacts};
 use crate::node::events::Event;
-use crate::node::machine::{Gate, Input, NodeStatus};
+use crate::node::machine::{Gate, Input, NodeStatus, Order};
 use crate::node::operations::primitive_of_instance;
 use crate::node::report::{Failcount, Grant, Report};
 use crate::node::status::FenceLine;
@@ -39,8 +39,6 @@ pub(super) struct Scheduling {
     pub(super) admin: AdminTable,
     /// Where they are kept.
     pub(super) admin_file: PathBuf,
-    /// This node's failcounts: primitive -> (count, last failure).
-    pub(super) failcounts: BTreeMap<String, (u32, Instant)>,
     /// The last report of every peer (kept while the peer is unclean).
     pub(super) reports: BTreeMap<NodeId, Report>,
     /// Nodes that have been members of an applied view.
@@ -59,16 +57,6 @@ pub(super) struct Scheduling {
     pub(super) fence_requests: BTreeMap<NodeId, Option<Instant>>,
     /// Recent fencing, for `palisade status`.
     pub(super) fence_log: VecDeque<FenceLine>,
-    /// Local instances that are (or may be) promoted.
-    pub(super) promoted: BTreeSet<String>,
-    /// Local promoted instances whose last demote failed.
-    pub(super) demote_failed: BTreeSet<String>,
-    /// Local failed instances being demoted (still failed once demoted).
-    pub(super) failed_demoting: BTreeSet<String>,
-    /// The promotion score each local instance's agent set.
-    pub(super) scores: BTreeMap<String, String>,
-    /// Whether the actors were told that maintenance applies here.
-    pub(super) maintenance: bool,
     /// An input changed: plan again.
     pub(super) dirty: bool,
     /// Something peers should know now: send a report at once.
@@ -112,7 +100,6 @@ impl Scheduling {
         let s = Scheduling {
             admin,
             admin_file,
-            failcounts: BTreeMap::new(),
             reports: BTreeMap::new(),
             ever_member: BTreeSet::new(),
             config: config.clone(),
@@ -122,11 +109,6 @@ impl Scheduling {
             decisions: BTreeMap::new(),
             fence_requests: BTreeMap::new(),
             fence_log: VecDeque::new(),
-            promoted: BTreeSet::new(),
-            demote_failed: BTreeSet::new(),
-            failed_demoting: BTreeSet::new(),
-            scores: BTreeMap::new(),
-            maintenance: false,
             dirty: true,
             send_now: false,
         };
@@ -150,8 +132,9 @@ impl Scheduling {
 impl Runner {
     /// This node's failcounts as its report lists them.
     pub(super) fn local_failcounts(&self, now: Instant) -> Vec<Failcount> {
-        self.sched
-            .failcounts
+        self.machine
+            .instances()
+            .failcounts()
             .iter()
             .map(|(resource, (count, last))| Failcount {
                 resource: resource.clone(),
@@ -259,25 +242,15 @@ impl Runner {
         } else {
             vec![req.resource.clone()]
         };
-        let mut cleared = Vec::new();
-        for p in primitives {
-            // A stop that failed here (fencing disabled keeps it blocked) is tried again.
-            for i in self.instances_named(&p) {
-                if self.local.get(&i) == Some(&Local::StopFailed) {
-                    self.stop_local(&i, "cleanup");
-                }
-            }
-            if self.sched.failcounts.remove(&p).is_some() {
-                cleared.push(p);
-            }
-        }
-        if !cleared.is_empty() {
-            self.emit(Event::Cleanup {
-                resources: cleared.clone(),
-            });
-            self.sched.dirty = true;
-            self.sched.send_now = true;
-        }
+        // A stop that failed here (fencing disabled keeps it blocked) is tried again.
+        let primitives = primitives
+            .into_iter()
+            .map(|p| {
+                let instances = self.instances_named(&p);
+                (p, instances)
+            })
+            .collect();
+        self.feed(Input::Cleanup(primitives), Instant::now());
     }
 
     /// Write the admin records to the state file (atomically).
@@ -306,42 +279,23 @@ impl Runner {
         self.sched.config.effective_meta(&unit).migration_threshold
     }
 
-    /// One more failure of `primitive` here; returns the new count.
-    pub(super) fn record_failure(&mut self, primitive: &str, now: Instant) -> u32 {
-        let entry = self
-            .sched
-            .failcounts
-            .entry(primitive.to_string())
-            .or_insert((0, now));
-        entry.0 = entry.0.saturating_add(1);
-        entry.1 = now;
-        entry.0
-    }
-
     /// Forget failures older than their failure-timeout.
     pub(super) fn expire_failures(&mut self, now: Instant) {
         let config = &self.sched.config;
         let placement = &self.cfg.placement;
-        let expired: Vec<String> = self
-            .sched
-            .failcounts
-            .iter()
-            .filter(|(p, (_, last))| {
+        let timeouts = self
+            .machine
+            .instances()
+            .failcounts()
+            .keys()
+            .map(|p| {
                 let timeout = config
                     .effective_meta(&unit_of(placement, p))
                     .failure_timeout;
-                !timeout.is_zero() && now.saturating_duration_since(*last) >= timeout
+                (p.clone(), timeout)
             })
-            .map(|(p, _)| p.clone())
             .collect();
-        for p in expired {
-            self.sched.failcounts.remove(&p);
-            self.emit(Event::FailuresExpired {
-                resource: p.clone(),
-            });
-            self.sched.dirty = true;
-            self.sched.send_now = true;
-        }
+        self.feed(Input::ExpireFailures(timeouts), now);
     }
 
     /// Tell the machine what runs where (its fence-race weights).
@@ -369,10 +323,7 @@ impl Runner {
 
     /// Whether every local resource was probed (and cleaned up).
     pub(super) fn probed(&self) -> bool {
-        !self
-            .local
-            .values()
-            .any(|s| matches!(s, Local::Probing | Local::Cleaning))
+        self.machine.instances().probed()
     }
 
     /// Compute the plan again and carry out this node's ready actions.
@@ -383,7 +334,8 @@ impl Runner {
         if self.machine.applied_view().is_none() || !self.probed() {
             return;
         }
-        self.sync_maintenance();
+        let maintenance = self.maintenance_here();
+        self.feed(Input::Maintenance(maintenance), now);
         if !self.probed() {
             return;
         }
@@ -392,7 +344,8 @@ impl Runner {
             Gate::Plan => {}
             Gate::StopAll => {
                 self.sched.plan = None;
-                let names: Vec<String> = self.local.keys().cloned().collect();
+                let names: Vec<String> =
+                    self.machine.instances().states().keys().cloned().collect();
                 for n in names {
                     self.stop_local(&n, "no quorum");
                 }
@@ -485,20 +438,26 @@ impl Runner {
         for step in steps {
             match step {
                 Step::Intend { instance, reason } => {
-                    self.intend_local(&instance, &reason);
-                    intents.insert(instance);
+                    intents.insert(instance.clone());
+                    self.feed(Input::Intend { instance, reason }, now);
                 }
-                Step::Start { instance, reason } => self.start_local(&instance, &reason),
-                Step::Stop { instance, reason } => self.stop_local(&instance, &reason),
+                Step::Start { instance, reason } => {
+                    self.order_local(&instance, Order::Start, &reason)
+                }
+                Step::Stop { instance, reason } => {
+                    self.order_local(&instance, Order::Stop, &reason)
+                }
                 Step::Promote { instance, reason } => {
-                    self.promote_local(&instance, &reason);
+                    self.order_local(&instance, Order::Promote, &reason);
                     intents.insert(instance);
                 }
-                Step::Demote { instance, reason } => self.demote_local(&instance, &reason),
+                Step::Demote { instance, reason } => {
+                    self.order_local(&instance, Order::Demote, &reason)
+                }
                 Step::Fence { node, reason } => self.plan_fence(&node, &reason, ids, now),
             }
         }
-        self.settle_intents(&intents);
+        self.feed(Input::SettleIntents(intents), now);
     }
 
     /// A fence the plan asks for (a stop failed on `node`).

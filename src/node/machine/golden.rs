@@ -7,7 +7,7 @@
 //! `PALISADE_BLESS=1 cargo test` rewrites the files (review the diff: they are a spec).
 //!
 //! Inputs (node names as configured; peers' incarnation is 1000 + id unless `inc=`):
-//! - `@T tick [probing]`: time passed (`probing`: a local probe still runs).
+//! - `@T tick`: time passed.
 //! - `@T hb NODE.. [members=A,B|none] [inc=N] [ring=R] [noecho]`: a heartbeat of each
 //!   NODE listing `members` (default: every node), echoing our challenge (unless
 //!   `noecho`); `beat` is the same followed by each NODE's report.
@@ -16,10 +16,18 @@
 //!   from now on (default: no answers, nothing pending).
 //! - `@T fenced NODE ok|failed [ms=N]`: the end of a fence this node asked for.
 //! - `@T running PRIM@NODE..`: what runs where (race weights); `@T running` is nothing.
-//! - `@T maintenance on|off`: maintenance applies on this node (for the gate).
+//! - `@T maintenance on|off`: maintenance applies on this node.
+//! - `@T probe INST stopped|running|promoted` (at start), `@T reprobe INST
+//!   stopped|running|failed` (after maintenance), `@T done INST start|stop|promote|demote`,
+//!   `@T failed INST start|stop|promote|demote|monitor [threshold=N] [fatal] [promotable]`:
+//!   what the actor of a local instance reports (rules: the primitive's failure rules).
+//! - `@T order start|stop|promote|demote INST [why..]`, `@T intend INST`,
+//!   `@T settle [INST..]`: the plan's steps for local instances.
+//! - `@T cleanup PRIM`, `@T expire PRIM=MS..`: forget failures (failure-timeout MS).
 //!
 //! Shown: timeline events (`event`, their text), `fence`, `self-fence`, `view #N`,
-//! `fence-known`, `end: fenced by a peer`, and, when they change after an input, the
+//! `fence-known`, `end: fenced by a peer`, `actor INST ORDER`, `actors maintenance on|off`,
+//! `replan`, and, when they change after an input, the
 //! scheduling `gate` (no-quorum-policy) and `unsettled` (why the applied view is no
 //! ground to start or fence anything). Not shown: reports handed to the scheduler,
 //! "send now" and the tie-breaker questions (the test answers them).
@@ -33,6 +41,7 @@ use crate::cluster::packet::Packet;
 use crate::node::config::{parse, NodeConfig};
 use crate::node::fencing::{FenceResult, FencedBy};
 use crate::node::report::{RunStatus, Running};
+use crate::node::resources::{OcfRc, What};
 use crate::placement::config::Role;
 
 fn golden_dir() -> PathBuf {
@@ -124,6 +133,13 @@ impl Harness {
                     if ok { "ok" } else { "FAILED" }
                 ),
                 Action::FencedByPeer => "end: fenced by a peer".to_string(),
+                Action::Actor { instance, order } => {
+                    format!("actor {instance} {}", format!("{order:?}").to_lowercase())
+                }
+                Action::ActorsMaintenance { on } => {
+                    format!("actors maintenance {}", if on { "on" } else { "off" })
+                }
+                Action::Replan => "replan".to_string(),
                 Action::PeerReport(_) | Action::SendNow => continue,
             };
             self.out.push(format!("  > {line}"));
@@ -245,10 +261,7 @@ impl Harness {
         let words: Vec<&str> = rest.split_whitespace().collect();
         let (verb, args) = words.split_first().expect("an input");
         match *verb {
-            "tick" => {
-                let probed = args.first() != Some(&"probing");
-                self.feed(Input::Tick { probed }, now);
-            }
+            "tick" => self.feed(Input::Tick, now),
             "hb" | "beat" => {
                 let (nodes, opts): (Vec<&str>, Vec<&str>) = args
                     .iter()
@@ -320,7 +333,126 @@ impl Harness {
                     .collect();
                 self.feed(Input::Running(set), now);
             }
-            "maintenance" => self.maintenance = args.first() == Some(&"on"),
+            "maintenance" => {
+                self.maintenance = args.first() == Some(&"on");
+                self.feed(Input::Maintenance(self.maintenance), now);
+            }
+            "probe" | "reprobe" | "done" | "failed" => {
+                let (instance, kind, opts) = match args {
+                    [i, k, opts @ ..] => (i.to_string(), *k, opts),
+                    _ => panic!("{verb} INST WHAT"),
+                };
+                let d = Duration::from_millis(20);
+                let what = match (*verb, kind) {
+                    ("probe", "stopped") => What::ProbedStopped(OcfRc::NotRunning),
+                    ("probe", "running") => What::ProbedRunning { promoted: false },
+                    ("probe", "promoted") => What::ProbedRunning { promoted: true },
+                    ("reprobe", "stopped") => What::Reprobed {
+                        rc: OcfRc::NotRunning,
+                        running: None,
+                        failed: false,
+                    },
+                    ("reprobe", "running") => What::Reprobed {
+                        rc: OcfRc::Success,
+                        running: Some(false),
+                        failed: false,
+                    },
+                    ("reprobe", "failed") => What::Reprobed {
+                        rc: OcfRc::Error(1),
+                        running: None,
+                        failed: true,
+                    },
+                    ("done", "start") => What::Started(d),
+                    ("done", "stop") => What::Stopped(d),
+                    ("done", "promote") => What::Promoted(d),
+                    ("done", "demote") => What::Demoted(d),
+                    ("failed", "start") => What::StartFailed(OcfRc::Error(1)),
+                    ("failed", "stop") => What::StopFailed(OcfRc::Error(1)),
+                    ("failed", "promote") => What::PromoteFailed(OcfRc::Error(1)),
+                    ("failed", "demote") => What::DemoteFailed(OcfRc::Error(1)),
+                    ("failed", "monitor") => What::MonitorFailed {
+                        rc: OcfRc::Error(1),
+                        promoted: false,
+                    },
+                    other => panic!("actor report {other:?}"),
+                };
+                let mut rules = FailureRules::default();
+                for w in opts {
+                    match w.split_once('=') {
+                        Some(("threshold", n)) => rules.threshold = n.parse().expect("threshold"),
+                        None if *w == "fatal" => rules.start_failure_is_fatal = true,
+                        None if *w == "promotable" => rules.promotable = true,
+                        _ => panic!("rule {w}"),
+                    }
+                }
+                let primitive = instance.split(':').next().unwrap_or_default().to_string();
+                self.feed(
+                    Input::Resource {
+                        instance,
+                        primitive,
+                        what,
+                        rules,
+                    },
+                    now,
+                );
+            }
+            "order" => {
+                let order = match args.first() {
+                    Some(&"start") => Order::Start,
+                    Some(&"stop") => Order::Stop,
+                    Some(&"promote") => Order::Promote,
+                    Some(&"demote") => Order::Demote,
+                    other => panic!("order {other:?}"),
+                };
+                let instance = args.get(1).expect("order WHAT INST").to_string();
+                let reason = if args.len() > 2 {
+                    args[2..].join(" ")
+                } else {
+                    "the plan".to_string()
+                };
+                self.feed(
+                    Input::Order {
+                        instance,
+                        order,
+                        reason,
+                    },
+                    now,
+                );
+            }
+            "intend" => {
+                let instance = args.first().expect("intend INST").to_string();
+                let reason = "promotion score".to_string();
+                self.feed(Input::Intend { instance, reason }, now);
+            }
+            "settle" => {
+                let kept = args.iter().map(|a| a.to_string()).collect();
+                self.feed(Input::SettleIntents(kept), now);
+            }
+            "cleanup" => {
+                let prim = args.first().expect("cleanup PRIM").to_string();
+                let instances = self
+                    .m
+                    .instances()
+                    .states()
+                    .keys()
+                    .filter(|i| *i == &prim || i.starts_with(&format!("{prim}:")))
+                    .cloned()
+                    .collect();
+                self.feed(Input::Cleanup(vec![(prim, instances)]), now);
+            }
+            "expire" => {
+                let timeouts = args
+                    .iter()
+                    .map(|w| {
+                        let (p, ms) = w.split_once('=').expect("PRIM=MS");
+                        (
+                            p.to_string(),
+                            Duration::from_millis(ms.parse().expect("ms")),
+                        )
+                    })
+                    .collect();
+                self.feed(Input::ExpireFailures(timeouts), now);
+            }
             other => panic!("unknown input {other}"),
         }
         self.observe();

@@ -8,8 +8,12 @@
 //! decodes datagrams, polls the tie-breakers when asked, runs fences and feeds every
 //! result back as an [`Input`]; every timeline line is an [`Action::Emit`].
 //!
+//! It also keeps this node's resource instances ([`instances`]: states, roles,
+//! failcounts, maintenance, the guards of the plan's orders); where resources run is
+//! [`crate::placement`]'s decision, handed over by the driver's scheduling step.
+//!
 //! Modules: [`membership`] (heartbeats in, timers, rings), [`view`] (agreement, quorum,
-//! applying a view), [`fencing`] (fence decisions), [`no_quorum`]. The golden
+//! applying a view), [`fencing`] (fence decisions), [`no_quorum`], [`instances`]. The golden
 //! transcripts in `machine/golden/` are the specification (see `golden.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,18 +24,21 @@ use super::events::Event;
 use super::fencing::FenceResult;
 use super::peers::PeerBook;
 use super::report::Report;
+use super::resources::What;
 use crate::cluster::challenge::{Nonce, SEED_LEN};
 use crate::cluster::membership::{Membership, Timers};
 use crate::cluster::packet::Packet;
 use crate::cluster::quorum::{ExternalTieBreakers, NodeId, QuorumConfig, WaitForAll};
 
 pub mod fencing;
+pub mod instances;
 mod membership;
 pub mod no_quorum;
 mod view;
 
 pub use fencing::NodeStatus;
 use fencing::{FenceDecision, Fencing};
+pub use instances::{FailureRules, Instances, Local, Order};
 pub use no_quorum::Gate;
 
 /// What the machine is configured with.
@@ -49,6 +56,8 @@ pub struct Settings {
     pub fencing: fencing::Settings,
     /// Every primitive's priority (its weight in a fence race).
     pub priorities: BTreeMap<String, u32>,
+    /// This node's resource instances (a primitive, or `NAME:N` for clone instances).
+    pub instances: Vec<String>,
 }
 
 impl Settings {
@@ -63,6 +72,10 @@ impl Settings {
             rings: cfg.rings(),
             fencing: cfg.settings(),
             priorities: cfg.priorities(),
+            instances: super::operations::local_entries(cfg)
+                .into_iter()
+                .map(|e| e.name)
+                .collect(),
         }
     }
 }
@@ -70,9 +83,8 @@ impl Settings {
 /// What the machine is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// Time passed; `probed`: every local instance was probed (peers may take this
-    /// node into their view only after that).
-    Tick { probed: bool },
+    /// Time passed.
+    Tick,
     /// An authenticated heartbeat on ring `ring`.
     Heartbeat { ring: usize, packet: Packet },
     /// A datagram refused by the transport.
@@ -94,6 +106,30 @@ pub enum Input {
     /// What runs where now: (primitive, node) from every report and this node's
     /// instances (the fence race's weights).
     Running(BTreeSet<(String, NodeId)>),
+    /// What the actor of `instance` (of `primitive`) reports, with the failure rules
+    /// of its primitive.
+    Resource {
+        instance: String,
+        primitive: String,
+        what: What,
+        rules: FailureRules,
+    },
+    /// A step of the plan for a local instance.
+    Order {
+        instance: String,
+        order: Order,
+        reason: String,
+    },
+    /// The plan intends to promote a local instance (the coordinator confirms it).
+    Intend { instance: String, reason: String },
+    /// The intents this round of the plan keeps (the others are withdrawn).
+    SettleIntents(BTreeSet<String>),
+    /// Whether maintenance applies on this node now.
+    Maintenance(bool),
+    /// A cleanup here: each primitive with its local instances.
+    Cleanup(Vec<(String, Vec<String>)>),
+    /// Forget failures older than the failure-timeout of their primitive.
+    ExpireFailures(BTreeMap<String, Duration>),
 }
 
 /// What the machine asks its driver to do.
@@ -126,8 +162,15 @@ pub enum Action {
     PeerReport(Report),
     /// A peer fenced this very incarnation: stop everything and end.
     FencedByPeer,
-    /// Send a heartbeat now (a challenge to send or echo).
+    /// Send a heartbeat (and report) now: a challenge to send or echo, or a change of
+    /// this node's resources peers plan with.
     SendNow,
+    /// Tell the actor of `instance` to carry out `order`.
+    Actor { instance: String, order: Order },
+    /// Tell every actor whether maintenance applies (monitors pause; a probe after).
+    ActorsMaintenance { on: bool },
+    /// An input of the plan changed: plan again.
+    Replan,
 }
 
 /// What the next heartbeat says.
@@ -172,6 +215,7 @@ pub struct NodeMachine {
     ring_heard: BTreeMap<(NodeId, usize), (Instant, bool)>,
     dropped: u64,
     unproven: BTreeMap<NodeId, Unproven>,
+    instances: Instances,
 }
 
 impl NodeMachine {
@@ -194,6 +238,7 @@ impl NodeMachine {
             ring_heard: BTreeMap::new(),
             dropped: 0,
             unproven: BTreeMap::new(),
+            instances: Instances::new(s.instances.clone()),
             s,
         }
     }
@@ -202,7 +247,8 @@ impl NodeMachine {
     pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
         match input {
-            Input::Tick { probed } => {
+            Input::Tick => {
+                let probed = self.instances.probed();
                 self.tick(probed, now, &mut out);
                 self.ask(&mut out);
             }
@@ -234,6 +280,22 @@ impl NodeMachine {
                 elapsed,
             } => self.fence_done(node, result, elapsed, now, &mut out),
             Input::Running(running) => self.fencing.running(running),
+            Input::Resource {
+                instance,
+                primitive,
+                what,
+                rules,
+            } => self.resource(instance, &primitive, what, rules, now, &mut out),
+            Input::Order {
+                instance,
+                order,
+                reason,
+            } => self.order(instance, order, reason, &mut out),
+            Input::Intend { instance, reason } => self.intend(instance, reason, &mut out),
+            Input::SettleIntents(kept) => self.settle_intents(&kept, &mut out),
+            Input::Maintenance(on) => self.maintenance(on, &mut out),
+            Input::Cleanup(primitives) => self.cleanup(primitives, &mut out),
+            Input::ExpireFailures(timeouts) => self.expire_failures(&timeouts, now, &mut out),
         }
         out
     }
