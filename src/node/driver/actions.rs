@@ -9,7 +9,7 @@ use watchdog::FenceKind;
 
 use super::{Ending, Runner};
 use crate::node::events::Event;
-use crate::node::fencing::{FenceOutcome, FenceResult};
+use crate::node::fencing::FenceOutcome;
 use crate::node::machine::{FailureRules, Input, Local, Order};
 use crate::node::resources::ResourceEvent;
 
@@ -56,19 +56,8 @@ impl Runner {
         }
     }
 
-    /// A fence this node asked for ended: a plan's fence is no longer pending (or is
-    /// due again after fence-retry); the machine takes the result.
+    /// A fence this node asked for ended: the machine takes the result.
     pub(super) fn fence_outcome(&mut self, out: FenceOutcome, now: Instant) {
-        match &out.result {
-            FenceResult::Fenced { .. } => {
-                self.sched.fence_requests.remove(&out.node);
-            }
-            FenceResult::Failed { .. } => {
-                if let Some(pending) = self.sched.fence_requests.get_mut(&out.node) {
-                    *pending = Some(now);
-                }
-            }
-        }
         self.feed(
             Input::FenceDone {
                 node: out.node,

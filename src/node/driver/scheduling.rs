@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::Runner;
 use crate::cluster::quorum::NodeId;
@@ -53,8 +53,6 @@ pub(super) struct Scheduling {
     pub(super) held: Vec<Held>,
     /// The last decision logged per resource.
     pub(super) decisions: BTreeMap<String, String>,
-    /// Fences asked for by the plan: node -> when the last attempt failed (None: pending).
-    pub(super) fence_requests: BTreeMap<NodeId, Option<Instant>>,
     /// Recent fencing, for `palisade status`.
     pub(super) fence_log: VecDeque<FenceLine>,
     /// An input changed: plan again.
@@ -107,7 +105,6 @@ impl Scheduling {
             grants: Vec::new(),
             held: Vec::new(),
             decisions: BTreeMap::new(),
-            fence_requests: BTreeMap::new(),
             fence_log: VecDeque::new(),
             dirty: true,
             send_now: false,
@@ -460,7 +457,8 @@ impl Runner {
         self.feed(Input::SettleIntents(intents), now);
     }
 
-    /// A fence the plan asks for (a stop failed on `node`).
+    /// A fence the plan asks for (a stop failed on `node`): the machine decides whether
+    /// it is due (not pending, or failed longer than fence-retry ago).
     fn plan_fence(
         &mut self,
         node: &str,
@@ -468,25 +466,9 @@ impl Runner {
         ids: &BTreeMap<String, NodeId>,
         now: Instant,
     ) {
-        let Some(id) = ids.get(node).copied() else {
-            return;
-        };
-        let due = match self.sched.fence_requests.get(&id) {
-            None => true,
-            Some(None) => false,
-            Some(Some(failed)) => now.saturating_duration_since(*failed) >= self.cfg.fencing.retry,
-        };
-        if !due {
-            return;
+        if let Some(id) = ids.get(node).copied() {
+            let reason = reason.to_string();
+            self.feed(Input::PlanFence { node: id, reason }, now);
         }
-        self.sched.fence_requests.insert(id, None);
-        self.emit(Event::FenceRequest {
-            target: node.to_string(),
-            action: self.fencer.action().as_str().to_string(),
-            route: self.fencer.route(id),
-            delay_ms: 0,
-            reason: reason.to_string(),
-        });
-        self.fencer.spawn(id, Duration::ZERO, self.fence_tx.clone());
     }
 }

@@ -15,6 +15,7 @@
 //! - `@T answers [ping=yes|no] [disk=yes|no] [pending]`: what the tie-breakers answer
 //!   from now on (default: no answers, nothing pending).
 //! - `@T fenced NODE ok|failed [ms=N]`: the end of a fence this node asked for.
+//! - `@T plan-fence NODE [why..]`: the plan asks to fence NODE (a stop failed there).
 //! - `@T running PRIM@NODE..`: what runs where (race weights); `@T running` is nothing.
 //! - `@T maintenance on|off`: maintenance applies on this node.
 //! - `@T probe INST stopped|running|promoted` (at start), `@T reprobe INST
@@ -322,6 +323,11 @@ impl Harness {
                     },
                     now,
                 );
+            }
+            "plan-fence" => {
+                let node = id_of(&self.cfg, args.first().expect("plan-fence NODE"));
+                let reason = args[1..].join(" ");
+                self.feed(Input::PlanFence { node, reason }, now);
             }
             "running" => {
                 let set: BTreeSet<(String, NodeId)> = args

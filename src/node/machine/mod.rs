@@ -97,6 +97,8 @@ pub enum Input {
         answers: ExternalTieBreakers,
         pending: bool,
     },
+    /// The plan asks to fence `node` (a stop failed there).
+    PlanFence { node: NodeId, reason: String },
     /// A fence this node asked for ended.
     FenceDone {
         node: NodeId,
@@ -216,6 +218,8 @@ pub struct NodeMachine {
     dropped: u64,
     unproven: BTreeMap<NodeId, Unproven>,
     instances: Instances,
+    /// Fences the plan asked for: node -> when the last attempt failed (None: pending).
+    plan_fences: BTreeMap<NodeId, Option<Instant>>,
 }
 
 impl NodeMachine {
@@ -239,6 +243,7 @@ impl NodeMachine {
             dropped: 0,
             unproven: BTreeMap::new(),
             instances: Instances::new(s.instances.clone()),
+            plan_fences: BTreeMap::new(),
             s,
         }
     }
@@ -274,6 +279,7 @@ impl NodeMachine {
             Input::TieBreakers { answers, pending } => {
                 self.refresh(answers, pending, now, &mut out)
             }
+            Input::PlanFence { node, reason } => self.plan_fence(node, reason, now, &mut out),
             Input::FenceDone {
                 node,
                 result,
@@ -320,6 +326,26 @@ impl NodeMachine {
         });
     }
 
+    /// A fence the plan asks for: asked once, again fence-retry after a failure.
+    fn plan_fence(&mut self, node: NodeId, reason: String, now: Instant, out: &mut Vec<Action>) {
+        let due = match self.plan_fences.get(&node) {
+            None => true,
+            Some(None) => false,
+            Some(Some(failed)) => {
+                now.saturating_duration_since(*failed) >= self.s.fencing.fence_retry
+            }
+        };
+        if !due {
+            return;
+        }
+        self.plan_fences.insert(node, None);
+        out.push(Action::Fence {
+            node,
+            delay: Duration::ZERO,
+            reason,
+        });
+    }
+
     fn fence_done(
         &mut self,
         node: NodeId,
@@ -330,6 +356,11 @@ impl NodeMachine {
     ) {
         let target = self.name(node);
         let ok = matches!(result, FenceResult::Fenced { .. });
+        if ok {
+            self.plan_fences.remove(&node);
+        } else if let Some(pending) = self.plan_fences.get_mut(&node) {
+            *pending = Some(now);
+        }
         let (event, detail) = match result {
             FenceResult::Fenced { how, detail } => {
                 self.book.fenced_by_us(node);
