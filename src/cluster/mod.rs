@@ -1,5 +1,6 @@
-//! The cluster core's decision logic, pure: membership from heartbeats, quorum, and
-//! fence-before-failover placement. Drivers (UDP heartbeats with HMAC, the fencer API,
+//! The cluster core's decision logic, pure: membership from heartbeats, quorum, the
+//! tie-breaker disk claim and the heartbeat wire format (the node's own decisions, fencing
+//! among them, are the node machine's: [`crate::node::machine`]). Drivers (UDP heartbeats with HMAC, the fencer API,
 //! resource agents) feed events in and carry decisions out; nothing here does I/O.
 //!
 //! Module map:
@@ -9,12 +10,9 @@
 //!   echo), so recorded heartbeats never make a peer count as alive.
 //! - [`packet`]: heartbeat wire format, HMAC-SHA256 authenticated.
 //! - [`quorum`]: votes, two_node + wait_for_all, tie-breakers, no-quorum-policy.
-//! - [`arbiter`]: the sbd-disk tie-breaker claim (last writer wins, renewed holds).
-//! - [`failover`]: who fences whom (coordinator, two-node race delay, retries), and
-//!   where resources start — never before the lost node is confirmed fenced.
-pub mod arbiter;
+//! - [`disk_claim`]: the sbd-disk tie-breaker claim (last writer wins, renewed holds).
 pub mod challenge;
-pub mod failover;
+pub mod disk_claim;
 pub mod membership;
 pub mod packet;
 pub mod quorum;

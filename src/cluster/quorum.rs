@@ -112,7 +112,7 @@ impl QuorumConfig {
 pub struct ExternalTieBreakers {
     /// Every configured ping target answered (heartbeat's `ping` node).
     pub ping: Option<bool>,
-    /// This node holds the arbitration disk (sbd reachable, majority of devices).
+    /// This node holds the tie-breaker disk (sbd reachable, majority of devices).
     pub disk: Option<bool>,
 }
 
@@ -137,7 +137,7 @@ pub struct Verdict {
 /// Whether [`evaluate`] would ask the external tie-breakers for `members`: an exact
 /// half of the expected votes, not quorate by votes (no two_node), no auto_tie_breaker,
 /// and wait_for_all satisfied. Only then must the drivers get answers (and the disk
-/// arbiter claim the disk).
+/// disk claim machine take the disk).
 pub fn asks_tie_breakers(cfg: &QuorumConfig, members: &BTreeSet<NodeId>, wfa: &WaitForAll) -> bool {
     let votes: u32 = members.iter().filter_map(|n| cfg.votes.get(n)).sum();
     let expected = cfg.expected();

@@ -396,5 +396,4 @@ impl AdminTable {
 }
 
 #[cfg(test)]
-#[path = "admin_tests.rs"]
 mod tests;

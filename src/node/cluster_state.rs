@@ -2,7 +2,7 @@
 //! the admin's constraints added ([`effective_config`]: `cli-prefer-RES` at INFINITY for
 //! a move, `cli-ban-RES-on-NODE` at -INFINITY for a ban, target-role from `palisade
 //! resource stop|start`), and the [`ClusterState`] built from the nodes' membership (as
-//! the failover machine sees them), standby and maintenance flags (a node's, and the
+//! the node machine sees them), standby and maintenance flags (a node's, and the
 //! cluster-wide `maintenance-mode` of `palisade maintenance on`), node attributes (the
 //! configured ones and the agents' promotion scores), and what every node reports
 //! running and its failcounts ([`cluster_state`]).
@@ -111,7 +111,7 @@ pub fn effective_config(base: &Config, admin: &AdminTable, nodes: &[String]) -> 
 pub struct NodeFacts {
     /// The node's name.
     pub name: String,
-    /// Membership as the failover machine sees it.
+    /// Membership as the node machine sees it.
     pub membership: Membership,
     /// Its resources (its last report, or this node's own state).
     pub running: Vec<Running>,
@@ -174,5 +174,4 @@ pub fn cluster_state(
 }
 
 #[cfg(test)]
-#[path = "cluster_state_tests.rs"]
 mod tests;

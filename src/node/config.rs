@@ -55,7 +55,7 @@
 //!
 //! Multicast rings (`[[ring]]`), the ping and sbd-disk tie-breakers (`[quorum]
 //! ping-targets`, `tie-breaker-disk`) and watchdog fencing (`[fencing] watchdog-timeout`)
-//! are described in `config_arbitration.rs`.
+//! are described in `config/tie_breakers.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -63,27 +63,24 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::agent_class::ClassSettings;
-use crate::cluster::failover::{Resource, Settings};
+use super::machine::fencing::Settings;
 use crate::cluster::membership::{Timers, TimersError};
 use crate::cluster::quorum::{NoQuorumPolicy, NodeId, QuorumConfig};
 use crate::fencer::device::{DeviceError, DeviceSpec};
 use crate::fencer::operation::FenceAction;
 use crate::placement::config::AgentClass;
 
-#[path = "config_sections.rs"]
 mod sections;
 
-#[path = "config_arbitration.rs"]
-mod arbitration;
+mod tie_breakers;
 
-pub use arbitration::{
+pub use tie_breakers::{
     DiskTieBreaker, Multicast, PingConfig, TieBreakers, WatchdogFencing, TIEBREAK_SLOT,
 };
 
-#[path = "config_placement.rs"]
-mod placement_sections;
+mod placement;
 
-pub use placement_sections::{containers, MAX_NAME, SHORTHAND_STICKINESS};
+pub use placement::{containers, MAX_NAME, SHORTHAND_STICKINESS};
 
 use sections::{classes, fencing, node_entry, resource_entry, tie_breaker, timers, RawConfig};
 
@@ -313,11 +310,10 @@ impl NodeConfig {
         self.nodes.first().map_or(0, |n| n.addresses.len())
     }
 
-    /// The failover machine's settings.
+    /// The fencing settings of the node machine.
     pub fn settings(&self) -> Settings {
         Settings {
             fencing_enabled: self.fencing.enabled,
-            no_quorum_policy: self.quorum.no_quorum_policy,
             // Two halves can both be quorate only with two-node, or when both reach the
             // ping targets; otherwise there is no race and nobody need wait.
             race_delay: if self.quorum.two_node_active() || self.tie_breakers.ping.is_some() {
@@ -330,21 +326,12 @@ impl NodeConfig {
         }
     }
 
-    /// The failover machine's resources: only their priorities (they weigh in a
-    /// two-node fence race). Where they run is the scheduler's decision
-    /// ([`crate::placement`]), so the machine is given no node to start them on.
-    pub fn machine_resources(&self) -> BTreeMap<String, Resource> {
+    /// Every primitive's priority: its weight in a two-node fence race (where it runs
+    /// is the scheduler's decision, [`crate::placement`]).
+    pub fn priorities(&self) -> BTreeMap<String, u32> {
         self.resources
             .iter()
-            .map(|r| {
-                (
-                    r.name.clone(),
-                    Resource {
-                        allowed: Vec::new(),
-                        priority: r.priority,
-                    },
-                )
-            })
+            .map(|r| (r.name.clone(), r.priority))
             .collect()
     }
 }
@@ -367,7 +354,7 @@ pub fn parse(
     local: Option<&str>,
     read_key: impl FnOnce(&std::path::Path) -> Result<Vec<u8>, String>,
 ) -> Result<NodeConfig, ConfigError> {
-    let (node_table, mut placement) = placement_sections::split(text)?;
+    let (node_table, mut placement) = placement::split(text)?;
     let raw: RawConfig = toml::Value::Table(node_table)
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))?;
@@ -437,7 +424,7 @@ pub fn parse(
     }
     let timers = timers(&raw.timers)?;
     let mut fencing = fencing(&raw.fencing)?;
-    fencing.watchdog = arbitration::watchdog(
+    fencing.watchdog = tie_breakers::watchdog(
         &raw.fencing,
         raw.cluster.sbd_health_file.is_some(),
         raw.quorum.two_node,
@@ -476,7 +463,7 @@ pub fn parse(
             "reserved for the tie-breaker's sbd slot",
         ));
     }
-    let multicast = arbitration::rings(&raw.ring, &nodes, port)?;
+    let multicast = tie_breakers::rings(&raw.ring, &nodes, port)?;
     let no_quorum_policy = match raw.quorum.no_quorum_policy.as_deref() {
         None => NoQuorumPolicy::Stop,
         Some(word) => NoQuorumPolicy::parse(word).ok_or_else(|| {
@@ -498,7 +485,7 @@ pub fn parse(
         tie_breaker: tie_breaker(raw.quorum.auto_tie_breaker.as_ref(), &ids)?,
         no_quorum_policy,
     };
-    let tie_breakers = arbitration::tie_breakers(
+    let tie_breakers = tie_breakers::tie_breakers(
         &raw.quorum,
         &timers,
         quorum.tie_breaker != crate::cluster::quorum::TieBreaker::None,
@@ -527,9 +514,9 @@ pub fn parse(
             ));
         }
     }
-    placement_sections::add_shorthand(&mut placement, &resources, &nodes)?;
-    let placement = placement_sections::model(placement, &nodes, fencing.enabled)?;
-    let resources = placement_sections::entries(&placement, &nodes);
+    placement::add_shorthand(&mut placement, &resources, &nodes)?;
+    let placement = placement::model(placement, &nodes, fencing.enabled)?;
+    let resources = placement::entries(&placement, &nodes);
     let class_settings = classes(&raw.cluster)?;
     Ok(NodeConfig {
         cluster_id: raw.cluster.id,
@@ -617,5 +604,4 @@ fn check_msgwait(cfg: &NodeConfig) -> Result<(), ConfigError> {
 }
 
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

@@ -5,7 +5,7 @@
 //! explain` send typed [`Request`]s and get typed [`Answer`]s, in the layer's envelope:
 //! `{"v":1,"id":1,"request":"status"}` in, `{"v":1,"id":1,"ok":true,"result":
 //! {"answer":"status",..}}` or `{"v":1,"id":1,"ok":false,"error":{"code":"invalid",
-//! "message":".."}}` out. The handler hands each request to the runner, which answers from
+//! "message":".."}}` out. The handler hands each request to the driver, which answers from
 //! its own state. The layer's connection caps, idle timeout and refusal log apply; the
 //! client is the layer's ([`Client`]).
 
@@ -36,7 +36,7 @@ pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections one user may hold at once.
 pub const CONNECTIONS_PER_UID: usize = 64;
-/// How long the handler waits for the runner's answer.
+/// How long the handler waits for the driver's answer.
 const RUNNER_WAIT: Duration = Duration::from_secs(10);
 
 /// The control protocol as a service of the IPC layer.
@@ -58,7 +58,7 @@ impl Protocol for ControlProtocol {
 pub type Client = crate::ipc::client::Client<ControlProtocol>;
 
 /// An admin command as the CLI sends it: a node left out (`None`) is the daemon's own
-/// (or, for `ban`, where the resource runs); the runner resolves it into a
+/// (or, for `ban`, where the resource runs); the driver resolves it into a
 /// [`Command`] of the replicated admin table.
 pub type AdminRequest = Command<Option<String>>;
 
@@ -153,7 +153,7 @@ pub struct Serving {
     _stop: watch::Sender<bool>,
 }
 
-/// The control socket's handler: requests go to the runner.
+/// The control socket's handler: requests go to the driver.
 struct Control {
     tx: mpsc::UnboundedSender<Envelope>,
 }
@@ -243,7 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn served_requests_reach_the_runner_and_answers_come_back() {
+    fn served_requests_reach_the_driver_and_answers_come_back() {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -259,7 +259,7 @@ mod tests {
             assert!(matches!(bind(&path), Err(ControlError::InUse(_))));
             let (tx, mut rx) = mpsc::unbounded_channel::<Envelope>();
             let serving = serve(listener, tx);
-            // the runner: explains anything, refuses admin commands
+            // the driver: explains anything, refuses admin commands
             tokio::spawn(async move {
                 while let Some(e) = rx.recv().await {
                     let answer = match e.request {

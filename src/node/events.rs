@@ -141,7 +141,7 @@ pub enum Event {
     /// The sbd health file cannot be written (said once).
     HealthFileUnwritable { path: String, error: String },
     /// The run ends (`ending`: stopped, fenced_by_peer, self_fenced, self_fence_failed).
-    Stopping { ending: super::runner::Ending },
+    Stopping { ending: super::driver::Ending },
     /// Every local resource stopped (or the wait ended).
     Stopped,
 

@@ -1,9 +1,9 @@
 //! Heartbeat transport: one UDP socket per ring, bound to this node's address on that
-//! ring; every keepalive the runner sends its heartbeat ([`crate::cluster::packet`]) and
+//! ring; every keepalive the driver sends its heartbeat ([`crate::cluster::packet`]) and
 //! its status report ([`super::report`]) unicast to every peer on every ring — or, on a
 //! multicast ring, once to the ring's group ([`super::multicast`]: a second socket bound
 //! to the group receives). A receiver task per socket authenticates each datagram and
-//! hands it to the runner; forged, malformed, foreign or wrongly-sourced datagrams become
+//! hands it to the driver; forged, malformed, foreign or wrongly-sourced datagrams become
 //! [`Incoming::Dropped`] (counted, never fatal).
 
 use std::net::{IpAddr, SocketAddr};

@@ -4,6 +4,8 @@
 //!
 //! Module map:
 //! - [`config`]: the TOML configuration (pure parse and validation).
+//! - [`machine`]: the node machine, pure: membership, the view and its agreement,
+//!   quorum, fencing decisions, no-quorum-policy.
 //! - [`report`]: the status report datagram (resources running, nodes fenced), HMAC'd.
 //! - [`peers`]: the peer book: view gating, fenced incarnations (pure).
 //! - [`heartbeat`]: UDP sockets per ring, send and authenticated receive;
@@ -16,9 +18,9 @@
 //! - [`fencing`]: fence requests (fencer API or the node's agent directly), self-fence.
 //! - [`events`]: the typed events of the timeline (its text and its JSON records);
 //!   [`timeline`]: one line per event, and the JSON lines of `[cluster] events`.
-//! - [`tiebreak`]: the quorum tie-breakers of an exact half: [`ping`] targets and the
-//!   sbd disk claim ([`tiebreak_disk`]).
-//! - [`runner`]: the main loop joining them.
+//! - [`tie_breaker`]: the quorum tie-breakers of an exact half: ping targets and the
+//!   sbd disk claim.
+//! - [`driver`]: the I/O driver, the main loop joining them.
 //! - [`control`]: the control socket of `palisade status` & co, a service of the IPC
 //!   layer ([`crate::ipc`]): typed requests and answers; [`admin`]: the replicated admin
 //!   table its admin commands write; [`status`]: the status snapshot.
@@ -34,27 +36,26 @@ pub mod attributes;
 pub mod cluster_state;
 pub mod config;
 pub mod control;
+pub mod driver;
 pub mod events;
 pub mod fencing;
 pub mod heartbeat;
+pub mod machine;
 pub mod multicast;
 pub mod operations;
 pub mod peers;
-pub mod ping;
 pub mod report;
 mod resource_actor;
 pub mod resources;
-pub mod runner;
 pub mod status;
-pub mod tiebreak;
-pub mod tiebreak_disk;
+pub mod tie_breaker;
 pub mod timeline;
 pub mod transition;
 
 use std::path::Path;
 
 use crate::exit::Exit;
-use runner::Ending;
+use driver::Ending;
 
 /// Run the node daemon on the configuration `config` (`node`: this node's name, over the
 /// configuration's; `check`: validate and exit). The command line is parsed by
@@ -118,7 +119,7 @@ pub fn run_daemon(config: &Path, node: Option<&str>, check: bool) -> Exit {
                 _ => std::future::pending::<()>().await,
             }
         };
-        runner::run(cfg, forbid, stop).await
+        driver::run(cfg, forbid, stop).await
     });
     match result {
         Ok(Ending::Stopped) => Exit::Success,

@@ -259,6 +259,25 @@ pub fn by_primitive<'a>(
     out
 }
 
+/// The entry of every instance this node runs (name and clone instance number set).
+pub fn local_entries(
+    cfg: &crate::node::config::NodeConfig,
+) -> Vec<crate::node::config::ResourceEntry> {
+    let index = cfg.nodes.iter().position(|n| n.id == cfg.me).unwrap_or(0);
+    let mut out = Vec::new();
+    for entry in &cfg.resources {
+        for (name, number) in instances(&entry.name, entry.clone.as_ref(), index) {
+            let mut e = entry.clone();
+            e.name = name;
+            if let (Some(c), Some(n)) = (e.clone.as_mut(), number) {
+                c.instance = n;
+            }
+            out.push(e);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! What this node knows about its peers beyond liveness, pure: the incarnation each one
 //! runs, its last status report (resources it runs), and which nodes are known fenced.
-//! From that it builds the view fed to the failover machine:
+//! From that it builds the view fed to the node machine:
 //!
 //! - a peer is in the view once it is alive (membership) AND has reported since it came
 //!   up, so a rejoining node never places a resource before it knows where it runs;
@@ -100,7 +100,7 @@ pub struct PeerBook {
     settled: bool,
     /// Node -> incarnation fenced (0 = fenced before we ever heard it).
     fenced: BTreeMap<NodeId, u64>,
-    /// Fences already handed to the failover machine.
+    /// Fences already handed to the node machine.
     applied: BTreeMap<NodeId, u64>,
     /// Since when we send reports (peers can take us into their view only after that).
     reporting_since: Option<Instant>,
@@ -491,5 +491,4 @@ impl PeerBook {
 }
 
 #[cfg(test)]
-#[path = "peers_tests.rs"]
 mod tests;

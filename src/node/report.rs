@@ -473,5 +473,4 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
 }
 
 #[cfg(test)]
-#[path = "report_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
 //! One actor task per resource instance: it serializes the instance's operations and
-//! runs its recurring monitor. Part of [`super::resources`]; decisions are the runner's.
+//! runs its recurring monitor. Part of [`super::resources`]; decisions are the driver's.
 //!
 //! The actor first probes (a `monitor` with interval 0) and stops a leftover instance
 //! (demoted first when it was found promoted); then it obeys Start, Stop, Promote and
@@ -266,7 +266,7 @@ impl Actor {
     }
 }
 
-/// The actor's life: probe, then orders and monitors until the runner drops its handle.
+/// The actor's life: probe, then orders and monitors until the driver drops its handle.
 pub(super) async fn run(
     entry: ResourceEntry,
     ctx: AgentContext,

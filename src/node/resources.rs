@@ -124,7 +124,7 @@ impl serde::Serialize for OcfRc {
     }
 }
 
-/// What the actor tells the runner.
+/// What the actor tells the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum What {
     /// Startup probe: not running here (or not probe-able: the rc says why).
@@ -177,7 +177,7 @@ pub struct ResourceEvent {
     pub what: What,
 }
 
-/// What the runner asks of a resource instance.
+/// What the driver asks of a resource instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     Start,
@@ -188,7 +188,7 @@ pub enum Order {
     Maintenance(bool),
 }
 
-/// The runner's handle on a resource actor.
+/// The driver's handle on a resource actor.
 #[derive(Debug, Clone)]
 pub struct ResourceHandle {
     pub(super) tx: mpsc::UnboundedSender<Order>,

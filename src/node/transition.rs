@@ -430,7 +430,7 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
                         Some(g) if g.confirmed => steps.push(Step::Promote { instance, reason }),
                         Some(_) => {
                             // Repeated while it waits: an intent no step repeats is
-                            // withdrawn by the runner.
+                            // withdrawn by the driver.
                             steps.push(Step::Intend {
                                 instance: instance.clone(),
                                 reason,
@@ -477,5 +477,4 @@ pub fn next_steps(inputs: &Inputs) -> (Vec<Step>, Vec<Held>) {
 }
 
 #[cfg(test)]
-#[path = "transition_tests.rs"]
 mod tests;

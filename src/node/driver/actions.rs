@@ -1,0 +1,151 @@
+//! Carrying out the machine's self-fence, handing the plan's orders, the resource
+//! actors' reports and fence results to the machine, and the orderly stop at the end of
+//! a run. Part of [`super`]: nothing is decided here.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use watchdog::FenceKind;
+
+use super::{Ending, Runner};
+use crate::node::events::Event;
+use crate::node::fencing::FenceOutcome;
+use crate::node::machine::{FailureRules, Input, Local, Order};
+use crate::node::resources::ResourceEvent;
+
+impl Runner {
+    /// Hand the plan's `order` for a local instance to the machine (its guards decide).
+    pub(super) fn order_local(&mut self, instance: &str, order: Order, why: &str) {
+        self.feed(
+            Input::Order {
+                instance: instance.to_string(),
+                order,
+                reason: why.to_string(),
+            },
+            Instant::now(),
+        );
+    }
+
+    /// Stop a local instance (anything but stopped or already stopping; a promoted one
+    /// is demoted first by its actor).
+    pub(super) fn stop_local(&mut self, instance: &str, why: &str) {
+        self.order_local(instance, Order::Stop, why);
+    }
+
+    pub(super) fn self_fence(&mut self, reason: &str) {
+        self.emit(Event::SelfFence {
+            reason: reason.to_string(),
+        });
+        let result = match self.self_fence.as_mut() {
+            Some(exec) => exec.self_fence(FenceKind::Reboot, true, reason),
+            None => Err(watchdog::SelfFenceError::Refused(
+                "no self-fence executor configured",
+            )),
+        };
+        match result {
+            Ok(()) => {
+                self.emit(Event::SelfFenceRecorded);
+                self.ending = Some(Ending::SelfFenced);
+            }
+            Err(e) => {
+                self.emit(Event::SelfFenceFailed {
+                    error: e.to_string(),
+                });
+                self.ending = Some(Ending::SelfFenceFailed);
+            }
+        }
+    }
+
+    /// A fence this node asked for ended: the machine takes the result.
+    pub(super) fn fence_outcome(&mut self, out: FenceOutcome, now: Instant) {
+        self.feed(
+            Input::FenceDone {
+                node: out.node,
+                result: out.result,
+                elapsed: out.elapsed,
+            },
+            now,
+        );
+    }
+
+    /// What a resource actor reports goes to the machine with the failure rules of
+    /// its primitive (from the configuration the last plan was computed with).
+    pub(super) fn resource_event(&mut self, ev: ResourceEvent, now: Instant) {
+        let primitive = self.primitive_of_local(&ev.resource);
+        let rules = FailureRules {
+            threshold: self.threshold(&primitive),
+            start_failure_is_fatal: self.sched.config.options.start_failure_is_fatal,
+            promotable: self
+                .cfg
+                .placement
+                .clone_of(&primitive)
+                .is_some_and(|c| c.promotable),
+        };
+        self.feed(
+            Input::Resource {
+                instance: ev.resource,
+                primitive,
+                what: ev.what,
+                rules,
+            },
+            now,
+        );
+    }
+}
+
+/// Stop every local resource (bounded by the longest operation timeout), keep
+/// heartbeating meanwhile is not needed: the node is leaving.
+pub(super) async fn shutdown(
+    r: &mut Runner,
+    res_rx: &mut mpsc::UnboundedReceiver<ResourceEvent>,
+    ending: Ending,
+) {
+    r.emit(Event::Stopping { ending });
+    let names: Vec<String> = r.machine.instances().states().keys().cloned().collect();
+    for n in &names {
+        r.stop_local(n, "node stopping");
+    }
+    let limit = r
+        .cfg
+        .resources
+        .iter()
+        .map(|e| e.op_timeout)
+        .max()
+        .unwrap_or_default()
+        .saturating_mul(3)
+        + Duration::from_secs(1);
+    let deadline = tokio::time::Instant::now() + limit;
+    while !r.machine.instances().all_stopped() {
+        match tokio::time::timeout_at(deadline, res_rx.recv()).await {
+            Ok(Some(ev)) => {
+                r.resource_event(ev, Instant::now());
+                // a probe that finds it stopped, or a start finishing: stop again
+                let pending: Vec<String> = r
+                    .machine
+                    .instances()
+                    .states()
+                    .iter()
+                    .filter(|(_, s)| {
+                        matches!(
+                            s,
+                            Local::Running
+                                | Local::Starting
+                                | Local::PromotePending
+                                | Local::Promoting
+                                | Local::Demoting
+                        )
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for n in pending {
+                    r.stop_local(&n, "node stopping");
+                }
+            }
+            _ => {
+                r.emit(Event::StopTimedOut);
+                break;
+            }
+        }
+    }
+    r.emit(Event::Stopped);
+}
