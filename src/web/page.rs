@@ -292,7 +292,8 @@ fn targets_section(out: &mut String, targets: &[TargetHealth]) {
     let cannot: Vec<&TargetHealth> = targets.iter().filter(|t| !t.fenceable).collect();
     let _ = writeln!(out, "<ul id=\"targets\">");
     for t in targets {
-        let _ = writeln!(
+        let _ =
+            writeln!(
             out,
             "<li class=\"target\" data-target=\"{name}\" data-fenceable=\"{}\"{}>{name}: {}</li>",
             t.fenceable,
