@@ -223,6 +223,15 @@ fn the_status_page_shows_a_fenced_node_and_a_moved_resource_in_a_browser() {
             .any(|a| a.get("data-ok").map(String::as_str) == Some("true")),
         "no successful attempt shown:\n{dom}"
     );
+    let devices = elements(&dom, "device");
+    assert_eq!(devices.len(), 2, "the viewer's fencer has a device per other node:\n{dom}");
+    for d in &devices {
+        let health = d.get("data-health").map(String::as_str);
+        assert!(
+            matches!(health, Some("healthy" | "failing" | "unknown")),
+            "device health shown: {d:?}"
+        );
+    }
     assert!(
         std::fs::metadata(&png).is_ok_and(|m| m.len() > 1000),
         "no screenshot at {}",
