@@ -144,6 +144,10 @@ impl Core {
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        // systemd's watchdog (WatchdogSec=) is petted from this loop: a wedged core stops
+        // petting and systemd restarts the daemon.
+        let watchdog = crate::systemd::watchdog_interval();
+        let mut pet = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
         loop {
             let deadline = self.fencer.poll_deadline().map(|m| self.clock.instant(m));
             let tick = async {
@@ -161,6 +165,9 @@ impl Core {
                 _ = tick => {
                     let actions = self.fencer.handle(Event::Tick, self.clock.now());
                     self.apply(actions);
+                }
+                _ = pet.tick(), if watchdog.is_some() => {
+                    let _ = crate::systemd::notify(&[crate::systemd::State::Watchdog]);
                 }
                 _ = &mut shutdown => break,
             }

@@ -287,9 +287,14 @@ pub async fn run(
         let _ = core_stop.wait_for(|s| *s).await;
     };
     let core_task = tokio::spawn(core.run(command_rx, core_shutdown));
+    let _ = crate::systemd::notify(&[
+        crate::systemd::State::Ready,
+        crate::systemd::State::Status(format!("serving {}", config.daemon.socket.display())),
+    ]);
 
     shutdown.await;
     tracing::info!("shutting down");
+    let _ = crate::systemd::notify(&[crate::systemd::State::Stopping]);
     let _ = stop_tx.send(true);
     let _ = core_task.await;
     for task in tasks {

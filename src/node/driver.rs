@@ -284,6 +284,14 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut beat = tokio::time::interval(r.cfg.timers.keepalive);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // systemd (Type=notify): ready once the control socket is up; the watchdog is petted
+    // from this loop, so a wedged loop stops petting.
+    let watchdog = crate::systemd::watchdog_interval();
+    let mut pet = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    let _ = crate::systemd::notify(&[
+        crate::systemd::State::Ready,
+        crate::systemd::State::Status(format!("node {} running", r.cfg.name_of(r.cfg.me))),
+    ]);
     tokio::pin!(stop);
     let ending = loop {
         if let Some(e) = r.ending {
@@ -291,6 +299,9 @@ pub async fn run(
         }
         tokio::select! {
             _ = &mut stop => break Ending::Stopped,
+            _ = pet.tick(), if watchdog.is_some() => {
+                let _ = crate::systemd::notify(&[crate::systemd::State::Watchdog]);
+            }
             _ = beat.tick() => {
                 r.report_health();
                 // failure-timeout is an input that changes with time alone
@@ -324,6 +335,7 @@ pub async fn run(
         }
     };
     drop(control_tx);
+    let _ = crate::systemd::notify(&[crate::systemd::State::Stopping]);
     actions::shutdown(&mut r, &mut res_rx, ending).await;
     if let Some((path, serving)) = control_socket {
         drop(serving);
