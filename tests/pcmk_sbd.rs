@@ -13,12 +13,14 @@
 //! * a cut: the links of a node that is not the DC go down (stonith disabled, so nobody
 //!   fences it from outside): its palisade-sbd sees quorum lost (corosync servant) and
 //!   pacemaker's no-quorum state, stops petting and self-fences one watchdog timeout
-//!   later — recorded by the test executor, never a reset; the two survivors keep their
-//!   quorum, record nothing, and keep petting after the victim's self-fence.
+//!   later — recorded by the test executor, never a reset, after which the lab powers
+//!   the node off as its BMC would; the two survivors keep their quorum, record
+//!   nothing, and keep petting after the victim's self-fence.
 //!
 //! Guards: every sbd runs in a node (own PID namespace, no CAP_SYS_BOOT, read-only
 //! /proc/sys, /dev/null over /proc/sysrq-trigger), with PALISADE_FORBID_SELF_FENCE=1, a
-//! pet-file watchdog (`pet-file:/run/sbd.pets`) and `--self-fence=record:` (lab.sh
+//! pet-file watchdog (`pet-file:/run/testdev/sbd.pets`: the node's test devices, kept
+//! on the host past its power-off) and `--self-fence=record:` (lab.sh
 //! refuses to start sbd otherwise); no /dev/watchdog is opened. Assertions are on
 //! structured data (crm_mon / crm_attribute XML, pet files, the record file); waits are
 //! bounded polls on conditions. Not root (and no CI=true): a counted skip.
@@ -39,16 +41,16 @@ const SETTINGS: &str = "\
 SBD_PACEMAKER=yes
 SBD_STARTMODE=always
 SBD_DELAY_START=no
-SBD_WATCHDOG_DEV=pet-file:/run/sbd.pets
+SBD_WATCHDOG_DEV=pet-file:/run/testdev/sbd.pets
 SBD_WATCHDOG_TIMEOUT=5
 SBD_TIMEOUT_ACTION=flush,reboot
 SBD_MOVE_TO_ROOT_CGROUP=auto
 SBD_SYNC_RESOURCE_STARTUP=yes
-SBD_OPTS=\"-v --self-fence=record:/run/sbd.record\"
+SBD_OPTS=\"-v --self-fence=record:/run/testdev/sbd.record\"
 ";
 
 fn pet_log(lab: &PcmkLab, k: usize) -> Option<PetLog> {
-    PetLog::parse(&lab.run_file(k, "sbd.pets")?).ok()
+    PetLog::parse(&lab.testdev_file(k, "sbd.pets")?).ok()
 }
 
 fn pets(lab: &PcmkLab, k: usize) -> usize {
@@ -121,7 +123,11 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
         assert_eq!(pid_file.trim(), starts[0].1, "node{k}: /run/sbd.pid");
         let log = pet_log(&lab, k).expect("pet file");
         assert!(log.armed_at().is_some(), "node{k}: watchdog not armed");
-        assert_eq!(lab.run_file(k, "sbd.record"), None, "node{k} self-fenced");
+        assert_eq!(
+            lab.testdev_file(k, "sbd.record"),
+            None,
+            "node{k} self-fenced"
+        );
     }
     // pacemakerd got the start-up trigger (it waits in wait_for_ping otherwise) and
     // found sbd.
@@ -165,16 +171,25 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
     let survivors: Vec<usize> = (1..=3).filter(|k| *k != victim).collect();
 
     lab.cut(victim);
-    let fenced = wait_until(FENCE_LIMIT, || lab.run_file(victim, "sbd.record").is_some());
+    let fenced = wait_until(FENCE_LIMIT, || {
+        lab.testdev_file(victim, "sbd.record").is_some()
+    });
     assert!(
         fenced,
         "node{victim}'s palisade-sbd never self-fenced after the cut:\n{}",
         lab.report()
     );
-    let record = lab.run_file(victim, "sbd.record").unwrap_or_default();
+    let record = lab.testdev_file(victim, "sbd.record").unwrap_or_default();
     assert!(
         record.starts_with("reboot flush watchdog starved"),
         "node{victim}: {record}"
+    );
+    // The self-fence took the node down: the lab powered it off.
+    assert!(
+        wait_until(FENCE_LIMIT, || lab.init_pid(victim).is_none()
+            && !lab.selffence_power_offs(victim).is_empty()),
+        "node{victim} still runs after its self-fence:\n{}",
+        lab.report()
     );
     // The victim's watchdog was left armed, not disarmed with the magic close.
     let log = pet_log(&lab, victim).expect("victim's pet file");
@@ -184,7 +199,7 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
     let before: Vec<usize> = survivors.iter().map(|k| pets(&lab, *k)).collect();
     for k in &survivors {
         assert_eq!(
-            lab.run_file(*k, "sbd.record"),
+            lab.testdev_file(*k, "sbd.record"),
             None,
             "survivor node{k} self-fenced"
         );
@@ -212,7 +227,7 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
             .collect();
         assert!(!online.contains(&format!("node{victim}")), "{online:?}");
         assert_eq!(
-            lab.run_file(*k, "sbd.record"),
+            lab.testdev_file(*k, "sbd.record"),
             None,
             "survivor node{k} self-fenced"
         );
