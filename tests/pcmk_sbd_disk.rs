@@ -16,6 +16,10 @@
 //! fault), `crm_resource --locate` and the Dummy state files (never on two nodes; started
 //! only after the victim's power went off). Which level's device fenced is only in
 //! pacemaker-fenced's log (the history XML names no device): checked there as well.
+//! Then the self-fenced node comes back and rejoins (its sbd clears the pill at start,
+//! SBD_STARTMODE=always), and corosync of the node now running Dummy is SIGKILLed: its
+//! sbd keeps it alive on the disk (no self-fence), pacemaker fences it through level 1
+//! (the BMC's log shows the power off) and Dummy moves.
 //!
 //! Guards: as tests/pcmk_sbd.rs (no CAP_SYS_BOOT, PALISADE_FORBID_SELF_FENCE=1, pet-file
 //! watchdog, recording self-fence; no /dev/watchdog is opened). Not root (and no CI=true):
@@ -206,13 +210,80 @@ fn a_node_whose_bmc_is_down_is_fenced_by_our_fence_sbd_at_level_2() {
         "pacemaker-fenced did not log level 1 failing and fence_sbd succeeding:\n{}",
         lab.report()
     );
+
+    // b. The self-fenced node comes back (power, BMC, links): with SBD_STARTMODE=always
+    // its sbd starts although its slot holds the pill, clears it and the node rejoins.
+    lab.bmc_start(victim);
+    lab.heal(victim);
+    lab.boot(victim);
+    assert!(
+        lab.wait_all_online(RECOVERY_LIMIT),
+        "node{victim} did not rejoin after its self-fence:\n{}",
+        lab.report()
+    );
+    assert!(
+        wait_until(RECOVERY_LIMIT, || lab
+            .sbd_slots(1)
+            .is_some_and(|s| s.iter().all(|s| s.message == "clear"))),
+        "the pill stayed in node{victim}'s slot: {:?}",
+        lab.sbd_slots(1)
+    );
+
+    // c. corosync of the node now running Dummy is SIGKILLed: its sbd lives on the disk
+    // (no self-fence), pacemaker fences it through level 1 (its BMC is up) and Dummy
+    // moves.
+    let owner = f.survivor;
+    let offs_before = lab.selffence_power_offs(owner).len();
+    let t_kill = now();
+    lab.kill_corosync(owner);
+    let g = follow_failover(&lab, owner, t_kill, RECOVERY_LIMIT);
+    assert!(
+        g.violations.is_empty(),
+        "{:#?}\n{}",
+        g.violations,
+        lab.report()
+    );
+    let bmc_off = lab
+        .bmc_actions(owner)
+        .iter()
+        .find(|a| a.at >= t_kill && a.what == "power off done")
+        .map(|a| a.at)
+        .unwrap_or_else(|| panic!("node{owner}'s BMC never powered it off:\n{}", lab.report()));
+    assert!(
+        g.started_at > bmc_off,
+        "Dummy started before node{owner} was off"
+    );
+    assert_eq!(
+        lab.selffence_power_offs(owner).len(),
+        offs_before,
+        "node{owner}'s sbd self-fenced although its disk was fine"
+    );
+    let owner_name = format!("node{owner}");
+    let (code, events) = lab.fence_history(g.survivor, &owner_name);
+    assert_eq!(code, Some(0));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.get("target") == owner_name && e.get("status") == "success"),
+        "{events:#?}"
+    );
+    let level1_ok = format!("targeting {owner_name} using fence_node{owner} returned 0");
+    assert!(
+        (1..=3).any(|k| lab.pacemaker_log(k).contains(&level1_ok)),
+        "no level-1 fence of {owner_name} logged:\n{}",
+        lab.report()
+    );
     println!(
         "SUMMARY pcmk_sbd_disk: 3 nodes with disk sbd ready in {:.1}s; BMC of node{victim} down + cut: \
-         self-fenced +{:.2}s, Dummy on node{} +{:.2}s; total {:.1}s",
+         self-fenced +{:.2}s, Dummy on node{} +{:.2}s; corosync of node{owner} killed: BMC off +{:.2}s, \
+         Dummy on node{} +{:.2}s; total {:.1}s",
         t_ready - t_start,
         power_off - t0,
         f.survivor,
         f.started_at - t0,
+        bmc_off - t_kill,
+        g.survivor,
+        g.started_at - t_kill,
         now() - t_start
     );
 }
