@@ -15,7 +15,11 @@
 //!   pacemaker's no-quorum state, stops petting and self-fences one watchdog timeout
 //!   later — recorded by the test executor, never a reset, after which the lab powers
 //!   the node off as its BMC would; the two survivors keep their quorum, record
-//!   nothing, and keep petting after the victim's self-fence.
+//!   nothing, and keep petting after the victim's self-fence;
+//! * pacemaker dies: the victim comes back and rejoins; then pacemakerd of a survivor is
+//!   SIGKILLed (no clean shutdown): its palisade-sbd sees pacemakerd gone and, diskless,
+//!   self-fences one watchdog timeout later (as ClusterLabs' sbd does); the other two
+//!   stay quorate.
 //!
 //! Guards: every sbd runs in a node (own PID namespace, no CAP_SYS_BOOT, read-only
 //! /proc/sys, /dev/null over /proc/sysrq-trigger), with PALISADE_FORBID_SELF_FENCE=1, a
@@ -232,8 +236,61 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
             "survivor node{k} self-fenced"
         );
     }
+
+    // The victim comes back (links, power) and rejoins: its sbd starts again.
+    lab.heal(victim);
+    lab.boot(victim);
+    assert!(
+        lab.wait_all_online(START_LIMIT),
+        "node{victim} did not rejoin after its self-fence:\n{}",
+        lab.report()
+    );
+    assert!(
+        wait_until(START_LIMIT, || (1..=3).all(|k| pets(&lab, k) > 0)
+            && sbd_starts(&lab, victim).len() == 2),
+        "node{victim}'s sbd did not start again:\n{}",
+        lab.report()
+    );
+
+    // Pacemaker dies on a node (pacemakerd SIGKILLed, not a clean shutdown): as
+    // ClusterLabs' sbd, ours sees pacemakerd gone, its pacemaker servant goes silent and,
+    // diskless, the node self-fences one watchdog timeout later. The others stay quorate.
+    let dying = survivors[0];
+    let others: Vec<usize> = (1..=3).filter(|k| *k != dying).collect();
+    let records_before: Vec<usize> = (1..=3).map(|k| lab.selffence_power_offs(k).len()).collect();
+    lab.kill_pacemakerd(dying);
+    assert!(
+        wait_until(FENCE_LIMIT, || lab.selffence_power_offs(dying).len()
+            > records_before[dying - 1]),
+        "node{dying}'s palisade-sbd did not self-fence after pacemakerd died:\n{}",
+        lab.report()
+    );
+    let dying_record = lab.testdev_file(dying, "sbd.record").unwrap_or_default();
+    assert!(
+        dying_record
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("reboot flush watchdog starved")),
+        "node{dying}: {dying_record}"
+    );
+    for k in &others {
+        assert_eq!(
+            lab.selffence_power_offs(*k).len(),
+            records_before[*k - 1],
+            "node{k} self-fenced too"
+        );
+        let xml = lab.crm_mon(*k).expect("crm_mon");
+        assert_eq!(
+            elements(&xml, "current_dc")
+                .first()
+                .map(|d| d.get("with_quorum")),
+            Some("true"),
+            "{xml}"
+        );
+    }
     eprintln!(
-        "SUMMARY pcmk_sbd: node{victim} cut, its palisade-sbd recorded {:?}; survivors {survivors:?} healthy",
+        "SUMMARY pcmk_sbd: node{victim} cut, its palisade-sbd recorded {:?}; survivors {survivors:?} healthy; \
+         pacemakerd of node{dying} killed: self-fenced",
         record.trim()
     );
 }
