@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark: pacemaker failover through palisade's fence_ipmilan vs ClusterLabs' own, in a
-# REAL corosync 3 + pacemaker 2.1 cluster (tests/fixtures/pcmk/lab.sh: 3 nodes in network
-# namespaces, each node's power behind its own ipmi_sim BMC, token 1000 ms).
+# Benchmark: pacemaker failover through palisade's fence agents and sbd vs ClusterLabs'
+# own, in a REAL corosync 3 + pacemaker 2.1 cluster (tests/fixtures/pcmk/lab.sh: 3 nodes
+# in network namespaces, each node's power behind its own ipmi_sim BMC, token 1000 ms).
 #
-#   sudo bash bench/pcmk.sh        (BENCH_RUNS=5 cuts per agent)
+#   sudo bash bench/pcmk.sh        (BENCH_RUNS=5 faults per stack; BENCH_PARTS="agents sbd")
 #
-# For each agent one lab is started (ours: the release build bind-mounted over
-# /usr/sbin/fence_ipmilan inside the nodes only; theirs: the node sees the host's
-# ClusterLabs fence_ipmilan). Each run cuts the links of the node running
+# Part "agents": for each fence_ipmilan one lab is started (ours: the release build
+# bind-mounted over /usr/sbin/fence_ipmilan inside the nodes only; theirs: the node sees
+# the host's ClusterLabs fence_ipmilan). Each run cuts the links of the node running
 # ocf:pacemaker:Dummy, waits (bounded) until Dummy runs on a survivor, heals the cut node,
 # waits until it rejoined and every resource runs again. Times after the cut:
 #   loss       first survivor log "Node nodeK state is now lost" (corosync membership)
@@ -15,7 +15,23 @@
 #   bmc-off    the victim's BMC receives "set power 0" (its chassis_control log)
 #   confirmed  "Operation '...' targeting nodeK by ...: OK" (pacemaker-fenced)
 #   started    "Result of start operation for dummy on nodeX: ok"
-# Printed: the medians per agent and the ratio ours/theirs. Numbers only, no assertions;
+#
+# Part "sbd": disk-based sbd (one shared image, a loop device per node, SBD_PACEMAKER=yes)
+# with the topology level 1 fence_ipmilan, level 2 fence_sbd, for two stacks: ours
+# (palisade-sbd over /usr/sbin/sbd with its pet-file watchdog and recording self-fence,
+# our fence_ipmilan and fence_sbd) and theirs (Debian's sbd in its debug mode 2, -Z -Z,
+# no watchdog, with ClusterLabs' fence_ipmilan and fence_sbd). A self-fence of either
+# sbd powers the node off (lab.sh). Each run: the BMC of the Dummy node stops, its links
+# are cut; level 1 fails, level 2's poison pill makes the node's sbd self-fence, pacemaker
+# confirms after msgwait (10 s), Dummy starts on a survivor; then the BMC, links and
+# node come back. Times after the fault: loss, requested (as above), level1-failed
+# (pacemaker-fenced: fence_nodeK returned), pill (level 2 requested: fence_sbd starts and
+# writes the pill at once), self-fenced (the victim's power went off), confirmed, started.
+# Then, in each stack's lab: the RSS/PSS of every node's sbd processes and their CPU over
+# an idle minute (% of one core), and what happens when pacemakerd is SIGKILLed on the
+# Dummy node (observed for 40 s: self-fence? BMC fence? Dummy moved?).
+#
+# Printed: the medians per stack and the ratio ours/theirs. Numbers only, no assertions;
 # not part of the suite. Needs root. Every lab is ended on exit (lab.sh down).
 set -euo pipefail
 
@@ -24,6 +40,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-5}
+PARTS=${BENCH_PARTS:-agents sbd}
 LAB=$PWD/tests/fixtures/pcmk/lab.sh
 DIR=$(mktemp -d /tmp/palisade-bench-pcmk.XXXXXX)
 CURRENT=
@@ -35,10 +52,11 @@ cleanup() {
 trap cleanup EXIT
 
 [[ $(id -u) == 0 ]] || die "needs root (network namespaces, corosync, pacemaker)"
-need_packages corosync pacemaker pacemaker-cli-utils fence-agents openipmi ipmitool resource-agents
+need_packages corosync pacemaker pacemaker-cli-utils fence-agents openipmi ipmitool resource-agents sbd
 bash "$LAB" check >&2 || die "the pacemaker lab cannot run here"
-build_release -p fence-agents --bin fence_ipmilan
-OURS=$PWD/target/release/fence_ipmilan
+build_release -p fence-agents --bin fence_ipmilan --bin fence_sbd -p sbd --bin palisade-sbd
+REL=$PWD/target/release
+OURS=$REL/fence_ipmilan
 
 # pl_time LAB NODES REGEX T0: epoch of the first line matching REGEX at or after T0 in
 # the pacemaker.log of NODES (pacemaker writes "Mon DD HH:MM:SS.mmm", local time).
@@ -69,11 +87,12 @@ located() {
         | sed -n 's:.*<node>\(node[0-9]*\)</node>.*:\1:p' | tr '\n' ' '
 }
 
-# all_started LAB: every resource of node1's crm_mon is Started, none failed.
+# all_started LAB [N]: the N (default 4) resources of node1's crm_mon are Started, none
+# failed.
 all_started() {
     local xml
     xml=$(bash "$LAB" exec "$1" 1 crm_mon -1 --output-as=xml 2>/dev/null) || return 1
-    [[ $(grep -c '<resource id=.*role="Started".*failed="false"' <<<"$xml") == 4 ]]
+    [[ $(grep -c '<resource id=.*role="Started".*failed="false"' <<<"$xml") == "${2:-4}" ]]
 }
 
 bench_agent() {
@@ -116,23 +135,194 @@ bench_agent() {
     CURRENT=
 }
 
-bench_agent ours "$OURS:/usr/sbin/fence_ipmilan"
-bench_agent theirs ""
+# sf_time LAB K T0: when node K's self-fence powered it off (first at or after T0).
+sf_time() {
+    awk -v t0="$3" '$1 >= t0 { print $1; found = 1; exit } END { if (!found) print "nan" }' \
+        "$1/n$2/selffence.log" 2>/dev/null || echo nan
+}
+
+# sbd_pids LAB K: host PIDs of node K's sbd processes (comm "sbd": ours is one process,
+# ClusterLabs' an inquisitor and one servant per device and cluster input).
+sbd_pids() {
+    local p
+    for p in $(ip netns pids "$(source "$1/env"; echo "$PREFIX")-n$2" 2>/dev/null); do
+        [[ $(cat "/proc/$p/comm" 2>/dev/null) == sbd ]] && echo "$p"
+    done
+}
+
+# cpu_ticks PID: the process's CPU time in clock ticks, its own (utime + stime, all
+# threads) and its waited-for children's (cutime + cstime: ours runs crm_mon every loop).
+cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
+
+# sbd_usage LAB NAME: per node, the sbd processes' RSS and PSS (KiB) and their CPU over
+# an idle minute (% of one core, children included), appended to $DIR/NAME.usage as
+# "node procs rss pss cpu".
+sbd_usage() {
+    local w=$1 name=$2 k p hz t1 t2
+    hz=$(getconf CLK_TCK)
+    declare -A before
+    for k in 1 2 3; do
+        before[$k]=0
+        for p in $(sbd_pids "$w" "$k"); do
+            before[$k]=$((before[$k] + $(cpu_ticks "$p")))
+        done
+    done
+    t1=$EPOCHREALTIME
+    sleep 60
+    t2=$EPOCHREALTIME
+    for k in 1 2 3; do
+        local ticks=0 rss=0 pss=0 n=0
+        for p in $(sbd_pids "$w" "$k"); do
+            n=$((n + 1))
+            ticks=$((ticks + $(cpu_ticks "$p")))
+            rss=$((rss + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
+            pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup")))
+        done
+        echo "$k $n $rss $pss $(awk -v a="$ticks" -v b="${before[$k]}" -v hz="$hz" -v t1="$t1" -v t2="$t2" \
+            'BEGIN { printf "%.3f", (a - b) / hz / (t2 - t1) * 100 }')" >>"$DIR/$name.usage"
+    done
+}
+
+# pacemakerd_dies LAB NAME: SIGKILL pacemakerd on the Dummy node, watch 40 s; one line
+# "node selffenced bmc_fenced dummy_moved online_after" to $DIR/NAME.pcmkd.
+pacemakerd_dies() {
+    local w=$1 name=$2 victim t0 sf=no bmc=no moved=no online=no loc
+    victim=$(located "$w" 1 | awk '{print $1}')
+    victim=${victim#node}
+    t0=$(date +%s.%N)
+    bash "$LAB" kill-pacemakerd "$w" "$victim"
+    sleep 40
+    [[ $(sf_time "$w" "$victim" "$t0") != nan ]] && sf=yes
+    [[ $(bmc_time "$w" "$victim" "set power 0" "$t0") != nan ]] && bmc=yes
+    local k xml i
+    k=$(seq 3 | grep -vx "$victim" | head -n 1)
+    for i in 1 2 3 4 5; do # a loaded machine: crm_mon may time out once
+        loc=$(located "$w" "$k")
+        xml=$(bash "$LAB" exec "$w" "$k" crm_mon -1 --output-as=xml 2>/dev/null) || xml=
+        [[ -n $loc && -n $xml ]] && break
+        sleep 1
+    done
+    [[ -n $loc && $loc != *"node$victim "* ]] && moved=yes
+    grep -Eq "<node name=\"node$victim\" [^>]*online=\"true\"" <<<"$xml" && online=yes
+    echo "node$victim $sf $bmc $moved $online" >"$DIR/$name.pcmkd"
+}
+
+# bench_sbd NAME SBD BIND SETTINGS: one disk-based sbd lab, RUNS BMC-down faults.
+bench_sbd() {
+    local name=$1 sbd=$2 bind=$3 settings=$4 w=$DIR/sbd-$1 run victim survivors t0 k i loc where
+    CURRENT=$w
+    mkdir -p "$w"
+    printf '%s' "$settings" >"$w/default-sbd"
+    bash "$LAB" mkdisk "$w/sbd.img" "$sbd" 5 10 >/dev/null 2>&1
+    bash "$LAB" up "$w" 3 "pb$$${name:0:1}s" 10.79.251 "$bind" 1 "$w/sbd.img"
+    bash "$LAB" wait-online "$w" 240
+    bash "$LAB" configure "$w"
+    for i in $(seq 240); do all_started "$w" 5 && break; sleep 0.5; done
+    sbd_usage "$w" "$name"
+    for ((run = 0; run < RUNS; run++)); do
+        for i in $(seq 240); do all_started "$w" 5 && break; sleep 0.5; done
+        victim=$(located "$w" 1 | awk '{print $1}')
+        victim=${victim#node}
+        [[ -n $victim ]] || die "$name: Dummy not located"
+        survivors=$(seq 3 | grep -vx "$victim" | tr '\n' ' ')
+        t0=$(date +%s.%N)
+        bash "$LAB" bmc-stop "$w" "$victim"
+        bash "$LAB" cut "$w" "$victim"
+        where= k=${survivors%% *}
+        for i in $(seq 960); do
+            loc=$(located "$w" "$k")
+            if [[ -n $loc && $loc != *"node$victim "* ]]; then where=$loc; break; fi
+            sleep 0.25
+        done
+        [[ -n $where ]] || die "$name run $run: Dummy never moved off node$victim"
+        sleep 1
+        printf '%s %s %s %s %s %s %s %s\n' "$run" \
+            "$(pl_time "$w" "$survivors" "Node node$victim state is now lost" "$t0")" \
+            "$(pl_time "$w" "$survivors" "Requesting fencing \([a-z]+\) of node node$victim" "$t0")" \
+            "$(pl_time "$w" "$survivors" "targeting node$victim using fence_node$victim returned" "$t0")" \
+            "$(pl_time "$w" "$survivors" "perform '[a-z]+' action targeting node$victim using fence_sbd" "$t0")" \
+            "$(sf_time "$w" "$victim" "$t0")" \
+            "$(pl_time "$w" "$survivors" "Operation '[a-z]+' targeting node$victim by .*: OK" "$t0")" \
+            "$(pl_time "$w" "$survivors" "Result of start operation for dummy on node[0-9]+: ok" "$t0")" |
+            awk -v t0="$t0" '{ printf "%s", $1; for (i = 2; i <= NF; i++) printf " %.3f", ($i == "nan") ? -1 : $i - t0; print "" }' \
+            >>"$DIR/sbd-$name.runs"
+        echo "sbd $name run $((run + 1))/$RUNS: node$victim BMC down + cut -> $(tail -n 1 "$DIR/sbd-$name.runs" | cut -d' ' -f2-) s" >&2
+        bash "$LAB" bmc-start "$w" "$victim"
+        bash "$LAB" heal "$w" "$victim"
+        bash "$LAB" boot "$w" "$victim"
+        bash "$LAB" wait-online "$w" 120
+    done
+    for i in $(seq 240); do all_started "$w" 5 && break; sleep 0.5; done
+    pacemakerd_dies "$w" "$name"
+    bash "$LAB" down "$w"
+    CURRENT=
+}
 
 col() { awk -v c="$2" '$c >= 0 { print $c }' "$DIR/$1.runs" | median '%.2f'; }
-echo "== pacemaker 2.1 + corosync 3 (3 nodes, token 1000 ms): link cut of the Dummy node, $RUNS runs each"
-echo "   seconds after the cut (medians)      ours  theirs  ours/theirs"
-i=2
-for what in "membership lost" "fence requested" "BMC power off" "fence confirmed" "Dummy started"; do
-    o=$(col ours $i) t=$(col theirs $i)
-    printf '   %-32s %6s  %6s  %s\n' "$what" "$o" "$t" "$(ratio "$o" "$t")"
-    i=$((i + 1))
-done
-printf '   %-32s %6s  %6s  %s\n' "fence duration (requested->OK)" \
-    "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/ours.runs" | median '%.2f')" \
-    "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/theirs.runs" | median '%.2f')" \
-    "$(ratio "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/ours.runs" | median)" \
-        "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/theirs.runs" | median)")"
-echo "   per run (run loss requested bmc-off confirmed started):"
-sed 's/^/     ours   /' "$DIR/ours.runs"
-sed 's/^/     theirs /' "$DIR/theirs.runs"
+
+if [[ " $PARTS " == *" agents "* ]]; then
+    bench_agent ours "$OURS:/usr/sbin/fence_ipmilan"
+    bench_agent theirs ""
+    echo "== pacemaker 2.1 + corosync 3 (3 nodes, token 1000 ms): link cut of the Dummy node, $RUNS runs each"
+    echo "   seconds after the cut (medians)      ours  theirs  ours/theirs"
+    i=2
+    for what in "membership lost" "fence requested" "BMC power off" "fence confirmed" "Dummy started"; do
+        o=$(col ours $i) t=$(col theirs $i)
+        printf '   %-32s %6s  %6s  %s\n' "$what" "$o" "$t" "$(ratio "$o" "$t")"
+        i=$((i + 1))
+    done
+    printf '   %-32s %6s  %6s  %s\n' "fence duration (requested->OK)" \
+        "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/ours.runs" | median '%.2f')" \
+        "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/theirs.runs" | median '%.2f')" \
+        "$(ratio "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/ours.runs" | median)" \
+            "$(awk '$3 >= 0 && $5 >= 0 { print $5 - $3 }' "$DIR/theirs.runs" | median)")"
+    echo "   per run (run loss requested bmc-off confirmed started):"
+    sed 's/^/     ours   /' "$DIR/ours.runs"
+    sed 's/^/     theirs /' "$DIR/theirs.runs"
+fi
+
+if [[ " $PARTS " == *" sbd "* ]]; then
+    SETTINGS_COMMON='SBD_PACEMAKER=yes
+SBD_STARTMODE=always
+SBD_DELAY_START=no
+SBD_DEVICE=/dev/sbd
+SBD_WATCHDOG_TIMEOUT=5
+SBD_TIMEOUT_ACTION=flush,reboot
+SBD_MOVE_TO_ROOT_CGROUP=no
+SBD_SYNC_RESOURCE_STARTUP=yes
+'
+    bench_sbd ours "$REL/palisade-sbd" \
+        "$REL/palisade-sbd:/usr/sbin/sbd $OURS:/usr/sbin/fence_ipmilan $REL/fence_sbd:/usr/sbin/fence_sbd" \
+        "${SETTINGS_COMMON}SBD_WATCHDOG_DEV=pet-file:/run/testdev/sbd.pets
+SBD_OPTS=\"--self-fence=record:/run/testdev/sbd.record\"
+"
+    bench_sbd theirs /usr/sbin/sbd "" "${SETTINGS_COMMON}SBD_WATCHDOG_DEV=/dev/null
+SBD_OPTS=\"-Z -Z\"
+"
+    echo "== disk-based sbd (SBD_PACEMAKER=yes, msgwait 10 s), topology: 1 fence_ipmilan, 2 fence_sbd;"
+    echo "   the Dummy node's BMC is down and its links are cut; $RUNS runs each"
+    echo "   ours = palisade-sbd + our agents; theirs = Debian's sbd 1.5.2 (-Z -Z) + ClusterLabs' agents"
+    echo "   seconds after the fault (medians)    ours  theirs  ours/theirs"
+    i=2
+    for what in "membership lost" "fence requested" "level 1 failed" "level 2: poison pill" \
+        "victim's sbd self-fenced" "fence confirmed" "Dummy started"; do
+        o=$(col sbd-ours $i) t=$(col sbd-theirs $i)
+        printf '   %-32s %6s  %6s  %s\n' "$what" "$o" "$t" "$(ratio "$o" "$t")"
+        i=$((i + 1))
+    done
+    printf '   %-32s %6s  %6s  %s\n' "pill -> self-fence" \
+        "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-ours.runs" | median '%.2f')" \
+        "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-theirs.runs" | median '%.2f')" \
+        "$(ratio "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-ours.runs" | median)" \
+            "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-theirs.runs" | median)")"
+    echo "   per run (run loss requested level1-failed pill self-fenced confirmed started):"
+    sed 's/^/     ours   /' "$DIR/sbd-ours.runs"
+    sed 's/^/     theirs /' "$DIR/sbd-theirs.runs"
+    echo "   sbd processes per node, idle cluster (node procs RSS-KiB PSS-KiB CPU-%-of-a-core over 60 s,"
+    echo "   children included: ours runs crm_mon once a loop):"
+    sed 's/^/     ours   node/' "$DIR/ours.usage"
+    sed 's/^/     theirs node/' "$DIR/theirs.usage"
+    echo "   pacemakerd SIGKILLed on the Dummy node, 40 s later (node self-fenced BMC-fenced Dummy-moved still-online):"
+    sed 's/^/     ours   /' "$DIR/ours.pcmkd"
+    sed 's/^/     theirs /' "$DIR/theirs.pcmkd"
+fi

@@ -28,59 +28,17 @@ use common_pcmk::*;
 const START_LIMIT: Duration = Duration::from_secs(240);
 const RECOVERY_LIMIT: Duration = Duration::from_secs(120);
 
-/// What one failover looked like.
-struct Failover {
+/// The failover after a fault on `victim` at `t0` ([`follow_failover`]), and when the
+/// victim's BMC had powered it off.
+struct BmcFailover {
     survivor: usize,
     violations: Vec<String>,
     power_off_done: f64,
     started_at: f64,
 }
 
-/// After a fault on `victim` (at `t0`): poll until Dummy runs on a survivor, checking at
-/// every sample that no two nodes hold Dummy's state file and that no survivor's
-/// crm_resource sees it on two nodes.
-fn follow_failover(lab: &PcmkLab, victim: usize, t0: f64) -> Failover {
-    let mut violations = Vec::new();
-    let mut survivor = None;
-    let recovered = wait_until(RECOVERY_LIMIT, || {
-        let states = lab.dummy_states();
-        if states.len() > 1 {
-            violations.push(format!("+{:.1}s state files on {states:?}", now() - t0));
-        }
-        let Some(observer) = (1..=lab.nodes).find(|k| *k != victim && lab.init_pid(*k).is_some())
-        else {
-            return false;
-        };
-        let Some(located) = lab.locate(observer, "dummy") else {
-            return false;
-        };
-        if located.len() > 1 {
-            violations.push(format!(
-                "+{:.1}s crm_resource --locate on node{observer}: {located:?}",
-                now() - t0
-            ));
-        }
-        let victim_name = format!("node{victim}");
-        if let [one] = located.as_slice() {
-            if *one != victim_name {
-                let k: usize = one.trim_start_matches("node").parse().unwrap_or(0);
-                if lab.dummy_state(k).is_some() {
-                    survivor = Some(k);
-                    return true;
-                }
-            }
-        }
-        false
-    });
-    assert!(
-        recovered,
-        "Dummy never ran on a survivor after the fault on node{victim}:\n{}",
-        lab.report()
-    );
-    let survivor = survivor.expect("survivor");
-    let started_at = lab
-        .dummy_state(survivor)
-        .expect("state file of the survivor");
+fn follow_bmc_failover(lab: &PcmkLab, victim: usize, t0: f64) -> BmcFailover {
+    let f = follow_failover(lab, victim, t0, RECOVERY_LIMIT);
     let power_off_done = lab
         .bmc_actions(victim)
         .iter()
@@ -88,11 +46,11 @@ fn follow_failover(lab: &PcmkLab, victim: usize, t0: f64) -> Failover {
         .map(|a| a.at)
         .next()
         .unwrap_or_else(|| panic!("node{victim}'s BMC never powered it off:\n{}", lab.report()));
-    Failover {
-        survivor,
-        violations,
+    BmcFailover {
+        survivor: f.survivor,
+        violations: f.violations,
         power_off_done,
-        started_at,
+        started_at: f.started_at,
     }
 }
 
@@ -193,7 +151,7 @@ fn pacemaker_fences_through_our_fence_ipmilan() {
     // a. The owner's links are cut.
     let t_cut = now();
     lab.cut(owner);
-    let a = follow_failover(&lab, owner, t_cut);
+    let a = follow_bmc_failover(&lab, owner, t_cut);
     assert!(
         a.violations.is_empty(),
         "Dummy on two nodes at once after the cut: {:#?}\n{}",
@@ -229,7 +187,7 @@ fn pacemaker_fences_through_our_fence_ipmilan() {
     assert_eq!(lab.dummy_states(), vec![victim]);
     let t_kill = now();
     lab.kill_corosync(victim);
-    let b = follow_failover(&lab, victim, t_kill);
+    let b = follow_bmc_failover(&lab, victim, t_kill);
     assert!(
         b.violations.is_empty(),
         "Dummy on two nodes at once after corosync died: {:#?}\n{}",

@@ -13,12 +13,18 @@
 //! * a cut: the links of a node that is not the DC go down (stonith disabled, so nobody
 //!   fences it from outside): its palisade-sbd sees quorum lost (corosync servant) and
 //!   pacemaker's no-quorum state, stops petting and self-fences one watchdog timeout
-//!   later — recorded by the test executor, never a reset; the two survivors keep their
-//!   quorum, record nothing, and keep petting after the victim's self-fence.
+//!   later — recorded by the test executor, never a reset, after which the lab powers
+//!   the node off as its BMC would; the two survivors keep their quorum, record
+//!   nothing, and keep petting after the victim's self-fence;
+//! * pacemaker dies: the victim comes back and rejoins; then pacemakerd of a survivor is
+//!   SIGKILLed (no clean shutdown): its palisade-sbd sees pacemakerd gone and, diskless,
+//!   self-fences one watchdog timeout later (as ClusterLabs' sbd does); the other two
+//!   stay quorate.
 //!
 //! Guards: every sbd runs in a node (own PID namespace, no CAP_SYS_BOOT, read-only
 //! /proc/sys, /dev/null over /proc/sysrq-trigger), with PALISADE_FORBID_SELF_FENCE=1, a
-//! pet-file watchdog (`pet-file:/run/sbd.pets`) and `--self-fence=record:` (lab.sh
+//! pet-file watchdog (`pet-file:/run/testdev/sbd.pets`: the node's test devices, kept
+//! on the host past its power-off) and `--self-fence=record:` (lab.sh
 //! refuses to start sbd otherwise); no /dev/watchdog is opened. Assertions are on
 //! structured data (crm_mon / crm_attribute XML, pet files, the record file); waits are
 //! bounded polls on conditions. Not root (and no CI=true): a counted skip.
@@ -39,16 +45,16 @@ const SETTINGS: &str = "\
 SBD_PACEMAKER=yes
 SBD_STARTMODE=always
 SBD_DELAY_START=no
-SBD_WATCHDOG_DEV=pet-file:/run/sbd.pets
+SBD_WATCHDOG_DEV=pet-file:/run/testdev/sbd.pets
 SBD_WATCHDOG_TIMEOUT=5
 SBD_TIMEOUT_ACTION=flush,reboot
 SBD_MOVE_TO_ROOT_CGROUP=auto
 SBD_SYNC_RESOURCE_STARTUP=yes
-SBD_OPTS=\"-v --self-fence=record:/run/sbd.record\"
+SBD_OPTS=\"-v --self-fence=record:/run/testdev/sbd.record\"
 ";
 
 fn pet_log(lab: &PcmkLab, k: usize) -> Option<PetLog> {
-    PetLog::parse(&lab.run_file(k, "sbd.pets")?).ok()
+    PetLog::parse(&lab.testdev_file(k, "sbd.pets")?).ok()
 }
 
 fn pets(lab: &PcmkLab, k: usize) -> usize {
@@ -121,7 +127,11 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
         assert_eq!(pid_file.trim(), starts[0].1, "node{k}: /run/sbd.pid");
         let log = pet_log(&lab, k).expect("pet file");
         assert!(log.armed_at().is_some(), "node{k}: watchdog not armed");
-        assert_eq!(lab.run_file(k, "sbd.record"), None, "node{k} self-fenced");
+        assert_eq!(
+            lab.testdev_file(k, "sbd.record"),
+            None,
+            "node{k} self-fenced"
+        );
     }
     // pacemakerd got the start-up trigger (it waits in wait_for_ping otherwise) and
     // found sbd.
@@ -165,16 +175,25 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
     let survivors: Vec<usize> = (1..=3).filter(|k| *k != victim).collect();
 
     lab.cut(victim);
-    let fenced = wait_until(FENCE_LIMIT, || lab.run_file(victim, "sbd.record").is_some());
+    let fenced = wait_until(FENCE_LIMIT, || {
+        lab.testdev_file(victim, "sbd.record").is_some()
+    });
     assert!(
         fenced,
         "node{victim}'s palisade-sbd never self-fenced after the cut:\n{}",
         lab.report()
     );
-    let record = lab.run_file(victim, "sbd.record").unwrap_or_default();
+    let record = lab.testdev_file(victim, "sbd.record").unwrap_or_default();
     assert!(
         record.starts_with("reboot flush watchdog starved"),
         "node{victim}: {record}"
+    );
+    // The self-fence took the node down: the lab powered it off.
+    assert!(
+        wait_until(FENCE_LIMIT, || lab.init_pid(victim).is_none()
+            && !lab.selffence_power_offs(victim).is_empty()),
+        "node{victim} still runs after its self-fence:\n{}",
+        lab.report()
     );
     // The victim's watchdog was left armed, not disarmed with the magic close.
     let log = pet_log(&lab, victim).expect("victim's pet file");
@@ -184,7 +203,7 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
     let before: Vec<usize> = survivors.iter().map(|k| pets(&lab, *k)).collect();
     for k in &survivors {
         assert_eq!(
-            lab.run_file(*k, "sbd.record"),
+            lab.testdev_file(*k, "sbd.record"),
             None,
             "survivor node{k} self-fenced"
         );
@@ -212,13 +231,66 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
             .collect();
         assert!(!online.contains(&format!("node{victim}")), "{online:?}");
         assert_eq!(
-            lab.run_file(*k, "sbd.record"),
+            lab.testdev_file(*k, "sbd.record"),
             None,
             "survivor node{k} self-fenced"
         );
     }
+
+    // The victim comes back (links, power) and rejoins: its sbd starts again.
+    lab.heal(victim);
+    lab.boot(victim);
+    assert!(
+        lab.wait_all_online(START_LIMIT),
+        "node{victim} did not rejoin after its self-fence:\n{}",
+        lab.report()
+    );
+    assert!(
+        wait_until(START_LIMIT, || (1..=3).all(|k| pets(&lab, k) > 0)
+            && sbd_starts(&lab, victim).len() == 2),
+        "node{victim}'s sbd did not start again:\n{}",
+        lab.report()
+    );
+
+    // Pacemaker dies on a node (pacemakerd SIGKILLed, not a clean shutdown): as
+    // ClusterLabs' sbd, ours sees pacemakerd gone, its pacemaker servant goes silent and,
+    // diskless, the node self-fences one watchdog timeout later. The others stay quorate.
+    let dying = survivors[0];
+    let others: Vec<usize> = (1..=3).filter(|k| *k != dying).collect();
+    let records_before: Vec<usize> = (1..=3).map(|k| lab.selffence_power_offs(k).len()).collect();
+    lab.kill_pacemakerd(dying);
+    assert!(
+        wait_until(FENCE_LIMIT, || lab.selffence_power_offs(dying).len()
+            > records_before[dying - 1]),
+        "node{dying}'s palisade-sbd did not self-fence after pacemakerd died:\n{}",
+        lab.report()
+    );
+    let dying_record = lab.testdev_file(dying, "sbd.record").unwrap_or_default();
+    assert!(
+        dying_record
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("reboot flush watchdog starved")),
+        "node{dying}: {dying_record}"
+    );
+    for k in &others {
+        assert_eq!(
+            lab.selffence_power_offs(*k).len(),
+            records_before[*k - 1],
+            "node{k} self-fenced too"
+        );
+        let xml = lab.crm_mon(*k).expect("crm_mon");
+        assert_eq!(
+            elements(&xml, "current_dc")
+                .first()
+                .map(|d| d.get("with_quorum")),
+            Some("true"),
+            "{xml}"
+        );
+    }
     eprintln!(
-        "SUMMARY pcmk_sbd: node{victim} cut, its palisade-sbd recorded {:?}; survivors {survivors:?} healthy",
+        "SUMMARY pcmk_sbd: node{victim} cut, its palisade-sbd recorded {:?}; survivors {survivors:?} healthy; \
+         pacemakerd of node{dying} killed: self-fenced",
         record.trim()
     );
 }

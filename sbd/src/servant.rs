@@ -120,6 +120,8 @@ pub struct DeviceWatcher {
     setup: ServantSetup,
     attached: Option<Attached>,
     first_start: bool,
+    /// The message the last round read (`None`: the mailbox was clear or unread).
+    last_message: Option<Mailbox>,
 }
 
 impl DeviceWatcher {
@@ -128,7 +130,14 @@ impl DeviceWatcher {
             setup,
             attached: None,
             first_start: true,
+            last_message: None,
         }
+    }
+
+    /// Who sent the message the last round read, if it read one (ClusterLabs' sbd logs
+    /// "Received command reset from node1 on disk /dev/sbd": the fencing node).
+    pub fn message_sender(&self) -> Option<&NodeName> {
+        self.last_message.as_ref().map(|m| &m.sender)
     }
 
     /// One round: attach if needed, check header and slot, read the mailbox.
@@ -140,9 +149,14 @@ impl DeviceWatcher {
             }
         }
         match self.read_mailbox() {
-            Ok(command) => RoundOutcome::Mailbox(command),
+            Ok(mailbox) => {
+                let command = (mailbox.command != MailboxCommand::Clear).then_some(mailbox.command);
+                self.last_message = command.map(|_| mailbox);
+                RoundOutcome::Mailbox(command)
+            }
             Err(reason) => {
                 self.attached = None;
+                self.last_message = None;
                 RoundOutcome::Failed(reason)
             }
         }
@@ -214,7 +228,7 @@ impl DeviceWatcher {
     /// Header and slot unchanged, then the mailbox: one read of sectors 0 to the mailbox
     /// when they fit [`MAX_SPAN_READ`] (the first slots), else the header and the
     /// slot-and-mailbox pair separately; into the buffers kept for every round.
-    fn read_mailbox(&mut self) -> Result<Option<MailboxCommand>, String> {
+    fn read_mailbox(&mut self) -> Result<Mailbox, String> {
         let path = &self.setup.path;
         let attached = self
             .attached
@@ -252,11 +266,7 @@ impl DeviceWatcher {
                 "{path}: node entry in slot {slot} changed since start-up"
             ));
         }
-        let mailbox = Mailbox::decode(mailbox_bytes).map_err(|e| format!("{path}: {e}"))?;
-        Ok(match mailbox.command {
-            MailboxCommand::Clear => None,
-            command => Some(command),
-        })
+        Mailbox::decode(mailbox_bytes).map_err(|e| format!("{path}: {e}"))
     }
 }
 
@@ -333,7 +343,11 @@ fn serve_requests(
 fn servant_loop(setup: ServantSetup, requests: &Receiver<ServantRequest>, report: &Reporter) {
     let device = setup.index;
     let loop_timeout = setup.loop_timeout;
+    let path = setup.path.clone();
     let mut watcher = DeviceWatcher::new(setup);
+    // The message last logged with its sender, so a message staying in the slot is
+    // logged once.
+    let mut announced: Option<(MailboxCommand, NodeName)> = None;
     let mut next_round = Instant::now();
     loop {
         let wait = next_round.saturating_duration_since(Instant::now());
@@ -345,10 +359,29 @@ fn servant_loop(setup: ServantSetup, requests: &Receiver<ServantRequest>, report
             return;
         }
         let message = match watcher.round() {
-            RoundOutcome::Mailbox(command) => ServantMessage::Event(Event::ServantReport {
-                device,
-                result: Ok(command),
-            }),
+            RoundOutcome::Mailbox(command) => {
+                let seen = command.zip(watcher.message_sender().cloned());
+                if let Some((command, sender)) =
+                    seen.as_ref().filter(|s| announced.as_ref() != Some(s))
+                {
+                    let line = format!(
+                        "Received command {} from {sender} on disk {path}",
+                        command.as_str()
+                    );
+                    let level = LogLevel::Notice;
+                    if !report(ServantMessage::Log {
+                        level,
+                        message: line,
+                    }) {
+                        return;
+                    }
+                }
+                announced = seen;
+                ServantMessage::Event(Event::ServantReport {
+                    device,
+                    result: Ok(command),
+                })
+            }
             RoundOutcome::Failed(reason) => ServantMessage::Event(Event::ServantReport {
                 device,
                 result: Err(ServantFailure { reason }),

@@ -153,6 +153,36 @@ fn unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The shared sbd disk of a lab: initialised by `creator` (palisade-sbd or ClusterLabs'
+/// sbd) with these header timeouts (seconds).
+pub struct SbdDiskSpec {
+    pub creator: PathBuf,
+    pub watchdog: u32,
+    pub msgwait: u32,
+}
+
+/// One slot of `sbd list` (sbd(8)'s format, which fence agents parse:
+/// `slot<TAB>name<TAB>message<TAB>sender`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbdSlot {
+    pub slot: u32,
+    pub name: String,
+    pub message: String,
+    pub sender: String,
+}
+
+impl SbdSlot {
+    pub fn parse(line: &str) -> Option<SbdSlot> {
+        let mut f = line.split('\t');
+        Some(SbdSlot {
+            slot: f.next()?.trim().parse().ok()?,
+            name: f.next()?.trim().to_string(),
+            message: f.next()?.trim().to_string(),
+            sender: f.next().unwrap_or("").trim().to_string(),
+        })
+    }
+}
+
 /// One line of a BMC's actions.log: `<epoch> bmcK <what...>`.
 #[derive(Debug, Clone)]
 pub struct BmcAction {
@@ -193,6 +223,19 @@ impl PcmkLab {
         binds: &[(PathBuf, &str)],
         sbd_settings: Option<&str>,
     ) -> PcmkLab {
+        PcmkLab::start_with_disk(tag, nodes, binds, sbd_settings, None)
+    }
+
+    /// [`PcmkLab::start_with`], and with `disk` one shared sbd image in the lab directory
+    /// (`lab.sh mkdisk`), to which every node attaches its own loop device, seen as
+    /// `/dev/sbd` inside the node; `configure` then adds `fence_sbd` as level 2.
+    pub fn start_with_disk(
+        tag: &str,
+        nodes: usize,
+        binds: &[(PathBuf, &str)],
+        sbd_settings: Option<&str>,
+        disk: Option<&SbdDiskSpec>,
+    ) -> PcmkLab {
         reap_stale_labs();
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -217,6 +260,21 @@ impl PcmkLab {
         if let Some(settings) = sbd_settings {
             std::fs::write(lab.dir.join("default-sbd"), settings).expect("write default-sbd");
         }
+        let image = match disk {
+            Some(spec) => {
+                let image = lab.dir.join("sbd.img");
+                let image = image.display().to_string();
+                lab.script(&[
+                    "mkdisk",
+                    &image,
+                    &spec.creator.display().to_string(),
+                    &spec.watchdog.to_string(),
+                    &spec.msgwait.to_string(),
+                ]);
+                image
+            }
+            None => String::new(),
+        };
         let net = format!("10.79.{}", n % 200);
         lab.script(&[
             "up",
@@ -226,8 +284,31 @@ impl PcmkLab {
             &net,
             &bind,
             if sbd_settings.is_some() { "1" } else { "" },
+            &image,
         ]);
         lab
+    }
+
+    /// A file of node `k`'s test devices (`/run/testdev` inside the node, kept on the
+    /// host: readable after the node's power went off).
+    pub fn testdev_file(&self, k: usize, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(format!("n{k}/testdev/{name}"))).ok()
+    }
+
+    /// When a self-fence of node `k`'s sbd powered it off (Unix seconds, oldest first).
+    pub fn selffence_power_offs(&self, k: usize) -> Vec<f64> {
+        std::fs::read_to_string(self.dir.join(format!("n{k}/selffence.log")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
+    /// The slots of the shared sbd disk as node `k` reads them (`sbd -d /dev/sbd list`
+    /// inside the node: whichever sbd stands at /usr/sbin/sbd there).
+    pub fn sbd_slots(&self, k: usize) -> Option<Vec<SbdSlot>> {
+        let out = self.exec_ok(k, &["sbd", "-d", "/dev/sbd", "list"])?;
+        Some(out.lines().filter_map(SbdSlot::parse).collect())
     }
 
     /// A file in node `k`'s private /run (through its PID 1's root), if the node is on.
@@ -420,6 +501,24 @@ impl PcmkLab {
         self.node_cmd("kill-corosync", k);
     }
 
+    pub fn kill_pacemakerd(&self, k: usize) {
+        self.node_cmd("kill-pacemakerd", k);
+    }
+
+    /// Node `k`'s BMC stops answering (its ipmi_sim ends) / answers again.
+    pub fn bmc_stop(&self, k: usize) {
+        self.node_cmd("bmc-stop", k);
+    }
+
+    pub fn bmc_start(&self, k: usize) {
+        self.node_cmd("bmc-start", k);
+    }
+
+    /// Power node `k` on (as its BMC does), e.g. after a self-fence powered it off.
+    pub fn boot(&self, k: usize) {
+        self.node_cmd("boot", k);
+    }
+
     /// Everything a failure message needs: crm_mon of the first live node, BMC logs.
     pub fn report(&self) -> String {
         let mut s = String::new();
@@ -436,8 +535,74 @@ impl PcmkLab {
             let power: Vec<&str> = log.lines().filter(|l| !l.contains(" get ")).collect();
             s.push_str(&format!("--- bmc{k}\n{}\n", power.join("\n")));
         }
+        for k in 1..=self.nodes {
+            let offs = self.selffence_power_offs(k);
+            if !offs.is_empty() {
+                s.push_str(&format!("--- node{k} self-fence power offs at {offs:?}\n"));
+            }
+        }
         s.push_str(&format!("(logs in {})", self.dir.display()));
         s
+    }
+}
+
+/// What one failover looked like: the survivor now running Dummy, every moment Dummy
+/// ran on two nodes, and when it started on the survivor (its state file's mtime).
+pub struct Failover {
+    pub survivor: usize,
+    pub violations: Vec<String>,
+    pub started_at: f64,
+}
+
+/// After a fault on `victim` (at `t0`): poll until Dummy runs on a survivor, checking at
+/// every sample that no two nodes hold Dummy's state file and that no survivor's
+/// crm_resource sees it on two nodes. Panics (with the lab's report) after `limit`.
+pub fn follow_failover(lab: &PcmkLab, victim: usize, t0: f64, limit: Duration) -> Failover {
+    let mut violations = Vec::new();
+    let mut survivor = None;
+    let recovered = wait_until(limit, || {
+        let states = lab.dummy_states();
+        if states.len() > 1 {
+            violations.push(format!("+{:.1}s state files on {states:?}", now() - t0));
+        }
+        let Some(observer) = (1..=lab.nodes).find(|k| *k != victim && lab.init_pid(*k).is_some())
+        else {
+            return false;
+        };
+        let Some(located) = lab.locate(observer, "dummy") else {
+            return false;
+        };
+        if located.len() > 1 {
+            violations.push(format!(
+                "+{:.1}s crm_resource --locate on node{observer}: {located:?}",
+                now() - t0
+            ));
+        }
+        let victim_name = format!("node{victim}");
+        if let [one] = located.as_slice() {
+            if *one != victim_name {
+                let k: usize = one.trim_start_matches("node").parse().unwrap_or(0);
+                if lab.dummy_state(k).is_some() {
+                    survivor = Some(k);
+                    return true;
+                }
+            }
+        }
+        false
+    });
+    assert!(
+        recovered,
+        "Dummy never ran on a survivor after the fault on node{victim}:\n{}",
+        lab.report()
+    );
+    let survivor = survivor.expect("survivor");
+    let started_at = lab
+        .dummy_state(survivor)
+        .expect("state file of the survivor");
+    Failover {
+        survivor,
+        violations,
+        started_at,
     }
 }
 

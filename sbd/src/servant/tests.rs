@@ -86,6 +86,23 @@ fn rounds_read_the_mailbox_and_clear_works() {
 }
 
 #[test]
+fn a_round_that_reads_a_message_knows_its_sender() {
+    let device = sbd_memory();
+    let mut watcher = DeviceWatcher::new(setup(device.clone(), StartMode::Always));
+    assert_eq!(watcher.round(), RoundOutcome::Mailbox(None));
+    assert_eq!(watcher.message_sender(), None);
+    send(&device, MailboxCommand::Test);
+    assert_eq!(
+        watcher.round(),
+        RoundOutcome::Mailbox(Some(MailboxCommand::Test))
+    );
+    assert_eq!(watcher.message_sender(), Some(&name("node2")));
+    watcher.clear().unwrap();
+    assert_eq!(watcher.round(), RoundOutcome::Mailbox(None));
+    assert_eq!(watcher.message_sender(), None);
+}
+
+#[test]
 fn start_mode_clean_refuses_a_pending_fence_but_not_exit() {
     let device = sbd_memory();
     send(&device, MailboxCommand::Off);
@@ -282,4 +299,48 @@ fn a_round_reads_header_slot_and_mailbox_in_one_io_for_the_first_slots() {
             RoundOutcome::Mailbox(Some(MailboxCommand::Off))
         );
     }
+}
+
+#[test]
+fn a_received_message_is_logged_once_with_its_sender_and_disk() {
+    let device = sbd_memory();
+    let (tx, rx) = mpsc::channel();
+    let handle = spawn(
+        setup(device.clone(), StartMode::Always),
+        Arc::new(move |m| tx.send(m).is_ok()),
+    )
+    .unwrap();
+    assert!(matches!(
+        next_event(&rx),
+        Event::ServantReport {
+            result: Ok(None),
+            ..
+        }
+    ));
+    send(&device, MailboxCommand::Reset);
+    // Several rounds with the pill in the slot: one log line before the first report.
+    let mut logs = Vec::new();
+    let mut reports = 0;
+    while reports < 3 {
+        match rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("servant report")
+        {
+            ServantMessage::Log { level, message } => logs.push((level, message)),
+            ServantMessage::Event(Event::ServantReport {
+                result: Ok(Some(MailboxCommand::Reset)),
+                ..
+            }) => reports += 1,
+            ServantMessage::Event(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    drop(handle);
+    assert_eq!(
+        logs,
+        [(
+            LogLevel::Notice,
+            "Received command reset from node2 on disk mem".to_string()
+        )]
+    );
 }
