@@ -34,6 +34,8 @@ fn agents() -> Vec<(&'static str, Agent)> {
             "fence_heuristics_ping",
             fence_agents::agents::heuristics_ping::AGENT,
         ),
+        // agents-cloud (issue 13)
+        ("fence_cisco_mds", fence_agents::agents::cisco_mds::AGENT),
     ]
 }
 

@@ -1,6 +1,8 @@
 //! Device families. Each module implements [`crate::PowerDevice`] for one kind of device
 //! and declares its agent ([`crate::agent::Agent`]).
 pub mod apc_snmp;
+// agents-cloud: cloud, virtualisation and fabric agents (issue 13).
+pub mod cisco_mds;
 pub mod dummy;
 pub mod eaton_snmp;
 pub mod emerson;
