@@ -36,6 +36,7 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ),
         // agents-cloud (issue 13)
         ("fence_cisco_mds", fence_agents::agents::cisco_mds::AGENT),
+        ("fence_aws", fence_agents::agents::aws::AGENT),
     ]
 }
 

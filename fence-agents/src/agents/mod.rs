@@ -2,6 +2,7 @@
 //! and declares its agent ([`crate::agent::Agent`]).
 pub mod apc_snmp;
 // agents-cloud: cloud, virtualisation and fabric agents (issue 13).
+pub mod aws;
 pub mod cisco_mds;
 pub mod dummy;
 pub mod eaton_snmp;
