@@ -21,3 +21,4 @@ pub mod redfish;
 pub mod sbd;
 pub mod snmp_table;
 pub mod virsh;
+pub mod xvm;
