@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages the suite needs. Later work appends its peers here
 # (sbd, pacemaker, snmpd snmp, openssh-server, python3-pip ...).
-TEST_PACKAGES="openipmi ipmitool fence-agents corosync gcc libc6-dev pkg-config sbd openssl curl snmpd snmp pacemaker pacemaker-cli-utils openssh-server libssl-dev resource-agents iproute2 iptables python3-fusepy"
+TEST_PACKAGES="openipmi ipmitool fence-agents corosync gcc libc6-dev pkg-config sbd openssl curl snmpd snmp pacemaker pacemaker-cli-utils openssh-server libssl-dev resource-agents iproute2 iptables python3-fusepy fence-virtd fence-virt libvirt-daemon libvirt-clients"
 # Python packages installed with pip when listed (e.g. sushy-tools).
 PIP_PACKAGES="sushy-tools moto[server] boto3"
 

@@ -58,6 +58,8 @@ pub struct XvmDevice {
     config: XvmConfig,
     deadline: Deadline,
     hosts: Option<Vec<Host>>,
+    /// Plugs known to exist (the daemon read them running, or listed them).
+    confirmed: Vec<String>,
     log: AgentLog,
 }
 
@@ -103,6 +105,21 @@ fn ipv4_addresses() -> Vec<Ipv4Addr> {
     out
 }
 
+/// Block until `listener` has a connection to accept or `wait` has passed (poll(2): no
+/// busy loop, no sleep granularity added to the exchange).
+fn wait_readable(listener: &TcpListener, wait: Duration) {
+    let mut fds = libc::pollfd {
+        fd: listener.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(wait.as_millis().max(1)).unwrap_or(i32::MAX);
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe {
+        libc::poll(&mut fds, 1, ms);
+    }
+}
+
 /// A UDP socket that sends multicast out of the interface holding `addr`.
 fn sender(addr: Ipv4Addr) -> std::io::Result<UdpSocket> {
     let sock = UdpSocket::bind(SocketAddrV4::new(addr, 0))?;
@@ -132,6 +149,7 @@ impl XvmDevice {
             config,
             deadline: Deadline::NONE,
             hosts: None,
+            confirmed: Vec::new(),
             log,
         }
     }
@@ -186,10 +204,14 @@ impl XvmDevice {
                 match listener.accept() {
                     Ok((stream, _)) => break Some(stream),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if end.expired() || Instant::now() >= resend {
+                        let wait = end
+                            .min(Deadline::at(resend))
+                            .remaining()
+                            .unwrap_or(c.retrans);
+                        if wait.is_zero() {
                             break None;
                         }
-                        std::thread::sleep(Duration::from_millis(2));
+                        wait_readable(&listener, wait);
                     }
                     Err(e) => return Err(io_lost("accept", e)),
                 }
@@ -289,6 +311,9 @@ impl XvmDevice {
     /// UUID), where fence_virtd itself would read an unknown domain as "off".
     fn known(&mut self, plug: Option<&str>) -> Result<String, DeviceError> {
         let plug = plug.unwrap_or_default().to_string();
+        if self.confirmed.contains(&plug) {
+            return Ok(plug);
+        }
         let uuid = self.config.uuid;
         let found = self.hosts()?.iter().any(|h| {
             if uuid {
@@ -298,6 +323,7 @@ impl XvmDevice {
             }
         });
         if found {
+            self.confirmed.push(plug.clone());
             Ok(plug)
         } else {
             Err(DeviceError::NoSuchPlug(plug))
@@ -319,11 +345,18 @@ impl XvmDevice {
 }
 
 impl PowerDevice for XvmDevice {
+    /// One status exchange; only an "off" answer costs a host list too (the daemon says
+    /// "off" for a domain it does not know), once per plug and run.
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
-        let plug = self.known(plug)?;
+        let plug = plug.unwrap_or_default().to_string();
         match self.exchange(Op::Status, &plug)? {
-            Answer::Result(wire::RESP_SUCCESS) => Ok(PowerState::On),
-            Answer::Result(wire::RESP_OFF) => Ok(PowerState::Off),
+            Answer::Result(wire::RESP_SUCCESS) => {
+                if !self.confirmed.contains(&plug) {
+                    self.confirmed.push(plug);
+                }
+                Ok(PowerState::On)
+            }
+            Answer::Result(wire::RESP_OFF) => self.known(Some(&plug)).map(|_| PowerState::Off),
             other => Err(DeviceError::Protocol(format!(
                 "fence_virtd could not read the state of {plug} (answer {other:?})"
             ))),
