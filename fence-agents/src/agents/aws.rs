@@ -24,6 +24,9 @@ mod device;
 mod ec2;
 mod sigv4;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::time::Duration;
 
 pub use config::{resolve, Config, ConfigError};
