@@ -33,10 +33,16 @@ fn ip(args: &[&str]) -> bool {
 struct Virtd {
     dir: PathBuf,
     netns: String,
+    /// fence_virtd's listener: `multicast` (fence_xvm) or `tcp` (fence_virt -T).
+    listener: &'static str,
 }
 
 impl Virtd {
     fn start() -> Option<Virtd> {
+        Virtd::start_with("multicast")
+    }
+
+    fn start_with(listener: &'static str) -> Option<Virtd> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let netns = format!(
             "pal-xvm-{}-{}",
@@ -58,7 +64,11 @@ impl Virtd {
             .expect("ip route");
         assert!(out.stdout.is_empty(), "{netns}: a default route");
         let dir = std::env::temp_dir().join(format!("palisade-{netns}"));
-        let peer = Virtd { dir, netns };
+        let peer = Virtd {
+            dir,
+            netns,
+            listener,
+        };
         let out = peer.fixture("start");
         if !out.status.success() {
             testkit::skip::required(format!(
@@ -77,7 +87,15 @@ impl Virtd {
             .arg(cmd)
             .env("FVD_DIR", &self.dir)
             .env("FVD_NETNS", &self.netns)
-            .env("FVD_FLAKY_PORT", FLAKY_PORT.to_string())
+            .env("FVD_LISTENER", self.listener)
+            .env(
+                "FVD_FLAKY_PORT",
+                if self.listener == "multicast" {
+                    FLAKY_PORT.to_string()
+                } else {
+                    String::new()
+                },
+            )
             .stdin(Stdio::null())
             .output()
             .expect("run tests/fixtures/fence_virtd.sh")
@@ -105,8 +123,12 @@ impl Virtd {
     fn reset(&self) {
         for d in ["node1", "node2"] {
             if !self.running(d) {
-                run(self, &ours(), Mode::Argv, self.opts().set("plug", d), "on")
-                    .expect_code(0, "reset");
+                let (agent, opts) = if self.listener == "tcp" {
+                    (virt(), self.opts().set("ipaddr", "127.0.0.1"))
+                } else {
+                    (ours(), self.opts())
+                };
+                run(self, &agent, Mode::Argv, opts.set("plug", d), "on").expect_code(0, "reset");
             }
         }
         let _ = std::fs::write(self.dir.join("flaky.log"), "");
@@ -135,6 +157,10 @@ impl Drop for Virtd {
 
 fn ours() -> PathBuf {
     built_binary("fence_xvm")
+}
+
+fn virt() -> PathBuf {
+    built_binary("fence_virt")
 }
 
 fn run(peer: &Virtd, agent: &Path, mode: Mode, options: Options, action: &str) -> Outcome {
@@ -395,4 +421,87 @@ fn xvm_same_as_clusterlabs() {
         "status",
     )
     .expect_code(1, "ours: unknown domain");
+}
+
+/// fence_virt over fence_virtd's TCP listener: every action, an unknown domain, and the
+/// same exit codes, status lines and domain states as ClusterLabs' fence_virt (`-T`).
+/// Without `--ipaddr` (ClusterLabs: serial mode) ours refuses.
+#[test]
+fn virt_over_the_tcp_listener_same_as_clusterlabs() {
+    let Some(peer) = Virtd::start_with("tcp") else {
+        return;
+    };
+    let tcp = || peer.opts().set("ipaddr", "127.0.0.1");
+    for mode in [Mode::Argv, Mode::Stdin] {
+        peer.reset();
+        let o = || tcp().set("plug", "node1");
+        run(&peer, &virt(), mode, o(), "status")
+            .expect_code(0, "status")
+            .expect_line("Status: ON", "status");
+        run(&peer, &virt(), mode, o(), "off")
+            .expect_code(0, "off")
+            .expect_line("Success: Powered OFF", "off");
+        assert_eq!(peer.domstate("node1"), "shut off");
+        run(&peer, &virt(), mode, o(), "on")
+            .expect_code(0, "on")
+            .expect_line("Success: Powered ON", "on");
+        run(&peer, &virt(), mode, o().set("method", "cycle"), "reboot")
+            .expect_code(0, "cycle")
+            .expect_line("Success: Rebooted", "cycle");
+        assert!(peer.running("node1"));
+        let list = run(&peer, &virt(), mode, tcp(), "list");
+        list.expect_code(0, "list");
+        assert_eq!(list.result_lines().len(), 2, "{list:#?}");
+    }
+    let out = run(
+        &peer,
+        &virt(),
+        Mode::Argv,
+        tcp().set("plug", "nosuch"),
+        "off",
+    );
+    out.expect_code(1, "unknown domain");
+    assert!(out.stderr.contains("does not exist"), "{out:#?}");
+    let out = run(
+        &peer,
+        &virt(),
+        Mode::Argv,
+        peer.opts().set("plug", "node1"),
+        "off",
+    );
+    out.expect_code(1, "no --ipaddr");
+    assert!(out.stderr.contains("serial mode"), "{out:#?}");
+    assert!(peer.running("node1"));
+
+    let theirs = PathBuf::from("/usr/sbin/fence_virt");
+    if !theirs.is_file() {
+        testkit::skip::optional("/usr/sbin/fence_virt not installed (apt-get install fence-virt)");
+        return;
+    }
+    for (opts, action, after) in [
+        (tcp().set("plug", "node2"), "status", "running"),
+        (tcp().set("plug", "node2"), "off", "shut off"),
+        (tcp().set("plug", "node2"), "on", "running"),
+        (
+            tcp().set("plug", "node2").set("auth", "sha512"),
+            "off",
+            "running",
+        ),
+    ] {
+        let what = format!("{action} {:?}", opts.argv());
+        peer.reset();
+        let t = run(&peer, &theirs, Mode::Stdin, opts.clone(), action);
+        let their_state = peer.domstate("node2");
+        peer.reset();
+        let o = run(&peer, &virt(), Mode::Stdin, opts, action);
+        assert_eq!(
+            o.code, t.code,
+            "{what}: exit codes\nours {o:#?}\ntheirs {t:#?}"
+        );
+        assert_eq!(peer.domstate("node2"), their_state, "{what}: state after");
+        assert_eq!(their_state, after, "{what}");
+        if action == "status" {
+            assert_eq!(o.result_lines(), t.result_lines(), "{what}");
+        }
+    }
 }

@@ -15,6 +15,11 @@
 //!
 //! Safety: the request leaves by every IPv4 interface of the host, as ClusterLabs'
 //! does; tests run it only inside a network namespace of their own.
+//!
+//! `fence_virt` ([`VIRT_AGENT`]) is the same exchange over fence_virtd's TCP listener
+//! (`-T/--ipaddr` address, `-p` port): the client connects and sends the request, then
+//! the same challenge-response and answer. Its serial and vsock modes are not supported
+//! yet: without `--ipaddr` (ClusterLabs: serial mode), or with `--vsock`, it refuses.
 
 mod device;
 mod wire;
@@ -22,7 +27,7 @@ mod wire;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-pub use device::{XvmConfig, XvmDevice};
+pub use device::{Transport, XvmConfig, XvmDevice};
 pub use wire::Hash;
 
 use crate::agent::{Agent, Plugs};
@@ -112,6 +117,88 @@ const OPTIONS: &[OptionSpec] = &[
     options::SEPARATOR,
 ];
 
+const IPADDR: OptionSpec = OptionSpec::text(
+    "ipaddr",
+    "[address]",
+    "IP address to connect to in TCP mode (default=127.0.0.1); required here: serial mode \
+     is not supported yet",
+)
+.short('T')
+.long("ipaddr");
+const SERIAL_DEVICE: OptionSpec = OptionSpec::text(
+    "serial_device",
+    "[device]",
+    "Serial device (default=/dev/ttyS1; serial mode is not supported yet)",
+)
+.short('D')
+.default("/dev/ttyS1");
+const SERIAL_PARAMS: OptionSpec = OptionSpec::text(
+    "serial_params",
+    "[param]",
+    "Serial Parameters (default=115200,8N1; serial mode is not supported yet)",
+)
+.short('P')
+.default("115200,8N1");
+const CHANNEL_ADDRESS: OptionSpec = OptionSpec::text(
+    "channel_address",
+    "[address]",
+    "VM Channel IP address (default=10.0.2.179; not supported yet)",
+)
+.short('A')
+.default("10.0.2.179");
+const VSOCK: OptionSpec = OptionSpec::text(
+    "vsock",
+    "[cid]",
+    "vm socket CID to connect to in vsock mode (not supported yet)",
+)
+.short('S')
+.kind(Kind::Integer)
+.default("2");
+
+const VIRT_OPTIONS: &[OptionSpec] = &[
+    SERIAL_DEVICE,
+    SERIAL_PARAMS,
+    CHANNEL_ADDRESS,
+    IPPORT,
+    PLUG,
+    TIMEOUT,
+    IPADDR,
+    VSOCK,
+    AUTH,
+    HASH,
+    KEY_FILE,
+    USE_UUID,
+    DELAY,
+    options::METHOD,
+    options::PLUG_SEPARATOR,
+    options::SEPARATOR,
+];
+
+/// `fence_virt`: the same requests to fence_virtd's TCP listener.
+pub const VIRT_AGENT: Agent = Agent {
+    name: "fence_virt",
+    shortdesc: "Fence agent for virtual machines",
+    longdesc: "fence_virt is an I/O Fencing agent which can be used with virtual machines \
+        managed by fence_virtd. This one speaks to fence_virtd's TCP listener (--ipaddr): it \
+        connects, sends a signed request, both sides prove they hold the shared key, and \
+        the daemon answers. Serial and vsock modes are not supported yet. A domain the \
+        daemon does not know is an error.",
+    vendor_url: "https://github.com/ClusterLabs/fence-agents",
+    variants: &[],
+    options: VIRT_OPTIONS,
+    defaults: &[],
+    default_action: "reboot",
+    plugs: Plugs::Required { list: true },
+    needs_address: false,
+    needs_login: false,
+    needs_password: false,
+    can_cycle: true,
+    can_diag: false,
+    has_status: true,
+    validate: validate_virt,
+    connect: connect_virt,
+};
+
 /// The agent.
 pub const AGENT: Agent = Agent {
     name: "fence_xvm",
@@ -141,8 +228,8 @@ fn invalid(text: String) -> UsageError {
     UsageError::Invalid(text)
 }
 
-/// Everything but the key, from the options.
-fn settings(p: &Params) -> Result<XvmConfig, UsageError> {
+/// fence_xvm's transport: the multicast group.
+fn multicast(p: &Params) -> Result<Transport, UsageError> {
     match p
         .text("ip_family")
         .unwrap_or("auto")
@@ -167,6 +254,27 @@ fn settings(p: &Params) -> Result<XvmConfig, UsageError> {
                 "--multicast-address {group_text} is not an IPv4 multicast address"
             ))
         })?;
+    Ok(Transport::Multicast(group))
+}
+
+/// fence_virt's transport: TCP to `--ipaddr` (the only mode supported).
+fn tcp(p: &Params) -> Result<Transport, UsageError> {
+    if p.given("vsock") {
+        return Err(invalid("vsock mode (--vsock) is not supported yet".into()));
+    }
+    let Some(text) = p.text("ipaddr").filter(|_| p.given("ipaddr")) else {
+        return Err(invalid(
+            "serial mode is not supported yet: give --ipaddr (fence_virtd's TCP listener)".into(),
+        ));
+    };
+    let addr: Ipv4Addr = text
+        .parse()
+        .map_err(|_| invalid(format!("--ipaddr {text} is not an IPv4 address")))?;
+    Ok(Transport::Tcp(addr))
+}
+
+/// Everything but the key, from the options.
+fn settings(p: &Params, transport: Transport) -> Result<XvmConfig, UsageError> {
     let port_text = p.text("ipport").unwrap_or("1229");
     let port = port_text
         .parse::<u16>()
@@ -189,7 +297,7 @@ fn settings(p: &Params) -> Result<XvmConfig, UsageError> {
             .ok_or_else(|| invalid(format!("--{name} {word}: none, sha1, sha256 or sha512")))
     };
     Ok(XvmConfig {
-        group,
+        transport,
         port,
         hash: hash_of("hash")?,
         auth: hash_of("auth")?,
@@ -201,7 +309,11 @@ fn settings(p: &Params) -> Result<XvmConfig, UsageError> {
 }
 
 fn validate(p: &Params) -> Result<(), UsageError> {
-    settings(p).map(|_| ())
+    settings(p, multicast(p)?).map(|_| ())
+}
+
+fn validate_virt(p: &Params) -> Result<(), UsageError> {
+    settings(p, tcp(p)?).map(|_| ())
 }
 
 /// The key: the first [`wire::MAX_KEY`] bytes of the key file (as ClusterLabs reads it).
@@ -215,7 +327,17 @@ fn read_key(path: &str) -> Result<Vec<u8>, DeviceError> {
 }
 
 fn connect(p: &Params, _deadline: Deadline) -> Result<Box<dyn PowerDevice>, DeviceError> {
-    let mut config = settings(p).map_err(|e| DeviceError::Protocol(e.to_string()))?;
+    let usage = |e: UsageError| DeviceError::Protocol(e.to_string());
+    device(p, multicast(p).map_err(usage)?)
+}
+
+fn connect_virt(p: &Params, _deadline: Deadline) -> Result<Box<dyn PowerDevice>, DeviceError> {
+    let usage = |e: UsageError| DeviceError::Protocol(e.to_string());
+    device(p, tcp(p).map_err(usage)?)
+}
+
+fn device(p: &Params, transport: Transport) -> Result<Box<dyn PowerDevice>, DeviceError> {
+    let mut config = settings(p, transport).map_err(|e| DeviceError::Protocol(e.to_string()))?;
     if config.hash != Hash::None || config.auth != Hash::None {
         config.key = read_key(p.text("key_file").unwrap_or("/etc/cluster/fence_xvm.key"))?;
     }

@@ -20,10 +20,19 @@ const TTL: u32 = 4;
 /// Most host list records read (a host with more domains is not plausible).
 const MAX_HOSTS: usize = 4096;
 
+/// How requests reach fence_virtd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// fence_xvm: to the multicast group; the daemon connects back.
+    Multicast(Ipv4Addr),
+    /// fence_virt `-T`: a connection to the daemon's TCP listener.
+    Tcp(Ipv4Addr),
+}
+
 /// Everything an exchange needs.
 #[derive(Clone)]
 pub struct XvmConfig {
-    pub group: Ipv4Addr,
+    pub transport: Transport,
     pub port: u16,
     pub hash: Hash,
     pub auth: Hash,
@@ -38,7 +47,7 @@ pub struct XvmConfig {
 impl std::fmt::Debug for XvmConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("XvmConfig")
-            .field("group", &self.group)
+            .field("transport", &self.transport)
             .field("port", &self.port)
             .field("hash", &self.hash)
             .field("auth", &self.auth)
@@ -156,8 +165,64 @@ impl XvmDevice {
 
     /// One request/answer exchange.
     fn exchange(&mut self, op: Op, domain: &str) -> Result<Answer, DeviceError> {
+        let end = Deadline::after(self.config.timeout).min(self.deadline);
+        match self.config.transport {
+            Transport::Multicast(group) => self.multicast(group, op, domain, end),
+            Transport::Tcp(addr) => self.connected(addr, op, domain, end),
+        }
+    }
+
+    /// fence_virt's TCP mode: connect, send the request, then the same exchange.
+    fn connected(
+        &mut self,
+        addr: Ipv4Addr,
+        op: Op,
+        domain: &str,
+        end: Deadline,
+    ) -> Result<Answer, DeviceError> {
         let c = self.config.clone();
-        let end = Deadline::after(c.timeout).min(self.deadline);
+        let target = SocketAddrV4::new(addr, c.port);
+        let random = random_bytes::<6>().map_err(|e| io_lost("/dev/urandom", e))?;
+        let seqno = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_micros());
+        let packet = Request {
+            op,
+            hash: c.hash,
+            domain: domain.to_string(),
+            uuid: c.uuid,
+            address: None,
+            port: 0,
+            random,
+            seqno,
+        }
+        .encode(&c.key)
+        .map_err(|e| DeviceError::NoSuchPlug(e.to_string()))?;
+        let wait = end.remaining().unwrap_or(c.timeout);
+        if wait.is_zero() {
+            return Err(DeviceError::TimedOut("no time left for the request".into()));
+        }
+        let mut stream = TcpStream::connect_timeout(&target.into(), wait).map_err(|e| {
+            DeviceError::ConnectionLost(format!("cannot connect to fence_virtd at {target}: {e}"))
+        })?;
+        stream
+            .set_write_timeout(Some(wait))
+            .map_err(|e| io_lost("socket", e))?;
+        stream
+            .write_all(&packet)
+            .map_err(|e| io_lost("request", e))?;
+        self.talk(stream, end)
+    }
+
+    /// fence_xvm: multicast the request, wait for the daemon to connect back.
+    fn multicast(
+        &mut self,
+        group: Ipv4Addr,
+        op: Op,
+        domain: &str,
+        end: Deadline,
+    ) -> Result<Answer, DeviceError> {
+        let c = self.config.clone();
         let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, c.port))
             .map_err(|e| {
                 DeviceError::ConnectionLost(format!(
@@ -185,7 +250,7 @@ impl XvmDevice {
                     hash: c.hash,
                     domain: domain.to_string(),
                     uuid: c.uuid,
-                    address: *addr,
+                    address: Some(*addr),
                     port: c.port,
                     random,
                     seqno,
@@ -193,7 +258,7 @@ impl XvmDevice {
                 .encode(&c.key)
                 .map_err(|e| DeviceError::NoSuchPlug(e.to_string()))?;
                 let sent = sender(*addr)
-                    .and_then(|s| s.send_to(&packet, SocketAddrV4::new(c.group, c.port)));
+                    .and_then(|s| s.send_to(&packet, SocketAddrV4::new(group, c.port)));
                 if let Err(e) = sent {
                     self.log
                         .log(Level::Debug, &format!("sending via {addr}: {e}"));
@@ -223,7 +288,7 @@ impl XvmDevice {
                 return Err(DeviceError::TimedOut(format!(
                     "no fence_virtd answered on {}:{} within {:.1} s (key, hash and auth must \
                      match the daemon's)",
-                    c.group,
+                    group,
                     c.port,
                     c.timeout.as_secs_f64()
                 )));

@@ -95,9 +95,10 @@ pub struct Request {
     /// The domain's name or (with `uuid`) its UUID; at most 63 bytes.
     pub domain: String,
     pub uuid: bool,
-    /// Where the daemon connects back to: our address on the interface the packet
-    /// leaves by, and our TCP port.
-    pub address: Ipv4Addr,
+    /// Where the daemon connects back to (multicast): our address on the interface the
+    /// packet leaves by, and our TCP port; `None` over a connection we opened (TCP
+    /// listener), where address, port and family stay zero.
+    pub address: Option<Ipv4Addr>,
     pub port: u16,
     pub random: [u8; 6],
     pub seqno: u32,
@@ -120,14 +121,16 @@ impl Request {
         let mut p = [0u8; PACKET_LEN];
         p[0] = self.op as u8;
         p[1] = self.hash as u8;
-        p[2] = 4; // sizeof(struct in_addr)
         p[3] = u8::from(self.uuid);
         p[4..4 + domain.len()].copy_from_slice(domain);
-        p[68..72].copy_from_slice(&self.address.octets());
-        p[96..98].copy_from_slice(&self.port.to_le_bytes());
+        if let Some(address) = self.address {
+            p[2] = 4; // sizeof(struct in_addr)
+            p[68..72].copy_from_slice(&address.octets());
+            p[96..98].copy_from_slice(&self.port.to_le_bytes());
+            p[108..112].copy_from_slice(&AF_INET.to_le_bytes());
+        }
         p[98..104].copy_from_slice(&self.random);
         p[104..108].copy_from_slice(&self.seqno.to_le_bytes());
-        p[108..112].copy_from_slice(&AF_INET.to_le_bytes());
         let hash = self.hash.keyed(key, &p);
         if self.hash != Hash::None {
             p[112..176].copy_from_slice(&hash);
@@ -173,7 +176,7 @@ mod tests {
             hash: Hash::Sha256,
             domain: "node1".into(),
             uuid: false,
-            address: Ipv4Addr::new(127, 0, 0, 1),
+            address: Some(Ipv4Addr::new(127, 0, 0, 1)),
             port: 1229,
             random: [1, 2, 3, 4, 5, 6],
             seqno: 0x0102_0304,
@@ -201,6 +204,15 @@ mod tests {
             ..request()
         };
         assert_eq!(&none.encode(key).unwrap()[112..], &[0u8; 64]);
+        let connected = Request {
+            address: None,
+            ..request()
+        };
+        let p = connected.encode(key).unwrap();
+        assert_eq!(
+            (p[2], &p[68..72], &p[96..98], &p[108..112]),
+            (0, &[0u8; 4][..], &[0u8; 2][..], &[0u8; 4][..])
+        );
         let long = Request {
             domain: "x".repeat(64),
             ..request()
