@@ -6,6 +6,8 @@
 #                    (loopback only, no route out; our agent gets --endpoint-url)
 #   fence_xvm        Debian's fence_virtd on libvirt's test driver
 #                    (tests/fixtures/fence_virtd.sh) in a namespace of ours (multicast on lo)
+#   fence_virt       a second fence_virtd with its TCP listener (-T 127.0.0.1) in the same
+#                    namespace
 #
 #   bash bench/cloud.sh            (BENCH_RUNS=N to change the 20 runs per case)
 #
@@ -29,13 +31,15 @@ mkdir -p "$DIR"
 
 need_packages snmpd snmp fence-agents fence-virtd fence-virt libvirt-daemon libvirt-clients
 if [[ -z ${BENCH_BIN:-} ]]; then
-    build_release -p fence-agents --bin fence_cisco_mds --bin fence_aws --bin fence_xvm
+    build_release -p fence-agents --bin fence_cisco_mds --bin fence_aws --bin fence_xvm \
+        --bin fence_virt
 fi
 
 cleanup() {
     SNMP_PORT=18591 SNMP_DIR=$DIR/snmpd bash tests/fixtures/snmp_pdu.sh stop >/dev/null 2>&1 || true
     MOTO_DIR=$DIR/moto MOTO_NETNS=$NS_AWS bash tests/fixtures/moto_aws.sh stop >/dev/null 2>&1 || true
     FVD_DIR=$DIR/fvd FVD_NETNS=$NS_XVM bash tests/fixtures/fence_virtd.sh stop >/dev/null 2>&1 || true
+    FVD_DIR=$DIR/fvd-tcp FVD_NETNS=$NS_XVM bash tests/fixtures/fence_virtd.sh stop >/dev/null 2>&1 || true
     ip netns del "$NS_AWS" 2>/dev/null || true
     ip netns del "$NS_XVM" 2>/dev/null || true
 }
@@ -89,6 +93,13 @@ FVD_DIR=$DIR/fvd FVD_NETNS=$NS_XVM bash tests/fixtures/fence_virtd.sh start >/de
 xvm=(-k "$DIR/fvd/fence_xvm.key" -n node1 -o status)
 row "fence_xvm (fence_virtd, in netns)" ip netns exec "$NS_XVM" "$BIN/fence_xvm" "${xvm[@]}" \
     -- ip netns exec "$NS_XVM" /usr/sbin/fence_xvm "${xvm[@]}"
+
+# fence_virt (TCP listener)
+FVD_DIR=$DIR/fvd-tcp FVD_NETNS=$NS_XVM FVD_LISTENER=tcp FVD_PORT=1230 \
+    bash tests/fixtures/fence_virtd.sh start >/dev/null
+virt=(-T 127.0.0.1 -p 1230 -k "$DIR/fvd-tcp/fence_xvm.key" -n node1 -o status)
+row "fence_virt (fence_virtd tcp, netns)" ip netns exec "$NS_XVM" "$BIN/fence_virt" "${virt[@]}" \
+    -- ip netns exec "$NS_XVM" /usr/sbin/fence_virt "${virt[@]}"
 
 printf '%-34s %9s\n' "baseline: ip netns exec true" "$(median_ms ip netns exec "$NS_XVM" true)"
 echo
