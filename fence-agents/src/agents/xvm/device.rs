@@ -402,6 +402,9 @@ impl XvmDevice {
             Answer::Result(wire::RESP_PERM) => Err(DeviceError::InsufficientPrivilege(format!(
                 "fence_virtd may not act on {plug}"
             ))),
+            Answer::Result(wire::RESP_FAIL) => Err(DeviceError::Protocol(format!(
+                "fence_virtd reports that {op:?} of {plug} failed"
+            ))),
             other => Err(DeviceError::Protocol(format!(
                 "fence_virtd could not {op:?} {plug} (answer {other:?})"
             ))),

@@ -30,7 +30,6 @@ const AF_INET: u32 = 2;
 
 /// Result bytes.
 pub const RESP_SUCCESS: u8 = 0;
-#[allow(dead_code)] // named for completeness: any other answer is a failure too
 pub const RESP_FAIL: u8 = 1;
 pub const RESP_OFF: u8 = 2;
 pub const RESP_PERM: u8 = 3;
