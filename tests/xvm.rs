@@ -88,14 +88,7 @@ impl Virtd {
             .env("FVD_DIR", &self.dir)
             .env("FVD_NETNS", &self.netns)
             .env("FVD_LISTENER", self.listener)
-            .env(
-                "FVD_FLAKY_PORT",
-                if self.listener == "multicast" {
-                    FLAKY_PORT.to_string()
-                } else {
-                    String::new()
-                },
-            )
+            .env("FVD_FLAKY_PORT", FLAKY_PORT.to_string())
             .stdin(Stdio::null())
             .output()
             .expect("run tests/fixtures/fence_virtd.sh")
@@ -423,9 +416,10 @@ fn xvm_same_as_clusterlabs() {
     .expect_code(1, "ours: unknown domain");
 }
 
-/// fence_virt over fence_virtd's TCP listener: every action, an unknown domain, and the
-/// same exit codes, status lines and domain states as ClusterLabs' fence_virt (`-T`).
-/// Without `--ipaddr` (ClusterLabs: serial mode) ours refuses.
+/// fence_virt over fence_virtd's TCP listener: every action, an unknown domain, a front
+/// that fails the first status read after every change, and the same exit codes, status
+/// lines and domain states as ClusterLabs' fence_virt (`-T`). Without `--ipaddr`
+/// (ClusterLabs: serial mode) ours refuses.
 #[test]
 fn virt_over_the_tcp_listener_same_as_clusterlabs() {
     let Some(peer) = Virtd::start_with("tcp") else {
@@ -472,6 +466,27 @@ fn virt_over_the_tcp_listener_same_as_clusterlabs() {
     out.expect_code(1, "no --ipaddr");
     assert!(out.stderr.contains("serial mode"), "{out:#?}");
     assert!(peer.running("node1"));
+    // Through the flaky front: one failed read per change, every action still succeeds.
+    peer.reset();
+    let flaky = || {
+        tcp()
+            .set("plug", "node1")
+            .set("ipport", FLAKY_PORT)
+            .set("power_wait", 0)
+    };
+    run(&peer, &virt(), Mode::Argv, flaky(), "off")
+        .expect_code(0, "through the flaky front")
+        .expect_line("Success: Powered OFF", "off");
+    run(&peer, &virt(), Mode::Stdin, flaky(), "on")
+        .expect_code(0, "through the flaky front")
+        .expect_line("Success: Powered ON", "on");
+    run(&peer, &virt(), Mode::Argv, flaky(), "reboot")
+        .expect_code(0, "through the flaky front")
+        .expect_line("Success: Rebooted", "reboot");
+    assert!(peer.running("node1"));
+    let log = peer.flaky_log();
+    let failed = log.iter().filter(|l| l.starts_with("FLAKY status")).count();
+    assert_eq!(failed, 4, "{log:#?}");
 
     let theirs = PathBuf::from("/usr/sbin/fence_virt");
     if !theirs.is_file() {
