@@ -35,9 +35,13 @@ TEST_PACKAGES="
     chromium
     kmod
     e2fsprogs
+    fence-virtd
+    fence-virt
+    libvirt-daemon
+    libvirt-clients
 "
 # Python packages installed with pip when listed (e.g. sushy-tools).
-PIP_PACKAGES="sushy-tools"
+PIP_PACKAGES="sushy-tools moto[server] boto3"
 
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
@@ -65,7 +69,7 @@ install_packages() {
             apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pip
         } || die "cannot install python3-pip"
         for p in $PIP_PACKAGES; do
-            python3 -m pip show -q "$p" >/dev/null 2>&1 && continue
+            python3 -m pip show -q "${p%%\[*}" >/dev/null 2>&1 && continue
             log "pip: installing $p"
             python3 -m pip install -q --break-system-packages "$p" || die "pip install $p failed"
         done

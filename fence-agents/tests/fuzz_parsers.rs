@@ -288,6 +288,11 @@ const AGENTS: &[(&str, fence_agents::agent::Agent)] = &[
     ("fence_apc_snmp", fence_agents::agents::apc_snmp::AGENT),
     ("fence_dummy", fence_agents::agents::dummy::AGENT),
     ("fence_sbd", fence_agents::agents::sbd::AGENT),
+    // agents-cloud (issue 13): option checks only, in process (no agent is run).
+    ("fence_aws", fence_agents::agents::aws::AGENT),
+    ("fence_xvm", fence_agents::agents::xvm::AGENT),
+    ("fence_virt", fence_agents::agents::xvm::VIRT_AGENT),
+    ("fence_cisco_mds", fence_agents::agents::cisco_mds::AGENT),
 ];
 
 #[test]
@@ -312,6 +317,9 @@ fn agent_stdin_options_never_panic() {
                         let _ = fence_agents::ssh::validate(&p);
                         let _ = fence_agents::ssh::target(&p, 22);
                         let _ = fence_agents::ssh::command_limits(&p);
+                        if let Err(e) = (agent.validate)(&p) {
+                            has_message(&e)?;
+                        }
                     }
                     Err(e) => has_message(&e)?,
                 }

@@ -35,8 +35,18 @@ impl Peer {
 
     /// Start with another sysObjectID (picks another APC model in fence_apc_snmp).
     pub fn start_as(sysobjectid: Option<&str>) -> Peer {
+        Peer::start_with(sysobjectid, &[])
+    }
+
+    /// A Cisco MDS Fibre Channel switch: ports named `fc1/N` (SW_KIND=fc).
+    pub fn start_fc_switch() -> Peer {
+        Peer::start_with(Some(".1.3.6.1.4.1.9.12.3.1.3.719"), &[("SW_KIND", "fc")])
+    }
+
+    /// Start with another sysObjectID and more fixture environment.
+    pub fn start_with(sysobjectid: Option<&str>, env: &[(&str, &str)]) -> Peer {
         let started = start_on_free_port("palisade-test-snmpd", free_port, |port, dir| {
-            let out = fixture(dir, port, sysobjectid, "start");
+            let out = fixture(dir, port, sysobjectid, env, "start");
             let pid = String::from_utf8_lossy(&out.stdout)
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("PID="))
@@ -170,6 +180,7 @@ pub fn fixture(
     dir: &Path,
     port: u16,
     sysobjectid: Option<&str>,
+    env: &[(&str, &str)],
     cmd: &str,
 ) -> std::process::Output {
     let mut c = Command::new("bash");
@@ -177,6 +188,7 @@ pub fn fixture(
         .arg(cmd)
         .env("SNMP_PORT", port.to_string())
         .env("SNMP_DIR", dir)
+        .envs(env.iter().copied())
         .stdin(Stdio::null());
     if let Some(id) = sysobjectid {
         c.env("SNMP_SYSOBJECTID", id);

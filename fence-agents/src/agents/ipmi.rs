@@ -19,7 +19,7 @@
 //! password is never logged or formatted into any message.
 
 mod cipher;
-mod crypto;
+pub(crate) mod crypto;
 #[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]

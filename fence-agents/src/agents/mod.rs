@@ -1,6 +1,9 @@
 //! Device families. Each module implements [`crate::PowerDevice`] for one kind of device
 //! and declares its agent ([`crate::agent::Agent`]).
 pub mod apc_snmp;
+// agents-cloud: cloud, virtualisation and fabric agents (issue 13).
+pub mod aws;
+pub mod cisco_mds;
 pub mod dummy;
 pub mod eaton_snmp;
 pub mod emerson;
@@ -18,3 +21,4 @@ pub mod redfish;
 pub mod sbd;
 pub mod snmp_table;
 pub mod virsh;
+pub mod xvm;

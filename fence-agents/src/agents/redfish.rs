@@ -15,7 +15,7 @@
 
 mod device;
 mod endpoint;
-mod http;
+pub(crate) mod http;
 mod resource;
 
 use std::time::Duration;

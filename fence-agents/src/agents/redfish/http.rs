@@ -214,7 +214,7 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 
 /// Read an answer's body, refusing one larger than [`MAX_BODY`] (by its Content-Length
 /// before reading, else after reading one byte more than the limit).
-fn read_body(
+pub(crate) fn read_body(
     response: Response,
     method: &str,
     url: &str,
@@ -287,7 +287,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// A request that got no HTTP answer, in an administrator's words.
-fn transport_error(
+pub(crate) fn transport_error(
     e: &reqwest::Error,
     method: &str,
     url: &str,
