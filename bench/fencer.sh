@@ -47,14 +47,16 @@ exit 0
 SCRIPT
 chmod 755 "$DIR/fence_slow"
 
+# pcmk_monitor_interval = 0: no device health checks, like the stand-alone pacemaker-fenced
+# it is compared with (there, monitors are scheduled by pacemaker-controld, absent here).
 {
     printf '[daemon]\nsocket = "%s"\nhistory = "%s"\nnode-name = "bench-self"\n\n' \
         "$DIR/fencer.sock" "$DIR/history.jsonl"
     for ((i = 0; i < MAX; i++)); do
         printf 'on' >"$DIR/node$i"
-        printf '[[device]]\nname = "dummy-%d"\nagent = "%s"\nparams = { status_file = "%s", pcmk_host_list = "dummy%d" }\n' \
+        printf '[[device]]\nname = "dummy-%d"\nagent = "%s"\nparams = { status_file = "%s", pcmk_host_list = "dummy%d", pcmk_monitor_interval = "0" }\n' \
             "$i" "$DUMMY" "$DIR/node$i" "$i"
-        printf '[[device]]\nname = "slow-%d"\nagent = "%s"\nparams = { pcmk_host_list = "slow%d" }\n' \
+        printf '[[device]]\nname = "slow-%d"\nagent = "%s"\nparams = { pcmk_host_list = "slow%d", pcmk_monitor_interval = "0" }\n' \
             "$i" "$DIR/fence_slow" "$i"
     done
 } >"$DIR/palisade.toml"
