@@ -35,21 +35,7 @@ pub fn repo_root() -> PathBuf {
 /// `target/<profile>/<name>`: the binary of the same profile as this test executable
 /// (which lives in `target/<profile>/deps/`).
 pub fn built_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe of the test binary");
-    let deps = exe.parent().expect("test binary has a parent directory");
-    let profile_dir = if deps.file_name().is_some_and(|n| n == "deps") {
-        deps.parent().expect("deps has a parent")
-    } else {
-        deps
-    };
-    let path = profile_dir.join(name);
-    assert!(
-        path.is_file(),
-        "agent binary {} is missing: run `cargo build --workspace --bins` first \
-         (or `bash scripts/test.sh`, which builds everything)",
-        path.display()
-    );
-    path
+    testkit::bins::built(name)
 }
 
 /// Our fence_ipmilan, built next to this test binary. `PALISADE_IPMILAN=<path>` points

@@ -20,20 +20,7 @@ pub const CLUSTERLABS_DUMMY: &str = "/usr/sbin/fence_dummy";
 
 /// `target/<profile>/<name>`, next to this test executable's `deps/` directory.
 pub fn built_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe of the test binary");
-    let deps = exe.parent().expect("test binary has a parent directory");
-    let profile_dir = if deps.file_name().is_some_and(|n| n == "deps") {
-        deps.parent().expect("deps has a parent")
-    } else {
-        deps
-    };
-    let path = profile_dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",
-        path.display()
-    );
-    path
+    testkit::bins::built(name)
 }
 
 /// Our `palisade` binary.

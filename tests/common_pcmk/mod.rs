@@ -26,20 +26,7 @@ pub fn lab_script() -> PathBuf {
 
 /// `target/<profile>/<name>`, next to this test executable's `deps/` directory.
 pub fn built_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let deps = exe.parent().expect("test binary directory");
-    let dir = if deps.file_name().is_some_and(|n| n == "deps") {
-        deps.parent().expect("profile directory")
-    } else {
-        deps
-    };
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",
-        path.display()
-    );
-    path
+    testkit::bins::built(name)
 }
 
 /// Whether the lab can run: `true` run, `false` a counted skip (`testkit::skip`); panics
