@@ -34,6 +34,14 @@ fn agents() -> Vec<(&'static str, Agent)> {
             "fence_heuristics_ping",
             fence_agents::agents::heuristics_ping::AGENT,
         ),
+        // CLI devices over SSH or telnet.
+        ("fence_apc", fence_agents::agents::apc::AGENT),
+        ("fence_wti", fence_agents::agents::wti::AGENT),
+        ("fence_drac5", fence_agents::agents::drac5::AGENT),
+        (
+            "fence_cyberpower_ssh",
+            fence_agents::agents::cyberpower::AGENT,
+        ),
     ]
 }
 

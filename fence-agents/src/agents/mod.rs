@@ -18,3 +18,8 @@ pub mod redfish;
 pub mod sbd;
 pub mod snmp_table;
 pub mod virsh;
+// CLI devices over SSH or telnet (src/cli).
+pub mod apc;
+pub mod cyberpower;
+pub mod drac5;
+pub mod wti;
