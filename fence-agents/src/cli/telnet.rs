@@ -3,10 +3,12 @@
 //! pexpect.
 //!
 //! [`Negotiator`] is pure: bytes from the device in, data bytes and our replies out.
-//! Option policy: we let the server echo (ECHO) and both sides suppress go-ahead (SGA),
-//! the character-at-a-time mode every telnet client ends up in; everything else
-//! (terminal type, window size, linemode, environment, binary...) is refused, and a
-//! refusal is only answered when it changes what was agreed, so negotiation cannot
+//! Option policy: we only answer, never ask first (inetutils telnetd that receives
+//! requests before its own opening is answered was measured waiting up to 0.7 s). We
+//! let the server echo (ECHO) and both sides suppress go-ahead (SGA), the
+//! character-at-a-time mode every telnet client ends up in; everything else (terminal
+//! type, window size, linemode, environment, binary, authentication...) is refused, and
+//! a refusal is only answered when it changes what was agreed, so negotiation cannot
 //! loop. Without BINARY, lines go out as NVT "CR LF" and a "CR NUL" from the device
 //! reads as CR. [`TelnetLink`] carries it over TCP with every read and write bounded by
 //! the deadline.
@@ -84,14 +86,6 @@ impl Negotiator {
             us: [false; 256],
             sub_len: 0,
         }
-    }
-
-    /// What we ask for at connect: the server's echo and suppressed go-ahead both ways.
-    pub fn opening(&mut self) -> Vec<u8> {
-        self.them[usize::from(ECHO)] = true;
-        self.them[usize::from(SGA)] = true;
-        self.us[usize::from(SGA)] = true;
-        vec![IAC, DO, ECHO, IAC, DO, SGA, IAC, WILL, SGA]
     }
 
     /// Parse `input`; `Err` when a subnegotiation never ends.
@@ -216,7 +210,7 @@ fn socket_timeout(deadline: Deadline) -> Result<Option<Duration>, LinkError> {
 }
 
 impl TelnetLink {
-    /// Connect to `host:port` and send our option requests, before `deadline`.
+    /// Connect to `host:port` before `deadline`.
     pub fn connect(
         host: &str,
         port: u16,
@@ -231,18 +225,11 @@ impl TelnetLink {
             described: format!("telnet {host}:{port}"),
         };
         let stream = tcp_connect(&endpoint, deadline)?;
-        let mut link = TelnetLink {
+        Ok(TelnetLink {
             stream,
             negotiator: Negotiator::new(),
             ready: Vec::new(),
-        };
-        let opening = link.negotiator.opening();
-        link.raw_send(&opening, deadline)
-            .map_err(|e| SshError::Lost {
-                step: format!("opening telnet {host}:{port}"),
-                reason: format!("{e:?}"),
-            })?;
-        Ok(link)
+        })
     }
 
     fn raw_send(&mut self, bytes: &[u8], deadline: Deadline) -> Result<(), LinkError> {
@@ -297,22 +284,23 @@ mod tests {
         // What GNU inetutils telnetd sends first: DO TTYPE, DO TSPEED, DO XDISPLOC,
         // DO NEW-ENVIRON, then WILL ECHO, WILL SGA, DO NAWS, DO LFLOW, DO LINEMODE...
         let mut n = Negotiator::new();
-        let opening = n.opening();
-        assert_eq!(opening, [IAC, DO, ECHO, IAC, DO, SGA, IAC, WILL, SGA]);
         let fed = n
             .feed(&[
-                IAC, DO, 24, IAC, DO, 32, IAC, DO, 35, IAC, DO, 39, IAC, WILL, ECHO, IAC, WILL,
-                SGA, IAC, DO, SGA, IAC, DO, 31, IAC, DO, 34,
+                IAC, WILL, 37, IAC, DO, 24, IAC, DO, 32, IAC, WILL, ECHO, IAC, WILL, SGA, IAC, DO,
+                SGA, IAC, DO, 31, IAC, DO, 34,
             ])
             .unwrap();
         assert!(fed.data.is_empty());
         assert_eq!(
             fed.reply,
             [
-                IAC, WONT, 24, IAC, WONT, 32, IAC, WONT, 35, IAC, WONT, 39, IAC, WONT, 31, IAC,
-                WONT, 34
+                IAC, DONT, 37, IAC, WONT, 24, IAC, WONT, 32, IAC, DO, ECHO, IAC, DO, SGA, IAC,
+                WILL, SGA, IAC, WONT, 31, IAC, WONT, 34
             ]
         );
+        // Asked again: agreed options are not answered twice.
+        let fed = n.feed(&[IAC, WILL, ECHO, IAC, DO, SGA]).unwrap();
+        assert!(fed.reply.is_empty());
     }
 
     #[test]
@@ -320,7 +308,7 @@ mod tests {
         let mut n = Negotiator::new();
         let fed = n.feed(&[IAC, WONT, 24, IAC, DONT, 31]).unwrap();
         assert!(fed.reply.is_empty());
-        n.opening();
+        n.feed(&[IAC, WILL, ECHO, IAC, DO, SGA]).unwrap();
         let fed = n.feed(&[IAC, WONT, ECHO, IAC, WONT, ECHO]).unwrap();
         assert_eq!(fed.reply, [IAC, DONT, ECHO]);
         let fed = n.feed(&[IAC, DONT, SGA, IAC, DONT, SGA]).unwrap();
