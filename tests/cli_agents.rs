@@ -1,7 +1,8 @@
 //! Our CLI power agents end to end against stand-in device command lines
 //! (tests/fixtures/cli_device.py) behind a real OpenSSH sshd and a real GNU inetutils
 //! telnetd on loopback: fence_apc, fence_wti, fence_drac5 (DRAC 5 and CMC) over telnet
-//! (their default) and SSH (`--ssh`), fence_cyberpower_ssh over SSH.
+//! (their default) and SSH (`--ssh`), fence_cyberpower_ssh over SSH, fence_rsa and
+//! fence_bladecenter.
 //!
 //! Covered: status/on/off/reboot/list/list-status/monitor via argv and stdin, plugs that
 //! do not exist (an error before anything is switched), WTI plug groups, a refused
@@ -22,7 +23,7 @@ fn agent(device: Device) -> std::path::PathBuf {
 /// status, off, status, on, reboot and an unknown plug on one outlet-based device.
 fn power_cycle_of_plug_2(peer: &CliPeer) {
     let a = agent(peer.device);
-    let opts = |action: &str| peer.options(action).set("plug", "2");
+    let opts = |action: &str| peer.options(action).set("plug", "2").set("power_wait", 0);
     peer.all_on();
     run_agent(&a, Mode::Argv, &opts("status"))
         .expect_code(0, "status on")
@@ -278,6 +279,7 @@ fn survives_one_failed_read(device: Device, transport: Transport, mode: &str) {
         plug(peer.options(action))
             .set("shell_timeout", 1)
             .set("power_timeout", 10)
+            .set("power_wait", 0)
     };
     run_agent(&a, Mode::Argv, &fast("off"))
         .expect_code(0, "off on a flaky device")
@@ -319,4 +321,54 @@ fn flaky_drac5_error_answer_over_telnet() {
 #[test]
 fn flaky_cyberpower_truncated_answer_over_ssh() {
     survives_one_failed_read(Device::CyberPower, Transport::Ssh, "truncated");
+}
+
+#[test]
+fn rsa_over_telnet_one_server() {
+    let Some(peer) = CliPeer::start(Device::Rsa, Transport::Telnet) else {
+        return;
+    };
+    let a = agent(peer.device);
+    run_agent(&a, Mode::Argv, &peer.options("status"))
+        .expect_code(0, "status")
+        .expect_line("Status: ON", "status");
+    run_agent(&a, Mode::Stdin, &peer.options("reboot"))
+        .expect_code(0, "reboot")
+        .expect_line("Success: Rebooted", "reboot");
+    assert_eq!(peer.changes(), vec!["power off", "power on"]);
+    assert_eq!(peer.outlet("1"), "on");
+}
+
+#[test]
+fn bladecenter_over_ssh_and_missing_blades() {
+    let Some(peer) = CliPeer::start(Device::BladeCenter, Transport::Ssh) else {
+        return;
+    };
+    power_cycle_of_plug_2(&peer);
+    let a = agent(peer.device);
+    let out = run_agent(&a, Mode::Argv, &peer.options("list"));
+    out.expect_code(0, "list");
+    assert_eq!(
+        out.result_lines(),
+        vec!["1,Blade-1", "2,Blade-2", "3,Blade-3", "4,Blade-4"]
+    );
+    // --missing-as-off: an empty bay reads as off and nothing is switched.
+    peer.clear_log();
+    run_agent(
+        &a,
+        Mode::Stdin,
+        &peer
+            .options("off")
+            .set("plug", "7")
+            .flag("missing_as_off")
+            .set("power_wait", 0),
+    )
+    .expect_code(0, "missing blade as off")
+    .expect_line("Success: Already OFF", "missing blade as off");
+    assert!(peer.changes().is_empty());
+}
+
+#[test]
+fn flaky_bladecenter_truncated_answer_over_telnet() {
+    survives_one_failed_read(Device::BladeCenter, Transport::Telnet, "truncated");
 }

@@ -1,5 +1,6 @@
 //! Side by side: the same scenarios through ClusterLabs' `/usr/sbin/fence_apc`,
-//! `fence_wti`, `fence_drac5` and `fence_cyberpower_ssh` (Debian `fence-agents`,
+//! `fence_wti`, `fence_drac5`, `fence_cyberpower_ssh`, `fence_rsa` and
+//! `fence_bladecenter` (Debian `fence-agents`,
 //! /usr/bin/telnet or ssh driven by pexpect) and through ours, against the same stand-in
 //! device command line (tests/fixtures/cli_device.py) behind the same real telnetd or
 //! sshd, from the same starting state. Both must give the same exit code and stdout
@@ -241,5 +242,45 @@ fn drac5_over_telnet_and_cmc_over_ssh() {
 fn cyberpower_over_ssh() {
     if let Some(peer) = CliPeer::start(Device::CyberPower, Transport::Ssh) {
         outlet_device(&peer);
+    }
+}
+
+#[test]
+fn rsa_and_bladecenter_over_telnet() {
+    if let Some(peer) = CliPeer::start(Device::Rsa, Transport::Telnet) {
+        let off = |p: &CliPeer| p.set_outlet("1", false);
+        compare(
+            "rsa status",
+            &peer,
+            &all_on,
+            Mode::Argv,
+            &peer.options("status"),
+        );
+        compare("rsa on", &peer, &off, Mode::Stdin, &peer.options("on"));
+    }
+    if let Some(peer) = CliPeer::start(Device::BladeCenter, Transport::Telnet) {
+        let opts = |action: &str| peer.options(action).set("plug", "2").set("power_wait", 0);
+        compare(
+            "bladecenter status",
+            &peer,
+            &plug2_off,
+            Mode::Argv,
+            &opts("status"),
+        );
+        compare("bladecenter off", &peer, &all_on, Mode::Stdin, &opts("off"));
+        compare(
+            "bladecenter list",
+            &peer,
+            &all_on,
+            Mode::Argv,
+            &peer.options("list"),
+        );
+        compare(
+            "bladecenter empty bay",
+            &peer,
+            &all_on,
+            Mode::Argv,
+            &peer.options("status").set("plug", "7"),
+        );
     }
 }

@@ -42,6 +42,11 @@ fn agents() -> Vec<(&'static str, Agent)> {
             "fence_cyberpower_ssh",
             fence_agents::agents::cyberpower::AGENT,
         ),
+        ("fence_rsa", fence_agents::agents::rsa::AGENT),
+        (
+            "fence_bladecenter",
+            fence_agents::agents::bladecenter::AGENT,
+        ),
     ]
 }
 

@@ -1,5 +1,6 @@
 //! The peer of the CLI agent tests: a stand-in device command line
-//! (tests/fixtures/cli_device.py: APC, WTI, DRAC 5, CMC, CyberPower) behind a real
+//! (tests/fixtures/cli_device.py: APC, WTI, DRAC 5, CMC, CyberPower, IBM RSA II, IBM
+//! BladeCenter) behind a real
 //! OpenSSH sshd (tests/fixtures/sshd.sh, mode cli) or a real GNU inetutils telnetd
 //! (tests/fixtures/telnetd.sh), outlet states in files. One peer per test, stopped by
 //! its PID on drop.
@@ -33,6 +34,8 @@ pub enum Device {
     Drac5,
     Cmc,
     CyberPower,
+    Rsa,
+    BladeCenter,
 }
 
 impl Device {
@@ -43,6 +46,8 @@ impl Device {
             Device::Drac5 => "drac5",
             Device::Cmc => "cmc",
             Device::CyberPower => "cyberpower",
+            Device::Rsa => "rsa",
+            Device::BladeCenter => "bladecenter",
         }
     }
 
@@ -53,13 +58,15 @@ impl Device {
             Device::Wti => "fence_wti",
             Device::Drac5 | Device::Cmc => "fence_drac5",
             Device::CyberPower => "fence_cyberpower_ssh",
+            Device::Rsa => "fence_rsa",
+            Device::BladeCenter => "fence_bladecenter",
         }
     }
 
     /// The outlets the stand-in starts with.
     pub fn outlets(self) -> Vec<&'static str> {
         match self {
-            Device::Drac5 => vec!["1"],
+            Device::Drac5 | Device::Rsa => vec!["1"],
             Device::Cmc => vec!["server-1", "server-2", "server-3", "server-4"],
             _ => vec!["1", "2", "3", "4"],
         }
@@ -75,6 +82,10 @@ impl Device {
             || l.starts_with("racadm serveraction power")
                 && !l.starts_with("racadm serveraction powerstatus")
             || l.starts_with("oltctrl")
+            || l == "power on"
+            || l == "power off"
+            || l == "power -on"
+            || l == "power -off"
     }
 }
 

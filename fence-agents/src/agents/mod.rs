@@ -20,6 +20,8 @@ pub mod snmp_table;
 pub mod virsh;
 // CLI devices over SSH or telnet (src/cli).
 pub mod apc;
+pub mod bladecenter;
 pub mod cyberpower;
 pub mod drac5;
+pub mod rsa;
 pub mod wti;
