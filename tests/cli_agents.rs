@@ -1,8 +1,8 @@
 //! Our CLI power agents end to end against stand-in device command lines
 //! (tests/fixtures/cli_device.py) behind a real OpenSSH sshd and a real GNU inetutils
 //! telnetd on loopback: fence_apc, fence_wti, fence_drac5 (DRAC 5 and CMC) over telnet
-//! (their default) and SSH (`--ssh`), fence_cyberpower_ssh over SSH, fence_rsa and
-//! fence_bladecenter.
+//! (their default) and SSH (`--ssh`), fence_cyberpower_ssh over SSH, fence_rsa,
+//! fence_bladecenter and fence_hpblade.
 //!
 //! Covered: status/on/off/reboot/list/list-status/monitor via argv and stdin, plugs that
 //! do not exist (an error before anything is switched), WTI plug groups, a refused
@@ -371,4 +371,35 @@ fn bladecenter_over_ssh_and_missing_blades() {
 #[test]
 fn flaky_bladecenter_truncated_answer_over_telnet() {
     survives_one_failed_read(Device::BladeCenter, Transport::Telnet, "truncated");
+}
+
+#[test]
+fn hpblade_over_telnet() {
+    let Some(peer) = CliPeer::start(Device::HpBlade, Transport::Telnet) else {
+        return;
+    };
+    power_cycle_of_plug_2(&peer);
+    let a = agent(peer.device);
+    peer.set_outlet("4", false);
+    let out = run_agent(&a, Mode::Argv, &peer.options("list-status"));
+    out.expect_code(0, "list-status");
+    assert_eq!(
+        out.result_lines(),
+        vec!["1,node-1,ON", "2,node-2,ON", "3,node-3,ON", "4,node-4,OFF"]
+    );
+    run_agent(
+        &a,
+        Mode::Stdin,
+        &peer
+            .options("status")
+            .set("plug", "8")
+            .flag("missing_as_off"),
+    )
+    .expect_code(2, "empty bay as off")
+    .expect_line("Status: OFF", "empty bay as off");
+}
+
+#[test]
+fn flaky_hpblade_truncated_answer_over_ssh() {
+    survives_one_failed_read(Device::HpBlade, Transport::Ssh, "truncated");
 }

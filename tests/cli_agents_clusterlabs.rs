@@ -1,6 +1,6 @@
 //! Side by side: the same scenarios through ClusterLabs' `/usr/sbin/fence_apc`,
-//! `fence_wti`, `fence_drac5`, `fence_cyberpower_ssh`, `fence_rsa` and
-//! `fence_bladecenter` (Debian `fence-agents`,
+//! `fence_wti`, `fence_drac5`, `fence_cyberpower_ssh`, `fence_rsa`, `fence_bladecenter`
+//! and `fence_hpblade` (Debian `fence-agents`,
 //! /usr/bin/telnet or ssh driven by pexpect) and through ours, against the same stand-in
 //! device command line (tests/fixtures/cli_device.py) behind the same real telnetd or
 //! sshd, from the same starting state. Both must give the same exit code and stdout
@@ -282,5 +282,12 @@ fn rsa_and_bladecenter_over_telnet() {
             Mode::Argv,
             &peer.options("status").set("plug", "7"),
         );
+    }
+}
+
+#[test]
+fn hpblade_over_telnet() {
+    if let Some(peer) = CliPeer::start(Device::HpBlade, Transport::Telnet) {
+        outlet_device(&peer);
     }
 }

@@ -47,6 +47,7 @@ fn agents() -> Vec<(&'static str, Agent)> {
             "fence_bladecenter",
             fence_agents::agents::bladecenter::AGENT,
         ),
+        ("fence_hpblade", fence_agents::agents::hpblade::AGENT),
     ]
 }
 

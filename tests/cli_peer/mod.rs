@@ -1,6 +1,6 @@
 //! The peer of the CLI agent tests: a stand-in device command line
 //! (tests/fixtures/cli_device.py: APC, WTI, DRAC 5, CMC, CyberPower, IBM RSA II, IBM
-//! BladeCenter) behind a real
+//! BladeCenter, HP c7000) behind a real
 //! OpenSSH sshd (tests/fixtures/sshd.sh, mode cli) or a real GNU inetutils telnetd
 //! (tests/fixtures/telnetd.sh), outlet states in files. One peer per test, stopped by
 //! its PID on drop.
@@ -36,6 +36,7 @@ pub enum Device {
     CyberPower,
     Rsa,
     BladeCenter,
+    HpBlade,
 }
 
 impl Device {
@@ -48,6 +49,7 @@ impl Device {
             Device::CyberPower => "cyberpower",
             Device::Rsa => "rsa",
             Device::BladeCenter => "bladecenter",
+            Device::HpBlade => "hpblade",
         }
     }
 
@@ -60,6 +62,7 @@ impl Device {
             Device::CyberPower => "fence_cyberpower_ssh",
             Device::Rsa => "fence_rsa",
             Device::BladeCenter => "fence_bladecenter",
+            Device::HpBlade => "fence_hpblade",
         }
     }
 
@@ -86,6 +89,8 @@ impl Device {
             || l == "power off"
             || l == "power -on"
             || l == "power -off"
+            || l.starts_with("poweron ")
+            || l.starts_with("poweroff ")
     }
 }
 

@@ -23,5 +23,6 @@ pub mod apc;
 pub mod bladecenter;
 pub mod cyberpower;
 pub mod drac5;
+pub mod hpblade;
 pub mod rsa;
 pub mod wti;
