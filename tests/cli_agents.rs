@@ -403,3 +403,26 @@ fn hpblade_over_telnet() {
 fn flaky_hpblade_truncated_answer_over_ssh() {
     survives_one_failed_read(Device::HpBlade, Transport::Ssh, "truncated");
 }
+
+/// Under pacemaker (`disable_timeout`) a command has no limit of its own; the framework's
+/// step deadline (power_timeout) still ends a read whose prompt never comes, and the
+/// next poll confirms the change.
+#[test]
+fn truncated_read_under_disable_timeout_ends_at_the_step_deadline() {
+    let Some(peer) = CliPeer::start(Device::Apc, Transport::Telnet) else {
+        return;
+    };
+    peer.set_flaky(Some("truncated"));
+    let opts = peer
+        .options("off")
+        .set("plug", "2")
+        .set("disable_timeout", "true")
+        .set("power_timeout", 2);
+    run_agent(&agent(peer.device), Mode::Stdin, &opts)
+        .expect_code(0, "off, one read cut, no own time limits")
+        .expect_line(
+            "Success: Powered OFF",
+            "off, one read cut, no own time limits",
+        );
+    assert_eq!(peer.outlet("2"), "off");
+}

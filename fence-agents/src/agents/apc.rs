@@ -160,6 +160,10 @@ impl Apc {
 }
 
 impl PowerDevice for Apc {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.console.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let plug = outlet(plug.unwrap_or(""));
         if let Some(state) = self.listed.take(plug) {

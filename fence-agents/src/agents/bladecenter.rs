@@ -103,7 +103,7 @@ pub struct BladeCenter {
 
 impl BladeCenter {
     fn deadline(&self) -> Deadline {
-        self.shell_limit.map_or(Deadline::NONE, Deadline::after)
+        self.console.deadline(self.shell_limit)
     }
 
     /// Enter the blade's context; false when the module stays at `system>` (no such blade).
@@ -151,6 +151,10 @@ impl BladeCenter {
 }
 
 impl PowerDevice for BladeCenter {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.console.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let blade = plug.unwrap_or("");
         if !self.enter(blade)? {

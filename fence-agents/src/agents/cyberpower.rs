@@ -119,6 +119,10 @@ impl CyberPower {
 }
 
 impl PowerDevice for CyberPower {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.console.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let plug = plug.unwrap_or("");
         if let Some(state) = self.listed.take(plug) {

@@ -184,6 +184,10 @@ impl Drac {
 }
 
 impl PowerDevice for Drac {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.console.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let line = match (self.kind, plug) {
             (Kind5::Drac5, _) => "racadm serveraction powerstatus".to_string(),
@@ -234,7 +238,7 @@ impl PowerDevice for Drac {
             let eol = self.console.eol();
             let shorter = eol[..eol.len() - 1].to_string();
             self.console.set_eol(&shorter);
-            let deadline = self.power_limit.map_or(Deadline::NONE, Deadline::after);
+            let deadline = self.console.deadline(self.power_limit);
             self.console.until_prompt(deadline, "the second prompt")?;
             self.console.until_prompt(deadline, "the third prompt")?;
         }

@@ -172,6 +172,10 @@ pub struct HpBlade {
 }
 
 impl PowerDevice for HpBlade {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.console.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let plug = plug.unwrap_or("");
         if let Some(state) = self.listed.take(plug) {

@@ -176,6 +176,10 @@ impl Ilo {
 }
 
 impl PowerDevice for Ilo {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.shell.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, _plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let reply = self.clp("show /system1", self.shell_limit)?;
         enabled_state(&reply).ok_or_else(|| {

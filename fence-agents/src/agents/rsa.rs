@@ -110,6 +110,10 @@ pub struct Rsa {
 }
 
 impl PowerDevice for Rsa {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.console.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, _plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let answer = self.console.command("power state", self.shell_limit)?;
         power_state(&answer).ok_or_else(|| {

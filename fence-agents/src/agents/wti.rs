@@ -182,7 +182,7 @@ pub struct Wti {
 impl Wti {
     /// A listing command's whole answer, following one `Enter:` page break.
     fn listing(&mut self, command: &str) -> Result<String, DeviceError> {
-        let deadline = self.shell_limit.map_or(Deadline::NONE, Deadline::after);
+        let deadline = self.console.deadline(self.shell_limit);
         let next = Regex::new("(?i)Enter: ").map_err(|e| DeviceError::Protocol(e.to_string()))?;
         self.console.send_line(command, deadline)?;
         let step = format!("waiting for the answer to {command:?}");
@@ -204,6 +204,10 @@ impl Wti {
 }
 
 impl PowerDevice for Wti {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.console.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let plug = plug.unwrap_or("").to_lowercase();
         if let Some(state) = self.listed.take(&plug) {

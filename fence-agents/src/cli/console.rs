@@ -25,6 +25,9 @@ pub struct Console {
     peer: String,
     /// The text the last match consumed (a prompt, a login question).
     matched: String,
+    /// The framework's bound of the current step (`PowerDevice::set_deadline`): no
+    /// command waits past it, whatever its own limit (none under `disable_timeout`).
+    step: Deadline,
 }
 
 /// The earliest match of any pattern in `text`: `(index, start, end)`.
@@ -47,7 +50,18 @@ impl Console {
             eol: eol.to_string(),
             peer,
             matched: String::new(),
+            step: Deadline::NONE,
         }
+    }
+
+    /// Bound every later wait by `step` (the framework's deadline of one step).
+    pub fn set_deadline(&mut self, step: Deadline) {
+        self.step = step;
+    }
+
+    /// The deadline of a wait of at most `limit` (`None` = no own limit) within the step.
+    pub fn deadline(&self, limit: Option<Duration>) -> Deadline {
+        limit.map_or(Deadline::NONE, Deadline::after).min(self.step)
     }
 
     /// What the last match consumed (ClusterLabs' `conn.after`).
@@ -160,9 +174,10 @@ impl Console {
     }
 
     /// Send `line` and return what the device answered before its next prompt (the
-    /// terminal's echo of the line removed), within `limit` (`None` = no limit).
+    /// terminal's echo of the line removed), within `limit` (`None` = no own limit) and
+    /// the step's deadline.
     pub fn command(&mut self, line: &str, limit: Option<Duration>) -> Result<String, CliError> {
-        let deadline = limit.map_or(Deadline::NONE, Deadline::after);
+        let deadline = self.deadline(limit);
         self.send_line(line, deadline)?;
         let answer = self.until_prompt(deadline, &format!("waiting for the answer to {line:?}"))?;
         Ok(strip_echo(&answer, line))
@@ -273,6 +288,17 @@ mod tests {
         let (which, before) = c.expect_any(&re, Deadline::NONE, "login").unwrap();
         assert_eq!(which, Some(0));
         assert_eq!(before, "\n");
+    }
+
+    #[test]
+    fn the_step_deadline_bounds_every_wait() {
+        let (mut c, _) = console("", &[]);
+        assert_eq!(c.deadline(None), Deadline::NONE);
+        let step = Deadline::after(Duration::from_secs(5));
+        c.set_deadline(step);
+        assert_eq!(c.deadline(None), step);
+        assert_eq!(c.deadline(Some(Duration::from_secs(60))), step);
+        assert!(c.deadline(Some(Duration::from_millis(1))).instant() < step.instant());
     }
 
     #[test]
