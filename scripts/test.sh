@@ -12,14 +12,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Debian packages the suite needs. Later work appends its peers here
 # (sbd, pacemaker, snmpd snmp, openssh-server, python3-pip ...).
 TEST_PACKAGES="openipmi ipmitool fence-agents corosync gcc libc6-dev pkg-config sbd openssl curl snmpd snmp pacemaker pacemaker-cli-utils openssh-server libssl-dev resource-agents iproute2 iptables python3-fusepy"
-# CLI agents (tests/cli_agents*.rs): GNU telnetd under inetd, and the telnet client that
-# ClusterLabs' telnet agents drive.
-TEST_PACKAGES+=" inetutils-telnetd inetutils-inetd inetutils-telnet"
 # Python packages installed with pip when listed (e.g. sushy-tools).
 PIP_PACKAGES="sushy-tools"
 
 log() { printf '\n=== %s\n' "$*"; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+# CLI agents (tests/cli_agents*.rs): GNU telnetd under inetd, and the telnet client that
+# ClusterLabs' telnet agents drive.
+TEST_PACKAGES+=" inetutils-telnetd inetutils-inetd inetutils-telnet"
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
