@@ -39,6 +39,9 @@ TEST_PACKAGES="
     fence-virt
     libvirt-daemon
     libvirt-clients
+    inetutils-telnetd
+    inetutils-inetd
+    inetutils-telnet
 "
 # Python packages installed with pip when listed (e.g. sushy-tools).
 PIP_PACKAGES="sushy-tools moto[server] boto3"

@@ -18,6 +18,10 @@ pub enum Plugs {
     /// A device with outlets/ports/VMs; `--plug` is required for power actions.
     /// `list` says whether the device can enumerate them.
     Required { list: bool },
+    /// One node, or one of several the device manages (a DRAC CMC's server modules):
+    /// `--plug` names it when there are several and is not required; `list`
+    /// enumerates them. Metadata marks the plug required, as ClusterLabs does.
+    Optional,
 }
 
 /// Another name the agent is installed under (ClusterLabs symlinks), with its own
@@ -121,10 +125,13 @@ impl Invocation {
                 "action" => spec.default = Some(self.agent.default_action),
                 "ip" => {
                     spec.required |= self.agent.needs_address
-                        && matches!(self.agent.plugs, Plugs::Required { .. })
+                        && matches!(self.agent.plugs, Plugs::Required { .. } | Plugs::Optional)
                 }
                 "username" => spec.required |= self.agent.needs_login,
-                "plug" => spec.required |= matches!(self.agent.plugs, Plugs::Required { .. }),
+                "plug" => {
+                    spec.required |=
+                        matches!(self.agent.plugs, Plugs::Required { .. } | Plugs::Optional)
+                }
                 _ => {}
             }
             let overrides = self

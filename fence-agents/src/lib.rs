@@ -13,6 +13,8 @@
 //! - [`metadata`]: metadata XML and `--help` from the option table.
 //! - [`log`]: ClusterLabs-style log records on stderr and `--debug-file`.
 //! - [`run`]: one run from argv/stdin to exit status; the one place outcomes become exit codes.
+//! - [`cli`]: device command lines over SSH or telnet (one dialogue per device, either
+//!   transport; native telnet client).
 //! - [`ssh`]: SSH sessions (libssh2), known_hosts, `--ssh-options`, prompt shells for SSH agents.
 //! - [`icmp`]: ICMP echo probes (datagram or raw socket) for the ping heuristics agent.
 //! - [`snmp`]: native SNMP manager (BER, v1/v2c/v3 USM, GET/SET/WALK) for the SNMP agents.
@@ -21,6 +23,7 @@ pub mod action;
 pub mod agent;
 pub mod agents;
 pub mod args;
+pub mod cli;
 pub mod device;
 pub mod icmp;
 pub mod log;

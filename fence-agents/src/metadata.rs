@@ -37,7 +37,9 @@ pub fn actions(inv: &Invocation) -> Vec<&'static str> {
     if inv.agent.has_status {
         list.push("status");
     }
-    if let (Plugs::Required { .. }, true) = (inv.agent.plugs, inv.agent.has_status) {
+    if let (Plugs::Required { .. } | Plugs::Optional, true) =
+        (inv.agent.plugs, inv.agent.has_status)
+    {
         list.extend(["list", "list-status"]);
     }
     list.extend(["monitor", "metadata", "manpage", "validate-all"]);
@@ -120,7 +122,9 @@ pub fn xml(inv: &Invocation) -> String {
     let specs = inv.options();
     let mut entries: Vec<(u16, &str, &OptionSpec, bool)> = Vec::new();
     for spec in &specs {
-        if spec.name == "separator" && !matches!(agent.plugs, Plugs::Required { .. }) {
+        if spec.name == "separator"
+            && !matches!(agent.plugs, Plugs::Required { .. } | Plugs::Optional)
+        {
             continue;
         }
         entries.push((spec.order, spec.name, spec, false));

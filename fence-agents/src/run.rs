@@ -172,6 +172,10 @@ fn act(inv: &Invocation, params: &Params, log: &mut AgentLog) -> Result<Done, Ru
     let targets: Vec<Option<String>> = match agent.plugs {
         Plugs::None | Plugs::Systems => vec![None],
         Plugs::Required { .. } => params.plugs().into_iter().map(Some).collect(),
+        Plugs::Optional => match params.plugs() {
+            plugs if plugs.is_empty() => vec![None],
+            plugs => plugs.into_iter().map(Some).collect(),
+        },
     };
     let list_capable = match agent.plugs {
         Plugs::None => None,
@@ -179,6 +183,7 @@ fn act(inv: &Invocation, params: &Params, log: &mut AgentLog) -> Result<Done, Ru
         Plugs::Systems if matches!(params.action, Action::List | Action::ListStatus) => Some(true),
         Plugs::Systems => None,
         Plugs::Required { list } => Some(list),
+        Plugs::Optional => Some(true),
     };
     if matches!(params.action, Action::List | Action::ListStatus) && list_capable != Some(true) {
         let done = if list_capable.is_none() {

@@ -1,7 +1,8 @@
 //! Property tests (fuzzing on stable Rust, issue #16) of the agents' public parsers: SNMP
 //! BER messages (v1/v2c community, v3 with USM parameters, scoped PDUs) and USM privacy,
 //! agent stdin options and the agents' option checks, SSH options / known_hosts / prompts,
-//! the virsh and iLO CLP output parsers. Random inputs and mutations of valid encodings.
+//! the virsh, iLO CLP and PDU/DRAC command line output parsers, telnet negotiation.
+//! Random inputs and mutations of valid encodings.
 //! Invariants: no panic, a bounded allocation, an error with a message when refused.
 //! `PROPTEST_CASES` raises the case count (`bench/fuzz.sh`).
 
@@ -439,6 +440,79 @@ fn virsh_and_ilo_output_never_panic() {
             prop_assert!(e.starts_with("status="), "{e}");
         }
         let _ = ilo_ssh::enabled_state(&text);
+        Ok(())
+    });
+}
+
+#[test]
+fn pdu_cli_output_never_panics() {
+    let apc = "E000: Success\n 1: Outlet 1: On\n 2: db: Off\n";
+    let wti = "Plug | Name | Status | Boot Delay |\n-----+------+--------+\n 1   | a    |   ON   | 0.5 Secs |\n\
+               \x20GROUP NAME | PLUG | NAME | STATUS |\n---+---+---+---+\n g | 1 | a | ON |\n   | 2 | b | OFF |\n";
+    let drac = "Chassis  Present  ON  OK\nserver-1  Present  OFF  OK\n  1 ----> x  Present ON\n\
+                Server power status: ON\n";
+    let cyber = "        Index   Name    Status\n        1       Outlet1 On\n";
+    let input = prop_oneof![
+        "(?s).{0,200}",
+        fuzz::mutated_text(Just(apc.to_string()), 8),
+        fuzz::mutated_text(Just(wti.to_string()), 8),
+        fuzz::mutated_text(Just(drac.to_string()), 8),
+        fuzz::mutated_text(Just(cyber.to_string()), 8),
+    ];
+    check("PDU CLI output", CASES, input, |text| {
+        use fence_agents::agents::{apc, bladecenter, cyberpower, drac5, rsa, wti};
+        let lines = text.lines().count();
+        // Each parser compiles its regex: allocations up to the regex crate's limit.
+        let (outlets, largest) = testkit::alloc::largest_during(|| apc::parse_ol_status(&text));
+        prop_assert!(largest <= REGEX_LIMIT, "{largest} bytes");
+        prop_assert!(outlets.len() <= lines);
+        prop_assert!(wti::parse_plugs(&text).len() <= lines);
+        prop_assert!(wti::parse_groups(&text).len() <= lines);
+        prop_assert!(cyberpower::parse_oltsta(&text).len() <= lines);
+        prop_assert!(bladecenter::blades(&text).len() <= lines);
+        for kind in [drac5::Kind5::Drac5, drac5::Kind5::Cmc, drac5::Kind5::Mc] {
+            prop_assert!(drac5::modules(kind, &text).len() <= lines);
+        }
+        let _ = drac5::power_word(&text);
+        let _ = rsa::power_state(&text);
+        let _ = apc::firmware_major(&text);
+        Ok(())
+    });
+}
+
+#[test]
+fn telnet_negotiation_never_panics_or_loops() {
+    let input = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..300),
+        fuzz::mutated(
+            Just(vec![
+                255, 251, 1, 255, 253, 24, 255, 250, 24, 1, 255, 240, b'a'
+            ]),
+            8
+        ),
+    ];
+    check("telnet negotiation", CASES, input, |bytes| {
+        use fence_agents::cli::telnet::Negotiator;
+        let mut n = Negotiator::new();
+        // Fed whole and fed byte by byte, the data is the same.
+        let whole = n.feed(&bytes);
+        let mut one = Negotiator::new();
+        let mut data = Vec::new();
+        let mut split_ok = true;
+        for b in &bytes {
+            match one.feed(&[*b]) {
+                Ok(fed) => data.extend(fed.data),
+                Err(_) => {
+                    split_ok = false;
+                    break;
+                }
+            }
+        }
+        if let (Ok(fed), true) = (whole, split_ok) {
+            prop_assert_eq!(fed.data, data);
+            // Every reply is whole IAC commands: at most one per request received.
+            prop_assert!(fed.reply.len() <= bytes.len());
+        }
         Ok(())
     });
 }

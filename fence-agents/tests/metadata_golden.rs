@@ -39,6 +39,20 @@ fn agents() -> Vec<(&'static str, Agent)> {
         ("fence_aws", fence_agents::agents::aws::AGENT),
         ("fence_xvm", fence_agents::agents::xvm::AGENT),
         ("fence_virt", fence_agents::agents::xvm::VIRT_AGENT),
+        // CLI devices over SSH or telnet.
+        ("fence_apc", fence_agents::agents::apc::AGENT),
+        ("fence_wti", fence_agents::agents::wti::AGENT),
+        ("fence_drac5", fence_agents::agents::drac5::AGENT),
+        (
+            "fence_cyberpower_ssh",
+            fence_agents::agents::cyberpower::AGENT,
+        ),
+        ("fence_rsa", fence_agents::agents::rsa::AGENT),
+        (
+            "fence_bladecenter",
+            fence_agents::agents::bladecenter::AGENT,
+        ),
+        ("fence_hpblade", fence_agents::agents::hpblade::AGENT),
     ]
 }
 

@@ -12,11 +12,11 @@
 use std::time::Duration;
 
 use crate::agent::{Agent, Plugs, Variant};
+use crate::cli::{self, Console, Dialect};
 use crate::device::{Deadline, DeviceError, PowerDevice, PowerState};
 use crate::options::{self, OptionSpec};
 use crate::params::{Params, UsageError};
-use crate::ssh::shell::{parse_prompts, PromptShell};
-use crate::ssh::{self, SshSession};
+use crate::ssh;
 
 const PLUG: OptionSpec = OptionSpec::text(
     "plug",
@@ -27,6 +27,11 @@ const PLUG: OptionSpec = OptionSpec::text(
 .alias("port");
 
 const DEFAULT_PROMPTS: &str = "['MP>', 'hpiLO->']";
+
+const DIALECT: Dialect = Dialect {
+    prompts: DEFAULT_PROMPTS,
+    eol: "\r",
+};
 
 const OPTIONS: &[OptionSpec] = &[
     ssh::COMMAND_PROMPT.default(DEFAULT_PROMPTS),
@@ -99,23 +104,16 @@ fn validate(p: &Params) -> Result<(), UsageError> {
                 .into(),
         ));
     }
-    parse_prompts(p.text("command_prompt").unwrap_or(DEFAULT_PROMPTS))
-        .map(|_| ())
-        .map_err(UsageError::Invalid)
+    cli::validate(p, &DIALECT)
 }
 
 fn connect(p: &Params, deadline: Deadline) -> Result<Box<dyn PowerDevice>, DeviceError> {
-    let target = ssh::target(p, 22).map_err(|e| DeviceError::Protocol(e.to_string()))?;
-    let prompts = parse_prompts(p.text("command_prompt").unwrap_or(DEFAULT_PROMPTS))
-        .map_err(DeviceError::Protocol)?;
-    let session = SshSession::connect(&target, deadline)?;
-    let (shell, _banner) = PromptShell::open(&session, prompts, "\r", deadline)?;
+    let (shell, _banner) = cli::open(p, &DIALECT, deadline)?;
     let (shell_limit, power_limit) = ssh::command_limits(p);
     let mut ilo = Ilo {
         shell,
         shell_limit,
         power_limit,
-        _session: session,
     };
     // Integrity MP firmware starts in its menu (MP>); SMCLP switches to the CLP. iLO 2-5
     // are there already and just answer.
@@ -163,10 +161,9 @@ pub fn enabled_state(reply: &str) -> Option<PowerState> {
 
 /// An iLO's command line.
 pub struct Ilo {
-    shell: PromptShell,
+    shell: Console,
     shell_limit: Option<Duration>,
     power_limit: Option<Duration>,
-    _session: SshSession,
 }
 
 impl Ilo {
@@ -179,6 +176,10 @@ impl Ilo {
 }
 
 impl PowerDevice for Ilo {
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.shell.set_deadline(deadline);
+    }
+
     fn power_status(&mut self, _plug: Option<&str>) -> Result<PowerState, DeviceError> {
         let reply = self.clp("show /system1", self.shell_limit)?;
         enabled_state(&reply).ok_or_else(|| {

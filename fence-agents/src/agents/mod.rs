@@ -22,3 +22,11 @@ pub mod sbd;
 pub mod snmp_table;
 pub mod virsh;
 pub mod xvm;
+// CLI devices over SSH or telnet (src/cli).
+pub mod apc;
+pub mod bladecenter;
+pub mod cyberpower;
+pub mod drac5;
+pub mod hpblade;
+pub mod rsa;
+pub mod wti;

@@ -21,7 +21,7 @@ pub mod known_hosts;
 pub mod openssh_options;
 pub mod session;
 pub mod shell;
-mod tcp;
+pub(crate) mod tcp;
 
 use std::path::PathBuf;
 use std::time::Duration;

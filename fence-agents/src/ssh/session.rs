@@ -249,7 +249,7 @@ fn prefer_known_key_types(session: &Session, types: &[String]) -> Result<(), Ssh
 impl SshSession {
     /// Connect, verify the host key and log in, all before `deadline`.
     pub fn connect(target: &SshTarget, deadline: Deadline) -> Result<SshSession, SshError> {
-        let stream = tcp_connect(target, deadline)?;
+        let stream = tcp_connect(&target.into(), deadline)?;
         let mut session = Session::new().map_err(|e| step_error("starting libssh2", &e))?;
         session.set_tcp_stream(stream);
         session.set_compress(target.compression);

@@ -1,16 +1,17 @@
 //! An interactive command line over SSH, for devices that only offer a prompt (iLO, DRAC,
-//! switch CLIs): a shell channel with a pseudo-terminal, then "send a line, read until
-//! the prompt comes back", each step under its own time limit. The prompt patterns are
-//! ClusterLabs' `--command-prompt` (a regex, or a Python list of regexes).
+//! PDU CLIs): a shell channel with a pseudo-terminal as a [`Link`] for `cli::Console`
+//! (which does "send a line, read until the prompt comes back" over SSH or telnet), and
+//! the prompt patterns: ClusterLabs' `--command-prompt` (a regex, or a Python list of
+//! regexes), matching and terminal noise removal.
 
 use std::io::{Read, Write};
-use std::time::Duration;
 
 use regex::Regex;
 use ssh2::{Channel, Session};
 
 use super::session::{arm, step_error, SshSession};
 use super::SshError;
+use crate::cli::{Link, LinkError};
 use crate::device::Deadline;
 
 /// Parse `--command-prompt`: one regular expression, or a Python list literal of them
@@ -115,26 +116,29 @@ pub fn plain_text(raw: &str) -> String {
     out
 }
 
-/// A prompt-driven session on a device's command line.
-pub struct PromptShell {
-    session: Session,
+/// A shell channel with a pseudo-terminal on an SSH session: the [`Link`] a device's
+/// command line is reached by over SSH. The session lives as long as the link.
+pub struct SshLink {
     channel: Channel,
-    prompts: Vec<Regex>,
-    /// Bytes received and not yet consumed by a prompt match.
-    pending: Vec<u8>,
-    eol: &'static str,
-    peer: String,
+    session: Session,
+    ssh: SshSession,
 }
 
-impl PromptShell {
-    /// Open a terminal and a shell, and wait for the first prompt before `deadline`.
-    /// Returns the shell and what the device printed before its prompt.
-    pub fn open(
-        ssh: &SshSession,
-        prompts: Vec<Regex>,
-        eol: &'static str,
-        deadline: Deadline,
-    ) -> Result<(PromptShell, String), SshError> {
+fn link_error(e: std::io::Error) -> LinkError {
+    match e.kind() {
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => LinkError::TimedOut,
+        _ => LinkError::Broken(e.to_string()),
+    }
+}
+
+/// Point libssh2's timeout at `deadline` for one read or write.
+fn arm_link(session: &Session, deadline: Deadline) -> Result<(), LinkError> {
+    arm(session, deadline, "").map_err(|_| LinkError::TimedOut)
+}
+
+impl SshLink {
+    /// Open a terminal and a shell on `ssh` before `deadline`.
+    pub fn open(ssh: SshSession, deadline: Deadline) -> Result<SshLink, SshError> {
         let step = format!("opening a shell on {}", ssh.peer());
         arm(&ssh.session, deadline, &step)?;
         let mut channel = ssh
@@ -145,105 +149,34 @@ impl PromptShell {
             .request_pty("vt100", None, Some((200, 50, 0, 0)))
             .map_err(|e| step_error(&step, &e))?;
         channel.shell().map_err(|e| step_error(&step, &e))?;
-        let mut shell = PromptShell {
-            session: ssh.session.clone(),
+        Ok(SshLink {
             channel,
-            prompts,
-            pending: Vec::new(),
-            eol,
-            peer: ssh.peer().to_string(),
-        };
-        let banner = shell.until_prompt(deadline, "waiting for the command prompt after login")?;
-        Ok((shell, banner))
-    }
-
-    /// Send one line (the device's end-of-line appended).
-    pub fn send_line(&mut self, line: &str, deadline: Deadline) -> Result<(), SshError> {
-        let step = format!("sending {line:?} to {}", self.peer);
-        arm(&self.session, deadline, &step)?;
-        let text = format!("{line}{}", self.eol);
-        self.channel
-            .write_all(text.as_bytes())
-            .and_then(|()| self.channel.flush())
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::TimedOut => SshError::TimedOut { step: step.clone() },
-                _ => SshError::Lost {
-                    step: step.clone(),
-                    reason: e.to_string(),
-                },
-            })
-    }
-
-    /// Read until a prompt shows; returns the plain text before it and consumes the
-    /// prompt. `step` names what is waited for in a timeout message.
-    pub fn until_prompt(&mut self, deadline: Deadline, step: &str) -> Result<String, SshError> {
-        let mut buf = [0u8; 4096];
-        loop {
-            let text = String::from_utf8_lossy(&self.pending).into_owned();
-            if let Some((start, end)) = find_prompt(&text, &self.prompts) {
-                let before = plain_text(&text[..start]);
-                self.pending = text.as_bytes()[end..].to_vec();
-                return Ok(before);
-            }
-            if self.pending.len() > 1 << 20 {
-                return Err(SshError::TooMuchOutput {
-                    step: step.to_string(),
-                });
-            }
-            let step_on = || format!("{step} on {}", self.peer);
-            arm(&self.session, deadline, &step_on())?;
-            match self.channel.read(&mut buf) {
-                Ok(0) => {
-                    return Err(SshError::Lost {
-                        step: step_on(),
-                        reason: format!(
-                            "the device closed the session; last output: {:?}",
-                            plain_text(&text).trim()
-                        ),
-                    })
-                }
-                Ok(n) => self.pending.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    return Err(SshError::TimedOut {
-                        step: format!(
-                            "{} (no prompt matching {}; last output: {:?})",
-                            step_on(),
-                            self.prompts
-                                .iter()
-                                .map(|r| format!("{:?}", r.as_str()))
-                                .collect::<Vec<_>>()
-                                .join(" or "),
-                            plain_text(&text).trim()
-                        ),
-                    })
-                }
-                Err(e) => {
-                    return Err(SshError::Lost {
-                        step: step_on(),
-                        reason: e.to_string(),
-                    })
-                }
-            }
-        }
-    }
-
-    /// Send `line` and return what the device answered before its next prompt (the
-    /// terminal's echo of the line removed), within `limit` (`None` = no limit).
-    pub fn command(&mut self, line: &str, limit: Option<Duration>) -> Result<String, SshError> {
-        let deadline = limit.map_or(Deadline::NONE, Deadline::after);
-        self.send_line(line, deadline)?;
-        let answer = self.until_prompt(deadline, &format!("waiting for the answer to {line:?}"))?;
-        let answer = answer.trim_start_matches(['\n', ' ']);
-        Ok(match answer.split_once('\n') {
-            Some((first, rest)) if first.trim() == line.trim() => rest.to_string(),
-            None if answer.trim() == line.trim() => String::new(),
-            _ => answer.to_string(),
+            session: ssh.session.clone(),
+            ssh,
         })
     }
 
-    /// Send a last line (logout) without waiting for an answer; errors are ignored.
-    pub fn close(&mut self, line: &str) {
-        let _ = self.send_line(line, Deadline::after(Duration::from_millis(500)));
+    /// `user@[host]:port`.
+    pub fn peer(&self) -> &str {
+        self.ssh.peer()
+    }
+}
+
+impl Link for SshLink {
+    fn send(&mut self, bytes: &[u8], deadline: Deadline) -> Result<(), LinkError> {
+        arm_link(&self.session, deadline)?;
+        self.channel
+            .write_all(bytes)
+            .and_then(|()| self.channel.flush())
+            .map_err(link_error)
+    }
+
+    fn recv(&mut self, buf: &mut [u8], deadline: Deadline) -> Result<usize, LinkError> {
+        arm_link(&self.session, deadline)?;
+        self.channel.read(buf).map_err(link_error)
+    }
+
+    fn shutdown(&mut self) {
         self.session.set_timeout(500);
         let _ = self.channel.send_eof();
         let _ = self.channel.close();

@@ -1,6 +1,7 @@
-//! The TCP part of an SSH connection: resolving the device's name (bounded by the
-//! deadline even when DNS hangs), keeping the wanted address family, and connecting to
-//! the first address that answers within the deadline and `ConnectTimeout`.
+//! The TCP part of a connection to a device (SSH, and telnet in `cli::telnet`): resolving
+//! the device's name (bounded by the deadline even when DNS hangs), keeping the wanted
+//! address family, and connecting to the first address that answers within the deadline
+//! and `ConnectTimeout`.
 
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
@@ -11,8 +12,31 @@ use super::session::SshTarget;
 use super::SshError;
 use crate::device::Deadline;
 
+/// Where to connect: host, port, address family, and an extra bound of the connect.
+#[derive(Debug, Clone)]
+pub(crate) struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub family: AddressFamily,
+    pub connect_timeout: Option<Duration>,
+    /// How messages name it (`user@host:port`, `host:port`).
+    pub described: String,
+}
+
+impl From<&SshTarget> for Endpoint {
+    fn from(t: &SshTarget) -> Endpoint {
+        Endpoint {
+            host: t.host.clone(),
+            port: t.port,
+            family: t.family,
+            connect_timeout: t.connect_timeout,
+            described: t.describe(),
+        }
+    }
+}
+
 /// Resolve the host to addresses of the wanted family, bounded by the deadline.
-fn resolve(target: &SshTarget, deadline: Deadline) -> Result<Vec<SocketAddr>, SshError> {
+fn resolve(target: &Endpoint, deadline: Deadline) -> Result<Vec<SocketAddr>, SshError> {
     let addrs: Vec<SocketAddr> = if let Ok(ip) = target.host.parse::<IpAddr>() {
         vec![SocketAddr::new(ip, target.port)]
     } else {
@@ -55,7 +79,7 @@ fn resolve(target: &SshTarget, deadline: Deadline) -> Result<Vec<SocketAddr>, Ss
 }
 
 /// TCP connect to the first address that answers.
-pub(super) fn tcp_connect(target: &SshTarget, deadline: Deadline) -> Result<TcpStream, SshError> {
+pub(crate) fn tcp_connect(target: &Endpoint, deadline: Deadline) -> Result<TcpStream, SshError> {
     let deadline = match target.connect_timeout {
         Some(t) => deadline.min(Deadline::after(t)),
         None => deadline,
@@ -79,11 +103,11 @@ pub(super) fn tcp_connect(target: &SshTarget, deadline: Deadline) -> Result<TcpS
     }
     if deadline.expired() || last.ends_with("timed out") {
         return Err(SshError::TimedOut {
-            step: format!("connecting to {}", target.describe()),
+            step: format!("connecting to {}", target.described),
         });
     }
     Err(SshError::Connect {
-        target: target.describe(),
+        target: target.described.clone(),
         reason: last,
     })
 }

@@ -1,0 +1,4 @@
+//! `fence_apc`: APC power switches through their command line, over telnet or SSH.
+fn main() -> std::process::ExitCode {
+    fence_agents::run::main(&fence_agents::agents::apc::AGENT)
+}
