@@ -224,7 +224,11 @@ fn the_status_page_shows_a_fenced_node_and_a_moved_resource_in_a_browser() {
         "no successful attempt shown:\n{dom}"
     );
     let devices = elements(&dom, "device");
-    assert_eq!(devices.len(), 2, "the viewer's fencer has a device per other node:\n{dom}");
+    assert_eq!(
+        devices.len(),
+        2,
+        "the viewer's fencer has a device per other node:\n{dom}"
+    );
     for d in &devices {
         let health = d.get("data-health").map(String::as_str);
         assert!(

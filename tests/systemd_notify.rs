@@ -12,7 +12,8 @@ struct Dir(PathBuf);
 
 impl Dir {
     fn new(tag: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("palisade-notify-{tag}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("palisade-notify-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         Dir(dir)
@@ -82,14 +83,24 @@ fn ready_pet_and_stop(tag: &str, args: &[&str], config_text: impl Fn(&Path) -> S
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 
     let first = read_until(&sock, Duration::from_secs(20), "READY=1");
-    assert!(has(&first, "READY=1"), "no READY=1: {first:?}\n{}", log_text());
     assert!(
-        first.iter().any(|m| m.lines().any(|l| l.starts_with("STATUS="))),
+        has(&first, "READY=1"),
+        "no READY=1: {first:?}\n{}",
+        log_text()
+    );
+    assert!(
+        first
+            .iter()
+            .any(|m| m.lines().any(|l| l.starts_with("STATUS="))),
         "no STATUS with READY: {first:?}"
     );
     // WATCHDOG_USEC=400 ms: a pet every 200 ms.
     let pets = read_until(&sock, Duration::from_secs(10), "WATCHDOG=1");
-    assert!(has(&pets, "WATCHDOG=1"), "no WATCHDOG=1: {pets:?}\n{}", log_text());
+    assert!(
+        has(&pets, "WATCHDOG=1"),
+        "no WATCHDOG=1: {pets:?}\n{}",
+        log_text()
+    );
 
     assert_eq!(sigterm(&mut child), Some(0), "{}", log_text());
     let last = read_until(&sock, Duration::from_millis(500), "STOPPING=1");
