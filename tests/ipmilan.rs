@@ -7,6 +7,7 @@
 //! never a panic. The side-by-side comparison with ClusterLabs' agent lives in
 //! `ipmilan_clusterlabs.rs`.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -15,23 +16,6 @@ use std::time::Duration;
 /// The agent's own network timeout used in failure tests, and the slack on top of it.
 const TIMEOUT_S: u64 = 3;
 const SLACK: Duration = Duration::from_secs(3);
-
-/// One `#[test]` per option mode for a check taking a [`Mode`].
-macro_rules! both_modes {
-    ($name:ident, $check:path) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn argv() {
-                $check(Mode::Argv)
-            }
-            #[test]
-            fn stdin() {
-                $check(Mode::Stdin)
-            }
-        }
-    };
-}
 
 const SET_OFF: &str = "0x20 set power 0";
 const SET_ON: &str = "0x20 set power 1";

@@ -1,42 +1,22 @@
 //! Our `fence_redfish` end to end against a real Redfish peer: sushy-tools' emulator
 //! (fake driver) over HTTPS with basic auth, one emulator per test on its own loopback
-//! port (`redfish/sushy.rs`, fixture `tests/fixtures/sushy.sh`).
+//! port (`redfish_peer/`, fixture `tests/fixtures/sushy.sh`).
 //!
 //! Every action is run through the command line and through stdin (pacemaker's way); the
 //! power state is confirmed by curl and the emulator's record of the ResetTypes it got.
 //! Failures (login, refused or silent port, untrusted certificate, ambiguous or unknown
 //! system, a BMC refusing a reset) must be clear, exit 1 and never panic. The same
-//! scenarios through ClusterLabs' `/usr/sbin/fence_redfish` are in `redfish/clusterlabs.rs`.
+//! scenarios through ClusterLabs' `/usr/sbin/fence_redfish` are in `redfish_clusterlabs.rs`.
 
+#[macro_use]
 mod common;
-#[path = "redfish/sushy.rs"]
-mod sushy;
+mod redfish_peer;
 
 use common::*;
+use redfish_peer::{system_uri, Setup, Sushy};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
-use sushy::{system_uri, Setup, Sushy};
-
-/// One `#[test]` per option mode for a check taking a [`Mode`].
-macro_rules! both_modes {
-    ($name:ident, $check:path) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn argv() {
-                $check(Mode::Argv)
-            }
-            #[test]
-            fn stdin() {
-                $check(Mode::Stdin)
-            }
-        }
-    };
-}
-
-#[path = "redfish/clusterlabs.rs"]
-mod clusterlabs;
 
 fn ours() -> PathBuf {
     built_binary("fence_redfish")
@@ -316,7 +296,7 @@ fn password_script_and_deprecated_names_on_stdin() {
 
 #[test]
 fn a_refused_port_fails_at_once() {
-    let port = sushy::free_tcp_port();
+    let port = redfish_peer::free_tcp_port();
     let opts = Options::new()
         .set("action", "off")
         .set("ip", LOOPBACK)

@@ -9,6 +9,7 @@
 //! accept-new, changed keys, hashed entries, key-type preference), and timeouts. The
 //! side-by-side comparison with ClusterLabs' agents is `ssh_agents_clusterlabs.rs`.
 
+#[macro_use]
 mod common;
 mod ssh_peer;
 
@@ -22,23 +23,6 @@ fn virsh_agent() -> std::path::PathBuf {
 
 fn ilo_agent() -> std::path::PathBuf {
     built_binary("fence_ilo_ssh")
-}
-
-/// One `#[test]` per option mode for a check taking a [`Mode`].
-macro_rules! both_modes {
-    ($name:ident, $check:path) => {
-        mod $name {
-            use super::*;
-            #[test]
-            fn argv() {
-                $check(Mode::Argv)
-            }
-            #[test]
-            fn stdin() {
-                $check(Mode::Stdin)
-            }
-        }
-    };
 }
 
 fn virsh_status_on_and_off(mode: Mode) {

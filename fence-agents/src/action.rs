@@ -411,5 +411,4 @@ impl Sequence<'_> {
 }
 
 #[cfg(test)]
-#[path = "action_tests.rs"]
 mod tests;

@@ -8,17 +8,12 @@
 //! Safety: traffic goes to 127.0.0.1 only; the only process ever signalled is the
 //! simulator this test started, by the PID from its own PID file.
 
-// The root package's peer-process helpers (std and libc only), shared by path.
-#[allow(dead_code)]
-#[path = "../../tests/common/process.rs"]
-mod process;
-
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use process::{output_text, read_pid_file, start_on_free_port, stop_pid, PortPool};
+use testkit::peers::{output_text, read_pid_file, start_on_free_port, stop_pid, PortPool};
 
 use fence_agents::agents::ipmi::{AuthType, IpmiConfig, IpmiDevice, Privilege};
 use fence_agents::{Deadline, DeviceError, PowerDevice, PowerState};

@@ -7,8 +7,10 @@
 //! ClusterLabs binary for a side-by-side check, `ping` for fence_heuristics_ping) always
 //! skips, counted the same way.
 //!
-//! [`bins`]: where the workspace's built binaries are.
+//! [`bins`]: where the workspace's built binaries are. [`peers`]: the processes and
+//! loopback ports of test peers.
 pub mod alloc;
 pub mod bins;
 pub mod fuzz;
+pub mod peers;
 pub mod skip;

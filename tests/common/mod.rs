@@ -2,20 +2,36 @@
 //! `cargo build --workspace --bins`, running an agent (argv or stdin mode) under a hard
 //! time limit, and a simulated IPMI BMC (OpenIPMI `ipmi_sim` through the committed
 //! fixture `tests/fixtures/ipmi_sim.sh`) on its own loopback port, stopped by PID on drop.
-//! Ports and peer processes of every test peer: [`process`].
+//! Ports and peer processes of every test peer: `testkit::peers`.
 //!
 //! Safety: everything here talks to 127.0.0.1 only and only ever signals processes it
 //! started itself (the simulator's PID from its own PID file, the agent child).
 #![allow(dead_code)]
 
-pub mod process;
+/// One `#[test]` per option mode for a check taking a [`Mode`] (`#[macro_use] mod common;`).
+#[allow(unused_macros)]
+macro_rules! both_modes {
+    ($name:ident, $check:path) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn argv() {
+                $check(Mode::Argv)
+            }
+            #[test]
+            fn stdin() {
+                $check(Mode::Stdin)
+            }
+        }
+    };
+}
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub use process::{output_text, read_pid_file, start_on_free_port, stop_pid, PortPool};
+pub use testkit::peers::{output_text, read_pid_file, start_on_free_port, stop_pid, PortPool};
 
 /// Loopback address every test peer listens on.
 pub const LOOPBACK: &str = "127.0.0.1";

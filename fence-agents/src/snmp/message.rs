@@ -479,5 +479,4 @@ impl ScopedPdu {
 }
 
 #[cfg(test)]
-#[path = "message_tests.rs"]
 mod tests;

@@ -381,5 +381,4 @@ use v3::Engine;
 pub use v3::{SecurityLevel, UsmFailure, UsmUser};
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

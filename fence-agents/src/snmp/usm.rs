@@ -248,5 +248,4 @@ fn aes_cfb(key: &[u8], iv: &[u8; 16], data: &mut [u8], encrypting: bool) -> Resu
 }
 
 #[cfg(test)]
-#[path = "usm_tests.rs"]
 mod tests;

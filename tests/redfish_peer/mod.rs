@@ -5,6 +5,8 @@
 //! Safety: listens on 127.0.0.1 only; only the emulator's own PID (from the fixture's PID
 //! file) is ever signalled.
 
+#![allow(dead_code)] // each test binary uses part of the peer
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;

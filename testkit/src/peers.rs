@@ -2,8 +2,6 @@
 //! emulators): loopback port pools per test binary, starting a peer's fixture on a free
 //! port with a few retries, and stopping a peer by the PID its fixture reported.
 //!
-//! Only std and libc, so `fence-agents/tests` includes this file too (`#[path]`).
-//!
 //! Safety: ports are on 127.0.0.1; [`stop_pid`] only ever signals the PID it is given,
 //! which callers take from the peer they started themselves.
 

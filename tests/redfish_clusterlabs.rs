@@ -4,10 +4,14 @@
 //! (an ambiguous Systems collection, a BMC refusing Nmi, `list`, `--method`) the test
 //! pins down both behaviours.
 
+#[macro_use]
+mod common;
+mod redfish_peer;
+
 use std::path::PathBuf;
 
-use super::sushy::{system_uri, Setup, Sushy};
-use crate::common::*;
+use common::*;
+use redfish_peer::{system_uri, Setup, Sushy};
 
 const CLUSTERLABS_REDFISH: &str = "/usr/sbin/fence_redfish";
 
@@ -185,7 +189,7 @@ fn trusted_ca_works_in_both() {
 #[test]
 fn refused_port_fails_in_both() {
     let Some(cl) = theirs() else { return };
-    let port = super::sushy::free_tcp_port();
+    let port = redfish_peer::free_tcp_port();
     let opts = Options::new()
         .set("action", "status")
         .set("ip", LOOPBACK)
