@@ -25,6 +25,8 @@
 //! - `@T order start|stop|promote|demote INST [why..]`, `@T intend INST`,
 //!   `@T settle [INST..]`: the plan's steps for local instances.
 //! - `@T cleanup PRIM`, `@T expire PRIM=MS..`: forget failures (failure-timeout MS).
+//! - `@T status NODE`: how fencing sees NODE now (`member`, `unclean`: nothing of it may
+//!   start elsewhere, `clean`: its resources may start elsewhere); shown as `  > NODE is ..`.
 //!
 //! Shown: timeline events (`event`, their text), `fence`, `self-fence`, `view #N`,
 //! `fence-known`, `end: fenced by a peer`, `actor INST ORDER`, `actors maintenance on|off`,
@@ -222,7 +224,8 @@ impl Harness {
                 Some(("inc", n)) => incarnation = n.parse().expect("inc"),
                 Some(("fenced", list)) => {
                     for f in list.split(',') {
-                        let (node, inc) = f.split_once('@').expect("fenced=NODE@INC");
+                        let (node, rest) = f.split_once('@').expect("fenced=NODE@INC");
+                        let inc = rest.split('~').next().unwrap_or(rest);
                         fenced.push((id_of(&self.cfg, node), inc.parse().expect("inc")));
                     }
                 }
@@ -458,6 +461,16 @@ impl Harness {
                     })
                     .collect();
                 self.feed(Input::ExpireFailures(timeouts), now);
+            }
+            "status" => {
+                let node = id_of(&self.cfg, args.first().expect("status NODE"));
+                let word = match self.m.status(node) {
+                    Some(NodeStatus::Member) => "member",
+                    Some(NodeStatus::Unclean) => "unclean",
+                    Some(NodeStatus::Clean) => "clean",
+                    None => "unknown",
+                };
+                self.out.push(format!("  > {} is {word}", self.name(node)));
             }
             other => panic!("unknown input {other}"),
         }
