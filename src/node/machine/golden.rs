@@ -11,7 +11,8 @@
 //! - `@T hb NODE.. [members=A,B|none] [inc=N] [ring=R] [noecho]`: a heartbeat of each
 //!   NODE listing `members` (default: every node), echoing our challenge (unless
 //!   `noecho`); `beat` is the same followed by each NODE's report.
-//! - `@T report NODE [inc=N] [fenced=NODE@INC,..] [running=PRIM,..]`.
+//! - `@T report NODE [inc=N] [fenced=NODE@INC[~AGE],..] [running=PRIM,..]`: a fence
+//!   that started AGE ms before (without `~AGE`: a version 3 report's, of no age).
 //! - `@T answers [ping=yes|no] [disk=yes|no] [pending]`: what the tie-breakers answer
 //!   from now on (default: no answers, nothing pending).
 //! - `@T fenced NODE ok|failed [ms=N]`: the end of a fence this node asked for.
@@ -225,8 +226,15 @@ impl Harness {
                 Some(("fenced", list)) => {
                     for f in list.split(',') {
                         let (node, rest) = f.split_once('@').expect("fenced=NODE@INC");
-                        let inc = rest.split('~').next().unwrap_or(rest);
-                        fenced.push((id_of(&self.cfg, node), inc.parse().expect("inc")));
+                        let (inc, age) = match rest.split_once('~') {
+                            Some((inc, age)) => (inc, Some(age.parse().expect("age"))),
+                            None => (rest, None),
+                        };
+                        fenced.push(FenceRecord {
+                            node: id_of(&self.cfg, node),
+                            incarnation: inc.parse().expect("inc"),
+                            age_ms: age,
+                        });
                     }
                 }
                 Some(("running", list)) => {

@@ -23,7 +23,7 @@ use super::config::NodeConfig;
 use super::events::Event;
 use super::fencing::FenceResult;
 use super::peers::PeerBook;
-use super::report::Report;
+use super::report::{FenceRecord, Report};
 use super::resources::What;
 use crate::cluster::challenge::{Nonce, SEED_LEN};
 use crate::cluster::membership::{Membership, Timers};
@@ -228,7 +228,7 @@ impl NodeMachine {
         let ids: Vec<NodeId> = s.names.keys().copied().collect();
         NodeMachine {
             membership: Membership::new(s.me, ids.clone(), s.timers, now, seed),
-            book: PeerBook::new(s.me, s.incarnation, ids.clone()),
+            book: PeerBook::new(s.me, s.incarnation, ids.clone(), now),
             fencing: Fencing::new(s.me, ids, s.priorities.clone(), s.fencing.clone()),
             wfa: WaitForAll::default(),
             view: None,
@@ -273,7 +273,7 @@ impl NodeMachine {
                 self.ask(&mut out);
             }
             Input::Report(report) => {
-                self.report(report, &mut out);
+                self.report(report, now, &mut out);
                 self.ask(&mut out);
             }
             Input::TieBreakers { answers, pending } => {
@@ -363,7 +363,8 @@ impl NodeMachine {
         }
         let (event, detail) = match result {
             FenceResult::Fenced { how, detail } => {
-                self.book.fenced_by_us(node);
+                self.book
+                    .fenced_by_us(node, now.checked_sub(elapsed).unwrap_or(now));
                 let text = detail.clone();
                 (
                     Event::Fenced {
@@ -463,10 +464,10 @@ impl NodeMachine {
         }
     }
 
-    /// Fences to advertise in our report: nodes fenced and out of what we see now (a
-    /// member fenced after a failed stop leaves every peer's view at once).
-    pub fn advertised_fences(&self) -> Vec<(NodeId, u64)> {
-        self.book.advertised_fences(&self.book.view())
+    /// Fences to advertise in our report at `now`: nodes fenced and out of what we see
+    /// now (a member fenced after a failed stop leaves every peer's view at once).
+    pub fn advertised_fences(&self, now: Instant) -> Vec<FenceRecord> {
+        self.book.advertised_fences(&self.book.view(), now)
     }
 }
 
