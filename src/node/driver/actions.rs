@@ -10,7 +10,7 @@ use watchdog::FenceKind;
 use super::{Ending, Runner};
 use crate::node::events::Event;
 use crate::node::fencing::FenceOutcome;
-use crate::node::machine::{FailureRules, Input, Local, Order};
+use crate::node::machine::{FailureRules, Input, Order};
 use crate::node::resources::ResourceEvent;
 
 impl Runner {
@@ -24,12 +24,6 @@ impl Runner {
             },
             Instant::now(),
         );
-    }
-
-    /// Stop a local instance (anything but stopped or already stopping; a promoted one
-    /// is demoted first by its actor).
-    pub(super) fn stop_local(&mut self, instance: &str, why: &str) {
-        self.order_local(instance, Order::Stop, why);
     }
 
     pub(super) fn self_fence(&mut self, reason: &str) {
@@ -101,10 +95,10 @@ pub(super) async fn shutdown(
     ending: Ending,
 ) {
     r.emit(Event::Stopping { ending });
-    let names: Vec<String> = r.machine.instances().states().keys().cloned().collect();
-    for n in &names {
-        r.stop_local(n, "node stopping");
-    }
+    let stop_all = || Input::StopAll {
+        reason: "node stopping".into(),
+    };
+    r.feed(stop_all(), Instant::now());
     let limit = r
         .cfg
         .resources
@@ -119,27 +113,9 @@ pub(super) async fn shutdown(
         match tokio::time::timeout_at(deadline, res_rx.recv()).await {
             Ok(Some(ev)) => {
                 r.resource_event(ev, Instant::now());
-                // a probe that finds it stopped, or a start finishing: stop again
-                let pending: Vec<String> = r
-                    .machine
-                    .instances()
-                    .states()
-                    .iter()
-                    .filter(|(_, s)| {
-                        matches!(
-                            s,
-                            Local::Running
-                                | Local::Starting
-                                | Local::PromotePending
-                                | Local::Promoting
-                                | Local::Demoting
-                        )
-                    })
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                for n in pending {
-                    r.stop_local(&n, "node stopping");
-                }
+                // a stop done (the next may go), a probe that finds it running, or a
+                // start finishing: stop again
+                r.feed(stop_all(), Instant::now());
             }
             _ => {
                 r.emit(Event::StopTimedOut);

@@ -26,6 +26,7 @@
 //! - `@T order start|stop|promote|demote INST [why..]`, `@T intend INST`,
 //!   `@T settle [INST..]`: the plan's steps for local instances.
 //! - `@T cleanup PRIM`, `@T expire PRIM=MS..`: forget failures (failure-timeout MS).
+//! - `@T stop-all [why..]`: stop every local instance (no quorum, the node stopping).
 //! - `@T status NODE`: how fencing sees NODE now (`member`, `unclean`: nothing of it may
 //!   start elsewhere, `clean`: its resources may start elsewhere); shown as `  > NODE is ..`.
 //!
@@ -469,6 +470,14 @@ impl Harness {
                     })
                     .collect();
                 self.feed(Input::ExpireFailures(timeouts), now);
+            }
+            "stop-all" => {
+                let reason = if args.is_empty() {
+                    "no quorum".to_string()
+                } else {
+                    args.join(" ")
+                };
+                self.feed(Input::StopAll { reason }, now);
             }
             "status" => {
                 let node = id_of(&self.cfg, args.first().expect("status NODE"));

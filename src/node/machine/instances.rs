@@ -228,6 +228,14 @@ impl NodeMachine {
         out.push(Action::Actor { instance, order });
     }
 
+    /// Stop every local instance.
+    pub(super) fn stop_all(&mut self, reason: &str, out: &mut Vec<Action>) {
+        let names: Vec<String> = self.instances.states.keys().cloned().collect();
+        for n in names {
+            self.order(n, Order::Stop, reason.to_string(), out);
+        }
+    }
+
     /// Declare the intent to promote `instance` (reported as promoting): the
     /// coordinator confirms it before the agent runs.
     pub(super) fn intend(&mut self, instance: String, reason: String, out: &mut Vec<Action>) {

@@ -132,6 +132,9 @@ pub enum Input {
     Cleanup(Vec<(String, Vec<String>)>),
     /// Forget failures older than the failure-timeout of their primitive.
     ExpireFailures(BTreeMap<String, Duration>),
+    /// Stop every local instance (no quorum, or the node stopping); given again after
+    /// each change until all are stopped.
+    StopAll { reason: String },
 }
 
 /// What the machine asks its driver to do.
@@ -302,6 +305,7 @@ impl NodeMachine {
             Input::Maintenance(on) => self.maintenance(on, &mut out),
             Input::Cleanup(primitives) => self.cleanup(primitives, &mut out),
             Input::ExpireFailures(timeouts) => self.expire_failures(&timeouts, now, &mut out),
+            Input::StopAll { reason } => self.stop_all(&reason, &mut out),
         }
         out
     }
