@@ -58,11 +58,18 @@ pub struct Settings {
     pub priorities: BTreeMap<String, u32>,
     /// This node's resource instances (a primitive, or `NAME:N` for clone instances).
     pub instances: Vec<String>,
+    /// Each instance -> the local instances that must be stopped before it stops (the
+    /// members after it in its group, what a symmetrical order starts after it).
+    pub stop_first: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Settings {
     /// The settings of `cfg` for the run `incarnation`.
     pub fn of(cfg: &NodeConfig, incarnation: u64) -> Settings {
+        let instances: Vec<String> = super::operations::local_entries(cfg)
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         Settings {
             me: cfg.me,
             incarnation,
@@ -72,10 +79,8 @@ impl Settings {
             rings: cfg.rings(),
             fencing: cfg.settings(),
             priorities: cfg.priorities(),
-            instances: super::operations::local_entries(cfg)
-                .into_iter()
-                .map(|e| e.name)
-                .collect(),
+            stop_first: instances::stop_first(&cfg.placement, &instances),
+            instances,
         }
     }
 }
