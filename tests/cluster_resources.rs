@@ -3,9 +3,10 @@
 //! agents (Debian's `ocf:heartbeat:IPaddr2` holding a virtual IP inside the node's
 //! namespace, `ocf:heartbeat:Dummy`, and the `palisade:Logger` test agent whose shared log
 //! proves no two nodes ever ran it at once), administered through the `palisade` CLI:
-//! a VIP -> filesystem -> service group starting in order on one node and moving together
-//! when the node goes to standby; a preference of 50 overridden by `palisade resource
-//! move` (INFINITY) and then cleared; migration after repeated monitor failures
+//! a VIP -> filesystem -> service group starting in order on one node, moving together
+//! when the node goes to standby and stopping in reverse order when its node stops; a
+//! preference of 50 overridden by `palisade resource move` (INFINITY) and then cleared;
+//! migration after repeated monitor failures
 //! (migration-threshold) and `cleanup`; stickiness keeping a resource where it went after
 //! its failed node came back; and heartbeat's auto_failback taking it home.
 //!
@@ -153,11 +154,26 @@ fn a_group_starts_in_order_and_moves_together_on_standby() {
     assert!(explain.contains("stickiness"), "{explain}");
     lab.assert_exclusive("service");
     println!("group on standby:\n{}", lab.c.timeline_text(0));
+    let stopping = common_cluster::now_ms();
     for n in 1..=3 {
         let status = lab.stop(n).expect("daemon status");
         assert_eq!(status.code(), Some(0), "node{n} did not stop cleanly");
     }
     assert!(lab.ip_on(VIP).is_empty(), "the VIP is removed at the stop");
+    // node2 stopping (SIGTERM) stops the group in reverse order, each member once the one
+    // after it has stopped (docs/chaos.md: not all at once).
+    in_order(
+        &lab,
+        stopping,
+        &[
+            ("node2", "stop", "service"),
+            ("node2", "stopped", "service"),
+            ("node2", "stop", "fs"),
+            ("node2", "stopped", "fs"),
+            ("node2", "stop", "vip"),
+            ("node2", "stopped", "vip"),
+        ],
+    );
 }
 
 const PREFERRED: &str = r#"

@@ -218,6 +218,25 @@ impl NodeMachine {
         if !Instances::admits(order, self.instances.state(&instance)) {
             return;
         }
+        // A group member starts only once the members before it run here: a plan made
+        // while one of them is still stopping (quorum lost and back) sees it running.
+        if order == Order::Start
+            && self.s.start_first.get(&instance).is_some_and(|first| {
+                first.iter().any(|f| {
+                    !matches!(
+                        self.instances.state(f),
+                        Some(
+                            Local::Running
+                                | Local::PromotePending
+                                | Local::Promoting
+                                | Local::Demoting
+                        )
+                    )
+                })
+            })
+        {
+            return;
+        }
         let (op, state) = match order {
             Order::Start => (Op::Start, Local::Starting),
             Order::Stop => (Op::Stop, Local::Stopping),
@@ -534,6 +553,26 @@ impl NodeMachine {
         out.push(Action::Replan);
         out.push(Action::SendNow);
     }
+}
+
+/// For each of `instances`, the instances among them of the members before its primitive
+/// in its group (a group runs on one node: they start here first).
+pub fn start_first(placement: &Config, instances: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+    let primitive_of = |i: &str| i.split(':').next().unwrap_or(i).to_string();
+    instances
+        .iter()
+        .filter_map(|i| {
+            let p = primitive_of(i);
+            let g = placement.groups.iter().find(|g| g.members.contains(&p))?;
+            let before: Vec<&String> = g.members.iter().take_while(|m| **m != p).collect();
+            let local: BTreeSet<String> = instances
+                .iter()
+                .filter(|j| before.contains(&&primitive_of(j)))
+                .cloned()
+                .collect();
+            (!local.is_empty()).then(|| (i.clone(), local))
+        })
+        .collect()
 }
 
 /// For each of `instances` (a primitive, or `NAME:N` of a clone), the instances among

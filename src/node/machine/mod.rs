@@ -61,6 +61,9 @@ pub struct Settings {
     /// Each instance -> the local instances that must be stopped before it stops (the
     /// members after it in its group, what a symmetrical order starts after it).
     pub stop_first: BTreeMap<String, BTreeSet<String>>,
+    /// Each instance -> the local instances of the members before it in its group, which
+    /// must be started before it starts.
+    pub start_first: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Settings {
@@ -80,6 +83,7 @@ impl Settings {
             fencing: cfg.settings(),
             priorities: cfg.priorities(),
             stop_first: instances::stop_first(&cfg.placement, &instances),
+            start_first: instances::start_first(&cfg.placement, &instances),
             instances,
         }
     }
