@@ -495,3 +495,51 @@ fn a_failed_stop_gets_its_node_fenced_before_the_resource_starts_elsewhere() {
     lab.assert_exclusive("svc");
     println!("stop failure:\n{}", lab.c.timeline_text(moved));
 }
+
+const SLOW: &str = r#"
+[[primitive]]
+name = "slow"
+agent = "ocf:restest:Slow"
+params = { state = "{run}/slow.state", stop_sleep = 2 }
+op = [{ name = "monitor", interval = "10s" }]
+
+[[location]]
+id = "slow-prefers-node1"
+resource = "slow"
+node = "node1"
+score = 50
+"#;
+
+#[test]
+fn a_node_stopping_stays_a_member_until_its_resources_are_stopped() {
+    let Some(mut lab) = ResLab::new("rq", 3, SLOW, &[]) else {
+        return;
+    };
+    lab.start_all();
+    lab.expect(40, "slow never started on node1", || {
+        lab.state_on("slow.state") == [1]
+    });
+    // node1 stops (SIGTERM): its stop of `slow` takes 2 s, twice deadtime. It keeps
+    // heartbeating meanwhile: no peer declares it dead before its stop is done
+    // (docs/chaos.md, a stopping node going silent at once).
+    let stopping = common_cluster::now_ms();
+    let status = lab.stop(1).expect("daemon status");
+    assert_eq!(status.code(), Some(0), "node1 did not stop cleanly");
+    let (stopped, _) = lab
+        .event_since(stopping, "node1", |e| is_op(e, "stopped", "slow"))
+        .unwrap_or_else(|| panic!("node1 never stopped slow:\n{}", lab.c.timeline_text(0)));
+    let dead_before: Vec<usize> = lab
+        .c
+        .events()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, e)| *i < stopped && e.at >= stopping && e.peer_dead("node1"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        dead_before.is_empty(),
+        "node1 declared dead while it was stopping:\n{}",
+        lab.c.timeline_text(0)
+    );
+    println!("node1 stopping:\n{}", lab.c.timeline_text(stopping));
+}

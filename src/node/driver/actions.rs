@@ -10,6 +10,7 @@ use watchdog::FenceKind;
 use super::{Ending, Runner};
 use crate::node::events::Event;
 use crate::node::fencing::FenceOutcome;
+use crate::node::heartbeat::Rings;
 use crate::node::machine::{FailureRules, Input, Order};
 use crate::node::resources::ResourceEvent;
 
@@ -87,13 +88,20 @@ impl Runner {
     }
 }
 
-/// Stop every local resource (bounded by the longest operation timeout), keep
-/// heartbeating meanwhile is not needed: the node is leaving.
+/// Stop every local resource (bounded by the longest operation timeout). A clean stop
+/// (SIGTERM) keeps sending heartbeats and reports every keepalive meanwhile, so the peers
+/// keep it a member (and see its resources stopping, then stopped) instead of declaring
+/// it dead and fencing it in the middle of its stops; a node fenced or self-fenced says
+/// nothing more.
 pub(super) async fn shutdown(
     r: &mut Runner,
     res_rx: &mut mpsc::UnboundedReceiver<ResourceEvent>,
+    rings: &Rings,
     ending: Ending,
 ) {
+    let heartbeat = ending == Ending::Stopped;
+    let mut beat = tokio::time::interval(r.cfg.timers.keepalive);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     r.emit(Event::Stopping { ending });
     let stop_all = || Input::StopAll {
         reason: "node stopping".into(),
@@ -110,7 +118,14 @@ pub(super) async fn shutdown(
         + Duration::from_secs(1);
     let deadline = tokio::time::Instant::now() + limit;
     while !r.machine.instances().all_stopped() {
-        match tokio::time::timeout_at(deadline, res_rx.recv()).await {
+        let event = tokio::select! {
+            ev = tokio::time::timeout_at(deadline, res_rx.recv()) => ev,
+            _ = beat.tick(), if heartbeat => {
+                r.send(rings).await;
+                continue;
+            }
+        };
+        match event {
             Ok(Some(ev)) => {
                 r.resource_event(ev, Instant::now());
                 // a stop done (the next may go), a probe that finds it running, or a
@@ -122,6 +137,10 @@ pub(super) async fn shutdown(
                 break;
             }
         }
+    }
+    if heartbeat {
+        // What runs here now (nothing): the peers learn it before we go silent.
+        r.send(rings).await;
     }
     r.emit(Event::Stopped);
 }
