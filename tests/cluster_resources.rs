@@ -3,9 +3,10 @@
 //! agents (Debian's `ocf:heartbeat:IPaddr2` holding a virtual IP inside the node's
 //! namespace, `ocf:heartbeat:Dummy`, and the `palisade:Logger` test agent whose shared log
 //! proves no two nodes ever ran it at once), administered through the `palisade` CLI:
-//! a VIP -> filesystem -> service group starting in order on one node and moving together
-//! when the node goes to standby; a preference of 50 overridden by `palisade resource
-//! move` (INFINITY) and then cleared; migration after repeated monitor failures
+//! a VIP -> filesystem -> service group starting in order on one node, moving together
+//! when the node goes to standby and stopping in reverse order when its node stops; a
+//! preference of 50 overridden by `palisade resource move` (INFINITY) and then cleared;
+//! migration after repeated monitor failures
 //! (migration-threshold) and `cleanup`; stickiness keeping a resource where it went after
 //! its failed node came back; and heartbeat's auto_failback taking it home.
 //!
@@ -153,11 +154,26 @@ fn a_group_starts_in_order_and_moves_together_on_standby() {
     assert!(explain.contains("stickiness"), "{explain}");
     lab.assert_exclusive("service");
     println!("group on standby:\n{}", lab.c.timeline_text(0));
+    let stopping = common_cluster::now_ms();
     for n in 1..=3 {
         let status = lab.stop(n).expect("daemon status");
         assert_eq!(status.code(), Some(0), "node{n} did not stop cleanly");
     }
     assert!(lab.ip_on(VIP).is_empty(), "the VIP is removed at the stop");
+    // node2 stopping (SIGTERM) stops the group in reverse order, each member once the one
+    // after it has stopped (docs/chaos.md: not all at once).
+    in_order(
+        &lab,
+        stopping,
+        &[
+            ("node2", "stop", "service"),
+            ("node2", "stopped", "service"),
+            ("node2", "stop", "fs"),
+            ("node2", "stopped", "fs"),
+            ("node2", "stop", "vip"),
+            ("node2", "stopped", "vip"),
+        ],
+    );
 }
 
 const PREFERRED: &str = r#"
@@ -478,4 +494,52 @@ fn a_failed_stop_gets_its_node_fenced_before_the_resource_starts_elsewhere() {
     );
     lab.assert_exclusive("svc");
     println!("stop failure:\n{}", lab.c.timeline_text(moved));
+}
+
+const SLOW: &str = r#"
+[[primitive]]
+name = "slow"
+agent = "ocf:restest:Slow"
+params = { state = "{run}/slow.state", stop_sleep = 2 }
+op = [{ name = "monitor", interval = "10s" }]
+
+[[location]]
+id = "slow-prefers-node1"
+resource = "slow"
+node = "node1"
+score = 50
+"#;
+
+#[test]
+fn a_node_stopping_stays_a_member_until_its_resources_are_stopped() {
+    let Some(mut lab) = ResLab::new("rq", 3, SLOW, &[]) else {
+        return;
+    };
+    lab.start_all();
+    lab.expect(40, "slow never started on node1", || {
+        lab.state_on("slow.state") == [1]
+    });
+    // node1 stops (SIGTERM): its stop of `slow` takes 2 s, twice deadtime. It keeps
+    // heartbeating meanwhile: no peer declares it dead before its stop is done
+    // (docs/chaos.md, a stopping node going silent at once).
+    let stopping = common_cluster::now_ms();
+    let status = lab.stop(1).expect("daemon status");
+    assert_eq!(status.code(), Some(0), "node1 did not stop cleanly");
+    let (stopped, _) = lab
+        .event_since(stopping, "node1", |e| is_op(e, "stopped", "slow"))
+        .unwrap_or_else(|| panic!("node1 never stopped slow:\n{}", lab.c.timeline_text(0)));
+    let dead_before: Vec<usize> = lab
+        .c
+        .events()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, e)| *i < stopped && e.at >= stopping && e.peer_dead("node1"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        dead_before.is_empty(),
+        "node1 declared dead while it was stopping:\n{}",
+        lab.c.timeline_text(0)
+    );
+    println!("node1 stopping:\n{}", lab.c.timeline_text(stopping));
 }

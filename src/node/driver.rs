@@ -336,7 +336,7 @@ pub async fn run(
     };
     drop(control_tx);
     let _ = crate::systemd::notify(&[crate::systemd::State::Stopping]);
-    actions::shutdown(&mut r, &mut res_rx, ending).await;
+    actions::shutdown(&mut r, &mut res_rx, &rings, ending).await;
     if let Some((path, serving)) = control_socket {
         drop(serving);
         let _ = std::fs::remove_file(path);

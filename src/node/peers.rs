@@ -9,6 +9,13 @@
 //! - a fenced incarnation is refused: its heartbeats are dropped until the node restarts
 //!   (a new incarnation), and the fence is advertised in our reports while the node stays
 //!   out, so every member marks it clean and the fenced node itself learns of it;
+//! - a known fence confirms the loss of a node ([`PeerBook::due_fences`]) only if it
+//!   provably ended the incarnation this node lost: it names that incarnation (or a later
+//!   one), or it started after this node last heard the node (never heard: after this
+//!   node started, since when it heard no incarnation of it). A fence that ended an
+//!   earlier run confirms nothing, however it reached us (a peer keeps advertising the
+//!   fences of nodes out of its view). Fences travel with their age; a report without
+//!   ages (version 3) confirms nothing;
 //! - a peer we hear whose heartbeats keep announcing a view without us for longer than
 //!   deadtime (it does not hear us: a one-sided link) is out of the view until it lists
 //!   us again, so that the nodes it cannot hear agree on a view without it (and fence it)
@@ -27,7 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::report::Report;
+use super::report::{FenceRecord, Report};
 use crate::cluster::membership::Change;
 use crate::cluster::quorum::NodeId;
 
@@ -37,6 +44,8 @@ struct Peer {
     dead: bool,
     /// Incarnation of the last accepted heartbeat.
     incarnation: Option<u64>,
+    /// When its last accepted heartbeat came.
+    last_heard: Option<Instant>,
     /// (incarnation, seq) of the last accepted report.
     last_report: Option<(u64, u64)>,
     reported_since_up: bool,
@@ -91,6 +100,16 @@ pub struct ReportOutcome {
     pub first_since_up: bool,
 }
 
+/// A fence known of one node: what it proves (merged from every fence known of the
+/// node, each field proven by one of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    /// The highest incarnation fenced (0: fenced by a node that never heard it).
+    incarnation: u64,
+    /// When the latest fence started (on this node's clock, from the age reported).
+    started: Instant,
+}
+
 /// The peer book of one node.
 #[derive(Debug, Clone)]
 pub struct PeerBook {
@@ -98,10 +117,12 @@ pub struct PeerBook {
     my_incarnation: u64,
     peers: BTreeMap<NodeId, Peer>,
     settled: bool,
-    /// Node -> incarnation fenced (0 = fenced before we ever heard it).
-    fenced: BTreeMap<NodeId, u64>,
+    /// When this book (this run of the node) started.
+    started: Instant,
+    /// Node -> what the fences known of it prove.
+    fenced: BTreeMap<NodeId, Known>,
     /// Fences already handed to the node machine.
-    applied: BTreeMap<NodeId, u64>,
+    applied: BTreeMap<NodeId, Known>,
     /// Since when we send reports (peers can take us into their view only after that).
     reporting_since: Option<Instant>,
     /// Pairs of peers (lower id first) that do not both list each other, unbroken since.
@@ -109,11 +130,18 @@ pub struct PeerBook {
 }
 
 impl PeerBook {
-    /// A book for `me` (running `my_incarnation`) and the configured `peers`.
-    pub fn new(me: NodeId, my_incarnation: u64, peers: impl IntoIterator<Item = NodeId>) -> Self {
+    /// A book for `me` (running `my_incarnation`, started at `now`) and the configured
+    /// `peers`.
+    pub fn new(
+        me: NodeId,
+        my_incarnation: u64,
+        peers: impl IntoIterator<Item = NodeId>,
+        now: Instant,
+    ) -> Self {
         PeerBook {
             me,
             my_incarnation,
+            started: now,
             peers: peers
                 .into_iter()
                 .filter(|p| *p != me)
@@ -134,19 +162,20 @@ impl PeerBook {
             return false;
         }
         match self.fenced.get(&from) {
-            Some(&fenced) if fenced != 0 => incarnation > fenced,
+            Some(known) if known.incarnation != 0 => incarnation > known.incarnation,
             _ => true,
         }
     }
 
-    /// A heartbeat was accepted by the membership. True when it is a new incarnation of a
+    /// A heartbeat was accepted by the membership at `now`. True when it is a new incarnation of a
     /// peer this book had put out (fenced while still heard) and that the membership may
     /// never have seen silent (a node powered off and booted again within deadtime): it
     /// is alive again, and enters the view once it reports.
-    pub fn heartbeat(&mut self, from: NodeId, incarnation: u64) -> bool {
+    pub fn heartbeat(&mut self, from: NodeId, incarnation: u64, now: Instant) -> bool {
         let Some(p) = self.peers.get_mut(&from) else {
             return false;
         };
+        p.last_heard = Some(now);
         let mut revived = false;
         if p.incarnation.is_some_and(|known| known != incarnation) {
             // A restart: what it reported before is void.
@@ -354,8 +383,8 @@ impl PeerBook {
             .collect()
     }
 
-    /// A verified report arrived.
-    pub fn report(&mut self, r: &Report) -> ReportOutcome {
+    /// A verified report arrived at `now`.
+    pub fn report(&mut self, r: &Report, now: Instant) -> ReportOutcome {
         let mut out = ReportOutcome::default();
         let Some(p) = self.peers.get_mut(&r.from) else {
             out.stale = true;
@@ -370,35 +399,62 @@ impl PeerBook {
         p.last_report = Some((r.incarnation, r.seq));
         out.first_since_up = !p.reported_since_up;
         p.reported_since_up = true;
-        let now: BTreeSet<String> = r.names().into_iter().collect();
-        out.newly_running = now.difference(&p.running).cloned().collect();
-        p.running = now;
-        for &(node, inc) in &r.fenced {
-            if node == self.me {
-                out.fenced_me |= inc == self.my_incarnation;
+        let running: BTreeSet<String> = r.names().into_iter().collect();
+        out.newly_running = running.difference(&p.running).cloned().collect();
+        p.running = running;
+        for f in &r.fenced {
+            if f.node == self.me {
+                out.fenced_me |= f.incarnation == self.my_incarnation;
                 continue;
             }
-            self.learn_fenced(node, inc);
+            self.learn_fenced(f, now);
         }
         out
     }
 
-    fn learn_fenced(&mut self, node: NodeId, inc: u64) {
-        let Some(peer) = self.peers.get(&node) else {
+    fn learn_fenced(&mut self, f: &FenceRecord, now: Instant) {
+        let Some(peer) = self.peers.get(&f.node) else {
             return;
         };
-        // Stale if we heard a later incarnation of it than the one fenced.
-        if peer.incarnation.is_some_and(|heard| heard > inc) {
-            return;
-        }
-        let known = self.fenced.get(&node).copied();
-        if !matches!(known, Some(k) if inc <= k) {
-            self.fenced.insert(node, inc);
-        }
         // A member fenced (a stop failed there): the incarnation we hear is the one
         // fenced, so it is out now, not only once its silence reaches deadtime.
-        if peer.incarnation == Some(inc) {
-            self.leave(node);
+        let member_fenced = peer.incarnation == Some(f.incarnation);
+        // Without its age (a version 3 report) a fence proves nothing about the run we
+        // lose: not kept, so it confirms nothing.
+        if let Some(age) = f.age_ms {
+            let started = now
+                .checked_sub(Duration::from_millis(age))
+                .unwrap_or(self.started);
+            self.know_fenced(f.node, f.incarnation, started);
+        }
+        if member_fenced {
+            self.leave(f.node);
+        }
+    }
+
+    /// Merge a fence of `node` (of `incarnation`, started at `started`) into what we know.
+    fn know_fenced(&mut self, node: NodeId, incarnation: u64, started: Instant) {
+        let known = self.fenced.entry(node).or_insert(Known {
+            incarnation,
+            started,
+        });
+        known.incarnation = known.incarnation.max(incarnation);
+        known.started = known.started.max(started);
+    }
+
+    /// Whether `known` proves the end of the run of `node` this node lost: it fenced the
+    /// incarnation we last heard (or a later one), or it started after we last heard the
+    /// node (never heard: after we started, and we heard no incarnation of it since).
+    fn confirms(&self, node: NodeId, known: &Known) -> bool {
+        let Some(p) = self.peers.get(&node) else {
+            return false;
+        };
+        match (p.incarnation, p.last_heard) {
+            (Some(heard), Some(last)) => {
+                (known.incarnation != 0 && known.incarnation >= heard) || known.started > last
+            }
+            (Some(heard), None) => known.incarnation != 0 && known.incarnation >= heard,
+            (None, _) => known.started > self.started,
         }
     }
 
@@ -413,15 +469,18 @@ impl PeerBook {
         }
     }
 
-    /// We fenced `node` ourselves (the machine already knows).
-    pub fn fenced_by_us(&mut self, node: NodeId) {
+    /// We fenced `node` ourselves, with a fence that started at `started` (the machine
+    /// already knows).
+    pub fn fenced_by_us(&mut self, node: NodeId, started: Instant) {
         let inc = self
             .peers
             .get(&node)
             .and_then(|p| p.incarnation)
             .unwrap_or(0);
-        self.fenced.insert(node, inc);
-        self.applied.insert(node, inc);
+        self.know_fenced(node, inc, started);
+        if let Some(known) = self.fenced.get(&node).copied() {
+            self.applied.insert(node, known);
+        }
         self.leave(node);
     }
 
@@ -449,26 +508,35 @@ impl PeerBook {
         v
     }
 
-    /// Known fences not yet handed to the machine, for nodes outside `view`.
+    /// Known fences not yet handed to the machine, for nodes outside `view`, that
+    /// confirm the run of the node we lost ([`Self::confirms`]; a fence of an earlier
+    /// run is no confirmation, and is looked at again when more is known).
     pub fn due_fences(&mut self, view: &BTreeSet<NodeId>) -> Vec<NodeId> {
-        let due: Vec<(NodeId, u64)> = self
+        let due: Vec<(NodeId, Known)> = self
             .fenced
             .iter()
-            .filter(|(n, inc)| !view.contains(n) && self.applied.get(n) != Some(inc))
-            .map(|(n, inc)| (*n, *inc))
+            .filter(|(n, k)| !view.contains(n) && self.applied.get(n) != Some(k))
+            .filter(|(n, k)| self.confirms(**n, k))
+            .map(|(n, k)| (*n, *k))
             .collect();
-        for (n, inc) in &due {
-            self.applied.insert(*n, *inc);
+        for (n, k) in &due {
+            self.applied.insert(*n, *k);
         }
         due.into_iter().map(|(n, _)| n).collect()
     }
 
-    /// Fences to advertise: nodes fenced and still outside `view`.
-    pub fn advertised_fences(&self, view: &BTreeSet<NodeId>) -> Vec<(NodeId, u64)> {
+    /// Fences to advertise as of `now`: nodes fenced and still outside `view`.
+    pub fn advertised_fences(&self, view: &BTreeSet<NodeId>, now: Instant) -> Vec<FenceRecord> {
         self.fenced
             .iter()
             .filter(|(n, _)| !view.contains(n))
-            .map(|(n, inc)| (*n, *inc))
+            .map(|(n, k)| FenceRecord {
+                node: *n,
+                incarnation: k.incarnation,
+                age_ms: Some(super::events::millis(
+                    now.saturating_duration_since(k.started),
+                )),
+            })
             .collect()
     }
 

@@ -9,18 +9,20 @@
 //! state (the scheduler's input), that a fence was confirmed (so every member's failover
 //! machine sees the lost node clean), and a fenced node learns it was fenced.
 //!
-//! Layout (big-endian), version 3 (version 2 had no attributes, version 1 only the
-//! resource names and fences):
+//! Layout (big-endian), version 4 (version 3 had no fence ages, version 2 no attributes,
+//! version 1 only the resource names and fences; version 3 is still read, its fences with
+//! no age, which confirm nothing: see [`crate::node::peers`]):
 //! ```text
 //! 0   4  magic "PLSR"
-//! 4   1  version (3)
+//! 4   1  version (4)
 //! 5   1  flags (0)
 //! 6   4  cluster id
 //! 10  4  sender node id
 //! 14  8  incarnation
 //! 22  8  sequence
 //! 30  2  r = resources on the sender: r x (1 length, name, 1 role, 1 status)
-//! ..  2  f = fenced entries: f x (4 node id, 8 incarnation fenced)
+//! ..  2  f = fenced entries: f x (4 node id, 8 incarnation fenced, 8 ms since the fence
+//!          started; version 3: no age)
 //! ..  2  c = failcounts: c x (1 length, resource, 4 count, 8 ms since the last failure)
 //! ..  2  a = admin records: a x (1 length, key, 1 length, value, 8 version, 4 origin)
 //! ..  2  g = grants: g x (1 kind, 1 length, resource, 4 node id)
@@ -41,7 +43,9 @@ use crate::cluster::quorum::NodeId;
 use crate::placement::config::Role;
 
 const MAGIC: &[u8; 4] = b"PLSR";
-const VERSION: u8 = 3;
+const VERSION: u8 = 4;
+/// The oldest version still read (its fences carry no age).
+const OLDEST: u8 = 3;
 const HEADER: usize = 32;
 const MAC_LEN: usize = 32;
 /// Most entries of each list one report carries.
@@ -140,6 +144,18 @@ pub struct Grant {
     pub node: NodeId,
 }
 
+/// A fence the sender knows of (its own or learned from a peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FenceRecord {
+    /// The node fenced.
+    pub node: NodeId,
+    /// The incarnation it had when fenced (0: the fencing node never heard it).
+    pub incarnation: u64,
+    /// Milliseconds since the fence started (ages travel, not clock readings); None in
+    /// a version 3 report.
+    pub age_ms: Option<u64>,
+}
+
 /// A decoded, authenticated report.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Report {
@@ -149,8 +165,8 @@ pub struct Report {
     pub seq: u64,
     /// Resources on the sender, in any status.
     pub running: Vec<Running>,
-    /// Nodes the sender fenced: (node, the incarnation it had when fenced; 0 = never heard).
-    pub fenced: Vec<(NodeId, u64)>,
+    /// Fences the sender knows of, for nodes out of its view.
+    pub fenced: Vec<FenceRecord>,
     /// The sender's failcounts.
     pub failcounts: Vec<Failcount>,
     /// The admin records the sender knows.
@@ -162,7 +178,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// The same report but for the sequence number and the failure ages (whether
+    /// The same report but for the sequence number and the failure and fence ages (whether
     /// anything the scheduler reads changed; ages are re-read every keepalive anyway).
     pub fn same_content(&self, other: &Report) -> bool {
         let counts = |r: &Report| -> Vec<(String, u32)> {
@@ -171,9 +187,12 @@ impl Report {
                 .map(|f| (f.resource.clone(), f.count))
                 .collect()
         };
+        let fences = |r: &Report| -> Vec<(NodeId, u64)> {
+            r.fenced.iter().map(|f| (f.node, f.incarnation)).collect()
+        };
         self.incarnation == other.incarnation
             && self.running == other.running
-            && self.fenced == other.fenced
+            && fences(self) == fences(other)
             && counts(self) == counts(other)
             && self.admin == other.admin
             && self.grants == other.grants
@@ -293,9 +312,10 @@ pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
         b.push(x.status.code());
     }
     b.extend_from_slice(&(fenced.len() as u16).to_be_bytes());
-    for (node, inc) in fenced {
-        b.extend_from_slice(&node.to_be_bytes());
-        b.extend_from_slice(&inc.to_be_bytes());
+    for f in fenced {
+        b.extend_from_slice(&f.node.to_be_bytes());
+        b.extend_from_slice(&f.incarnation.to_be_bytes());
+        b.extend_from_slice(&f.age_ms.unwrap_or(u64::MAX).to_be_bytes());
     }
     b.extend_from_slice(&(failcounts.len() as u16).to_be_bytes());
     for f in failcounts {
@@ -389,8 +409,9 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
     if !is_report(b) {
         return Err(ReportError::BadMagic);
     }
-    if b[4] != VERSION {
-        return Err(ReportError::Version(b[4]));
+    let version = b[4];
+    if !(OLDEST..=VERSION).contains(&version) {
+        return Err(ReportError::Version(version));
     }
     let (body, tag) = b.split_at(b.len() - MAC_LEN);
     let mut m = mac(key);
@@ -417,7 +438,17 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
     }
     let mut fenced = Vec::new();
     for _ in 0..r.count()? {
-        fenced.push((r.u32()?, r.u64()?));
+        let (node, incarnation) = (r.u32()?, r.u64()?);
+        let age_ms = if version >= 4 {
+            Some(r.u64()?).filter(|a| *a != u64::MAX)
+        } else {
+            None
+        };
+        fenced.push(FenceRecord {
+            node,
+            incarnation,
+            age_ms,
+        });
     }
     let mut failcounts = Vec::new();
     for _ in 0..r.count()? {

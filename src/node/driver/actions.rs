@@ -10,7 +10,8 @@ use watchdog::FenceKind;
 use super::{Ending, Runner};
 use crate::node::events::Event;
 use crate::node::fencing::FenceOutcome;
-use crate::node::machine::{FailureRules, Input, Local, Order};
+use crate::node::heartbeat::Rings;
+use crate::node::machine::{FailureRules, Input, Order};
 use crate::node::resources::ResourceEvent;
 
 impl Runner {
@@ -24,12 +25,6 @@ impl Runner {
             },
             Instant::now(),
         );
-    }
-
-    /// Stop a local instance (anything but stopped or already stopping; a promoted one
-    /// is demoted first by its actor).
-    pub(super) fn stop_local(&mut self, instance: &str, why: &str) {
-        self.order_local(instance, Order::Stop, why);
     }
 
     pub(super) fn self_fence(&mut self, reason: &str) {
@@ -93,18 +88,25 @@ impl Runner {
     }
 }
 
-/// Stop every local resource (bounded by the longest operation timeout), keep
-/// heartbeating meanwhile is not needed: the node is leaving.
+/// Stop every local resource (bounded by the longest operation timeout). A clean stop
+/// (SIGTERM) keeps sending heartbeats and reports every keepalive meanwhile, so the peers
+/// keep it a member (and see its resources stopping, then stopped) instead of declaring
+/// it dead and fencing it in the middle of its stops; a node fenced or self-fenced says
+/// nothing more.
 pub(super) async fn shutdown(
     r: &mut Runner,
     res_rx: &mut mpsc::UnboundedReceiver<ResourceEvent>,
+    rings: &Rings,
     ending: Ending,
 ) {
+    let heartbeat = ending == Ending::Stopped;
+    let mut beat = tokio::time::interval(r.cfg.timers.keepalive);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     r.emit(Event::Stopping { ending });
-    let names: Vec<String> = r.machine.instances().states().keys().cloned().collect();
-    for n in &names {
-        r.stop_local(n, "node stopping");
-    }
+    let stop_all = || Input::StopAll {
+        reason: "node stopping".into(),
+    };
+    r.feed(stop_all(), Instant::now());
     let limit = r
         .cfg
         .resources
@@ -116,36 +118,29 @@ pub(super) async fn shutdown(
         + Duration::from_secs(1);
     let deadline = tokio::time::Instant::now() + limit;
     while !r.machine.instances().all_stopped() {
-        match tokio::time::timeout_at(deadline, res_rx.recv()).await {
+        let event = tokio::select! {
+            ev = tokio::time::timeout_at(deadline, res_rx.recv()) => ev,
+            _ = beat.tick(), if heartbeat => {
+                r.send(rings).await;
+                continue;
+            }
+        };
+        match event {
             Ok(Some(ev)) => {
                 r.resource_event(ev, Instant::now());
-                // a probe that finds it stopped, or a start finishing: stop again
-                let pending: Vec<String> = r
-                    .machine
-                    .instances()
-                    .states()
-                    .iter()
-                    .filter(|(_, s)| {
-                        matches!(
-                            s,
-                            Local::Running
-                                | Local::Starting
-                                | Local::PromotePending
-                                | Local::Promoting
-                                | Local::Demoting
-                        )
-                    })
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                for n in pending {
-                    r.stop_local(&n, "node stopping");
-                }
+                // a stop done (the next may go), a probe that finds it running, or a
+                // start finishing: stop again
+                r.feed(stop_all(), Instant::now());
             }
             _ => {
                 r.emit(Event::StopTimedOut);
                 break;
             }
         }
+    }
+    if heartbeat {
+        // What runs here now (nothing): the peers learn it before we go silent.
+        r.send(rings).await;
     }
     r.emit(Event::Stopped);
 }

@@ -341,11 +341,12 @@ impl Runner {
             Gate::Plan => {}
             Gate::StopAll => {
                 self.sched.plan = None;
-                let names: Vec<String> =
-                    self.machine.instances().states().keys().cloned().collect();
-                for n in names {
-                    self.stop_local(&n, "no quorum");
-                }
+                self.feed(
+                    Input::StopAll {
+                        reason: "no quorum".into(),
+                    },
+                    now,
+                );
                 return;
             }
             Gate::Hold => {

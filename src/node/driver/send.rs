@@ -80,7 +80,7 @@ impl Runner {
                 incarnation: self.incarnation,
                 seq: self.seq,
                 running: self.local_running(),
-                fenced: self.machine.advertised_fences(),
+                fenced: self.machine.advertised_fences(Instant::now()),
                 failcounts: self.local_failcounts(Instant::now()),
                 admin: self.sched.admin.records().cloned().collect(),
                 grants,

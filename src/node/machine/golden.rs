@@ -11,7 +11,8 @@
 //! - `@T hb NODE.. [members=A,B|none] [inc=N] [ring=R] [noecho]`: a heartbeat of each
 //!   NODE listing `members` (default: every node), echoing our challenge (unless
 //!   `noecho`); `beat` is the same followed by each NODE's report.
-//! - `@T report NODE [inc=N] [fenced=NODE@INC,..] [running=PRIM,..]`.
+//! - `@T report NODE [inc=N] [fenced=NODE@INC[~AGE],..] [running=PRIM,..]`: a fence
+//!   that started AGE ms before (without `~AGE`: a version 3 report's, of no age).
 //! - `@T answers [ping=yes|no] [disk=yes|no] [pending]`: what the tie-breakers answer
 //!   from now on (default: no answers, nothing pending).
 //! - `@T fenced NODE ok|failed [ms=N]`: the end of a fence this node asked for.
@@ -25,6 +26,9 @@
 //! - `@T order start|stop|promote|demote INST [why..]`, `@T intend INST`,
 //!   `@T settle [INST..]`: the plan's steps for local instances.
 //! - `@T cleanup PRIM`, `@T expire PRIM=MS..`: forget failures (failure-timeout MS).
+//! - `@T stop-all [why..]`: stop every local instance (no quorum, the node stopping).
+//! - `@T status NODE`: how fencing sees NODE now (`member`, `unclean`: nothing of it may
+//!   start elsewhere, `clean`: its resources may start elsewhere); shown as `  > NODE is ..`.
 //!
 //! Shown: timeline events (`event`, their text), `fence`, `self-fence`, `view #N`,
 //! `fence-known`, `end: fenced by a peer`, `actor INST ORDER`, `actors maintenance on|off`,
@@ -222,8 +226,16 @@ impl Harness {
                 Some(("inc", n)) => incarnation = n.parse().expect("inc"),
                 Some(("fenced", list)) => {
                     for f in list.split(',') {
-                        let (node, inc) = f.split_once('@').expect("fenced=NODE@INC");
-                        fenced.push((id_of(&self.cfg, node), inc.parse().expect("inc")));
+                        let (node, rest) = f.split_once('@').expect("fenced=NODE@INC");
+                        let (inc, age) = match rest.split_once('~') {
+                            Some((inc, age)) => (inc, Some(age.parse().expect("age"))),
+                            None => (rest, None),
+                        };
+                        fenced.push(FenceRecord {
+                            node: id_of(&self.cfg, node),
+                            incarnation: inc.parse().expect("inc"),
+                            age_ms: age,
+                        });
                     }
                 }
                 Some(("running", list)) => {
@@ -458,6 +470,24 @@ impl Harness {
                     })
                     .collect();
                 self.feed(Input::ExpireFailures(timeouts), now);
+            }
+            "stop-all" => {
+                let reason = if args.is_empty() {
+                    "no quorum".to_string()
+                } else {
+                    args.join(" ")
+                };
+                self.feed(Input::StopAll { reason }, now);
+            }
+            "status" => {
+                let node = id_of(&self.cfg, args.first().expect("status NODE"));
+                let word = match self.m.status(node) {
+                    Some(NodeStatus::Member) => "member",
+                    Some(NodeStatus::Unclean) => "unclean",
+                    Some(NodeStatus::Clean) => "clean",
+                    None => "unknown",
+                };
+                self.out.push(format!("  > {} is {word}", self.name(node)));
             }
             other => panic!("unknown input {other}"),
         }

@@ -7,6 +7,14 @@
 //! state is dropped, one that does changes the state and asks the driver to tell the
 //! actor. The rules of failure counting that depend on the configuration
 //! ([`FailureRules`]) come in with each report.
+//!
+//! Stopping everything (no quorum, the node stopping: [`super::Input::StopAll`]) keeps the
+//! order pacemaker keeps: an instance stops only once everything that must stop before it
+//! ([`stop_first`]: the members after it in its group, what a symmetrical order starts
+//! after it) has stopped, so a group stops in reverse order, one member after the other; a
+//! stop not finished holds back the stops of what it depends on, and a stop that failed
+//! holds them back for good (the node is fenced: its file system is never unmounted
+//! under a server still writing).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -14,6 +22,7 @@ use std::time::{Duration, Instant};
 use super::{Action, NodeMachine};
 use crate::node::events::{millis, Event, LeftStoppedCause, Op};
 use crate::node::resources::What;
+use crate::placement::config::Config;
 use crate::placement::state::FAILCOUNT_INFINITY;
 
 /// Where a local resource instance stands, as the actor reported it.
@@ -209,6 +218,25 @@ impl NodeMachine {
         if !Instances::admits(order, self.instances.state(&instance)) {
             return;
         }
+        // A group member starts only once the members before it run here: a plan made
+        // while one of them is still stopping (quorum lost and back) sees it running.
+        if order == Order::Start
+            && self.s.start_first.get(&instance).is_some_and(|first| {
+                first.iter().any(|f| {
+                    !matches!(
+                        self.instances.state(f),
+                        Some(
+                            Local::Running
+                                | Local::PromotePending
+                                | Local::Promoting
+                                | Local::Demoting
+                        )
+                    )
+                })
+            })
+        {
+            return;
+        }
         let (op, state) = match order {
             Order::Start => (Op::Start, Local::Starting),
             Order::Stop => (Op::Stop, Local::Stopping),
@@ -226,6 +254,29 @@ impl NodeMachine {
         self.instances.states.insert(instance.clone(), state);
         out.push(Action::SendNow);
         out.push(Action::Actor { instance, order });
+    }
+
+    /// Stop every local instance whose turn it is: what must stop before it has stopped
+    /// (given again after each change, it stops the rest in order). A failed stop is not
+    /// tried again here.
+    pub(super) fn stop_all(&mut self, reason: &str, out: &mut Vec<Action>) {
+        let stopped = |s: Option<Local>| matches!(s, None | Some(Local::Stopped | Local::Probing));
+        let ready: Vec<String> = self
+            .instances
+            .states
+            .iter()
+            .filter(|(_, s)| **s != Local::StopFailed)
+            .filter(|(n, _)| {
+                self.s
+                    .stop_first
+                    .get(*n)
+                    .is_none_or(|first| first.iter().all(|f| stopped(self.instances.state(f))))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in ready {
+            self.order(n, Order::Stop, reason.to_string(), out);
+        }
     }
 
     /// Declare the intent to promote `instance` (reported as promoting): the
@@ -502,6 +553,74 @@ impl NodeMachine {
         out.push(Action::Replan);
         out.push(Action::SendNow);
     }
+}
+
+/// For each of `instances`, the instances among them of the members before its primitive
+/// in its group (a group runs on one node: they start here first).
+pub fn start_first(placement: &Config, instances: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+    let primitive_of = |i: &str| i.split(':').next().unwrap_or(i).to_string();
+    instances
+        .iter()
+        .filter_map(|i| {
+            let p = primitive_of(i);
+            let g = placement.groups.iter().find(|g| g.members.contains(&p))?;
+            let before: Vec<&String> = g.members.iter().take_while(|m| **m != p).collect();
+            let local: BTreeSet<String> = instances
+                .iter()
+                .filter(|j| before.contains(&&primitive_of(j)))
+                .cloned()
+                .collect();
+            (!local.is_empty()).then(|| (i.clone(), local))
+        })
+        .collect()
+}
+
+/// For each of `instances` (a primitive, or `NAME:N` of a clone), the instances among
+/// them that must be stopped before it stops: the members after its primitive in its
+/// group, and the resources a symmetrical order starts (or promotes) after it (groups and
+/// clones stand for their primitives).
+pub fn stop_first(placement: &Config, instances: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+    fn primitives(placement: &Config, resource: &str, depth: usize) -> Vec<String> {
+        if depth > 4 {
+            return Vec::new();
+        }
+        if let Some(g) = placement.groups.iter().find(|g| g.name == resource) {
+            return g.members.clone();
+        }
+        if let Some(c) = placement.clones.iter().find(|c| c.name == resource) {
+            return primitives(placement, &c.child, depth + 1);
+        }
+        vec![resource.to_string()]
+    }
+    // primitive -> primitives that stop before it
+    let mut first: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for g in &placement.groups {
+        for (i, m) in g.members.iter().enumerate() {
+            first
+                .entry(m.clone())
+                .or_default()
+                .extend(g.members[i + 1..].iter().cloned());
+        }
+    }
+    for o in placement.orders.iter().filter(|o| o.symmetrical) {
+        let then = primitives(placement, &o.then, 0);
+        for f in primitives(placement, &o.first, 0) {
+            first.entry(f).or_default().extend(then.iter().cloned());
+        }
+    }
+    let primitive_of = |i: &str| i.split(':').next().unwrap_or(i).to_string();
+    instances
+        .iter()
+        .filter_map(|i| {
+            let before = first.get(&primitive_of(i))?;
+            let local: BTreeSet<String> = instances
+                .iter()
+                .filter(|j| *j != i && before.contains(&primitive_of(j)))
+                .cloned()
+                .collect();
+            (!local.is_empty()).then(|| (i.clone(), local))
+        })
+        .collect()
 }
 
 #[cfg(test)]

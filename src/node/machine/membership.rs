@@ -115,7 +115,7 @@ impl NodeMachine {
         // proves that ring works.
         self.ring_alive(packet.from, ring, now, out);
         if accepted {
-            let revived = self.book.heartbeat(packet.from, packet.incarnation);
+            let revived = self.book.heartbeat(packet.from, packet.incarnation, now);
             if revived && !changes.contains(&Change::Up(packet.from)) {
                 out.push(Action::Emit(Event::PeerUpAgain {
                     peer: self.name(packet.from),
@@ -145,8 +145,8 @@ impl NodeMachine {
 
     /// An authenticated report: a peer's word that it fenced this very incarnation
     /// ends the run; a current report goes to the scheduler.
-    pub(super) fn report(&mut self, report: Report, out: &mut Vec<Action>) {
-        let outcome = self.book.report(&report);
+    pub(super) fn report(&mut self, report: Report, now: Instant, out: &mut Vec<Action>) {
+        let outcome = self.book.report(&report, now);
         if outcome.stale {
             return;
         }

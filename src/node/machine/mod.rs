@@ -23,7 +23,7 @@ use super::config::NodeConfig;
 use super::events::Event;
 use super::fencing::FenceResult;
 use super::peers::PeerBook;
-use super::report::Report;
+use super::report::{FenceRecord, Report};
 use super::resources::What;
 use crate::cluster::challenge::{Nonce, SEED_LEN};
 use crate::cluster::membership::{Membership, Timers};
@@ -58,11 +58,21 @@ pub struct Settings {
     pub priorities: BTreeMap<String, u32>,
     /// This node's resource instances (a primitive, or `NAME:N` for clone instances).
     pub instances: Vec<String>,
+    /// Each instance -> the local instances that must be stopped before it stops (the
+    /// members after it in its group, what a symmetrical order starts after it).
+    pub stop_first: BTreeMap<String, BTreeSet<String>>,
+    /// Each instance -> the local instances of the members before it in its group, which
+    /// must be started before it starts.
+    pub start_first: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Settings {
     /// The settings of `cfg` for the run `incarnation`.
     pub fn of(cfg: &NodeConfig, incarnation: u64) -> Settings {
+        let instances: Vec<String> = super::operations::local_entries(cfg)
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         Settings {
             me: cfg.me,
             incarnation,
@@ -72,10 +82,9 @@ impl Settings {
             rings: cfg.rings(),
             fencing: cfg.settings(),
             priorities: cfg.priorities(),
-            instances: super::operations::local_entries(cfg)
-                .into_iter()
-                .map(|e| e.name)
-                .collect(),
+            stop_first: instances::stop_first(&cfg.placement, &instances),
+            start_first: instances::start_first(&cfg.placement, &instances),
+            instances,
         }
     }
 }
@@ -132,6 +141,9 @@ pub enum Input {
     Cleanup(Vec<(String, Vec<String>)>),
     /// Forget failures older than the failure-timeout of their primitive.
     ExpireFailures(BTreeMap<String, Duration>),
+    /// Stop every local instance (no quorum, or the node stopping); given again after
+    /// each change until all are stopped.
+    StopAll { reason: String },
 }
 
 /// What the machine asks its driver to do.
@@ -228,7 +240,7 @@ impl NodeMachine {
         let ids: Vec<NodeId> = s.names.keys().copied().collect();
         NodeMachine {
             membership: Membership::new(s.me, ids.clone(), s.timers, now, seed),
-            book: PeerBook::new(s.me, s.incarnation, ids.clone()),
+            book: PeerBook::new(s.me, s.incarnation, ids.clone(), now),
             fencing: Fencing::new(s.me, ids, s.priorities.clone(), s.fencing.clone()),
             wfa: WaitForAll::default(),
             view: None,
@@ -273,7 +285,7 @@ impl NodeMachine {
                 self.ask(&mut out);
             }
             Input::Report(report) => {
-                self.report(report, &mut out);
+                self.report(report, now, &mut out);
                 self.ask(&mut out);
             }
             Input::TieBreakers { answers, pending } => {
@@ -302,6 +314,7 @@ impl NodeMachine {
             Input::Maintenance(on) => self.maintenance(on, &mut out),
             Input::Cleanup(primitives) => self.cleanup(primitives, &mut out),
             Input::ExpireFailures(timeouts) => self.expire_failures(&timeouts, now, &mut out),
+            Input::StopAll { reason } => self.stop_all(&reason, &mut out),
         }
         out
     }
@@ -363,7 +376,8 @@ impl NodeMachine {
         }
         let (event, detail) = match result {
             FenceResult::Fenced { how, detail } => {
-                self.book.fenced_by_us(node);
+                self.book
+                    .fenced_by_us(node, now.checked_sub(elapsed).unwrap_or(now));
                 let text = detail.clone();
                 (
                     Event::Fenced {
@@ -463,10 +477,10 @@ impl NodeMachine {
         }
     }
 
-    /// Fences to advertise in our report: nodes fenced and out of what we see now (a
-    /// member fenced after a failed stop leaves every peer's view at once).
-    pub fn advertised_fences(&self) -> Vec<(NodeId, u64)> {
-        self.book.advertised_fences(&self.book.view())
+    /// Fences to advertise in our report at `now`: nodes fenced and out of what we see
+    /// now (a member fenced after a failed stop leaves every peer's view at once).
+    pub fn advertised_fences(&self, now: Instant) -> Vec<FenceRecord> {
+        self.book.advertised_fences(&self.book.view(), now)
     }
 }
 

@@ -3,6 +3,7 @@
 use super::*;
 use std::time::{Duration, Instant};
 
+/// A report; each fence (node, incarnation) started just now.
 fn report(from: NodeId, inc: u64, seq: u64, running: &[&str], fenced: &[(NodeId, u64)]) -> Report {
     Report {
         cluster: 1,
@@ -17,14 +18,21 @@ fn report(from: NodeId, inc: u64, seq: u64, running: &[&str], fenced: &[(NodeId,
                 status: crate::node::report::RunStatus::Running,
             })
             .collect(),
-        fenced: fenced.to_vec(),
+        fenced: fenced
+            .iter()
+            .map(|&(node, incarnation)| FenceRecord {
+                node,
+                incarnation,
+                age_ms: Some(0),
+            })
+            .collect(),
         ..Report::default()
     }
 }
 
 fn up(book: &mut PeerBook, n: NodeId, inc: u64) {
     assert!(book.accepts(n, inc));
-    book.heartbeat(n, inc);
+    book.heartbeat(n, inc, Instant::now());
     book.change(&Change::Up(n));
 }
 
@@ -34,12 +42,12 @@ fn set(ids: &[NodeId]) -> BTreeSet<NodeId> {
 
 #[test]
 fn first_view_waits_for_every_peer_reported_or_dead() {
-    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    let mut book = PeerBook::new(1, 100, [1, 2, 3], Instant::now());
     assert!(!book.settled());
     up(&mut book, 2, 200);
     assert!(!book.settled(), "2 heard but not reported, 3 unknown");
     assert_eq!(book.awaiting_report(), vec![2]);
-    let out = book.report(&report(2, 200, 1, &["db"], &[]));
+    let out = book.report(&report(2, 200, 1, &["db"], &[]), Instant::now());
     assert!(out.first_since_up && !out.stale);
     assert_eq!(out.newly_running, vec!["db".to_string()]);
     assert!(!book.settled(), "3 is neither reported nor dead");
@@ -51,66 +59,91 @@ fn first_view_waits_for_every_peer_reported_or_dead() {
     up(&mut book, 3, 300);
     assert!(book.settled());
     assert_eq!(book.view(), set(&[1, 2]));
-    book.report(&report(3, 300, 1, &[], &[]));
+    book.report(&report(3, 300, 1, &[], &[]), Instant::now());
     assert_eq!(book.view(), set(&[1, 2, 3]));
 }
 
 #[test]
 fn reports_from_other_incarnations_or_replayed_are_stale() {
-    let mut book = PeerBook::new(1, 100, [1, 2]);
+    let mut book = PeerBook::new(1, 100, [1, 2], Instant::now());
     assert!(
-        book.report(&report(2, 200, 1, &[], &[])).stale,
+        book.report(&report(2, 200, 1, &[], &[]), Instant::now())
+            .stale,
         "not alive yet"
     );
     up(&mut book, 2, 200);
     assert!(
-        book.report(&report(2, 199, 5, &[], &[])).stale,
+        book.report(&report(2, 199, 5, &[], &[]), Instant::now())
+            .stale,
         "old incarnation"
     );
-    assert!(!book.report(&report(2, 200, 5, &["a"], &[])).stale);
-    assert!(book.report(&report(2, 200, 5, &[], &[])).stale, "replay");
-    assert!(book.report(&report(2, 200, 4, &[], &[])).stale, "reordered");
     assert!(
-        book.report(&report(9, 1, 1, &[], &[])).stale,
+        !book
+            .report(&report(2, 200, 5, &["a"], &[]), Instant::now())
+            .stale
+    );
+    assert!(
+        book.report(&report(2, 200, 5, &[], &[]), Instant::now())
+            .stale,
+        "replay"
+    );
+    assert!(
+        book.report(&report(2, 200, 4, &[], &[]), Instant::now())
+            .stale,
+        "reordered"
+    );
+    assert!(
+        book.report(&report(9, 1, 1, &[], &[]), Instant::now())
+            .stale,
         "unknown node"
     );
     // a restart voids what it ran
-    book.heartbeat(2, 201);
+    book.heartbeat(2, 201, Instant::now());
     assert!(book.running_elsewhere("a", &set(&[1, 2])).is_none());
     assert_eq!(book.view(), set(&[1]));
 }
 
 #[test]
 fn fenced_incarnation_is_refused_and_advertised_until_it_restarts() {
-    let mut book = PeerBook::new(2, 200, [1, 2, 3]);
+    let mut book = PeerBook::new(2, 200, [1, 2, 3], Instant::now());
     up(&mut book, 1, 100);
-    book.report(&report(1, 100, 1, &["db"], &[]));
+    book.report(&report(1, 100, 1, &["db"], &[]), Instant::now());
     book.change(&Change::Dead(1));
-    book.fenced_by_us(1);
+    book.fenced_by_us(1, Instant::now());
     assert!(!book.accepts(1, 100), "the fenced incarnation stays out");
     assert!(book.accepts(1, 101));
     let view = set(&[2, 3]);
-    assert_eq!(book.advertised_fences(&view), vec![(1, 100)]);
+    let now = Instant::now();
+    let advertised = book.advertised_fences(&view, now);
+    assert_eq!(
+        advertised
+            .iter()
+            .map(|f| (f.node, f.incarnation, f.age_ms.is_some()))
+            .collect::<Vec<_>>(),
+        vec![(1, 100, true)]
+    );
     assert!(
         book.due_fences(&view).is_empty(),
         "we told the machine ourselves"
     );
     // it restarts and rejoins: no longer advertised
     up(&mut book, 1, 150);
-    book.report(&report(1, 150, 1, &[], &[]));
-    assert!(book.advertised_fences(&book.view()).is_empty());
+    book.report(&report(1, 150, 1, &[], &[]), Instant::now());
+    assert!(book
+        .advertised_fences(&book.view(), Instant::now())
+        .is_empty());
 }
 
 #[test]
 fn fences_learned_from_reports_are_applied_once_when_the_node_is_out() {
-    let mut book = PeerBook::new(3, 300, [1, 2, 3]);
+    let mut book = PeerBook::new(3, 300, [1, 2, 3], Instant::now());
     up(&mut book, 1, 100);
     up(&mut book, 2, 200);
-    book.report(&report(1, 100, 1, &[], &[]));
-    book.report(&report(2, 200, 1, &[], &[]));
+    book.report(&report(1, 100, 1, &[], &[]), Instant::now());
+    book.report(&report(2, 200, 1, &[], &[]), Instant::now());
     // node 2 says it fenced node 1 while we still hear it (a member fenced after a
     // failed stop): it is out of our view at once
-    book.report(&report(2, 200, 2, &[], &[(1, 100)]));
+    book.report(&report(2, 200, 2, &[], &[(1, 100)]), Instant::now());
     let view = book.view();
     assert_eq!(view, set(&[2, 3]));
     assert_eq!(book.due_fences(&view), vec![1]);
@@ -120,24 +153,31 @@ fn fences_learned_from_reports_are_applied_once_when_the_node_is_out() {
     assert!(!book.accepts(1, 100));
     // a fence of an incarnation older than one we heard is stale
     up(&mut book, 1, 120);
-    book.report(&report(2, 200, 3, &[], &[(1, 110)]));
+    book.report(&report(2, 200, 3, &[], &[(1, 110)]), Instant::now());
     assert!(book.accepts(1, 120));
 }
 
 #[test]
 fn a_node_learns_it_was_fenced_only_for_its_own_incarnation() {
-    let mut book = PeerBook::new(1, 100, [1, 2]);
+    let mut book = PeerBook::new(1, 100, [1, 2], Instant::now());
     up(&mut book, 2, 200);
-    assert!(!book.report(&report(2, 200, 1, &[], &[(1, 99)])).fenced_me);
-    assert!(book.report(&report(2, 200, 2, &[], &[(1, 100)])).fenced_me);
+    assert!(
+        !book
+            .report(&report(2, 200, 1, &[], &[(1, 99)]), Instant::now())
+            .fenced_me
+    );
+    assert!(
+        book.report(&report(2, 200, 2, &[], &[(1, 100)]), Instant::now())
+            .fenced_me
+    );
 }
 
 #[test]
 fn a_view_is_agreed_when_every_member_announces_the_same() {
-    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    let mut book = PeerBook::new(1, 100, [1, 2, 3], Instant::now());
     for (n, inc) in [(2, 200), (3, 300)] {
         up(&mut book, n, inc);
-        book.report(&report(n, inc, 1, &[], &[]));
+        book.report(&report(n, inc, 1, &[], &[]), Instant::now());
     }
     let all = set(&[1, 2, 3]);
     assert_eq!(book.disagreeing(&all).len(), 2, "nothing announced yet");
@@ -153,7 +193,7 @@ fn a_view_is_agreed_when_every_member_announces_the_same() {
     book.announced(3, &[1, 3], t);
     assert!(book.disagreeing(&view).is_empty());
     // a restart forgets the announcement
-    book.heartbeat(3, 301);
+    book.heartbeat(3, 301, Instant::now());
     assert_eq!(book.disagreeing(&set(&[1, 3])), vec![(3, BTreeSet::new())]);
     // alone: trivially agreed
     assert!(book.disagreeing(&set(&[1])).is_empty());
@@ -162,11 +202,11 @@ fn a_view_is_agreed_when_every_member_announces_the_same() {
 /// A book of node 1 in a 3-node cluster whose peers 2 and 3 are up, reported and
 /// announce the full view; we began to report at `t`.
 fn three_agreed(t: Instant) -> PeerBook {
-    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    let mut book = PeerBook::new(1, 100, [1, 2, 3], Instant::now());
     book.reporting(t);
     for (n, inc) in [(2, 200), (3, 300)] {
         up(&mut book, n, inc);
-        book.report(&report(n, inc, 1, &[], &[]));
+        book.report(&report(n, inc, 1, &[], &[]), Instant::now());
         book.announced(n, &[1, 2, 3], t);
     }
     book
@@ -203,7 +243,11 @@ fn a_peer_that_leaves_us_out_longer_than_deadtime_is_out_of_the_view() {
     book.announced(2, &[1, 2], t + ms(2010));
     assert!(book.disagreeing(&view).is_empty());
     // still heard, still reporting: stays out while it leaves us out
-    assert!(!book.report(&report(3, 300, 2, &[], &[])).stale);
+    assert!(
+        !book
+            .report(&report(3, 300, 2, &[], &[]), Instant::now())
+            .stale
+    );
     assert!(!book.announced(3, &[3], t + ms(2200)));
     assert_eq!(book.view(), set(&[1, 2]));
     // it hears us again: back in the view
@@ -225,22 +269,22 @@ fn only_an_unbroken_exclusion_counts() {
     // dead and back (or restarted): what it announced before is forgotten
     book.change(&Change::Dead(3));
     up(&mut book, 3, 300);
-    book.report(&report(3, 300, 2, &[], &[]));
+    book.report(&report(3, 300, 2, &[], &[]), Instant::now());
     assert_eq!(book.view(), set(&[1, 2, 3]));
     book.announced(3, &[3], t + ms(4000));
-    book.heartbeat(3, 301);
-    book.report(&report(3, 301, 1, &[], &[]));
+    book.heartbeat(3, 301, Instant::now());
+    book.report(&report(3, 301, 1, &[], &[]), Instant::now());
     assert!(book.one_sided(t + ms(5500), DEADTIME).is_empty());
 }
 
 #[test]
 fn a_joining_peer_is_not_counted_out_before_it_could_hear_us() {
     let t = Instant::now();
-    let mut book = PeerBook::new(1, 100, [1, 2]);
+    let mut book = PeerBook::new(1, 100, [1, 2], Instant::now());
     // node 2 is up and reports long before we send our first report (our probes run):
     // it cannot list us yet, and that does not count
     up(&mut book, 2, 200);
-    book.report(&report(2, 200, 1, &[], &[]));
+    book.report(&report(2, 200, 1, &[], &[]), Instant::now());
     for k in 0..20 {
         book.announced(2, &[2], t + ms(200 * k));
         assert!(book.one_sided(t + ms(200 * k), DEADTIME).is_empty());
@@ -253,9 +297,9 @@ fn a_joining_peer_is_not_counted_out_before_it_could_hear_us() {
     assert!(book.one_sided(t + ms(9000), DEADTIME).is_empty());
     assert_eq!(book.view(), set(&[1, 2]));
     // a peer that does not hear us at all is out a deadtime after our first report
-    let mut book = PeerBook::new(1, 100, [1, 2]);
+    let mut book = PeerBook::new(1, 100, [1, 2], Instant::now());
     up(&mut book, 2, 200);
-    book.report(&report(2, 200, 1, &[], &[]));
+    book.report(&report(2, 200, 1, &[], &[]), Instant::now());
     book.announced(2, &[2], t);
     book.reporting(t + ms(3000));
     assert!(book.one_sided(t + ms(3900), DEADTIME).is_empty());
@@ -265,33 +309,36 @@ fn a_joining_peer_is_not_counted_out_before_it_could_hear_us() {
 
 #[test]
 fn a_node_fenced_while_heard_and_booted_again_within_deadtime_is_alive_again() {
-    let mut book = PeerBook::new(2, 200, [1, 2, 3]);
+    let mut book = PeerBook::new(2, 200, [1, 2, 3], Instant::now());
     up(&mut book, 1, 100);
-    book.report(&report(1, 100, 1, &["db"], &[]));
+    book.report(&report(1, 100, 1, &["db"], &[]), Instant::now());
     // fenced while still heard (one-sided): out at once, its incarnation refused
-    book.fenced_by_us(1);
+    book.fenced_by_us(1, Instant::now());
     assert_eq!(book.view(), set(&[2]));
     assert!(!book.accepts(1, 100));
     // powered on again before the membership ever found it silent: no Up comes
     assert!(book.accepts(1, 150));
-    assert!(book.heartbeat(1, 150), "alive again");
-    assert!(book.report(&report(1, 150, 1, &[], &[])).first_since_up);
+    assert!(book.heartbeat(1, 150, Instant::now()), "alive again");
+    assert!(
+        book.report(&report(1, 150, 1, &[], &[]), Instant::now())
+            .first_since_up
+    );
     assert_eq!(book.view(), set(&[1, 2]));
     // an ordinary restart of a live peer is not a revival
-    assert!(!book.heartbeat(1, 160));
-    assert!(!book.heartbeat(1, 160));
+    assert!(!book.heartbeat(1, 160, Instant::now()));
+    assert!(!book.heartbeat(1, 160, Instant::now()));
     // nor is the first heartbeat ever heard
-    assert!(!book.heartbeat(3, 300));
+    assert!(!book.heartbeat(3, 300, Instant::now()));
 }
 
 /// Node `me`'s book in a 3-node cluster (1, 2, 3), every peer up, reported and
 /// announcing the full view at `t`; we report from `t`.
 fn three_agreed_as(me: NodeId, t: Instant) -> PeerBook {
-    let mut book = PeerBook::new(me, me as u64 * 100, [1, 2, 3]);
+    let mut book = PeerBook::new(me, me as u64 * 100, [1, 2, 3], Instant::now());
     book.reporting(t);
     for n in [1, 2, 3].into_iter().filter(|n| *n != me) {
         up(&mut book, n, n as u64 * 100);
-        book.report(&report(n, n as u64 * 100, 1, &[], &[]));
+        book.report(&report(n, n as u64 * 100, 1, &[], &[]), Instant::now());
         book.announced(n, &[1, 2, 3], t);
     }
     book
@@ -369,11 +416,11 @@ fn the_largest_fully_connected_set_wins_over_the_lowest_ids() {
     // 5 nodes; we are 5; node 1 is cut from 2 and from 3: [2 3 4 5] (4) beats any set
     // with node 1 ([1 4 5], 3)
     let t = Instant::now();
-    let mut book = PeerBook::new(5, 500, [1, 2, 3, 4, 5]);
+    let mut book = PeerBook::new(5, 500, [1, 2, 3, 4, 5], Instant::now());
     book.reporting(t);
     for n in 1..=4 {
         up(&mut book, n, n as u64 * 100);
-        book.report(&report(n, n as u64 * 100, 1, &[], &[]));
+        book.report(&report(n, n as u64 * 100, 1, &[], &[]), Instant::now());
     }
     book.announced(1, &[1, 4, 5], t);
     book.announced(2, &[2, 3, 4, 5], t);
@@ -405,10 +452,10 @@ fn a_joining_peer_not_listed_yet_is_never_left_out() {
     // node 3 comes up: it announces itself alone while its probes run, node 2 lists it
     // only once it reported; it enters our view with its report too
     let t = Instant::now();
-    let mut book = PeerBook::new(1, 100, [1, 2, 3]);
+    let mut book = PeerBook::new(1, 100, [1, 2, 3], Instant::now());
     book.reporting(t);
     up(&mut book, 2, 200);
-    book.report(&report(2, 200, 1, &[], &[]));
+    book.report(&report(2, 200, 1, &[], &[]), Instant::now());
     book.announced(2, &[1, 2], t);
     book.change(&Change::Dead(3));
     up(&mut book, 3, 300);
@@ -421,7 +468,7 @@ fn a_joining_peer_not_listed_yet_is_never_left_out() {
             "not taken in yet"
         );
     }
-    book.report(&report(3, 300, 1, &[], &[]));
+    book.report(&report(3, 300, 1, &[], &[]), Instant::now());
     // a keepalive or two until node 2 lists it and it lists node 2
     book.announced(2, &[1, 2], t + ms(4000));
     book.announced(3, &[1, 3], t + ms(4000));
@@ -485,4 +532,86 @@ fn a_peer_that_leaves_us_out_loses_its_pair_whatever_its_id() {
     assert_eq!(book.one_sided(t + ms(2150), DEADTIME), vec![1]);
     assert!(book.partial_links(t + ms(2150), DEADTIME).is_empty());
     assert_eq!(book.view(), set(&[2, 3]));
+}
+
+/// A report at `now` carrying one fence of `node` (`inc`) that started `age` ms before
+/// (None: a version 3 report, no age).
+fn fence_report(
+    from: NodeId,
+    inc: u64,
+    seq: u64,
+    node: NodeId,
+    fenced: u64,
+    age: Option<u64>,
+) -> Report {
+    let mut r = report(from, inc, seq, &[], &[]);
+    r.fenced = vec![FenceRecord {
+        node,
+        incarnation: fenced,
+        age_ms: age,
+    }];
+    r
+}
+
+#[test]
+fn an_older_fence_does_not_confirm_a_node_never_heard() {
+    let t = Instant::now() + Duration::from_secs(60);
+    let ms = |n: u64| t + Duration::from_millis(n);
+    let mut book = PeerBook::new(2, 200, [1, 2, 3], t);
+    up(&mut book, 1, 100);
+    // node 1 fenced node 3 (incarnation 290) 9 s before we started
+    book.report(&fence_report(1, 100, 1, 3, 290, Some(9000)), ms(10));
+    book.report(&report(1, 100, 2, &[], &[]), ms(20));
+    book.change(&Change::Dead(3));
+    let view = set(&[1, 2]);
+    assert!(
+        book.due_fences(&view).is_empty(),
+        "a fence of an earlier run"
+    );
+    // the same without an age (version 3): nothing
+    book.report(&fence_report(1, 100, 3, 3, 300, None), ms(2100));
+    assert!(book.due_fences(&view).is_empty(), "no age, no confirmation");
+    // a fence started after we started: confirmed, once
+    book.report(&fence_report(1, 100, 4, 3, 300, Some(50)), ms(2200));
+    assert_eq!(book.due_fences(&view), vec![3]);
+    assert!(book.due_fences(&view).is_empty());
+}
+
+#[test]
+fn a_fence_of_an_earlier_incarnation_does_not_confirm_the_one_lost() {
+    let t = Instant::now() + Duration::from_secs(60);
+    let ms = |n: u64| t + Duration::from_millis(n);
+    let mut book = PeerBook::new(2, 200, [1, 2, 3], t);
+    up(&mut book, 1, 100);
+    // learned before node 3's current incarnation was heard
+    book.report(&fence_report(1, 100, 1, 3, 290, Some(5000)), ms(10));
+    assert!(book.accepts(3, 300));
+    book.heartbeat(3, 300, ms(1000));
+    book.change(&Change::Up(3));
+    book.change(&Change::Dead(3));
+    let view = set(&[1, 2]);
+    assert!(book.due_fences(&view).is_empty(), "290 is not 300");
+    // a fence started before we last heard 300, of an unknown incarnation: nothing
+    book.report(&fence_report(1, 100, 2, 3, 0, Some(1500)), ms(2000));
+    assert!(
+        book.due_fences(&view).is_empty(),
+        "started before we last heard it"
+    );
+    // the incarnation lost: confirmed
+    book.report(&fence_report(1, 100, 3, 3, 300, Some(1500)), ms(2100));
+    assert_eq!(book.due_fences(&view), vec![3]);
+}
+
+#[test]
+fn a_fence_started_after_the_node_was_last_heard_confirms_it() {
+    let t = Instant::now() + Duration::from_secs(60);
+    let ms = |n: u64| t + Duration::from_millis(n);
+    let mut book = PeerBook::new(2, 200, [1, 2, 3], t);
+    up(&mut book, 1, 100);
+    book.heartbeat(3, 300, ms(1000));
+    book.change(&Change::Up(3));
+    book.change(&Change::Dead(3));
+    // fenced by a node that never heard it (incarnation 0), started after ms(1000)
+    book.report(&fence_report(1, 100, 1, 3, 0, Some(500)), ms(2000));
+    assert_eq!(book.due_fences(&set(&[1, 2])), vec![3]);
 }

@@ -20,7 +20,18 @@ fn report() -> Report {
             running("web-ip", Role::Started, RunStatus::StopFailed),
             running("state", Role::Started, RunStatus::Promoting),
         ],
-        fenced: vec![(1, 1_700_000_000_000_000), (3, 0)],
+        fenced: vec![
+            FenceRecord {
+                node: 1,
+                incarnation: 1_700_000_000_000_000,
+                age_ms: Some(2500),
+            },
+            FenceRecord {
+                node: 3,
+                incarnation: 0,
+                age_ms: None,
+            },
+        ],
         failcounts: vec![Failcount {
             resource: "web-ip".into(),
             count: 3,
@@ -69,11 +80,45 @@ fn version_one_is_refused_and_unknown_codes_are_errors() {
 }
 
 #[test]
+fn version_three_is_read_with_fences_of_no_age() {
+    // A version 3 report: no resources, one fence (node 4, incarnation 77) without an
+    // age, then empty failcounts, admin records, grants and attributes.
+    let mut body = Vec::from(&MAGIC[..]);
+    body.extend_from_slice(&[3, 0]);
+    body.extend_from_slice(&7u32.to_be_bytes());
+    body.extend_from_slice(&2u32.to_be_bytes());
+    body.extend_from_slice(&5u64.to_be_bytes());
+    body.extend_from_slice(&1u64.to_be_bytes());
+    body.extend_from_slice(&0u16.to_be_bytes());
+    body.extend_from_slice(&1u16.to_be_bytes());
+    body.extend_from_slice(&4u32.to_be_bytes());
+    body.extend_from_slice(&77u64.to_be_bytes());
+    for _ in 0..4 {
+        body.extend_from_slice(&0u16.to_be_bytes());
+    }
+    let mut m = mac(KEY);
+    m.update(&body);
+    body.extend_from_slice(&m.finalize().into_bytes());
+    let r = decode(&body, KEY, 7).expect("a version 3 report");
+    assert_eq!(
+        r.fenced,
+        vec![FenceRecord {
+            node: 4,
+            incarnation: 77,
+            age_ms: None
+        }]
+    );
+    body[4] = 5;
+    assert_eq!(decode(&body, KEY, 7), Err(ReportError::Version(5)));
+}
+
+#[test]
 fn content_comparison_ignores_sequence_and_ages() {
     let a = report();
     let mut b = report();
     b.seq += 5;
     b.failcounts[0].age_ms += 900;
+    b.fenced[0].age_ms = Some(9000);
     assert!(a.same_content(&b));
     b.failcounts[0].count += 1;
     assert!(!a.same_content(&b));

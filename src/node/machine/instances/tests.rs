@@ -68,3 +68,61 @@ fn failures_count_up_to_the_threshold_and_a_fatal_start_counts_infinity() {
     assert!(event.is_some());
     assert_eq!(i.failcounts()["web"].0, FAILCOUNT_INFINITY);
 }
+
+#[test]
+fn what_stops_first_follows_groups_and_symmetrical_orders() {
+    let placement = Config::from_toml_str(
+        r#"
+[[primitive]]
+name = "fs"
+agent = "ocf:heartbeat:Dummy"
+
+[[primitive]]
+name = "vip"
+agent = "ocf:heartbeat:Dummy"
+
+[[primitive]]
+name = "web"
+agent = "ocf:heartbeat:Dummy"
+
+[[primitive]]
+name = "ping"
+agent = "ocf:heartbeat:Dummy"
+
+[[primitive]]
+name = "mon"
+agent = "ocf:heartbeat:Dummy"
+
+[[group]]
+name = "ha"
+members = ["fs", "vip", "web"]
+
+[[clone]]
+name = "ping-clone"
+resource = "ping"
+
+[[order]]
+id = "ping-then-ha"
+first = "ping-clone"
+then = "ha"
+
+[[order]]
+id = "web-then-mon"
+first = "web"
+then = "mon"
+symmetrical = false
+"#,
+    )
+    .expect("config");
+    let local: Vec<String> = ["fs", "vip", "web", "ping:0", "mon"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let first = stop_first(&placement, &local);
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(first["fs"], set(&["vip", "web"]));
+    assert_eq!(first["vip"], set(&["web"]));
+    assert_eq!(first["ping:0"], set(&["fs", "vip", "web"]));
+    assert!(!first.contains_key("web"), "nothing after web stops first");
+    assert!(!first.contains_key("mon"));
+}
