@@ -141,11 +141,45 @@ struct Campaign {
     began: u64,
 }
 
-fn iptables(netns: &str, add: bool, rule: &[&str]) {
+fn iptables(netns: &str, add: bool, rule: &[String]) {
     let chain_op = if add { "-A" } else { "-D" };
-    let mut args = vec!["netns", "exec", netns, "iptables", chain_op];
-    args.extend_from_slice(rule);
-    let _ = Command::new("ip").args(&args).status();
+    let _ = Command::new("ip")
+        .args(["netns", "exec", netns, "iptables", chain_op])
+        .args(rule)
+        .status();
+}
+
+/// The firewall rules of a network fault on a node's cluster rings (added to inject it,
+/// deleted to heal it): a one-way link drops what comes from `from` on every ring; loss
+/// drops 30 % each way.
+fn filter_rules(kind: Kind, rings: usize) -> Vec<Vec<String>> {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let random = [
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        "0.3",
+    ];
+    match kind {
+        Kind::OneWay { from } => (0..rings)
+            .map(|r| {
+                let (ifc, src) = (format!("r{r}"), format!("10.77.{r}.{from}"));
+                words(&["INPUT", "-i", &ifc, "-s", &src, "-j", "DROP"])
+            })
+            .collect(),
+        Kind::Loss => [["INPUT", "-i"], ["OUTPUT", "-o"]]
+            .iter()
+            .map(|[chain, dir]| {
+                let mut rule = words(&[chain, dir, "r+"]);
+                rule.extend(words(&random));
+                rule.extend(words(&["-j", "DROP"]));
+                rule
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 impl Campaign {
@@ -266,33 +300,10 @@ impl Campaign {
         let netns = self.c().netns(node);
         match kind {
             Kind::LinkCut => self.c().cut(node, None),
-            Kind::OneWay { from } => {
-                for r in 0..self.c().setup.rings {
-                    let (ifc, src) = (format!("r{r}"), format!("10.77.{r}.{from}"));
-                    iptables(
-                        &netns,
-                        true,
-                        &["INPUT", "-i", &ifc, "-s", &src, "-j", "DROP"],
-                    );
+            Kind::OneWay { .. } | Kind::Loss => {
+                for rule in filter_rules(kind, self.c().setup.rings) {
+                    iptables(&netns, true, &rule);
                 }
-            }
-            Kind::Loss => {
-                let rule = [
-                    "-m",
-                    "statistic",
-                    "--mode",
-                    "random",
-                    "--probability",
-                    "0.3",
-                ];
-                let mut input = vec!["INPUT", "-i", "r+"];
-                input.extend_from_slice(&rule);
-                input.extend_from_slice(&["-j", "DROP"]);
-                iptables(&netns, true, &input);
-                let mut output = vec!["OUTPUT", "-o", "r+"];
-                output.extend_from_slice(&rule);
-                output.extend_from_slice(&["-j", "DROP"]);
-                iptables(&netns, true, &output);
             }
             Kind::Kill => self.c_mut().signal(node, libc::SIGKILL),
             Kind::Freeze => self.c_mut().signal(node, libc::SIGSTOP),
@@ -321,33 +332,10 @@ impl Campaign {
         let netns = self.c().netns(node);
         match kind {
             Kind::LinkCut => self.c().heal(node, None),
-            Kind::OneWay { from } => {
-                for r in 0..self.c().setup.rings {
-                    let (ifc, src) = (format!("r{r}"), format!("10.77.{r}.{from}"));
-                    iptables(
-                        &netns,
-                        false,
-                        &["INPUT", "-i", &ifc, "-s", &src, "-j", "DROP"],
-                    );
+            Kind::OneWay { .. } | Kind::Loss => {
+                for rule in filter_rules(kind, self.c().setup.rings) {
+                    iptables(&netns, false, &rule);
                 }
-            }
-            Kind::Loss => {
-                let rule = [
-                    "-m",
-                    "statistic",
-                    "--mode",
-                    "random",
-                    "--probability",
-                    "0.3",
-                ];
-                let mut input = vec!["INPUT", "-i", "r+"];
-                input.extend_from_slice(&rule);
-                input.extend_from_slice(&["-j", "DROP"]);
-                iptables(&netns, false, &input);
-                let mut output = vec!["OUTPUT", "-o", "r+"];
-                output.extend_from_slice(&rule);
-                output.extend_from_slice(&["-j", "DROP"]);
-                iptables(&netns, false, &output);
             }
             Kind::Freeze => self.c_mut().signal(node, libc::SIGCONT),
             Kind::BmcDown => self.c().bmc_resume(node),
