@@ -1,4 +1,5 @@
-//! The service manager's notification protocol (sd_notify(3)), for `Type=notify` units.
+//! The service manager's protocols: notifications (sd_notify(3)) for `Type=notify` units,
+//! and the journal's native protocol (structured entries, systemd.journal-fields(7)).
 //!
 //! A daemon started by systemd with `NOTIFY_SOCKET` set tells it when it is ready
 //! (`READY=1`), what it is doing (`STATUS=...`), that it is alive (`WATCHDOG=1`, when the unit
@@ -83,6 +84,56 @@ pub fn notify_to(socket: &str, states: &[State]) -> Result<(), NotifyError> {
     })
 }
 
+/// The journal's socket, when this process was started by systemd with its output going to
+/// the journal (`JOURNAL_STREAM` set) and the socket exists; `PALISADE_JOURNAL_SOCKET` names
+/// another socket (tests).
+pub fn journal_socket() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("PALISADE_JOURNAL_SOCKET") {
+        return Some(path.into());
+    }
+    std::env::var_os("JOURNAL_STREAM")?;
+    let path = std::path::PathBuf::from("/run/systemd/journal/socket");
+    path.exists().then_some(path)
+}
+
+/// Whether `name` is a valid journal field name: A-Z, 0-9 and `_`, not starting with `_`
+/// (those are the journal's own) or a digit, at most 64 bytes.
+pub fn valid_field(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// One journal entry in the native protocol: `NAME=value` lines; a value holding a newline
+/// is written as `NAME`, newline, its length (64-bit little endian), the bytes, newline.
+/// Fields with invalid names are left out.
+pub fn journal_entry(fields: &[(String, String)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in fields.iter().filter(|(n, _)| valid_field(n)) {
+        out.extend_from_slice(name.as_bytes());
+        if value.contains('\n') {
+            out.push(b'\n');
+            out.extend_from_slice(&(value.len() as u64).to_le_bytes());
+        } else {
+            out.push(b'=');
+        }
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Send one entry to the journal socket `socket`.
+pub fn journal_send(socket: &std::path::Path, fields: &[(String, String)]) -> std::io::Result<()> {
+    let sock = UnixDatagram::unbound()?;
+    sock.send_to(&journal_entry(fields), socket)?;
+    Ok(())
+}
+
 /// How often to send [`State::Watchdog`]: half of `WATCHDOG_USEC` (as sd_watchdog_enabled(3)
 /// advises), when it is set for this process (`WATCHDOG_PID` absent or ours).
 pub fn watchdog_interval() -> Option<Duration> {
@@ -147,6 +198,22 @@ mod tests {
             notify_to("/nonexistent/palisade/notify.sock", &[State::Ready]),
             Err(NotifyError::Send { .. })
         ));
+    }
+
+    #[test]
+    fn journal_entries_use_the_native_protocol() {
+        let fields = vec![
+            ("MESSAGE".to_string(), "node1 dead".to_string()),
+            ("PALISADE_DETAIL".to_string(), "two\nlines".to_string()),
+            ("_PID".to_string(), "1".to_string()),
+            ("lower".to_string(), "x".to_string()),
+        ];
+        let mut want = b"MESSAGE=node1 dead\nPALISADE_DETAIL\n".to_vec();
+        want.extend_from_slice(&9u64.to_le_bytes());
+        want.extend_from_slice(b"two\nlines\n");
+        assert_eq!(journal_entry(&fields), want);
+        assert!(valid_field("PALISADE_KIND"));
+        assert!(!valid_field("9X") && !valid_field("") && !valid_field("A-B"));
     }
 
     #[test]

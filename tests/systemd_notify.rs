@@ -2,6 +2,8 @@
 //! say `READY=1` once they serve, pet `WATCHDOG=1` from their main loop when
 //! `WATCHDOG_USEC` is set for them, and say `STOPPING=1` on SIGTERM. The test plays
 //! systemd: it binds the datagram socket named by `NOTIFY_SOCKET` and reads what arrives.
+//! The node also writes its events to the journal as structured entries (the test's socket
+//! stands in for /run/systemd/journal/socket through `PALISADE_JOURNAL_SOCKET`).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -52,7 +54,9 @@ fn has(messages: &[String], line: &str) -> bool {
 
 fn start(args: &[&str], config: &Path, notify: &Path, log: &Path) -> Child {
     let out = std::fs::File::create(log).expect("log");
+    let journal = notify.with_file_name("journal.sock");
     Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .env("PALISADE_JOURNAL_SOCKET", &journal)
         .args(args)
         .arg(config)
         .env("NOTIFY_SOCKET", notify)
@@ -76,6 +80,7 @@ fn ready_pet_and_stop(tag: &str, args: &[&str], config_text: impl Fn(&Path) -> S
     let dir = Dir::new(tag);
     let notify = dir.0.join("notify.sock");
     let sock = UnixDatagram::bind(&notify).expect("bind the notify socket");
+    let journal = UnixDatagram::bind(dir.0.join("journal.sock")).expect("bind the journal socket");
     let config = dir.0.join("config.toml");
     std::fs::write(&config, config_text(&dir.0)).expect("config");
     let log = dir.0.join("log");
@@ -105,6 +110,19 @@ fn ready_pet_and_stop(tag: &str, args: &[&str], config_text: impl Fn(&Path) -> S
     assert_eq!(sigterm(&mut child), Some(0), "{}", log_text());
     let last = read_until(&sock, Duration::from_millis(500), "STOPPING=1");
     assert!(has(&last, "STOPPING=1"), "no STOPPING=1: {last:?}");
+    if tag == "node" {
+        // Structured entries: one per event, with the event's fields.
+        let entries = read_until(&journal, Duration::from_secs(2), "never");
+        assert!(
+            entries
+                .iter()
+                .any(|e| has(&[e.clone()], "SYSLOG_IDENTIFIER=palisade-node")
+                    && has(&[e.clone()], "PALISADE_NODE=solo")
+                    && e.lines().any(|l| l.starts_with("PALISADE_KIND="))
+                    && e.lines().any(|l| l.starts_with("MESSAGE=solo "))),
+            "no structured journal entry: {entries:?}"
+        );
+    }
 }
 
 #[test]

@@ -14,6 +14,11 @@
 //! appended to FILE as one JSON object per line: `at` (unix milliseconds, the line's
 //! time), `node`, `class` (the third column), `kind` and the event's fields
 //! ([`super::events`]).
+//!
+//! Started by systemd with its output going to the journal, the node writes each event as a
+//! structured journal entry instead of a stdout line: `MESSAGE` (the line's text), `PRIORITY`,
+//! `SYSLOG_IDENTIFIER=palisade-node`, and `PALISADE_NODE`, `PALISADE_CLASS`, `PALISADE_KIND`
+//! and one `PALISADE_<FIELD>` per field of its JSON record (`journalctl PALISADE_KIND=fenced`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,6 +78,39 @@ pub struct Timeline {
     node: String,
     file: Option<PathBuf>,
     events: Option<PathBuf>,
+    /// The journal's socket, when the node runs under systemd with its output in the journal.
+    journal: Option<PathBuf>,
+}
+
+/// The journal fields of `event` of `node` (pure, for tests).
+pub fn journal_fields(node: &str, event: &Event) -> Vec<(String, String)> {
+    let class = event.class();
+    let priority = match class {
+        Class::Warn => "4",
+        Class::Fence | Class::Detect => "5",
+        _ => "6",
+    };
+    let mut fields = vec![
+        ("MESSAGE".to_string(), line(node, class, &event.text())),
+        ("PRIORITY".to_string(), priority.to_string()),
+        ("SYSLOG_IDENTIFIER".to_string(), "palisade-node".to_string()),
+        ("PALISADE_NODE".to_string(), node.to_string()),
+        (
+            "PALISADE_CLASS".to_string(),
+            class.word().trim().to_string(),
+        ),
+    ];
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(event) {
+        for (key, value) in map {
+            let name = format!("PALISADE_{}", key.to_ascii_uppercase());
+            let value = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            fields.push((name, value));
+        }
+    }
+    fields
 }
 
 fn append(path: &Path, what: &str, text: &str) {
@@ -97,6 +135,7 @@ impl Timeline {
             node: node.to_string(),
             file,
             events,
+            journal: crate::systemd::journal_socket(),
         }
     }
 
@@ -108,10 +147,15 @@ impl Timeline {
             stamp(at),
             line(&self.node, event.class(), &event.text())
         );
-        let mut out = std::io::stdout().lock();
-        // A closed stdout must not stop the node.
-        let _ = out.write_all(full.as_bytes());
-        let _ = out.flush();
+        let journaled = self.journal.as_deref().is_some_and(|socket| {
+            crate::systemd::journal_send(socket, &journal_fields(&self.node, event)).is_ok()
+        });
+        if !journaled {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout must not stop the node.
+            let _ = out.write_all(full.as_bytes());
+            let _ = out.flush();
+        }
         if let Some(path) = &self.file {
             append(path, "timeline", &full);
         }
