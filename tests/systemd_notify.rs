@@ -114,12 +114,13 @@ fn ready_pet_and_stop(tag: &str, args: &[&str], config_text: impl Fn(&Path) -> S
         // Structured entries: one per event, with the event's fields.
         let entries = read_until(&journal, Duration::from_secs(2), "never");
         assert!(
-            entries
-                .iter()
-                .any(|e| has(&[e.clone()], "SYSLOG_IDENTIFIER=palisade-node")
-                    && has(&[e.clone()], "PALISADE_NODE=solo")
-                    && e.lines().any(|l| l.starts_with("PALISADE_KIND="))
-                    && e.lines().any(|l| l.starts_with("MESSAGE=solo "))),
+            entries.iter().any(|e| {
+                let lines: Vec<&str> = e.lines().collect();
+                lines.contains(&"SYSLOG_IDENTIFIER=palisade-node")
+                    && lines.contains(&"PALISADE_NODE=solo")
+                    && lines.iter().any(|l| l.starts_with("PALISADE_KIND="))
+                    && lines.iter().any(|l| l.starts_with("MESSAGE=solo "))
+            }),
             "no structured journal entry: {entries:?}"
         );
     }
