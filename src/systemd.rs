@@ -75,6 +75,7 @@ pub fn notify_to(socket: &str, states: &[State]) -> Result<(), NotifyError> {
     let message: Vec<String> = states.iter().map(State::line).collect();
     let send = || -> std::io::Result<()> {
         let sock = UnixDatagram::unbound()?;
+        sock.set_nonblocking(true)?;
         sock.send_to_addr(message.join("\n").as_bytes(), &addr)?;
         Ok(())
     };
@@ -127,11 +128,75 @@ pub fn journal_entry(fields: &[(String, String)]) -> Vec<u8> {
     out
 }
 
-/// Send one entry to the journal socket `socket`.
+/// Send one entry to the journal socket `socket`; never waits (a journal that is behind
+/// loses the entry rather than stalling a daemon that fences).
 pub fn journal_send(socket: &std::path::Path, fields: &[(String, String)]) -> std::io::Result<()> {
     let sock = UnixDatagram::unbound()?;
+    sock.set_nonblocking(true)?;
     sock.send_to(&journal_entry(fields), socket)?;
     Ok(())
+}
+
+/// A `tracing` layer that writes each log event as a journal entry: `MESSAGE`, `PRIORITY`
+/// (from the level), `SYSLOG_IDENTIFIER`, `PALISADE_TARGET` and one `PALISADE_<FIELD>` per
+/// field of the event (`journalctl -u palisade-fencer PALISADE_DEVICE=ipmi-node1`).
+pub struct JournalLayer {
+    socket: std::path::PathBuf,
+    identifier: &'static str,
+}
+
+impl JournalLayer {
+    /// Entries to `socket`, under `identifier`.
+    pub fn new(socket: std::path::PathBuf, identifier: &'static str) -> JournalLayer {
+        JournalLayer { socket, identifier }
+    }
+}
+
+struct FieldVisitor(Vec<(String, String)>);
+
+impl tracing::field::Visit for FieldVisitor {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.add(field.name(), value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.add(field.name(), format!("{value:?}"));
+    }
+}
+
+impl FieldVisitor {
+    fn add(&mut self, name: &str, value: String) {
+        let name = if name == "message" {
+            "MESSAGE".to_string()
+        } else {
+            format!("PALISADE_{}", name.to_ascii_uppercase())
+        };
+        self.0.push((name, value));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for JournalLayer {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let meta = event.metadata();
+        let priority = match *meta.level() {
+            tracing::Level::ERROR => "3",
+            tracing::Level::WARN => "4",
+            tracing::Level::INFO => "6",
+            _ => "7",
+        };
+        let mut fields = FieldVisitor(vec![
+            ("PRIORITY".to_string(), priority.to_string()),
+            ("SYSLOG_IDENTIFIER".to_string(), self.identifier.to_string()),
+            ("PALISADE_TARGET".to_string(), meta.target().to_string()),
+        ]);
+        event.record(&mut fields);
+        // A journal that cannot take the entry must not stop the daemon.
+        let _ = journal_send(&self.socket, &fields.0);
+    }
 }
 
 /// How often to send [`State::Watchdog`]: half of `WATCHDOG_USEC` (as sd_watchdog_enabled(3)

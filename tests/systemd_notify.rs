@@ -2,8 +2,8 @@
 //! say `READY=1` once they serve, pet `WATCHDOG=1` from their main loop when
 //! `WATCHDOG_USEC` is set for them, and say `STOPPING=1` on SIGTERM. The test plays
 //! systemd: it binds the datagram socket named by `NOTIFY_SOCKET` and reads what arrives.
-//! The node also writes its events to the journal as structured entries (the test's socket
-//! stands in for /run/systemd/journal/socket through `PALISADE_JOURNAL_SOCKET`).
+//! Both write to the journal as structured entries (the node its events, the fencer its log;
+//! the test's socket stands in for /run/systemd/journal/socket: `PALISADE_JOURNAL_SOCKET`).
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -110,6 +110,21 @@ fn ready_pet_and_stop(tag: &str, args: &[&str], config_text: impl Fn(&Path) -> S
     assert_eq!(sigterm(&mut child), Some(0), "{}", log_text());
     let last = read_until(&sock, Duration::from_millis(500), "STOPPING=1");
     assert!(has(&last, "STOPPING=1"), "no STOPPING=1: {last:?}");
+    if tag == "fencer" {
+        // The log as structured entries: the ready line carries its socket as a field.
+        let entries = read_until(&journal, Duration::from_secs(2), "never");
+        let socket = format!("PALISADE_SOCKET={}", dir.0.join("fencer.sock").display());
+        assert!(
+            entries.iter().any(|e| {
+                let lines: Vec<&str> = e.lines().collect();
+                lines.contains(&"SYSLOG_IDENTIFIER=palisade")
+                    && lines.contains(&socket.as_str())
+                    && lines.iter().any(|l| l.starts_with("MESSAGE="))
+                    && lines.iter().any(|l| l.starts_with("PRIORITY="))
+            }),
+            "no structured journal entry: {entries:?}"
+        );
+    }
     if tag == "node" {
         // Structured entries: one per event, with the event's fields.
         let entries = read_until(&journal, Duration::from_secs(2), "never");

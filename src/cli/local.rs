@@ -30,11 +30,21 @@ pub fn load_config(path: &Path) -> Result<FencerConfig, Exit> {
 }
 
 fn init_logging() {
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = std::env::var("PALISADE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|l| l.parse::<tracing::Level>().ok())
         .unwrap_or(tracing::Level::INFO);
+    let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
+    // Under systemd with the output in the journal: structured entries instead of lines.
+    if let Some(socket) = crate::systemd::journal_socket() {
+        let _ = tracing_subscriber::registry()
+            .with(crate::systemd::JournalLayer::new(socket, "palisade").with_filter(filter))
+            .try_init();
+        return;
+    }
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
