@@ -85,16 +85,42 @@ pub fn notify_to(socket: &str, states: &[State]) -> Result<(), NotifyError> {
     })
 }
 
-/// The journal's socket, when this process was started by systemd with its output going to
-/// the journal (`JOURNAL_STREAM` set) and the socket exists; `PALISADE_JOURNAL_SOCKET` names
-/// another socket (tests).
-pub fn journal_socket() -> Option<std::path::PathBuf> {
-    if let Some(path) = std::env::var_os("PALISADE_JOURNAL_SOCKET") {
-        return Some(path.into());
+/// The journal's socket, opened once; entries are sent on it without waiting (a journal that
+/// is behind loses an entry rather than stalling a daemon that fences).
+#[derive(Debug)]
+pub struct SystemdJournal {
+    sock: UnixDatagram,
+    path: std::path::PathBuf,
+}
+
+impl SystemdJournal {
+    /// The journal, when this process was started by systemd with its output going to the
+    /// journal (`JOURNAL_STREAM` set) and the socket exists; `PALISADE_JOURNAL_SOCKET` names
+    /// another socket (tests). None when there is none or it cannot be used.
+    pub fn open() -> Option<SystemdJournal> {
+        let path = match std::env::var_os("PALISADE_JOURNAL_SOCKET") {
+            Some(path) => std::path::PathBuf::from(path),
+            None => {
+                std::env::var_os("JOURNAL_STREAM")?;
+                let path = std::path::PathBuf::from("/run/systemd/journal/socket");
+                path.exists().then_some(path)?
+            }
+        };
+        SystemdJournal::at(path).ok()
     }
-    std::env::var_os("JOURNAL_STREAM")?;
-    let path = std::path::PathBuf::from("/run/systemd/journal/socket");
-    path.exists().then_some(path)
+
+    /// The journal listening at `path`.
+    pub fn at(path: std::path::PathBuf) -> std::io::Result<SystemdJournal> {
+        let sock = UnixDatagram::unbound()?;
+        sock.set_nonblocking(true)?;
+        Ok(SystemdJournal { sock, path })
+    }
+
+    /// Send one entry.
+    pub fn send(&self, fields: &[(String, String)]) -> std::io::Result<()> {
+        self.sock.send_to(&journal_entry(fields), &self.path)?;
+        Ok(())
+    }
 }
 
 /// Whether `name` is a valid journal field name: A-Z, 0-9 and `_`, not starting with `_`
@@ -128,27 +154,21 @@ pub fn journal_entry(fields: &[(String, String)]) -> Vec<u8> {
     out
 }
 
-/// Send one entry to the journal socket `socket`; never waits (a journal that is behind
-/// loses the entry rather than stalling a daemon that fences).
-pub fn journal_send(socket: &std::path::Path, fields: &[(String, String)]) -> std::io::Result<()> {
-    let sock = UnixDatagram::unbound()?;
-    sock.set_nonblocking(true)?;
-    sock.send_to(&journal_entry(fields), socket)?;
-    Ok(())
-}
-
 /// A `tracing` layer that writes each log event as a journal entry: `MESSAGE`, `PRIORITY`
 /// (from the level), `SYSLOG_IDENTIFIER`, `PALISADE_TARGET` and one `PALISADE_<FIELD>` per
 /// field of the event (`journalctl -u palisade-fencer PALISADE_DEVICE=ipmi-node1`).
 pub struct JournalLayer {
-    socket: std::path::PathBuf,
+    journal: SystemdJournal,
     identifier: &'static str,
 }
 
 impl JournalLayer {
-    /// Entries to `socket`, under `identifier`.
-    pub fn new(socket: std::path::PathBuf, identifier: &'static str) -> JournalLayer {
-        JournalLayer { socket, identifier }
+    /// Entries to `journal`, under `identifier`.
+    pub fn new(journal: SystemdJournal, identifier: &'static str) -> JournalLayer {
+        JournalLayer {
+            journal,
+            identifier,
+        }
     }
 }
 
@@ -195,7 +215,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for JournalLayer {
         ]);
         event.record(&mut fields);
         // A journal that cannot take the entry must not stop the daemon.
-        let _ = journal_send(&self.socket, &fields.0);
+        let _ = self.journal.send(&fields.0);
     }
 }
 

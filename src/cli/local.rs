@@ -39,9 +39,9 @@ fn init_logging() {
         .unwrap_or(tracing::Level::INFO);
     let filter = tracing_subscriber::filter::LevelFilter::from_level(level);
     // Under systemd with the output in the journal: structured entries instead of lines.
-    if let Some(socket) = crate::systemd::journal_socket() {
+    if let Some(journal) = crate::systemd::SystemdJournal::open() {
         let _ = tracing_subscriber::registry()
-            .with(crate::systemd::JournalLayer::new(socket, "palisade").with_filter(filter))
+            .with(crate::systemd::JournalLayer::new(journal, "palisade").with_filter(filter))
             .try_init();
         return;
     }

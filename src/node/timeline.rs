@@ -78,8 +78,8 @@ pub struct Timeline {
     node: String,
     file: Option<PathBuf>,
     events: Option<PathBuf>,
-    /// The journal's socket, when the node runs under systemd with its output in the journal.
-    journal: Option<PathBuf>,
+    /// The journal, when the node runs under systemd with its output in the journal.
+    journal: Option<crate::systemd::SystemdJournal>,
 }
 
 /// The journal fields of `event` of `node` (pure, for tests).
@@ -135,7 +135,7 @@ impl Timeline {
             node: node.to_string(),
             file,
             events,
-            journal: crate::systemd::journal_socket(),
+            journal: crate::systemd::SystemdJournal::open(),
         }
     }
 
@@ -147,9 +147,10 @@ impl Timeline {
             stamp(at),
             line(&self.node, event.class(), &event.text())
         );
-        let journaled = self.journal.as_deref().is_some_and(|socket| {
-            crate::systemd::journal_send(socket, &journal_fields(&self.node, event)).is_ok()
-        });
+        let journaled = self
+            .journal
+            .as_ref()
+            .is_some_and(|journal| journal.send(&journal_fields(&self.node, event)).is_ok());
         if !journaled {
             let mut out = std::io::stdout().lock();
             // A closed stdout must not stop the node.

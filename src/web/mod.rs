@@ -158,20 +158,18 @@ pub fn snapshot(config: &WebConfig) -> Snapshot {
                         ..HistoryQuery::default()
                     }))
                     .map(|h| h.entries);
-                let devices = fencer.call_as::<DevicesResult>(&FencerRequest::Devices {});
+                let (devices, targets) =
+                    match fencer.call_as::<DevicesResult>(&FencerRequest::Devices {}) {
+                        Ok(d) => (Source::Answer(d.devices), Source::Answer(d.targets)),
+                        Err(e) => (unavailable(&e), unavailable(&e)),
+                    };
                 (
                     history.map_or_else(|e| unavailable(&e), Source::Answer),
-                    devices
-                        .as_ref()
-                        .map_or_else(unavailable, |d| Source::Answer(d.devices.clone())),
-                    devices.map_or_else(|e| unavailable(&e), |d| Source::Answer(d.targets)),
+                    devices,
+                    targets,
                 )
             }
-            Err(e) => (
-                Source::Unavailable(e.to_string()),
-                Source::Unavailable(e.to_string()),
-                Source::Unavailable(e.to_string()),
-            ),
+            Err(e) => (unavailable(&e), unavailable(&e), unavailable(&e)),
         };
     Snapshot {
         taken_ms: now_ms(),
