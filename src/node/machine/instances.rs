@@ -8,8 +8,9 @@
 //! actor. The rules of failure counting that depend on the configuration
 //! ([`FailureRules`]) come in with each report.
 //!
-//! Stopping everything (no quorum, the node stopping: [`super::Input::StopAll`]) keeps the
-//! order pacemaker keeps: an instance stops only once everything that must stop before it
+//! Every stop, the plan's or stopping everything (no quorum, the node stopping:
+//! [`super::Input::StopAll`]), keeps the order pacemaker keeps: an instance stops only once
+//! everything that must stop before it
 //! ([`stop_first`]: the members after it in its group, what a symmetrical order starts
 //! after it) has stopped, so a group stops in reverse order, one member after the other; a
 //! stop not finished holds back the stops of what it depends on, and a stop that failed
@@ -201,6 +202,11 @@ impl Instances {
     }
 }
 
+/// Stopped here (or never known here): what waits for it to stop may stop.
+fn stopped(state: Option<Local>) -> bool {
+    matches!(state, None | Some(Local::Stopped | Local::Probing))
+}
+
 impl NodeMachine {
     /// This node's instances.
     pub fn instances(&self) -> &Instances {
@@ -237,6 +243,19 @@ impl NodeMachine {
         {
             return;
         }
+        // A member stops only once what must stop before it (the members after it in its
+        // group, what an order starts after it) is stopped here: a plan made while a later
+        // member still starts does not know it runs yet, and would stop (unmount) what it
+        // needs under it. The plan made once that start ends stops it first.
+        if order == Order::Stop
+            && self
+                .s
+                .stop_first
+                .get(&instance)
+                .is_some_and(|first| first.iter().any(|f| !stopped(self.instances.state(f))))
+        {
+            return;
+        }
         let (op, state) = match order {
             Order::Start => (Op::Start, Local::Starting),
             Order::Stop => (Op::Stop, Local::Stopping),
@@ -260,18 +279,11 @@ impl NodeMachine {
     /// (given again after each change, it stops the rest in order). A failed stop is not
     /// tried again here.
     pub(super) fn stop_all(&mut self, reason: &str, out: &mut Vec<Action>) {
-        let stopped = |s: Option<Local>| matches!(s, None | Some(Local::Stopped | Local::Probing));
         let ready: Vec<String> = self
             .instances
             .states
             .iter()
             .filter(|(_, s)| **s != Local::StopFailed)
-            .filter(|(n, _)| {
-                self.s
-                    .stop_first
-                    .get(*n)
-                    .is_none_or(|first| first.iter().all(|f| stopped(self.instances.state(f))))
-            })
             .map(|(n, _)| n.clone())
             .collect();
         for n in ready {
