@@ -24,8 +24,8 @@
 #   5. stops the client and the nodes, then checks: every acknowledged request is in the
 #      journal exactly once, `e2fsck -fn` clean (at every start of `fs` and at the end),
 #      no resource (the file system above all) ever active on two nodes at once (from the
-#      resources' own log). The result is a JSON summary (SUMMARY=FILE); exit 1 on a
-#      violation. Everything is cleaned up by PID, loop devices detached by name.
+#      resources' own log), every answer from a node whose log shows web active then. The
+#      result is a JSON summary (W/summary.json, and SUMMARY=FILE); exit 1 on a violation. Everything is cleaned up by PID, loop devices detached by name.
 # Needs root, `ip netns` (iproute2), ipmi_sim (openipmi), resource-agents, e2fsprogs, curl,
 # python3. Nothing leaves the namespaces it creates.
 # Knobs: DEADTIME (default 1s), KEEPALIVE (200ms), KEEP=1 keeps the work directory,
@@ -500,11 +500,12 @@ twice = sorted(s for s, k in journal.items() if k > 1)
 # The resources' own log: "<time> <node> start|stop <resource>", "<time> <node> poweroff 0".
 active = {}      # (resource, node) -> since
 overlaps = {"fs": [], "vip": [], "web": []}
+web_instances = []   # (node, from, to): web active there, from its start to its end
 for parts in lines(f"{w}/resource.log"):
     t, node, what = ms(parts[0]), parts[1], parts[2]
+    ended = []
     if what == "poweroff":
-        for key in [k for k in active if k[1] == node]:
-            del active[key]
+        ended = [k for k in active if k[1] == node]
     elif what in ("start", "stop"):
         res = parts[3]
         if what == "start":
@@ -513,8 +514,21 @@ for parts in lines(f"{w}/resource.log"):
                 overlaps.setdefault(res, []).append(
                     {"at": t, "node": node, "while_active_on": others})
             active.setdefault((res, node), t)
-        else:
-            active.pop((res, node), None)
+        elif (res, node) in active:
+            ended = [(res, node)]
+    for key in ended:
+        since = active.pop(key)
+        if key[0] == "web":
+            web_instances.append((key[1], since, t))
+web_instances += [(n, since, None) for (r, n), since in active.items() if r == "web"]
+
+# Every answer came from a node whose log says web was active then (between the request
+# sent and the answer received): the agents' log tells the truth, no server outlived its stop.
+def logged_active(node, sent, answered):
+    return any(n == node and a <= answered and (b is None or b >= sent)
+               for n, a, b in web_instances)
+unlogged = [{"seq": r[1], "node": r[3], "answered": r[4]}
+            for r in acked if not logged_active(r[3], r[0], r[4])]
 
 # chaos:SharedFs's checks before every start: "<time> <node> fsck <rc>", "mounted_elsewhere".
 fsck_starts, mounted_elsewhere = [], 0
@@ -527,7 +541,7 @@ for parts in lines(f"{w}/san/fsck.log"):
 milestones = {k: int(v) for k, v in lines(f"{w}/milestones")}
 fs_two = len(overlaps["fs"]) + mounted_elsewhere
 ok = (not missing and not twice and fsck_rc == 0 and all(f["rc"] == 0 for f in fsck_starts)
-      and not any(overlaps.values()) and mounted_elsewhere == 0 and bool(acked)
+      and not any(overlaps.values()) and mounted_elsewhere == 0 and bool(acked) and not unlogged
       and rejoined == "true" and first_after is not None)
 summary = {
     "ok": ok,
@@ -547,6 +561,7 @@ summary = {
                 "recorded_twice": twice},
     "fsck": {"final_rc": fsck_rc, "at_starts": fsck_starts},
     "two_nodes_at_once": {"overlaps": overlaps, "mounted_elsewhere": mounted_elsewhere},
+    "answers_outside_logged_instances": unlogged,
     "rejoined": rejoined == "true",
 }
 text = json.dumps(summary, indent=2) + "\n"
@@ -563,6 +578,8 @@ print(f"e2fsck -fn: {len(fsck_starts)} check(s) before the starts of fs, exit co
       f"{sorted({f['rc'] for f in fsck_starts})}; the image at the end: exit {fsck_rc}")
 print(f"two nodes at once (resource log): fs {fs_two}, vip {len(overlaps['vip'])}, "
       f"web {len(overlaps['web'])}")
+print(f"answers from a node whose log did not show web active then: {len(unlogged)}"
+      f"{' ' + str(unlogged[:5]) if unlogged else ''}")
 print("all checks passed" if ok else "CHECKS FAILED")
 sys.exit(0 if ok else 1)
 PY
