@@ -339,13 +339,16 @@ start_client() {
     ip netns exec "$P-cl" bash -c "$(declare -f client_loop); client_loop $VIP $CLIENT_LOG $W/client.stop" &
     CLIENT_PID=$!
 }
-# The page's answers as runs: "requests A-B  answered by nodeX" / "no answer".
+# The page's answers as runs: "requests A-B  answered by nodeX / no answer  (sent from
+# S to E, in seconds from the cut)".
 answer_runs() {
-    awk '{ who = ($3 == "200") ? "answered by " $4 : "no answer"
-           if (who != last && NR > 1) printf "  requests %5s-%-5s %s\n", from, prev, last
-           if (who != last) from = $2
-           last = who; prev = $2 }
-         END { if (NR) printf "  requests %5s-%-5s %s\n", from, prev, last }' "$CLIENT_LOG"
+    awk -v t="$CUT" '
+        function run() { printf "  requests %4s-%-4s  %-19s (sent %+6.2f s .. %+6.2f s)\n", from, prev, last, (t0 - t) / 1000, (t1 - t) / 1000 }
+        { who = ($3 == "200") ? "answered by " $4 : "no answer"
+          if (who != last && NR > 1) run()
+          if (who != last) { from = $2; t0 = $1 }
+          last = who; prev = $2; t1 = $1 }
+        END { if (NR) run() }' "$CLIENT_LOG"
 }
 answered_by() { # NODE: whether an answer from NODE came after the cut
     awk -v n="$1" -v t="$CUT" '$3 == "200" && $4 == n && $5 >= t { f = 1 } END { exit !f }' "$CLIENT_LOG"
@@ -358,7 +361,8 @@ for i in "${NODES[@]}"; do
     bash "$FIX/bmc.sh" start "$W" "$i" "$P"
 done
 echo "BMCs (ipmi_sim) listening on $(for i in "${NODES[@]}"; do printf '%s:623 ' "$(bmc_addr "$i")"; done)" | show
-echo "shared disk: $IMG (ext4, 32 MiB); loop devices (direct I/O):$(for i in "${NODES[@]}"; do printf ' node%s %s' "$i" "${LOOP[$i]}"; done)" | show
+dio() { [[ $(cat "/sys/block/${1#/dev/}/loop/dio" 2>/dev/null) == 1 ]] && echo "direct I/O" || echo "buffered: no O_DIRECT here"; }
+echo "shared disk: $IMG (ext4, 32 MiB); each node its own loop device over it:$(for i in "${NODES[@]}"; do printf ' node%s %s (%s)' "$i" "${LOOP[$i]}" "$(dio "${LOOP[$i]}")"; done)" | show
 echo "service: group ha = fs (ext4 on the node's loop device) -> vip ($VIP) -> web (port 80)" | show
 T0=$(now_ms)
 for i in "${NODES[@]}"; do
