@@ -78,7 +78,7 @@ fi
 # Absolute: the nodes run them from wherever their BMC was started.
 BIN=$(realpath "$BIN") IPMILAN=$(realpath "$IPMILAN")
 
-W=$(mktemp -d /tmp/palisade-cluster-demo.XXXXXX)
+W=$(realpath "$(mktemp -d /tmp/palisade-cluster-demo.XXXXXX)")   # real: the loop devices report it so
 SAN=$W/san            # the image, the mount point, the fsck log
 IMG=$SAN/san.img
 LOG=$W/resource.log   # every start and stop of fs, vip, web (the agents' own lines)
