@@ -1,5 +1,5 @@
-//! Carrying out the machine's self-fence, handing the plan's orders, the resource
-//! actors' reports and fence results to the machine, and the orderly stop at the end of
+//! Carrying out the machine's self-fence, handing the resource actors' reports and
+//! fence results to the machine, and the orderly stop at the end of
 //! a run. Part of [`super`]: nothing is decided here.
 
 use std::time::{Duration, Instant};
@@ -11,22 +11,10 @@ use super::{Ending, Runner};
 use crate::node::events::Event;
 use crate::node::fencing::FenceOutcome;
 use crate::node::heartbeat::Rings;
-use crate::node::machine::{FailureRules, Input, Order};
+use crate::node::machine::Input;
 use crate::node::resources::ResourceEvent;
 
 impl Runner {
-    /// Hand the plan's `order` for a local instance to the machine (its guards decide).
-    pub(super) fn order_local(&mut self, instance: &str, order: Order, why: &str) {
-        self.feed(
-            Input::Order {
-                instance: instance.to_string(),
-                order,
-                reason: why.to_string(),
-            },
-            Instant::now(),
-        );
-    }
-
     pub(super) fn self_fence(&mut self, reason: &str) {
         self.emit(Event::SelfFence {
             reason: reason.to_string(),
@@ -66,16 +54,7 @@ impl Runner {
     /// What a resource actor reports goes to the machine with the failure rules of
     /// its primitive (from the configuration the last plan was computed with).
     pub(super) fn resource_event(&mut self, ev: ResourceEvent, now: Instant) {
-        let primitive = self.primitive_of_local(&ev.resource);
-        let rules = FailureRules {
-            threshold: self.threshold(&primitive),
-            start_failure_is_fatal: self.sched.config.options.start_failure_is_fatal,
-            promotable: self
-                .cfg
-                .placement
-                .clone_of(&primitive)
-                .is_some_and(|c| c.promotable),
-        };
+        let (primitive, rules) = self.machine.failure_rules(&ev.resource);
         self.feed(
             Input::Resource {
                 instance: ev.resource,
