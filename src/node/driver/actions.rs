@@ -67,11 +67,15 @@ impl Runner {
     }
 }
 
+/// How many times the last report (the clean leave) is sent.
+const LEAVE_SENDS: usize = 3;
+
 /// Stop every local resource (bounded by the longest operation timeout). A clean stop
 /// (SIGTERM) keeps sending heartbeats and reports every keepalive meanwhile, so the peers
 /// keep it a member (and see its resources stopping, then stopped) instead of declaring
 /// it dead and fencing it in the middle of its stops; a node fenced or self-fenced says
-/// nothing more.
+/// nothing more. After a clean stop the last reports announce the leave
+/// ([`crate::node::machine`]'s `leave`).
 pub(super) async fn shutdown(
     r: &mut Runner,
     res_rx: &mut mpsc::UnboundedReceiver<ResourceEvent>,
@@ -118,8 +122,19 @@ pub(super) async fn shutdown(
         }
     }
     if heartbeat {
-        // What runs here now (nothing): the peers learn it before we go silent.
-        r.send(rings).await;
+        // What runs here now (nothing) and, when everything is stopped, the clean leave
+        // (the machine decides): the peers learn it before we go silent, and drop this
+        // node without fencing it. Sent a few times: a datagram can be lost (then the
+        // peers fence this node, as they would without the leave).
+        r.feed(Input::Leave, Instant::now());
+        let gap = (r.cfg.timers.keepalive / 4)
+            .clamp(Duration::from_millis(5), Duration::from_millis(100));
+        for i in 0..LEAVE_SENDS {
+            if i > 0 {
+                tokio::time::sleep(gap).await;
+            }
+            r.send(rings).await;
+        }
     }
     r.emit(Event::Stopped);
 }

@@ -87,6 +87,7 @@ impl Runner {
                     .collect(),
                 grants: self.machine.report_grants(),
                 attributes: self.machine.local_attributes(),
+                leaving: self.machine.leaving(),
             },
             &self.cfg.key,
         );

@@ -11,13 +11,14 @@
 //! - `@T hb NODE.. [members=A,B|none] [inc=N] [ring=R] [noecho]`: a heartbeat of each
 //!   NODE listing `members` (default: every node), echoing our challenge (unless
 //!   `noecho`); `beat` is the same followed by each NODE's report.
-//! - `@T report NODE [inc=N] [fenced=NODE@INC[~AGE],..] [running=PRIM,..] [failed=PRIM,..]
+//! - `@T report NODE [inc=N] [fenced=NODE@INC[~AGE],..] [running=PRIM,..] [failed=PRIM,..] [leaving]
 //!   [grants=start|promote|promote-confirmed:RES@NODE,..]`: a fence that started AGE ms
 //!   before (without `~AGE`: a version 3 report's, of no age); the node's admin records
 //!   (see `admin`) go with every report of it.
 //! - `@T admin NODE move RES TO | ban RES FROM | standby on|off`: an admin command given
 //!   on NODE (a peer): its records are in NODE's next reports.
 //! - `@T plan`: the scheduling step (wall clock: a fixed start + T).
+//! - `@T leave`: this node ends (after a clean stop): announce the leave if it may.
 //! - `@T answers [ping=yes|no] [disk=yes|no] [pending]`: what the tie-breakers answer
 //!   from now on (default: no answers, nothing pending).
 //! - `@T fenced NODE ok|failed [ms=N]`: the end of a fence this node asked for.
@@ -259,8 +260,10 @@ impl Harness {
         let mut fenced = Vec::new();
         let mut running = Vec::new();
         let mut grants = Vec::new();
+        let mut leaving = false;
         for w in words {
             match w.split_once('=') {
+                None if *w == "leaving" => leaving = true,
                 Some(("grants", list)) => {
                     for g in list.split(',') {
                         let (kind, rest) = g.split_once(':').expect("grants=KIND:RES@NODE");
@@ -323,6 +326,7 @@ impl Harness {
                 .unwrap_or_default(),
             grants,
             attributes: Vec::new(),
+            leaving,
         }
     }
 
@@ -538,6 +542,7 @@ impl Harness {
                 };
                 self.feed(Input::StopAll { reason }, now);
             }
+            "leave" => self.feed(Input::Leave, now),
             "plan" => {
                 let wall = Moment(WALL_START_MS + ms);
                 self.feed(Input::Plan { wall }, now);

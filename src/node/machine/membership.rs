@@ -158,6 +158,7 @@ impl NodeMachine {
             out.push(Action::FencedByPeer);
             return;
         }
+        self.peer_leave(&report, out);
         self.peer_report(report, out);
     }
 

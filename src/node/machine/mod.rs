@@ -9,11 +9,13 @@
 //! result back as an [`Input`]; every timeline line is an [`Action::Emit`].
 //!
 //! It also keeps this node's resource instances ([`instances`]: states, roles,
-//! failcounts, maintenance, the guards of the plan's orders); where resources run is
-//! [`crate::placement`]'s decision, handed over by the driver's scheduling step.
+//! failcounts, maintenance, the guards of the plan's orders) and the scheduler's inputs
+//! ([`scheduling`]); where resources run is [`crate::placement`]'s decision.
 //!
 //! Modules: [`membership`] (heartbeats in, timers, rings), [`view`] (agreement, quorum,
-//! applying a view), [`fencing`] (fence decisions), [`no_quorum`], [`instances`]. The golden
+//! applying a view), [`fencing`] (fence decisions), [`leave`] (a clean leave: announced,
+//! and taken from a peer instead of fencing it), [`no_quorum`], [`instances`],
+//! [`scheduling`] (the hand-off to [`crate::placement`]: reports, admin records, the plan). The golden
 //! transcripts in `machine/golden/` are the specification (see `golden.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +38,7 @@ use crate::placement::config::Config;
 
 pub mod fencing;
 pub mod instances;
+mod leave;
 mod membership;
 pub mod no_quorum;
 pub mod scheduling;
@@ -161,6 +164,8 @@ pub enum Input {
     StopAll { reason: String },
     /// Compute the plan again (see [`scheduling`]); `wall`: the wall clock now.
     Plan { wall: Moment },
+    /// This node ends: announce a clean leave if everything here is stopped ([`leave`]).
+    Leave,
 }
 
 /// What the machine asks its driver to do.
@@ -251,6 +256,10 @@ pub struct NodeMachine {
     plan_fences: BTreeMap<NodeId, Option<Instant>>,
     /// The scheduler's inputs and its last plan.
     sched: Scheduler,
+    /// This node announced its clean leave.
+    leaving: bool,
+    /// Peers that announced a clean leave, with the incarnation that leaves.
+    leavers: BTreeMap<NodeId, u64>,
 }
 
 impl NodeMachine {
@@ -276,6 +285,8 @@ impl NodeMachine {
             instances: Instances::new(s.instances.clone()),
             plan_fences: BTreeMap::new(),
             sched: Scheduler::new(&s.placement, AdminTable::default()),
+            leaving: false,
+            leavers: BTreeMap::new(),
             s,
         }
     }
@@ -342,6 +353,7 @@ impl NodeMachine {
             Input::ExpireFailures(timeouts) => self.expire_failures(&timeouts, now, &mut out),
             Input::StopAll { reason } => self.stop_all(&reason, &mut out),
             Input::Plan { wall } => self.replan(now, wall, &mut out),
+            Input::Leave => self.leave(&mut out),
         }
         self.mark(&out);
         out

@@ -252,6 +252,9 @@ impl NodeMachine {
             return Membership::Online;
         }
         match self.status(id) {
+            // A member that announced its clean leave runs nothing and will start
+            // nothing: nothing is placed there.
+            Some(NodeStatus::Member) if self.left_cleanly().contains(&id) => Membership::Offline,
             Some(NodeStatus::Member) => Membership::Online,
             // Not confirmed fenced: whatever it may have started counts (see above).
             Some(NodeStatus::Unclean) => Membership::Unseen,
