@@ -1,11 +1,12 @@
 //! The node's I/O driver, the one place where the pure parts meet I/O: datagrams,
-//! ticks, tie-breaker answers and fence results go into the [`NodeMachine`], which
-//! decides membership, the view, quorum and fences; its actions are carried out here
-//! (timeline lines, fence requests through the [`Fencer`], the self-fence executor).
-//! Where resources run is planned by the scheduler ([`crate::placement`], through
-//! [`scheduling`]) and this node's share is carried out by the resource actors;
-//! datagrams are taken in by [`receive`] and sent by [`send`]; the control socket is
-//! answered in [`control`].
+//! ticks, tie-breaker answers, fence results, the resource actors' reports and the
+//! plan's turn (with the wall clock) go into the [`NodeMachine`], which decides
+//! membership, the view, quorum, fences and, through the scheduler
+//! ([`crate::placement`]), what this node starts and stops; its actions are carried out
+//! here (timeline lines, fence requests through the [`Fencer`], the self-fence executor,
+//! orders to the resource actors, the admin state file: [`scheduling`]). Datagrams are
+//! taken in by [`receive`] and sent by [`send`]; the control socket is answered in
+//! [`control`]; the orderly stop at the end (and the clean leave) is in [`actions`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

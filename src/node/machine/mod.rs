@@ -132,8 +132,9 @@ pub enum Input {
         result: FenceResult,
         elapsed: Duration,
     },
-    /// What runs where now: (primitive, node) from every report and this node's
-    /// instances (the fence race's weights).
+    /// What runs where now: (primitive, node) (the fence race's weights). [`Input::Plan`]
+    /// sets them itself from every report and this node's instances; this input sets
+    /// them alone (the transcripts of fence races).
     Running(BTreeSet<(String, NodeId)>),
     /// What the actor of `instance` (of `primitive`) reports, with the failure rules
     /// of its primitive.
