@@ -99,11 +99,6 @@ impl Scheduler {
     pub fn ever_member(&self, node: NodeId) -> bool {
         self.ever_member.contains(&node)
     }
-
-    /// The last report of `node`.
-    pub fn report_of(&self, node: NodeId) -> Option<&Report> {
-        self.reports.get(&node)
-    }
 }
 
 /// A local status as a report status (None: not on this node).
