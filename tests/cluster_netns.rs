@@ -10,7 +10,8 @@
 //! no-quorum-policy=fence self-fences (recording executor; no CAP_SYS_BOOT), fencing
 //! through the fencer API, packet loss (30 % is ridden out, 100 % one way is a loss), and
 //! a link lost one way between two nodes (the largest fully connected set is kept, the
-//! node left out alone is fenced).
+//! node left out alone is fenced), and a clean leave (a node stopped with SIGTERM stops
+//! its service, says it leaves, and is dropped without a fence).
 //! Each scenario ends with one SUMMARY line (faults, violations, failover times).
 //!
 //! Needs root and `ip netns`; otherwise each test is a counted skip (`SKIPPED:` line), and
@@ -447,5 +448,90 @@ fn a_link_lost_one_way_between_two_nodes_fences_one_side() {
     rejoin(&mut c, 3);
     std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(c.running_on(), vec![format!("node{next}")]);
+    report.finish(&c);
+}
+
+/// A node stopped cleanly (SIGTERM) stops its service, announces its leave once it runs
+/// nothing, and is dropped by its peers without a fence: no fence request, no power-off
+/// by its BMC, and the service starts on a survivor only after its stop is done.
+#[test]
+fn a_node_stopped_cleanly_leaves_without_being_fenced() {
+    let Some(mut c) = lab("l", Setup::default()) else {
+        return;
+    };
+    let mut report = Scenario::new("3 nodes: the owner stops cleanly (SIGTERM)");
+    c.start_all();
+    let owner = wait_for_owner(&c, Duration::from_secs(15));
+    let owner_name = format!("node{owner}");
+    let t = now_ms();
+    let status = c.stop(owner).expect("daemon status");
+    assert_eq!(status.code(), Some(0), "{owner_name} did not stop cleanly");
+    let survivors: Vec<String> = (1..=3)
+        .filter(|i| *i != owner)
+        .map(|i| format!("node{i}"))
+        .collect();
+    // Past deadtime: every survivor dropped the leaver as having left cleanly.
+    let left = wait_until(Duration::from_secs(15), || {
+        let events = c.events();
+        survivors.iter().all(|s| {
+            events
+                .iter()
+                .any(|e| e.at >= t && e.is(s, "peer_left") && e.str("peer") == owner_name)
+        })
+    });
+    assert!(
+        left,
+        "the survivors did not drop {owner_name} as left:\n{}",
+        c.timeline_text(t)
+    );
+    let started = wait_until(Duration::from_secs(10), || {
+        c.running_on().iter().any(|n| *n != owner_name)
+    });
+    assert!(
+        started,
+        "the service never started on a survivor:\n{}",
+        c.timeline_text(t)
+    );
+    // Settle a little: a late fence would show up now.
+    std::thread::sleep(Duration::from_millis(1500));
+    let events = c.events();
+    let after: Vec<&Ev> = events.iter().filter(|e| e.at >= t).collect();
+    assert!(
+        after.iter().any(|e| e.is(&owner_name, "leaving")),
+        "{owner_name} never announced its leave:\n{}",
+        c.timeline_text(t)
+    );
+    let fences: Vec<&&Ev> = after
+        .iter()
+        .filter(|e| e.class == "fence" || e.class == "power")
+        .collect();
+    assert!(
+        fences.is_empty(),
+        "a node that left cleanly was fenced: {fences:#?}\n{}",
+        c.timeline_text(t)
+    );
+    let log = c.log();
+    assert!(
+        !log.iter().any(|l| l.at >= t && l.event == "poweroff"),
+        "a BMC powered a node off:\n{}",
+        c.timeline_text(t)
+    );
+    assert_eq!(c.power(owner), "on", "{owner_name} lost its power");
+    // Its stop is logged before the service starts on a survivor.
+    let stop = log
+        .iter()
+        .find(|l| l.at >= t && l.node == owner_name && l.event == "stop")
+        .unwrap_or_else(|| panic!("{owner_name} never stopped the service"));
+    let start = log
+        .iter()
+        .find(|l| l.at >= t && l.node != owner_name && l.event == "start")
+        .unwrap_or_else(|| panic!("no start on a survivor"));
+    assert!(
+        stop.at <= start.at,
+        "the service started on {} before {owner_name} stopped it",
+        start.node
+    );
+    println!("clean stop of {owner_name}:\n{}", c.timeline_text(t));
+    report.failover("clean stop", start.at - t);
     report.finish(&c);
 }

@@ -1,11 +1,12 @@
 //! The node's I/O driver, the one place where the pure parts meet I/O: datagrams,
-//! ticks, tie-breaker answers and fence results go into the [`NodeMachine`], which
-//! decides membership, the view, quorum and fences; its actions are carried out here
-//! (timeline lines, fence requests through the [`Fencer`], the self-fence executor).
-//! Where resources run is planned by the scheduler ([`crate::placement`], through
-//! [`scheduling`]) and this node's share is carried out by the resource actors;
-//! datagrams are taken in by [`receive`] and sent by [`send`]; the control socket is
-//! answered in [`control`].
+//! ticks, tie-breaker answers, fence results, the resource actors' reports and the
+//! plan's turn (with the wall clock) go into the [`NodeMachine`], which decides
+//! membership, the view, quorum, fences and, through the scheduler
+//! ([`crate::placement`]), what this node starts and stops; its actions are carried out
+//! here (timeline lines, fence requests through the [`Fencer`], the self-fence executor,
+//! orders to the resource actors, the admin state file: [`scheduling`]). Datagrams are
+//! taken in by [`receive`] and sent by [`send`]; the control socket is answered in
+//! [`control`]; the orderly stop at the end (and the clean leave) is in [`actions`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +29,7 @@ use watchdog::SelfFence;
 
 mod actions;
 mod control;
-mod instances;
+mod promotion;
 mod receive;
 mod scheduling;
 mod send;
@@ -75,8 +76,14 @@ struct Runner {
     /// The applied view's number, shared with the resource agents' environment.
     epoch: Arc<AtomicU64>,
     handles: BTreeMap<String, ResourceHandle>,
-    /// The scheduler's side: admin records, failcounts, reports, the plan.
-    sched: scheduling::Scheduling,
+    /// Where the admin records are kept.
+    admin_file: std::path::PathBuf,
+    /// Recent fencing, for `palisade status`.
+    fence_log: std::collections::VecDeque<super::status::FenceLine>,
+    /// Plan again at the end of this turn of the loop (besides [`NodeMachine::plan_due`]).
+    plan_now: bool,
+    /// Something peers should know now: send a report at once.
+    send_now: bool,
     fencer: Fencer,
     fence_tx: mpsc::UnboundedSender<FenceOutcome>,
     self_fence: Option<Box<dyn SelfFence + Send>>,
@@ -99,7 +106,13 @@ impl Runner {
     /// Hand `input` to the machine and carry out what it asks, feeding back the
     /// tie-breakers' answers when it asks for them.
     fn feed(&mut self, input: Input, now: Instant) {
-        let mut queue: std::collections::VecDeque<Action> = self.machine.handle(input, now).into();
+        let actions = self.machine.handle(input, now);
+        self.carry_out(actions, now);
+    }
+
+    /// Carry out the machine's `actions`.
+    fn carry_out(&mut self, actions: Vec<Action>, now: Instant) {
+        let mut queue: std::collections::VecDeque<Action> = actions.into();
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Emit(event) => self.emit(event),
@@ -129,20 +142,14 @@ impl Runner {
                     self.fencer.spawn(node, delay, self.fence_tx.clone());
                 }
                 Action::SelfFence { reason } => self.self_fence(&reason),
-                Action::ViewApplied { epoch } => {
-                    self.epoch.store(epoch, Ordering::Relaxed);
-                    if let Some(view) = self.machine.applied_view() {
-                        self.sched.ever_member.extend(view.iter().copied());
-                    }
-                    self.sched.dirty = true;
-                }
+                Action::ViewApplied { epoch } => self.epoch.store(epoch, Ordering::Relaxed),
                 Action::FenceKnown { node, ok, detail } => {
-                    self.sched.log_fence(self.name(node), ok, detail);
-                    self.sched.dirty = true;
+                    let name = self.name(node);
+                    scheduling::log_fence(&mut self.fence_log, name, ok, detail);
                 }
-                Action::PeerReport(report) => self.peer_report(report),
+                Action::SaveAdmin(json) => self.save_admin(&json),
                 Action::FencedByPeer => self.ending = Some(Ending::FencedByPeer),
-                Action::SendNow => self.sched.send_now = true,
+                Action::SendNow => self.send_now = true,
                 Action::Actor { instance, order } => {
                     if let Some(h) = self.handles.get(&instance) {
                         match order {
@@ -158,7 +165,8 @@ impl Runner {
                         h.maintenance(on);
                     }
                 }
-                Action::Replan => self.sched.dirty = true,
+                // The machine marks its plan due.
+                Action::Replan => {}
             }
         }
     }
@@ -205,7 +213,7 @@ pub async fn run(
     let now = Instant::now();
     let me_name = cfg.name_of(cfg.me);
     let epoch = Arc::new(AtomicU64::new(0));
-    let (promotion, promotion_warning) = instances::promotion_dirs(&cfg, &me_name);
+    let (promotion, promotion_warning) = promotion::promotion_dirs(&cfg, &me_name);
     let ctx = AgentContext {
         ocf_root: cfg.ocf_root.clone(),
         node_name: me_name.clone(),
@@ -222,19 +230,20 @@ pub async fn run(
     }
     let incarnation = incarnation();
     let tie_breakers = super::tie_breaker::TieBreakers::start(&cfg, incarnation)?;
-    let (scheduling, admin_warning) = scheduling::Scheduling::new(
-        &cfg.placement,
-        scheduling::admin_file(&cfg.state_dir, cfg.cluster_id, &me_name),
-    );
+    let admin_file = scheduling::admin_file(&cfg.state_dir, cfg.cluster_id, &me_name);
+    let (admin, admin_warning) = scheduling::load_admin(&admin_file);
     let mut r = Runner {
         timeline: Timeline::new(&me_name, cfg.timeline_file.clone(), cfg.events_file.clone()),
         key,
         incarnation,
         seq: 0,
-        machine: NodeMachine::new(Settings::of(&cfg, incarnation), now, seed),
+        machine: NodeMachine::new(Settings::of(&cfg, incarnation), now, seed).with_admin(admin),
         epoch,
         handles,
-        sched: scheduling,
+        admin_file,
+        fence_log: std::collections::VecDeque::new(),
+        plan_now: false,
+        send_now: false,
         fencer: Fencer::new(&cfg),
         fence_tx,
         self_fence,
@@ -305,8 +314,9 @@ pub async fn run(
             _ = beat.tick() => {
                 r.report_health();
                 // failure-timeout is an input that changes with time alone
-                r.expire_failures(Instant::now());
-                r.sched.dirty = true;
+                let timeouts = r.machine.failure_timeouts();
+                r.feed(Input::ExpireFailures(timeouts), Instant::now());
+                r.plan_now = true;
                 r.send(&rings).await
             }
             _ = tick.tick() => {
@@ -324,13 +334,15 @@ pub async fn run(
                 let _ = envelope.reply.send(answer);
             }
         }
-        if r.sched.dirty && r.ending.is_none() {
-            r.replan(Instant::now());
+        if (r.plan_now || r.machine.plan_due()) && r.ending.is_none() {
+            r.plan_now = false;
+            let wall = crate::fencer::duration::Moment(scheduling::unix_ms());
+            r.feed(Input::Plan { wall }, Instant::now());
         }
         // What we see changed: tell the peers now rather than at the next keepalive, so
         // that a new view is agreed within a round trip; the same for a change of our
         // resources, failcounts, admin records or grants, which peers plan with.
-        if r.machine.announcement_due() || r.sched.send_now {
+        if r.machine.announcement_due() || r.send_now {
             r.send(&rings).await;
         }
     };

@@ -144,6 +144,9 @@ pub enum Event {
     Stopping { ending: super::driver::Ending },
     /// Every local resource stopped (or the wait ended).
     Stopped,
+    /// Every local resource is stopped: this node tells its peers it leaves (a clean
+    /// leave: they drop it without fencing).
+    Leaving { incarnation: u64 },
 
     // --- warn ---
     /// The admin records could not be read at start.
@@ -158,6 +161,9 @@ pub enum Event {
     SelfFenceFailed { error: String },
     /// Resources still stopping when the daemon gave up waiting.
     StopTimedOut,
+    /// No clean leave: these local instances are not stopped (or a stop failed); the
+    /// peers will fence this node.
+    NotLeaving { still: Vec<String> },
     /// A datagram was refused (said at the 1st, 2nd, 4th, 8th... drop).
     DatagramDropped {
         count: u64,
@@ -168,6 +174,10 @@ pub enum Event {
     // --- detect ---
     /// A peer is heard (joined).
     PeerUp { peer: String, incarnation: u64 },
+    /// A peer announced a clean leave (its report: everything stopped).
+    PeerLeaving { peer: String, incarnation: u64 },
+    /// A peer that announced a clean leave is gone: out of the view, not fenced.
+    PeerLeft { peer: String, incarnation: u64 },
     /// A fenced peer is heard in a new incarnation.
     PeerUpAgain { peer: String, incarnation: u64 },
     /// A peer is silent for warntime.
@@ -380,15 +390,19 @@ impl Event {
             | TieBreakers { .. }
             | HealthFileUnwritable { .. }
             | Stopping { .. }
-            | Stopped => Class::Daemon,
+            | Stopped
+            | Leaving { .. } => Class::Daemon,
             AdminStateUnreadable { .. }
             | AdminStateUnwritable { .. }
             | NoPromotionShim { .. }
             | NoControlSocket { .. }
             | SelfFenceFailed { .. }
             | StopTimedOut
+            | NotLeaving { .. }
             | DatagramDropped { .. } => Class::Warn,
             PeerUp { .. }
+            | PeerLeaving { .. }
+            | PeerLeft { .. }
             | PeerUpAgain { .. }
             | PeerLate { .. }
             | PeerDead { .. }
@@ -484,6 +498,19 @@ impl Event {
                 format!("self-fence did not happen: {error}; stopping resources and exiting")
             }
             StopTimedOut => "resources did not all stop in time".to_string(),
+            Leaving { incarnation } => format!(
+                "every resource stopped: leaving the cluster cleanly (incarnation {incarnation})"
+            ),
+            NotLeaving { still } => format!(
+                "no clean leave: {} not stopped; the peers will fence this node",
+                still.join(" ")
+            ),
+            PeerLeaving { peer, incarnation } => format!(
+                "{peer} leaves cleanly (incarnation {incarnation}): everything it ran is stopped"
+            ),
+            PeerLeft { peer, incarnation } => format!(
+                "{peer} left cleanly (incarnation {incarnation}): out of the view, not fenced"
+            ),
             DatagramDropped {
                 count,
                 ring,

@@ -495,6 +495,11 @@ impl PeerBook {
         self.settled
     }
 
+    /// The incarnation of `node` last heard (None: never heard).
+    pub fn incarnation(&self, node: NodeId) -> Option<u64> {
+        self.peers.get(&node).and_then(|p| p.incarnation)
+    }
+
     /// This node and every alive peer that reported since it came up (and does not
     /// leave us out of its own view for too long: [`Self::one_sided`]).
     pub fn view(&self) -> BTreeSet<NodeId> {

@@ -9,13 +9,15 @@
 //! state (the scheduler's input), that a fence was confirmed (so every member's failover
 //! machine sees the lost node clean), and a fenced node learns it was fenced.
 //!
-//! Layout (big-endian), version 4 (version 3 had no fence ages, version 2 no attributes,
-//! version 1 only the resource names and fences; version 3 is still read, its fences with
-//! no age, which confirm nothing: see [`crate::node::peers`]):
+//! Layout (big-endian), version 5 or 4: version 5 is version 4 with meaningful flags,
+//! written only when a flag is set, so that a version 4 peer, which drops it, misses only
+//! the flag (version 3 had no fence ages, version 2 no attributes, version 1 only the
+//! resource names and fences; version 3 is still read, its fences with no age, which
+//! confirm nothing: see [`crate::node::peers`]):
 //! ```text
 //! 0   4  magic "PLSR"
-//! 4   1  version (4)
-//! 5   1  flags (0)
+//! 4   1  version (5, or 4 when no flag is set)
+//! 5   1  flags: bit 0 leaving (version 5; 0 and ignored before)
 //! 6   4  cluster id
 //! 10  4  sender node id
 //! 14  8  incarnation
@@ -34,6 +36,11 @@
 //! way: not promoted yet for the plan, but counted as promoted by every guard). Grant
 //! kind: 0 start, 1 promote, 2 promote confirmed (the coordinator saw the node's intent
 //! and nothing else promoted: the agent's promote may run).
+//!
+//! Leaving: the sender stopped every resource and ends this incarnation (a clean leave,
+//! [`crate::node::machine`]): a peer that gets it while the report lists nothing drops
+//! the sender without fencing it once it is gone. A version 4 peer never sees the flag
+//! and fences as before.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -43,7 +50,11 @@ use crate::cluster::quorum::NodeId;
 use crate::placement::config::Role;
 
 const MAGIC: &[u8; 4] = b"PLSR";
-const VERSION: u8 = 4;
+const VERSION: u8 = 5;
+/// The version written when no flag is set (what version 4 peers read).
+const UNFLAGGED: u8 = 4;
+/// Flag bit: the sender leaves cleanly.
+const FLAG_LEAVING: u8 = 1;
 /// The oldest version still read (its fences carry no age).
 const OLDEST: u8 = 3;
 const HEADER: usize = 32;
@@ -175,6 +186,8 @@ pub struct Report {
     pub grants: Vec<Grant>,
     /// The sender's transient node attributes (name, value): promotion scores.
     pub attributes: Vec<(String, String)>,
+    /// The sender leaves cleanly: everything it ran is stopped and this incarnation ends.
+    pub leaving: bool,
 }
 
 impl Report {
@@ -197,6 +210,7 @@ impl Report {
             && self.admin == other.admin
             && self.grants == other.grants
             && self.attributes == other.attributes
+            && self.leaving == other.leaving
     }
 
     /// The names of the resources the sender runs (in any status).
@@ -299,8 +313,9 @@ pub fn encode(r: &Report, key: &[u8]) -> Vec<u8> {
         .collect();
     let mut b = Vec::with_capacity(HEADER + 128);
     b.extend_from_slice(MAGIC);
-    b.push(VERSION);
-    b.push(0);
+    let flags = if r.leaving { FLAG_LEAVING } else { 0 };
+    b.push(if flags == 0 { UNFLAGGED } else { VERSION });
+    b.push(flags);
     b.extend_from_slice(&r.cluster.to_be_bytes());
     b.extend_from_slice(&r.from.to_be_bytes());
     b.extend_from_slice(&r.incarnation.to_be_bytes());
@@ -417,6 +432,7 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
     let mut m = mac(key);
     m.update(body);
     m.verify_slice(tag).map_err(|_| ReportError::BadMac)?;
+    let leaving = version >= 5 && b[5] & FLAG_LEAVING != 0;
     let mut r = Reader { b: body, at: 6 };
     let packet_cluster = r.u32()?;
     if packet_cluster != cluster {
@@ -500,6 +516,7 @@ pub fn decode(b: &[u8], key: &[u8], cluster: u32) -> Result<Report, ReportError>
         admin,
         grants,
         attributes,
+        leaving,
     })
 }
 

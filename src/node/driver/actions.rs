@@ -1,5 +1,5 @@
-//! Carrying out the machine's self-fence, handing the plan's orders, the resource
-//! actors' reports and fence results to the machine, and the orderly stop at the end of
+//! Carrying out the machine's self-fence, handing the resource actors' reports and
+//! fence results to the machine, and the orderly stop at the end of
 //! a run. Part of [`super`]: nothing is decided here.
 
 use std::time::{Duration, Instant};
@@ -11,22 +11,10 @@ use super::{Ending, Runner};
 use crate::node::events::Event;
 use crate::node::fencing::FenceOutcome;
 use crate::node::heartbeat::Rings;
-use crate::node::machine::{FailureRules, Input, Order};
+use crate::node::machine::Input;
 use crate::node::resources::ResourceEvent;
 
 impl Runner {
-    /// Hand the plan's `order` for a local instance to the machine (its guards decide).
-    pub(super) fn order_local(&mut self, instance: &str, order: Order, why: &str) {
-        self.feed(
-            Input::Order {
-                instance: instance.to_string(),
-                order,
-                reason: why.to_string(),
-            },
-            Instant::now(),
-        );
-    }
-
     pub(super) fn self_fence(&mut self, reason: &str) {
         self.emit(Event::SelfFence {
             reason: reason.to_string(),
@@ -66,16 +54,7 @@ impl Runner {
     /// What a resource actor reports goes to the machine with the failure rules of
     /// its primitive (from the configuration the last plan was computed with).
     pub(super) fn resource_event(&mut self, ev: ResourceEvent, now: Instant) {
-        let primitive = self.primitive_of_local(&ev.resource);
-        let rules = FailureRules {
-            threshold: self.threshold(&primitive),
-            start_failure_is_fatal: self.sched.config.options.start_failure_is_fatal,
-            promotable: self
-                .cfg
-                .placement
-                .clone_of(&primitive)
-                .is_some_and(|c| c.promotable),
-        };
+        let (primitive, rules) = self.machine.failure_rules(&ev.resource);
         self.feed(
             Input::Resource {
                 instance: ev.resource,
@@ -88,11 +67,15 @@ impl Runner {
     }
 }
 
+/// How many times the last report (the clean leave) is sent.
+const LEAVE_SENDS: usize = 3;
+
 /// Stop every local resource (bounded by the longest operation timeout). A clean stop
 /// (SIGTERM) keeps sending heartbeats and reports every keepalive meanwhile, so the peers
 /// keep it a member (and see its resources stopping, then stopped) instead of declaring
 /// it dead and fencing it in the middle of its stops; a node fenced or self-fenced says
-/// nothing more.
+/// nothing more. After a clean stop the last reports announce the leave
+/// ([`crate::node::machine`]'s `leave`).
 pub(super) async fn shutdown(
     r: &mut Runner,
     res_rx: &mut mpsc::UnboundedReceiver<ResourceEvent>,
@@ -139,8 +122,19 @@ pub(super) async fn shutdown(
         }
     }
     if heartbeat {
-        // What runs here now (nothing): the peers learn it before we go silent.
-        r.send(rings).await;
+        // What runs here now (nothing) and, when everything is stopped, the clean leave
+        // (the machine decides): the peers learn it before we go silent, and drop this
+        // node without fencing it. Sent a few times: a datagram can be lost (then the
+        // peers fence this node, as they would without the leave).
+        r.feed(Input::Leave, Instant::now());
+        let gap = (r.cfg.timers.keepalive / 4)
+            .clamp(Duration::from_millis(5), Duration::from_millis(100));
+        for i in 0..LEAVE_SENDS {
+            if i > 0 {
+                tokio::time::sleep(gap).await;
+            }
+            r.send(rings).await;
+        }
     }
     r.emit(Event::Stopped);
 }

@@ -11,7 +11,6 @@ use crate::node::admin::Command;
 use crate::node::cluster_state::{ban_id, is_resource, prefer_id, unit_of};
 use crate::node::config::containers;
 use crate::node::control::{AdminRequest, Answer, Request};
-use crate::node::events::Event;
 use crate::node::machine::NodeStatus;
 use crate::node::operations::primitive_of_instance;
 use crate::node::status::{FailureLine, InstanceLine, NodeLine, ResourceLine, Status};
@@ -38,7 +37,7 @@ impl Runner {
                 format!("no resource '{resource}' in the configuration"),
             ));
         }
-        let Some(plan) = &self.sched.plan else {
+        let Some(plan) = self.machine.scheduler().plan() else {
             return Err(ApiError::new(
                 ErrorCode::Internal,
                 "no plan yet: this node is not scheduling (no view, no quorum or probing)",
@@ -91,7 +90,8 @@ impl Runner {
                 .map(|c| c.child.clone())
                 .unwrap_or_else(|| resource.to_string()),
         };
-        self.facts(Instant::now())
+        self.machine
+            .facts(Instant::now())
             .into_iter()
             .find(|f| {
                 f.running
@@ -176,31 +176,22 @@ impl Runner {
                 (Command::MaintenanceMode { on }, text.to_string())
             }
         };
-        let (records, cleanup) = self
-            .sched
-            .admin
-            .command(self.cfg.me, &command)
-            .map_err(|e| e.to_string())?;
-        if records.is_empty() {
-            return Ok(format!("{text} (nothing to change)"));
+        match self.machine.admin_command(&command, text.clone(), now)? {
+            None => Ok(format!("{text} (nothing to change)")),
+            Some(actions) => {
+                self.carry_out(actions, now);
+                Ok(text)
+            }
         }
-        self.emit(Event::Admin { said: text.clone() });
-        self.save_admin();
-        if let Some(c) = cleanup {
-            self.cleanup_local(&c);
-        }
-        self.sched.dirty = true;
-        self.sched.send_now = true;
-        self.expire_failures(now);
-        Ok(text)
     }
 
     /// The snapshot `palisade status` shows.
     pub(super) fn status(&self, now: Instant) -> Status {
-        let facts = self.facts(now);
-        let config = &self.sched.config;
+        let sched = self.machine.scheduler();
+        let admin = sched.admin();
+        let facts = self.machine.facts(now);
+        let config = sched.config();
         let fenced: Vec<&str> = self
-            .sched
             .fence_log
             .iter()
             .filter(|f| f.ok)
@@ -216,7 +207,7 @@ impl Runner {
                 } else {
                     match self.machine.status(n.id) {
                         Some(NodeStatus::Member) => "online",
-                        Some(NodeStatus::Unclean) if self.sched.ever_member.contains(&n.id) => {
+                        Some(NodeStatus::Unclean) if sched.ever_member(n.id) => {
                             "UNCLEAN (lost, not yet fenced)"
                         }
                         Some(NodeStatus::Unclean) => "unseen (not yet fenced)",
@@ -233,17 +224,15 @@ impl Runner {
                     name: n.name.clone(),
                     id: n.id,
                     state: state.to_string(),
-                    standby: self.sched.admin.standby(&n.name),
-                    maintenance: self.sched.admin.maintenance(&n.name),
+                    standby: admin.standby(&n.name),
+                    maintenance: admin.maintenance(&n.name),
                     local: n.id == self.cfg.me,
                     unproven: self.machine.unproven(n.id),
                 }
             })
             .collect();
-        let decisions = self
-            .sched
-            .plan
-            .as_ref()
+        let decisions = sched
+            .plan()
             .map(|p| {
                 p.explanations
                     .iter()
@@ -311,11 +300,11 @@ impl Runner {
                     node: f.name.clone(),
                     count: c.count,
                     age_ms: c.age_ms,
-                    threshold: self.threshold(&c.resource),
+                    threshold: self.machine.threshold(&c.resource),
                 })
             })
             .collect();
-        let (moves, bans) = self.sched.admin.moves_and_bans();
+        let (moves, bans) = admin.moves_and_bans();
         let mut constraints: Vec<String> = moves
             .into_iter()
             .map(|(r, n)| format!("{}: {r} prefers {n} (INFINITY)", prefer_id(&r)))
@@ -324,18 +313,12 @@ impl Runner {
             bans.into_iter()
                 .map(|(r, n)| format!("{}: {r} may not run on {n}", ban_id(&r, &n))),
         );
-        constraints.extend(
-            self.sched
-                .admin
-                .target_roles()
-                .into_iter()
-                .map(|(r, stopped)| {
-                    format!(
-                        "{r}: target-role {}",
-                        if stopped { "stopped" } else { "started" }
-                    )
-                }),
-        );
+        constraints.extend(admin.target_roles().into_iter().map(|(r, stopped)| {
+            format!(
+                "{r}: target-role {}",
+                if stopped { "stopped" } else { "started" }
+            )
+        }));
         let (quorate, quorum) = self
             .machine
             .verdict()
@@ -347,7 +330,7 @@ impl Runner {
             view: self.epoch.load(std::sync::atomic::Ordering::Relaxed),
             quorate,
             quorum,
-            coordinator: self.coordinator().map(|c| self.name(c)),
+            coordinator: self.machine.coordinator().map(|c| self.name(c)),
             members: self
                 .machine
                 .applied_view()
@@ -355,22 +338,18 @@ impl Runner {
                 .flatten()
                 .map(|n| self.name(*n))
                 .collect(),
-            maintenance_mode: config.options.maintenance_mode
-                || self.sched.admin.maintenance_mode(),
+            maintenance_mode: config.options.maintenance_mode || admin.maintenance_mode(),
             nodes,
             resources,
             failures,
             constraints,
-            fencing: self.sched.fence_log.iter().cloned().collect(),
-            pending: self
-                .sched
-                .plan
-                .as_ref()
+            fencing: self.fence_log.iter().cloned().collect(),
+            pending: sched
+                .plan()
                 .map(|p| p.actions.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
-            held: self
-                .sched
-                .held
+            held: sched
+                .held()
                 .iter()
                 .map(|h| format!("{}: {}", h.action, h.why))
                 .collect(),

@@ -63,28 +63,31 @@ impl Runner {
         );
         // No report (so no peer takes us into its view) before every probe and cleanup
         // is done: what we report running must be what the cluster placed here.
-        self.sched.send_now = false;
-        if !self.probed() {
+        self.send_now = false;
+        if !self.machine.instances().probed() {
             rings.send_all(&[&hb]).await;
             return;
         }
-        let grants = if self.coordinator() == Some(self.cfg.me) {
-            self.sched.grants.clone()
-        } else {
-            Vec::new()
-        };
+        let now = Instant::now();
         let rep = report::encode(
             &Report {
                 cluster: self.cfg.cluster_id,
                 from: self.cfg.me,
                 incarnation: self.incarnation,
                 seq: self.seq,
-                running: self.local_running(),
-                fenced: self.machine.advertised_fences(Instant::now()),
-                failcounts: self.local_failcounts(Instant::now()),
-                admin: self.sched.admin.records().cloned().collect(),
-                grants,
-                attributes: self.local_attributes(),
+                running: self.machine.local_running(),
+                fenced: self.machine.advertised_fences(now),
+                failcounts: self.machine.local_failcounts(now),
+                admin: self
+                    .machine
+                    .scheduler()
+                    .admin()
+                    .records()
+                    .cloned()
+                    .collect(),
+                grants: self.machine.report_grants(),
+                attributes: self.machine.local_attributes(),
+                leaving: self.machine.leaving(),
             },
             &self.cfg.key,
         );

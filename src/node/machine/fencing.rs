@@ -117,26 +117,35 @@ impl Fencing {
         self.running = running;
     }
 
-    /// A view was applied: members are members, a member gone is unclean; the
-    /// coordinator of a quorate partition asks for fences.
+    /// A view was applied: members are members, a member gone is unclean unless it
+    /// `left` cleanly (then it is clean: returned second); the coordinator of a quorate
+    /// partition asks for fences.
     pub(super) fn view(
         &mut self,
         members: &BTreeSet<NodeId>,
         quorate: bool,
+        left: &BTreeSet<NodeId>,
         now: Instant,
-    ) -> Vec<FenceDecision> {
+    ) -> (Vec<FenceDecision>, Vec<NodeId>) {
         self.quorate = quorate;
+        let mut gone = Vec::new();
         for (node, state) in self.nodes.iter_mut() {
             if members.contains(node) {
                 *state = NodeState::Member;
             } else if *state == NodeState::Member {
-                *state = NodeState::Unclean(FenceStatus::NotAsked);
+                if left.contains(node) {
+                    *state = NodeState::Clean;
+                    gone.push(*node);
+                } else {
+                    *state = NodeState::Unclean(FenceStatus::NotAsked);
+                }
             }
         }
+        self.running.retain(|(_, n)| !gone.contains(n));
         if !quorate {
-            return Vec::new();
+            return (Vec::new(), gone);
         }
-        self.fence_unclean(now)
+        (self.fence_unclean(now), gone)
     }
 
     /// The fencer's verdict on `node` (ours, or a peer's word that it fenced it).

@@ -11,8 +11,14 @@
 //! - `@T hb NODE.. [members=A,B|none] [inc=N] [ring=R] [noecho]`: a heartbeat of each
 //!   NODE listing `members` (default: every node), echoing our challenge (unless
 //!   `noecho`); `beat` is the same followed by each NODE's report.
-//! - `@T report NODE [inc=N] [fenced=NODE@INC[~AGE],..] [running=PRIM,..]`: a fence
-//!   that started AGE ms before (without `~AGE`: a version 3 report's, of no age).
+//! - `@T report NODE [inc=N] [fenced=NODE@INC[~AGE],..] [running=PRIM,..] [failed=PRIM,..] [leaving]
+//!   [grants=start|promote|promote-confirmed:RES@NODE,..]`: a fence that started AGE ms
+//!   before (without `~AGE`: a version 3 report's, of no age); the node's admin records
+//!   (see `admin`) go with every report of it.
+//! - `@T admin NODE move RES TO | ban RES FROM | standby on|off`: an admin command given
+//!   on NODE (a peer): its records are in NODE's next reports.
+//! - `@T plan`: the scheduling step (wall clock: a fixed start + T).
+//! - `@T leave`: this node ends (after a clean stop): announce the leave if it may.
 //! - `@T answers [ping=yes|no] [disk=yes|no] [pending]`: what the tie-breakers answer
 //!   from now on (default: no answers, nothing pending).
 //! - `@T fenced NODE ok|failed [ms=N]`: the end of a fence this node asked for.
@@ -32,7 +38,8 @@
 //!
 //! Shown: timeline events (`event`, their text), `fence`, `self-fence`, `view #N`,
 //! `fence-known`, `end: fenced by a peer`, `actor INST ORDER`, `actors maintenance on|off`,
-//! `replan`, and, when they change after an input, the
+//! `replan`, `save-admin`, and, when they change after an input, the coordinator's
+//! `grants` in this node's report, the
 //! scheduling `gate` (no-quorum-policy) and `unsettled` (why the applied view is no
 //! ground to start or fence anything). Not shown: reports handed to the scheduler,
 //! "send now" and the tie-breaker questions (the test answers them).
@@ -43,11 +50,16 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::cluster::packet::Packet;
+use crate::node::admin::{AdminTable, Command};
 use crate::node::config::{parse, NodeConfig};
 use crate::node::fencing::{FenceResult, FencedBy};
+use crate::node::report::Grant;
 use crate::node::report::{RunStatus, Running};
 use crate::node::resources::{OcfRc, What};
 use crate::placement::config::Role;
+
+/// The wall clock at the transcript's start (`@T plan` plans at this + T).
+const WALL_START_MS: u64 = 1_800_000_000_000;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src/node/machine/golden")
@@ -63,6 +75,9 @@ struct Harness {
     maintenance: bool,
     gate: Option<Gate>,
     unsettled: Option<String>,
+    grants: Vec<Grant>,
+    /// Each peer's admin records (sent in its reports).
+    admin: BTreeMap<NodeId, AdminTable>,
     out: Vec<String>,
 }
 
@@ -100,6 +115,8 @@ impl Harness {
             maintenance: false,
             gate: None,
             unsettled: None,
+            grants: Vec::new(),
+            admin: BTreeMap::new(),
             out: Vec::new(),
         }
     }
@@ -145,7 +162,8 @@ impl Harness {
                     format!("actors maintenance {}", if on { "on" } else { "off" })
                 }
                 Action::Replan => "replan".to_string(),
-                Action::PeerReport(_) | Action::SendNow => continue,
+                Action::SaveAdmin(_) => "save-admin".to_string(),
+                Action::SendNow => continue,
             };
             self.out.push(format!("  > {line}"));
         }
@@ -172,6 +190,26 @@ impl Harness {
             self.out.push(format!("  > unsettled {text}"));
             self.unsettled = unsettled;
         }
+        let grants = self.m.report_grants();
+        if grants != self.grants {
+            let list: Vec<String> = grants.iter().map(|g| self.grant_text(g)).collect();
+            let list = if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(" ")
+            };
+            self.out.push(format!("  > grants {list}"));
+            self.grants = grants;
+        }
+    }
+
+    fn grant_text(&self, g: &Grant) -> String {
+        let kind = match (g.promote, g.confirmed) {
+            (false, _) => "start",
+            (true, false) => "promote",
+            (true, true) => "promote-confirmed",
+        };
+        format!("{kind}:{}@{}", g.resource, self.name(g.node))
     }
 
     fn packet(&mut self, from: NodeId, words: &[&str]) -> (usize, Packet) {
@@ -221,8 +259,30 @@ impl Harness {
         let mut incarnation = 1000 + u64::from(from);
         let mut fenced = Vec::new();
         let mut running = Vec::new();
+        let mut grants = Vec::new();
+        let mut leaving = false;
         for w in words {
             match w.split_once('=') {
+                None if *w == "leaving" => leaving = true,
+                Some(("grants", list)) => {
+                    for g in list.split(',') {
+                        let (kind, rest) = g.split_once(':').expect("grants=KIND:RES@NODE");
+                        let (resource, node) = rest.split_once('@').expect("RES@NODE");
+                        grants.push(Grant {
+                            promote: kind != "start",
+                            confirmed: kind == "promote-confirmed",
+                            resource: resource.to_string(),
+                            node: id_of(&self.cfg, node),
+                        });
+                    }
+                }
+                Some(("failed", list)) => {
+                    running.extend(list.split(',').map(|name| Running {
+                        name: name.to_string(),
+                        role: Role::Started,
+                        status: RunStatus::Failed,
+                    }));
+                }
                 Some(("inc", n)) => incarnation = n.parse().expect("inc"),
                 Some(("fenced", list)) => {
                     for f in list.split(',') {
@@ -238,15 +298,13 @@ impl Harness {
                         });
                     }
                 }
+                Some(("running", "")) => {}
                 Some(("running", list)) => {
-                    running = list
-                        .split(',')
-                        .map(|name| Running {
-                            name: name.to_string(),
-                            role: Role::Started,
-                            status: RunStatus::Running,
-                        })
-                        .collect();
+                    running.extend(list.split(',').map(|name| Running {
+                        name: name.to_string(),
+                        role: Role::Started,
+                        status: RunStatus::Running,
+                    }));
                 }
                 _ => panic!("report word {w}"),
             }
@@ -261,9 +319,14 @@ impl Harness {
             running,
             fenced,
             failcounts: Vec::new(),
-            admin: Vec::new(),
-            grants: Vec::new(),
+            admin: self
+                .admin
+                .get(&from)
+                .map(|t| t.records().cloned().collect())
+                .unwrap_or_default(),
+            grants,
             attributes: Vec::new(),
+            leaving,
         }
     }
 
@@ -478,6 +541,36 @@ impl Harness {
                     args.join(" ")
                 };
                 self.feed(Input::StopAll { reason }, now);
+            }
+            "leave" => self.feed(Input::Leave, now),
+            "plan" => {
+                let wall = Moment(WALL_START_MS + ms);
+                self.feed(Input::Plan { wall }, now);
+            }
+            "admin" => {
+                let (node, command) = match args {
+                    [node, command @ ..] => (id_of(&self.cfg, node), command),
+                    _ => panic!("admin NODE COMMAND.."),
+                };
+                let command = match command {
+                    ["move", resource, to] => Command::Move {
+                        resource: resource.to_string(),
+                        node: to.to_string(),
+                    },
+                    ["ban", resource, from] => Command::Ban {
+                        resource: resource.to_string(),
+                        node: from.to_string(),
+                    },
+                    ["standby", on] => Command::Standby {
+                        node: self.name(node),
+                        on: *on == "on",
+                    },
+                    other => panic!("admin command {other:?}"),
+                };
+                let table = self.admin.entry(node).or_default();
+                if let Err(e) = table.command(node, &command) {
+                    panic!("admin command: {e}");
+                }
             }
             "status" => {
                 let node = id_of(&self.cfg, args.first().expect("status NODE"));

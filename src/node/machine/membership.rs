@@ -158,7 +158,8 @@ impl NodeMachine {
             out.push(Action::FencedByPeer);
             return;
         }
-        out.push(Action::PeerReport(report));
+        self.peer_leave(&report, out);
+        self.peer_report(report, out);
     }
 
     /// A heartbeat of `from` at `incarnation` not counted: it has not answered our

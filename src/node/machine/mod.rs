@@ -9,17 +9,21 @@
 //! result back as an [`Input`]; every timeline line is an [`Action::Emit`].
 //!
 //! It also keeps this node's resource instances ([`instances`]: states, roles,
-//! failcounts, maintenance, the guards of the plan's orders); where resources run is
-//! [`crate::placement`]'s decision, handed over by the driver's scheduling step.
+//! failcounts, maintenance, the guards of the plan's orders) and the scheduler's inputs
+//! ([`scheduling`]); where resources run is [`crate::placement`]'s decision.
 //!
 //! Modules: [`membership`] (heartbeats in, timers, rings), [`view`] (agreement, quorum,
-//! applying a view), [`fencing`] (fence decisions), [`no_quorum`], [`instances`]. The golden
+//! applying a view), [`fencing`] (fence decisions), [`leave`] (a clean leave: announced,
+//! and taken from a peer instead of fencing it), [`no_quorum`], [`instances`],
+//! [`scheduling`] (the hand-off to [`crate::placement`]: reports, admin records, the plan). The golden
 //! transcripts in `machine/golden/` are the specification (see `golden.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use super::admin::AdminTable;
 use super::config::NodeConfig;
+use super::config::NodeEntry;
 use super::events::Event;
 use super::fencing::FenceResult;
 use super::peers::PeerBook;
@@ -29,26 +33,37 @@ use crate::cluster::challenge::{Nonce, SEED_LEN};
 use crate::cluster::membership::{Membership, Timers};
 use crate::cluster::packet::Packet;
 use crate::cluster::quorum::{ExternalTieBreakers, NodeId, QuorumConfig, WaitForAll};
+use crate::fencer::duration::Moment;
+use crate::placement::config::Config;
 
 pub mod fencing;
 pub mod instances;
+mod leave;
 mod membership;
 pub mod no_quorum;
+pub mod scheduling;
 mod view;
 
 pub use fencing::NodeStatus;
 use fencing::{FenceDecision, Fencing};
 pub use instances::{FailureRules, Instances, Local, Order};
 pub use no_quorum::Gate;
+pub use scheduling::Scheduler;
 
 /// What the machine is configured with.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub me: NodeId,
+    /// The cluster id (in this node's reports).
+    pub cluster: u32,
     /// This run's incarnation.
     pub incarnation: u64,
     /// Every configured node's name.
     pub names: BTreeMap<NodeId, String>,
+    /// Every configured node, in configuration order (names, attributes).
+    pub nodes: Vec<NodeEntry>,
+    /// The resources as configured (before the admin records apply).
+    pub placement: Config,
     pub timers: Timers,
     pub quorum: QuorumConfig,
     /// Number of rings.
@@ -75,8 +90,11 @@ impl Settings {
             .collect();
         Settings {
             me: cfg.me,
+            cluster: cfg.cluster_id,
             incarnation,
             names: cfg.nodes.iter().map(|n| (n.id, n.name.clone())).collect(),
+            nodes: cfg.nodes.clone(),
+            placement: cfg.placement.clone(),
             timers: cfg.timers,
             quorum: cfg.quorum.clone(),
             rings: cfg.rings(),
@@ -114,8 +132,9 @@ pub enum Input {
         result: FenceResult,
         elapsed: Duration,
     },
-    /// What runs where now: (primitive, node) from every report and this node's
-    /// instances (the fence race's weights).
+    /// What runs where now: (primitive, node) (the fence race's weights). [`Input::Plan`]
+    /// sets them itself from every report and this node's instances; this input sets
+    /// them alone (the transcripts of fence races).
     Running(BTreeSet<(String, NodeId)>),
     /// What the actor of `instance` (of `primitive`) reports, with the failure rules
     /// of its primitive.
@@ -144,6 +163,10 @@ pub enum Input {
     /// Stop every local instance (no quorum, or the node stopping); given again after
     /// each change until all are stopped.
     StopAll { reason: String },
+    /// Compute the plan again (see [`scheduling`]); `wall`: the wall clock now.
+    Plan { wall: Moment },
+    /// This node ends: announce a clean leave if everything here is stopped ([`leave`]).
+    Leave,
 }
 
 /// What the machine asks its driver to do.
@@ -172,8 +195,8 @@ pub enum Action {
         ok: bool,
         detail: String,
     },
-    /// A peer's report, current and accepted: the scheduler takes it.
-    PeerReport(Report),
+    /// Write the admin records (this JSON) to the state file.
+    SaveAdmin(String),
     /// A peer fenced this very incarnation: stop everything and end.
     FencedByPeer,
     /// Send a heartbeat (and report) now: a challenge to send or echo, or a change of
@@ -232,6 +255,12 @@ pub struct NodeMachine {
     instances: Instances,
     /// Fences the plan asked for: node -> when the last attempt failed (None: pending).
     plan_fences: BTreeMap<NodeId, Option<Instant>>,
+    /// The scheduler's inputs and its last plan.
+    sched: Scheduler,
+    /// This node announced its clean leave.
+    leaving: bool,
+    /// Peers that announced a clean leave, with the incarnation that leaves.
+    leavers: BTreeMap<NodeId, u64>,
 }
 
 impl NodeMachine {
@@ -256,8 +285,17 @@ impl NodeMachine {
             unproven: BTreeMap::new(),
             instances: Instances::new(s.instances.clone()),
             plan_fences: BTreeMap::new(),
+            sched: Scheduler::new(&s.placement, AdminTable::default()),
+            leaving: false,
+            leavers: BTreeMap::new(),
             s,
         }
+    }
+
+    /// The same with the admin records kept from an earlier run.
+    pub fn with_admin(mut self, admin: AdminTable) -> NodeMachine {
+        self.sched = Scheduler::new(&self.s.placement, admin);
+        self
     }
 
     /// Handle one input at `now`.
@@ -315,8 +353,26 @@ impl NodeMachine {
             Input::Cleanup(primitives) => self.cleanup(primitives, &mut out),
             Input::ExpireFailures(timeouts) => self.expire_failures(&timeouts, now, &mut out),
             Input::StopAll { reason } => self.stop_all(&reason, &mut out),
+            Input::Plan { wall } => self.replan(now, wall, &mut out),
+            Input::Leave => self.leave(&mut out),
         }
+        self.mark(&out);
         out
+    }
+
+    /// What actions mean for the scheduler: a view applied makes its members ever
+    /// members; a view, a fence known or a change of the instances makes a plan due.
+    fn mark(&mut self, out: &[Action]) {
+        for a in out {
+            match a {
+                Action::ViewApplied { .. } => {
+                    self.view_members_seen();
+                    self.plan_again();
+                }
+                Action::FenceKnown { .. } | Action::Replan => self.plan_again(),
+                _ => {}
+            }
+        }
     }
 
     fn name(&self, n: NodeId) -> String {

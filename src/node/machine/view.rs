@@ -133,7 +133,10 @@ impl NodeMachine {
         self.verdict = Some(state);
         self.quorate = verdict.quorate;
         out.push(Action::ViewApplied { epoch: self.epoch });
-        for d in self.fencing.view(&view, verdict.quorate, now) {
+        let left = self.left_cleanly();
+        let (decisions, gone) = self.fencing.view(&view, verdict.quorate, &left, now);
+        self.left(gone, out);
+        for d in decisions {
             self.fence(d, out);
         }
         self.view = Some(view);

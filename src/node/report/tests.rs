@@ -58,6 +58,7 @@ fn report() -> Report {
             },
         ],
         attributes: vec![("master-db".into(), "10".into())],
+        leaving: false,
     }
 }
 
@@ -108,8 +109,8 @@ fn version_three_is_read_with_fences_of_no_age() {
             age_ms: None
         }]
     );
-    body[4] = 5;
-    assert_eq!(decode(&body, KEY, 7), Err(ReportError::Version(5)));
+    body[4] = 6;
+    assert_eq!(decode(&body, KEY, 7), Err(ReportError::Version(6)));
 }
 
 #[test]
@@ -139,6 +140,43 @@ fn round_trip_and_empty() {
         ..Report::default()
     };
     assert_eq!(decode(&encode(&empty, KEY), KEY, 7), Ok(empty));
+}
+
+#[test]
+fn leaving_is_a_version_5_flag_and_nothing_in_version_4() {
+    // Without a flag the report is a version 4 one (what older peers read).
+    let b = encode(&report(), KEY);
+    assert_eq!((b[4], b[5]), (4, 0));
+    let leaving = Report {
+        cluster: 7,
+        from: 2,
+        incarnation: 5,
+        seq: 12,
+        leaving: true,
+        ..Report::default()
+    };
+    let b = encode(&leaving, KEY);
+    assert_eq!((b[4], b[5]), (5, 1));
+    assert_eq!(decode(&b, KEY, 7), Ok(leaving.clone()));
+    // The same bit in a version 4 report (correctly signed) means nothing.
+    let mut body = b[..b.len() - MAC_LEN].to_vec();
+    body[4] = 4;
+    let mut m = mac(KEY);
+    m.update(&body);
+    body.extend_from_slice(&m.finalize().into_bytes());
+    let back = decode(&body, KEY, 7).expect("a version 4 report");
+    assert!(!back.leaving);
+    // A version 6 report is refused.
+    let mut body = b[..b.len() - MAC_LEN].to_vec();
+    body[4] = 6;
+    let mut m = mac(KEY);
+    m.update(&body);
+    body.extend_from_slice(&m.finalize().into_bytes());
+    assert_eq!(decode(&body, KEY, 7), Err(ReportError::Version(6)));
+    assert!(!leaving.same_content(&Report {
+        leaving: false,
+        ..leaving.clone()
+    }));
 }
 
 #[test]
