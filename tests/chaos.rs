@@ -32,6 +32,10 @@ fn assert_clean(report: Option<Report>) {
             r.violations
         );
         assert!(!r.injected.is_empty(), "no fault was injected");
+        // The workload really ran: every member of the group started somewhere.
+        for (resource, (done, _failed)) in &r.starts {
+            assert!(*done > 0, "{resource} never started: {}", r.starts_line());
+        }
     }
 }
 

@@ -74,15 +74,27 @@ fn the_demo_moves_the_page_to_a_survivor_and_loses_no_request() {
     let survivor = s["survivor"].as_str().expect("survivor");
     assert_ne!(victim, survivor, "{s:#}");
     // The page came from the victim before the cut and from the survivor after it.
-    assert_eq!(s["requests"]["served_before_cut"], serde_json::json!([victim]), "{s:#}");
+    assert_eq!(
+        s["requests"]["served_before_cut"],
+        serde_json::json!([victim]),
+        "{s:#}"
+    );
     let after = s["requests"]["served_after_cut"].as_array().expect("after");
     assert!(after.iter().any(|n| n == survivor), "{s:#}");
     assert!(!after.iter().any(|n| n == victim), "{s:#}");
     assert!(s["requests"]["acknowledged"].as_u64() > Some(0), "{s:#}");
     // Nothing acknowledged is lost or written twice; the file system is clean and was
     // never mounted on two nodes at once.
-    assert_eq!(s["journal"]["acknowledged_missing"], serde_json::json!([]), "{s:#}");
-    assert_eq!(s["journal"]["recorded_twice"], serde_json::json!([]), "{s:#}");
+    assert_eq!(
+        s["journal"]["acknowledged_missing"],
+        serde_json::json!([]),
+        "{s:#}"
+    );
+    assert_eq!(
+        s["journal"]["recorded_twice"],
+        serde_json::json!([]),
+        "{s:#}"
+    );
     assert_eq!(s["fsck"]["final_rc"], 0, "{s:#}");
     assert_eq!(s["two_nodes_at_once"]["mounted_elsewhere"], 0, "{s:#}");
     assert_eq!(s["rejoined"], true, "{s:#}");

@@ -76,6 +76,9 @@ pub struct Report {
     pub sent: u64,
     pub acked: usize,
     pub fsck_checks: usize,
+    /// Per resource: starts done and starts failed (node events): the workload really
+    /// ran (a resource that never starts makes every other figure meaningless).
+    pub starts: BTreeMap<String, (usize, usize)>,
     pub seconds: f64,
 }
 
@@ -109,6 +112,16 @@ impl Report {
             self.fsck_checks,
             self.seconds
         )
+    }
+
+    /// The resources' starts, one line.
+    pub fn starts_line(&self) -> String {
+        let each: Vec<String> = self
+            .starts
+            .iter()
+            .map(|(r, (done, failed))| format!("{r} {done} done {failed} failed"))
+            .collect();
+        format!("resource starts: {}", each.join("; "))
     }
 
     /// Faults injected per kind.
@@ -497,6 +510,23 @@ fn failovers(c: &Cluster, injected: &[Injected]) -> Vec<u64> {
         .collect()
 }
 
+/// Per resource of the group: starts done, starts failed (node events).
+fn starts(events: &[crate::common_cluster::Ev]) -> BTreeMap<String, (usize, usize)> {
+    let mut m: BTreeMap<String, (usize, usize)> = super::RESOURCES
+        .iter()
+        .map(|r| (r.to_string(), (0, 0)))
+        .collect();
+    for e in events {
+        let entry = m.get_mut(e.str("resource"));
+        match (e.kind.as_str(), entry) {
+            ("resource_done", Some(n)) if e.str("action") == "start" => n.0 += 1,
+            ("start_failed", Some(n)) => n.1 += 1,
+            _ => {}
+        }
+    }
+    m
+}
+
 /// Run one campaign; None where the lab cannot run (a counted skip). Panics with the
 /// replay text on a violation.
 pub fn run(tag: &str, opts: Options) -> Option<Report> {
@@ -628,9 +658,11 @@ pub fn run(tag: &str, opts: Options) -> Option<Report> {
         sent,
         acked: acks.len(),
         fsck_checks,
+        starts: starts(&k.c().events()),
         seconds: (now_ms() - began) as f64 / 1000.0,
     };
     println!("{}", report.summary());
+    println!("{}", report.starts_line());
     println!("faults by kind: {:?}", report.kinds());
     for o in order.iter().take(5) {
         println!("group order: [{}] {}", o.invariant, o.what);
