@@ -5,6 +5,8 @@
 #   bash scripts/run_tests.sh     TEST_JOBS=N: light binaries at once (3)
 #                                 TEST_ONLY=PATTERN: only the binaries whose id matches
 #                                 (ids as printed: `./cli_agents`, `sbd/daemon`, ...)
+#                                 TEST_SERIAL=1: one binary at a time, the light ones
+#                                 after the heavy ones (to rule out interference)
 #
 # Lanes. The heavy labs (HEAVY below: network namespaces with clusters of our node,
 # corosync + pacemaker and its stand-alone fencer, the fault campaign, the status page's
@@ -54,6 +56,7 @@ LIGHT_FIRST="
 "
 JOBS=${TEST_JOBS:-3}
 ONLY=${TEST_ONLY:-*}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "run_tests.sh: TEST_JOBS must be a number >= 1" >&2; exit 2; }
 # What cargo exports to the tests it runs, the self-fence guard first.
 CARGO=${CARGO:-$(command -v cargo)}
 [[ -n $CARGO ]] || { echo "run_tests.sh: cargo not found" >&2; exit 1; }
@@ -128,7 +131,11 @@ while IFS=$'\t' read -r pkg kind name exe; do
     fi
 done <"$work/binaries"
 light=("${first[@]}" "${light[@]}")
-echo "${#heavy[@]} heavy lab binaries one at a time; ${#light[@]} others beside them, $JOBS at a time"
+if [[ ${TEST_SERIAL:-0} == 1 ]]; then
+    echo "${#heavy[@]} heavy lab binaries, then ${#light[@]} others, one at a time"
+else
+    echo "${#heavy[@]} heavy lab binaries one at a time; ${#light[@]} others beside them, $JOBS at a time"
+fi
 
 heavy_lane() {
     local entry id pkg exe
@@ -156,12 +163,18 @@ light_lane() {
 }
 
 t0=$SECONDS
-heavy_lane &
-heavy_pid=$!
-light_lane &
-light_pid=$!
-wait "$heavy_pid"
-wait "$light_pid"
+if [[ ${TEST_SERIAL:-0} == 1 ]]; then
+    JOBS=1
+    heavy_lane
+    light_lane
+else
+    heavy_lane &
+    heavy_pid=$!
+    light_lane &
+    light_pid=$!
+    wait "$heavy_pid"
+    wait "$light_pid"
+fi
 
 echo
 echo "slowest binaries (wall seconds; both lanes took $((SECONDS - t0)) s):"
