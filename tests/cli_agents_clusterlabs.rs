@@ -79,9 +79,6 @@ fn observe(
 ) -> (Observed, Outcome) {
     setup(peer);
     peer.clear_log();
-    // telnetd answers a connection that follows the last one within a second only after
-    // that second; let both agents start from a quiet server.
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let out = run_agent(agent, mode, opts);
     assert!(!out.stderr.contains("panicked"), "panic: {out:#?}");
     let observed = Observed {

@@ -6,7 +6,7 @@
 //! its PID on drop.
 //!
 //! Safety: talks to 127.0.0.1 only; signals only the daemon whose PID its own fixture
-//! wrote. Needs root (the sshd fixture creates a local test user; inetd runs telnetd).
+//! wrote. Needs root (the sshd fixture creates a local test user; telnetd runs as root).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -152,7 +152,7 @@ impl CliPeer {
                 }
                 let pid_file = match transport {
                     Transport::Ssh => dir.join("sshd.pid"),
-                    Transport::Telnet => dir.join("inetd.pid"),
+                    Transport::Telnet => dir.join("listener.pid"),
                 };
                 Ok(read_pid_file(&pid_file).expect("PID file after a successful start"))
             },
@@ -160,7 +160,7 @@ impl CliPeer {
         .map_err(|e| {
             testkit::skip::required(format!(
                 "could not start the {transport:?} stand-in {device:?} (root, openssh-server, \
-                 inetutils-telnetd and inetutils-inetd needed):\n{e}"
+                 inetutils-telnetd and systemd-socket-activate needed):\n{e}"
             ))
         })
         .ok()?;
