@@ -42,6 +42,6 @@ set +e
 cargo test "${profile[@]}" --locked --test chaos campaign -- --ignored --nocapture >"$out" 2>&1
 status=$?
 set -e
-grep -E '^(CHAOS|faults by kind|group order|VIOLATION|  \[)' "$out" || true
+grep -E '^(CHAOS|faults by kind|resource starts|group order|VIOLATION|  \[)' "$out" || true
 printf 'CHAOS wall time: %.0f s (full output: %s)\n' "$(echo "$EPOCHREALTIME - $start" | bc)" "$out"
 exit "$status"

@@ -9,8 +9,8 @@
 #                                 after the heavy ones (to rule out interference)
 #
 # Lanes. The heavy labs (HEAVY below: network namespaces with clusters of our node,
-# corosync + pacemaker and its stand-alone fencer, the fault campaign, the status page's
-# cluster) have timers that a starved CPU trips and share host resources (loop devices,
+# corosync + pacemaker and its stand-alone fencer, the fault campaign, the cluster demo,
+# the status page's cluster) have timers that a starved CPU trips and share host resources (loop devices,
 # /dev/shm, the one pacemaker-fenced of a host), so they run one after another, at
 # normal priority, as `cargo test` ran them. Every other binary is light: it runs beside
 # the heavy lane, TEST_JOBS at a time, under `nice` (its peers inherit it), so the heavy
@@ -37,6 +37,7 @@ HEAVY="
     ./pcmk_*
     ./cluster_*
     ./chaos
+    ./demo
     ./status_page
     ./fencer_pacemaker
 "
