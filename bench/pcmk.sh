@@ -3,7 +3,8 @@
 # own, in a REAL corosync 3 + pacemaker 2.1 cluster (tests/fixtures/pcmk/lab.sh: 3 nodes
 # in network namespaces, each node's power behind its own ipmi_sim BMC, token 1000 ms).
 #
-#   sudo bash bench/pcmk.sh        (BENCH_RUNS=5 faults per stack; BENCH_PARTS="agents sbd")
+#   sudo bash bench/pcmk.sh        (BENCH_RUNS=5 faults per stack; BENCH_PARTS="agents sbd node suite";
+#                                   BENCH_SBD_STACKS="ours theirs" for part sbd)
 #
 # Part "agents": for each fence_ipmilan one lab is started (ours: the release build
 # bind-mounted over /usr/sbin/fence_ipmilan inside the nodes only; theirs: the node sees
@@ -28,8 +29,21 @@
 # (pacemaker-fenced: fence_nodeK returned), pill (level 2 requested: fence_sbd starts and
 # writes the pill at once), self-fenced (the victim's power went off), confirmed, started.
 # Then, in each stack's lab: the RSS/PSS of every node's sbd processes and their CPU over
-# an idle minute (% of one core), and what happens when pacemakerd is SIGKILLed on the
-# Dummy node (observed for 40 s: self-fence? BMC fence? Dummy moved?).
+# an idle minute (% of one core), and three faults, each on its own node and observed for
+# 40 s (self-fence? BMC fence? Dummy moved? still online?): pacemakerd SIGKILLed on the
+# Dummy node; the CIB unreachable (pacemaker-based SIGSTOPped); the node's path to the
+# sbd disk stalled (in this part every node's loop device goes through its own FUSE
+# passthrough of the image, lab.sh STALL=1, which the stall stops).
+#
+# Part "node": the same link cut with `palisade node` instead of corosync + pacemaker, on
+# the same kind of lab (3 nodes in namespaces, each node's power behind its own ipmi_sim
+# BMC, fenced through our fence_ipmilan): BENCH_RUNS runs of scripts/cluster_demo.sh in
+# BENCH mode (deadtime 1 s; its own lab, tests/fixtures/cluster), printed beside the
+# pacemaker figures so an admin sees what each stack costs.
+#
+# Part "suite": the pacemaker lab scenarios kept out of the test suite for its time
+# (`cargo test --test pcmk_cluster -- --ignored`: the cut and the killed corosync fenced
+# through our fence_ipmilan, with their assertions); its result line is printed.
 #
 # Printed: the medians per stack and the ratio ours/theirs. Numbers only, no assertions;
 # not part of the suite. Needs root. Every lab is ended on exit (lab.sh down).
@@ -40,7 +54,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-5}
-PARTS=${BENCH_PARTS:-agents sbd}
+PARTS=${BENCH_PARTS:-agents sbd node suite}
 LAB=$PWD/tests/fixtures/pcmk/lab.sh
 DIR=$(mktemp -d /tmp/palisade-bench-pcmk.XXXXXX)
 CURRENT=
@@ -55,6 +69,7 @@ trap cleanup EXIT
 need_packages corosync pacemaker pacemaker-cli-utils fence-agents openipmi ipmitool resource-agents sbd
 bash "$LAB" check >&2 || die "the pacemaker lab cannot run here"
 build_release -p fence-agents --bin fence_ipmilan --bin fence_sbd -p sbd --bin palisade-sbd
+[[ " $PARTS " != *" node "* ]] || build_release -p palisade --bin palisade
 REL=$PWD/target/release
 OURS=$REL/fence_ipmilan
 
@@ -172,10 +187,14 @@ sbd_usage() {
     t2=$EPOCHREALTIME
     for k in 1 2 3; do
         local ticks=0 rss=0 pss=0 n=0
+        local r
         for p in $(sbd_pids "$w" "$k"); do
+            # a zombie (a servant that ended, not yet reaped) has no memory: skipped
+            r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || r=
+            [[ -n $r ]] || continue
             n=$((n + 1))
             ticks=$((ticks + $(cpu_ticks "$p")))
-            rss=$((rss + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
+            rss=$((rss + r))
             pss=$((pss + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup")))
         done
         echo "$k $n $rss $pss $(awk -v a="$ticks" -v b="${before[$k]}" -v hz="$hz" -v t1="$t1" -v t2="$t2" \
@@ -183,28 +202,49 @@ sbd_usage() {
     done
 }
 
-# pacemakerd_dies LAB NAME: SIGKILL pacemakerd on the Dummy node, watch 40 s; one line
-# "node selffenced bmc_fenced dummy_moved online_after" to $DIR/NAME.pcmkd.
-pacemakerd_dies() {
-    local w=$1 name=$2 victim t0 sf=no bmc=no moved=no online=no loc
-    victim=$(located "$w" 1 | awk '{print $1}')
-    victim=${victim#node}
+# fault LAB NAME WHAT K OBSERVER: `lab.sh WHAT` on node K (kill-pacemakerd, stop-cib,
+# stall-disk), watched 40 s from node OBSERVER (its crm_mon, crm_resource); one line
+# "WHAT nodeK selffenced bmc_fenced dummy_moved still_online" to $DIR/NAME.faults
+# (dummy_moved: Dummy runs elsewhere than before the fault).
+fault() {
+    local w=$1 name=$2 what=$3 victim=$4 k=$5 t0 sf=no bmc=no moved=no online=no before loc xml i
+    before=$(located "$w" "$k") || before=
     t0=$(date +%s.%N)
-    bash "$LAB" kill-pacemakerd "$w" "$victim"
+    bash "$LAB" "$what" "$w" "$victim"
     sleep 40
     [[ $(sf_time "$w" "$victim" "$t0") != nan ]] && sf=yes
     [[ $(bmc_time "$w" "$victim" "set power 0" "$t0") != nan ]] && bmc=yes
-    local k xml i
-    k=$(seq 3 | grep -vx "$victim" | head -n 1)
     for i in 1 2 3 4 5; do # a loaded machine: crm_mon may time out once
-        loc=$(located "$w" "$k")
+        loc=$(located "$w" "$k") || loc=
         xml=$(bash "$LAB" exec "$w" "$k" crm_mon -1 --output-as=xml 2>/dev/null) || xml=
         [[ -n $loc && -n $xml ]] && break
         sleep 1
     done
-    [[ -n $loc && $loc != *"node$victim "* ]] && moved=yes
+    [[ -n $loc && $loc != "$before" ]] && moved=yes
     grep -Eq "<node name=\"node$victim\" [^>]*online=\"true\"" <<<"$xml" && online=yes
-    echo "node$victim $sf $bmc $moved $online" >"$DIR/$name.pcmkd"
+    echo "$what node$victim $sf $bmc $moved $online" >>"$DIR/$name.faults"
+    echo "sbd $name: $(tail -n 1 "$DIR/$name.faults")" >&2
+}
+
+# faults LAB NAME: pacemakerd SIGKILLed on the Dummy node, then the CIB of a second node
+# stopped (SIGSTOP of pacemaker-based), then the third node's path to the sbd disk
+# stalled (its FUSE passthrough stopped), each watched 40 s; nothing is healed between
+# them (each fault has its own node).
+faults() {
+    local w=$1 name=$2 a b c i
+    a=$(located "$w" 1 | awk '{print $1}')
+    a=${a#node}
+    b=$(seq 3 | grep -vx "$a" | head -n 1)
+    c=$(seq 3 | grep -vx "$a" | grep -vx "$b" | head -n 1)
+    # observers: a node whose pacemakerd is dead has no crm_mon (it asks pacemakerd first)
+    fault "$w" "$name" kill-pacemakerd "$a" "$b"
+    fault "$w" "$name" stop-cib "$b" "$c"
+    for i in $(seq 120); do # node b back (fenced and rebooted, if it was)
+        bash "$LAB" exec "$w" "$c" crm_mon -1 --output-as=xml 2>/dev/null \
+            | grep -Eq "<node name=\"node$b\" [^>]*online=\"true\"" && break
+        sleep 1
+    done
+    fault "$w" "$name" stall-disk "$c" "$b"
 }
 
 # bench_sbd NAME SBD BIND SETTINGS: one disk-based sbd lab, RUNS BMC-down faults.
@@ -214,7 +254,7 @@ bench_sbd() {
     mkdir -p "$w"
     printf '%s' "$settings" >"$w/default-sbd"
     bash "$LAB" mkdisk "$w/sbd.img" "$sbd" 5 10 >/dev/null 2>&1
-    bash "$LAB" up "$w" 3 "pb$$${name:0:1}s" 10.79.251 "$bind" 1 "$w/sbd.img"
+    bash "$LAB" up "$w" 3 "pb$$${name:0:1}s" 10.79.251 "$bind" 1 "$w/sbd.img" 1
     bash "$LAB" wait-online "$w" 240
     bash "$LAB" configure "$w"
     for i in $(seq 240); do all_started "$w" 5 && break; sleep 0.5; done
@@ -253,12 +293,15 @@ bench_sbd() {
         bash "$LAB" wait-online "$w" 120
     done
     for i in $(seq 240); do all_started "$w" 5 && break; sleep 0.5; done
-    pacemakerd_dies "$w" "$name"
+    faults "$w" "$name"
     bash "$LAB" down "$w"
     CURRENT=
 }
 
-col() { awk -v c="$2" '$c >= 0 { print $c }' "$DIR/$1.runs" | median '%.2f'; }
+col() {
+    [[ -s $DIR/$1.runs ]] || { echo nan; return; }
+    awk -v c="$2" '$c >= 0 { print $c }' "$DIR/$1.runs" | median '%.2f'
+}
 
 if [[ " $PARTS " == *" agents "* ]]; then
     bench_agent ours "$OURS:/usr/sbin/fence_ipmilan"
@@ -291,12 +334,13 @@ SBD_TIMEOUT_ACTION=flush,reboot
 SBD_MOVE_TO_ROOT_CGROUP=no
 SBD_SYNC_RESOURCE_STARTUP=yes
 '
-    bench_sbd ours "$REL/palisade-sbd" \
+    STACKS=${BENCH_SBD_STACKS:-ours theirs}
+    [[ " $STACKS " != *" ours "* ]] || bench_sbd ours "$REL/palisade-sbd" \
         "$REL/palisade-sbd:/usr/sbin/sbd $OURS:/usr/sbin/fence_ipmilan $REL/fence_sbd:/usr/sbin/fence_sbd" \
         "${SETTINGS_COMMON}SBD_WATCHDOG_DEV=pet-file:/run/testdev/sbd.pets
 SBD_OPTS=\"--self-fence=record:/run/testdev/sbd.record\"
 "
-    bench_sbd theirs /usr/sbin/sbd "" "${SETTINGS_COMMON}SBD_WATCHDOG_DEV=/dev/null
+    [[ " $STACKS " != *" theirs "* ]] || bench_sbd theirs /usr/sbin/sbd "" "${SETTINGS_COMMON}SBD_WATCHDOG_DEV=/dev/null
 SBD_OPTS=\"-Z -Z\"
 "
     echo "== disk-based sbd (SBD_PACEMAKER=yes, msgwait 10 s), topology: 1 fence_ipmilan, 2 fence_sbd;"
@@ -311,18 +355,42 @@ SBD_OPTS=\"-Z -Z\"
         i=$((i + 1))
     done
     printf '   %-32s %6s  %6s  %s\n' "pill -> self-fence" \
-        "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-ours.runs" | median '%.2f')" \
-        "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-theirs.runs" | median '%.2f')" \
+        "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-ours.runs" 2>/dev/null | median '%.2f')" \
+        "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-theirs.runs" 2>/dev/null | median '%.2f')" \
         "$(ratio "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-ours.runs" | median)" \
             "$(awk '$5 >= 0 && $6 >= 0 { print $6 - $5 }' "$DIR/sbd-theirs.runs" | median)")"
     echo "   per run (run loss requested level1-failed pill self-fenced confirmed started):"
-    sed 's/^/     ours   /' "$DIR/sbd-ours.runs"
-    sed 's/^/     theirs /' "$DIR/sbd-theirs.runs"
+    sed 's/^/     ours   /' "$DIR/sbd-ours.runs" 2>/dev/null || true
+    sed 's/^/     theirs /' "$DIR/sbd-theirs.runs" 2>/dev/null || true
     echo "   sbd processes per node, idle cluster (node procs RSS-KiB PSS-KiB CPU-%-of-a-core over 60 s,"
-    echo "   children included: ours runs crm_mon once a loop):"
-    sed 's/^/     ours   node/' "$DIR/ours.usage"
-    sed 's/^/     theirs node/' "$DIR/theirs.usage"
-    echo "   pacemakerd SIGKILLed on the Dummy node, 40 s later (node self-fenced BMC-fenced Dummy-moved still-online):"
-    sed 's/^/     ours   /' "$DIR/ours.pcmkd"
-    sed 's/^/     theirs /' "$DIR/theirs.pcmkd"
+    echo "   children included: ours runs crm_mon after a CIB change and every 30 s):"
+    sed 's/^/     ours   node/' "$DIR/ours.usage" 2>/dev/null || true
+    sed 's/^/     theirs node/' "$DIR/theirs.usage" 2>/dev/null || true
+    echo "   faults, each on its own node, 40 s later (fault node self-fenced BMC-fenced Dummy-moved still-online):"
+    sed 's/^/     ours   /' "$DIR/ours.faults" 2>/dev/null || true
+    sed 's/^/     theirs /' "$DIR/theirs.faults" 2>/dev/null || true
+fi
+
+if [[ " $PARTS " == *" node "* ]]; then
+    if bash tests/fixtures/cluster/lab.sh check >/dev/null 2>&1; then
+        for ((run = 0; run < RUNS; run++)); do
+            BENCH=1 PALISADE_BIN=$REL/palisade FENCE_IPMILAN=$OURS bash scripts/cluster_demo.sh 2>/dev/null \
+                | sed -n 's/^failover_ms=//p' | awk '{ printf "%.3f\n", $1 / 1000 }' >>"$DIR/node.runs"
+            echo "node run $((run + 1))/$RUNS: $(tail -n 1 "$DIR/node.runs") s" >&2
+        done
+        echo "== the same link cut, each stack on the same kind of lab (3 nodes, one ipmi_sim BMC per node,"
+        echo "   our fence_ipmilan), seconds from the cut to the resource started on a survivor (medians):"
+        [[ -s $DIR/ours.runs ]] && printf '   %-44s %6s\n' "corosync + pacemaker (token 1000 ms), ours" "$(col ours 6)"
+        [[ -s $DIR/theirs.runs ]] && printf '   %-44s %6s\n' "corosync + pacemaker, ClusterLabs' agent" "$(col theirs 6)"
+        printf '   %-44s %6s   (runs: %s)\n' "palisade node (deadtime 1 s)" \
+            "$(median '%.2f' <"$DIR/node.runs")" "$(tr '\n' ' ' <"$DIR/node.runs")"
+    else
+        echo "== palisade node: skipped (tests/fixtures/cluster/lab.sh check failed)"
+    fi
+fi
+
+if [[ " $PARTS " == *" suite "* ]]; then
+    echo "== pacemaker lab scenarios kept out of the suite (cargo test --test pcmk_cluster -- --ignored)"
+    cargo test --locked --test pcmk_cluster -- --ignored --nocapture >"$DIR/suite.out" 2>&1 || true
+    grep -E '^(SUMMARY|test result|test .* \.\.\. )' "$DIR/suite.out" | sed 's/^/   /'
 fi

@@ -14,6 +14,10 @@
 //!    (the node itself and its Dummy live on): pacemaker's recovery fences it through our
 //!    agent before Dummy starts elsewhere; the node reboots and rejoins.
 //!
+//! Not in the suite (`#[ignore]`, for its 45 s): `bench/pcmk.sh` runs it (part `suite`),
+//! and the suite's `tests/pcmk_sbd_disk.rs` fences through our fence_ipmilan at level 1
+//! after a killed corosync in the same lab.
+//!
 //! Assertions are on structured data only (exit codes, crm_mon / crm_resource /
 //! stonith_admin XML, BMC log lines, the Dummy state files); every wait is a bounded poll
 //! on a condition. Not root (and no CI=true): a counted skip. As root or with
@@ -92,6 +96,8 @@ fn assert_fenced_by_our_agent(lab: &PcmkLab, victim: usize, survivor: usize, t0:
 }
 
 #[test]
+#[ignore = "bench/pcmk.sh (part suite) runs it: in the suite, tests/pcmk_sbd_disk.rs fences \
+            through our fence_ipmilan (level 1) in the same lab"]
 fn pacemaker_fences_through_our_fence_ipmilan() {
     if !lab_available() {
         return;

@@ -19,7 +19,12 @@
 //! * pacemaker dies: the victim comes back and rejoins; then pacemakerd of a survivor is
 //!   SIGKILLed (no clean shutdown): its palisade-sbd sees pacemakerd gone and, diskless,
 //!   self-fences one watchdog timeout later (as ClusterLabs' sbd does); the other two
-//!   stay quorate.
+//!   stay quorate;
+//! * the CIB is unreachable: pacemaker-based of one of those two is SIGSTOPped (its
+//!   socket stays open, nothing answers): our pacemaker servant's noop goes unanswered,
+//!   it reports "Disconnected from CIB" and, diskless, the node self-fences one watchdog
+//!   timeout later (ClusterLabs' sbd: its CIB query blocks, its servant goes silent, the
+//!   same self-fence; bench/pcmk.sh compares both with a disk).
 //!
 //! Guards: every sbd runs in a node (own PID namespace, no CAP_SYS_BOOT, read-only
 //! /proc/sys, /dev/null over /proc/sysrq-trigger), with PALISADE_FORBID_SELF_FENCE=1, a
@@ -288,9 +293,31 @@ fn palisade_sbd_under_pacemaker_self_fences_a_node_that_lost_quorum() {
             "{xml}"
         );
     }
+
+    // The CIB becomes unreachable on a node (pacemaker-based SIGSTOPped: its socket stays
+    // open, nothing answers): as ClusterLabs' sbd, ours counts the pacemaker servant as
+    // disconnected from the CIB (its noop is not answered) and, diskless, the node
+    // self-fences one watchdog timeout later.
+    let stopped = others[0];
+    let before = lab.selffence_power_offs(stopped).len();
+    lab.stop_cib(stopped);
+    assert!(
+        wait_until(FENCE_LIMIT, || lab.selffence_power_offs(stopped).len()
+            > before),
+        "node{stopped}'s palisade-sbd did not self-fence with its CIB stopped:\n{}",
+        lab.report()
+    );
+    let stopped_record = lab.testdev_file(stopped, "sbd.record").unwrap_or_default();
+    assert!(
+        stopped_record
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("reboot flush watchdog starved")),
+        "node{stopped}: {stopped_record}"
+    );
     eprintln!(
         "SUMMARY pcmk_sbd: node{victim} cut, its palisade-sbd recorded {:?}; survivors {survivors:?} healthy; \
-         pacemakerd of node{dying} killed: self-fenced",
+         pacemakerd of node{dying} killed: self-fenced; CIB of node{stopped} stopped: self-fenced",
         record.trim()
     );
 }

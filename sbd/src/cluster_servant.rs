@@ -17,7 +17,7 @@
 
 pub mod corosync;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::inquisitor::{ClusterServant, Event, ServantHealth};
 use crate::servant::{Reporter, ServantMessage};
@@ -138,12 +138,16 @@ fn readable(fd: std::ffi::c_int, timeout: Duration) -> bool {
     rc > 0
 }
 
+/// The longest `quorum.two_node` is not read again from cmap.
+const TWO_NODE_REFRESH: Duration = Duration::from_secs(30);
+
 fn run(setup: ClusterServantSetup, report: Reporter) {
     let mut assessor = Assessor::default();
     let mut client: Option<QuorumClient> = None;
     let mut membership: Option<QuorumUpdate> = None;
     let mut ever_connected = false;
     let mut lost_reason: Option<String> = None;
+    let mut two_node: Option<(bool, Instant)> = None;
     let send = |assessor: &mut Assessor, snapshot: &Snapshot| -> bool {
         let (health, detail) = assessor.assess(snapshot);
         report(ServantMessage::Event(Event::ClusterServant {
@@ -159,6 +163,7 @@ fn run(setup: ClusterServantSetup, report: Reporter) {
                     client = Some(c);
                     ever_connected = true;
                     membership = None;
+                    two_node = None;
                     lost_reason = None;
                     continue;
                 }
@@ -193,11 +198,24 @@ fn run(setup: ClusterServantSetup, report: Reporter) {
         }
         if let Some(update) = connected.take_update() {
             membership = Some(update);
+            two_node = None;
         }
-        let two_node = corosync::two_node().unwrap_or(false);
+        // `quorum.two_node` changes only with corosync's configuration: read from cmap on
+        // (re)connecting, after a membership change and every TWO_NODE_REFRESH, not every
+        // loop (a cmap connection per loop was most of the servant's idle CPU).
+        let now = Instant::now();
+        let value = match two_node {
+            Some((value, at)) if now.saturating_duration_since(at) < TWO_NODE_REFRESH => value,
+            _ => {
+                let value = corosync::two_node().unwrap_or(false);
+                two_node = Some((value, now));
+                value
+            }
+        };
+        let two_node_now = value;
         let snapshot = Snapshot::Connected {
             membership: membership.clone(),
-            two_node,
+            two_node: two_node_now,
         };
         if !send(&mut assessor, &snapshot) {
             return;

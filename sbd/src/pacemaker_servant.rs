@@ -2,29 +2,35 @@
 //! pcmk servant derives it (`compute_status` in sbd-pacemaker.c), reported to the
 //! inquisitor once per loop timeout.
 //!
-//! Sources, both pacemaker's own:
+//! Sources, all pacemaker's own:
 //! * pacemakerd, pinged every loop through libcrmcommon's IPC API ([`pacemakerd`]):
 //!   the ping is pacemakerd's start-up trigger with `SBD_SYNC_RESOURCE_STARTUP=yes` and
 //!   ends its shutdown; health is only reported while pacemakerd's `last_good` is
 //!   younger than the watchdog timeout (else nothing: the servant's liveness ages out),
 //!   and a pacemakerd that reports "shutdown complete" is a graceful shutdown;
+//! * the CIB's change notifications ([`cib`]): like sbd, the servant subscribes to
+//!   `cib_diff_notify` and sends the CIB a synchronous noop every loop (an unanswered
+//!   noop or a lost connection: the CIB is unreachable);
 //! * the CIB as crm_mon computes it ([`crm_mon`]): sbd feeds its CIB copy to
 //!   pacemaker's `cluster_status()`; `crm_mon -1 --output-as=xml` runs that same code
-//!   and prints the result. This first version polls crm_mon (one short-lived process
-//!   per loop) instead of linking libcib + libpe_status and tracking CIB diffs: those
-//!   libraries' structures change between pacemaker releases, crm_mon's XML is a
-//!   documented interface.
+//!   and prints the result. It runs only when the CIB changed (a notification), after
+//!   (re)connecting, and every [`REFRESH_EVERY`] as a safety net ([`RefreshPolicy`]);
+//!   between those the last answer is assessed again each loop. Where the CIB cannot be
+//!   watched (libcrmcommon without the IPC client), crm_mon runs every loop.
+//!   Why crm_mon and not libcib + libpe_status: those libraries' structures change
+//!   between pacemaker releases, crm_mon's XML is a documented interface.
 //!
 //! The health table ([`Assessor::assess`], pure): no DC → transient; this node unknown
 //! or offline → unhealthy; unclean → unhealthy; pending → transient; partition quorate →
 //! online; not quorate with disks → unhealthy (the disk decides); never had quorum yet →
 //! online; quorum lost without disks → by `no-quorum-policy`: freeze, stop, demote,
 //! ignore → transient (ages out: the node self-fences once the whole cluster had
-//! appeared), suicide or unknown → unhealthy. crm_mon failing (CIB not reachable) →
-//! transient ("Disconnected from CIB"); if this node was shutting down with no resource
-//! left running and start-up syncing is off, that is a graceful shutdown (sbd's
-//! `pcmk_clean_shutdown`).
+//! appeared), suicide or unknown → unhealthy. The CIB not reachable (crm_mon failing, no
+//! connection, an unanswered noop) → transient ("Disconnected from CIB", as sbd); if this
+//! node was shutting down with no resource left running and start-up syncing is off,
+//! that is a graceful shutdown (sbd's `pcmk_clean_shutdown`).
 
+pub mod cib;
 pub mod crm_mon;
 pub mod pacemakerd;
 
@@ -34,6 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::inquisitor::{ClusterServant, Event, LogLevel, ServantHealth};
 use crate::servant::{Reporter, ServantMessage};
+use cib::{CibError, CibWatch};
 use crm_mon::{ClusterStatus, NoQuorumPolicy};
 use pacemakerd::{PacemakerdState, Ping};
 
@@ -122,6 +129,86 @@ pub fn pacemakerd_ok(ping: &Ping, now_unix: i64, watchdog: Duration) -> bool {
             PacemakerdState::Running | PacemakerdState::ShuttingDown
         )
         && (0..i64::try_from(watchdog.as_secs()).unwrap_or(i64::MAX)).contains(&age)
+}
+
+/// The longest crm_mon is not asked while the CIB says nothing changed (a safety net
+/// against a lost notification; sbd re-reads its whole CIB copy periodically too).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
+
+/// When the servant asks crm_mon again (pure): after a change of the CIB, after
+/// (re)connecting to it, when the last answer is older than `every`, and until an
+/// answer came.
+#[derive(Debug, Clone)]
+pub struct RefreshPolicy {
+    every: Duration,
+    last: Option<Instant>,
+    dirty: bool,
+}
+
+impl RefreshPolicy {
+    pub fn new(every: Duration) -> RefreshPolicy {
+        RefreshPolicy {
+            every,
+            last: None,
+            dirty: true,
+        }
+    }
+
+    /// The CIB changed, or the connection to it is new: ask again.
+    pub fn changed(&mut self) {
+        self.dirty = true;
+    }
+
+    pub fn due(&self, now: Instant) -> bool {
+        self.dirty
+            || self
+                .last
+                .is_none_or(|last| now.saturating_duration_since(last) >= self.every)
+    }
+
+    /// crm_mon answered at `now`.
+    pub fn refreshed(&mut self, now: Instant) {
+        self.dirty = false;
+        self.last = Some(now);
+    }
+}
+
+/// The CIB watch: connected, not (yet), or impossible here (crm_mon every loop).
+enum Watch {
+    Connected(CibWatch),
+    Disconnected,
+    Unavailable,
+}
+
+impl Watch {
+    /// Connect if needed, read the notifications, probe with a noop. `Ok(changed)`, or
+    /// why the CIB is unreachable (the connection is then dropped, to be made again).
+    fn poll(&mut self, probe_limit: Duration) -> Result<bool, String> {
+        let mut fresh = false;
+        if matches!(self, Watch::Disconnected) {
+            match CibWatch::connect() {
+                Ok(watch) => {
+                    *self = Watch::Connected(watch);
+                    fresh = true;
+                }
+                Err(CibError::Library(e)) => {
+                    *self = Watch::Unavailable;
+                    return Err(format!("cannot watch the CIB ({e}): crm_mon every loop"));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let Watch::Connected(watch) = self else {
+            return Ok(true);
+        };
+        let result = watch
+            .changed()
+            .and_then(|changed| watch.probe(probe_limit).map(|()| changed || fresh));
+        if result.is_err() {
+            *self = Watch::Disconnected;
+        }
+        result.map_err(|e| e.to_string())
+    }
 }
 
 /// How the servant thread runs.
@@ -233,6 +320,9 @@ fn run(setup: PacemakerServantSetup, report: Reporter) {
     let mut assessor = Assessor::default();
     let mut shutdown_reported = false;
     let crm_mon_limit = setup.watchdog_timeout / 2;
+    let mut watch = Watch::Disconnected;
+    let mut refresh = RefreshPolicy::new(REFRESH_EVERY);
+    let mut status: Option<ClusterStatus> = None;
     loop {
         let round = Instant::now();
         let mut pacemakerd_fine = true;
@@ -270,9 +360,69 @@ fn run(setup: PacemakerServantSetup, report: Reporter) {
             }
         }
         if pacemakerd_fine {
-            let message = match run_crm_mon(crm_mon_limit)
-                .and_then(|xml| crm_mon::parse(&xml).map_err(|e| e.to_string()))
-            {
+            let was_unavailable = matches!(watch, Watch::Unavailable);
+            let was_connected = matches!(watch, Watch::Connected(_));
+            let polled = watch.poll(crm_mon_limit);
+            let now_connected = matches!(watch, Watch::Connected(_));
+            let transition = match (&polled, was_connected, now_connected) {
+                (_, false, true) => Some((
+                    LogLevel::Info,
+                    "pcmk servant: watching the CIB (diff notifications)".to_owned(),
+                )),
+                (Err(e), true, false) => Some((LogLevel::Warning, format!("pcmk servant: {e}"))),
+                _ => None,
+            };
+            if let Some((level, message)) = transition {
+                if !report(ServantMessage::Log { level, message }) {
+                    return;
+                }
+            }
+            let polled = match polled {
+                Err(e) if !was_unavailable && matches!(watch, Watch::Unavailable) => {
+                    let log = ServantMessage::Log {
+                        level: LogLevel::Warning,
+                        message: format!("pcmk servant: {e}"),
+                    };
+                    if !report(log) {
+                        return;
+                    }
+                    Ok(true)
+                }
+                other => other,
+            };
+            let current = match polled {
+                Ok(changed) => {
+                    if changed {
+                        refresh.changed();
+                    }
+                    let now = Instant::now();
+                    if refresh.due(now) {
+                        match run_crm_mon(crm_mon_limit)
+                            .and_then(|xml| crm_mon::parse(&xml).map_err(|e| e.to_string()))
+                        {
+                            Ok(fresh) => {
+                                refresh.refreshed(now);
+                                status = Some(fresh);
+                                Ok(())
+                            }
+                            Err(e) => {
+                                refresh.changed();
+                                status = None;
+                                Err(e)
+                            }
+                        }
+                    } else {
+                        Ok(())
+                    }
+                    .and_then(|()| status.clone().ok_or_else(|| "no status yet".to_owned()))
+                }
+                Err(e) => {
+                    refresh.changed();
+                    status = None;
+                    Err(e)
+                }
+            };
+            let message = match current {
                 Ok(status) => {
                     let (health, detail) = assessor.assess(&status, &setup.local_name, setup.disks);
                     event(health, detail)

@@ -492,6 +492,16 @@ impl PcmkLab {
         self.node_cmd("kill-pacemakerd", k);
     }
 
+    /// Node `k`'s CIB stops answering (its pacemaker-based SIGSTOPped; the socket stays
+    /// open) / answers again.
+    pub fn stop_cib(&self, k: usize) {
+        self.node_cmd("stop-cib", k);
+    }
+
+    pub fn cont_cib(&self, k: usize) {
+        self.node_cmd("cont-cib", k);
+    }
+
     /// Node `k`'s BMC stops answering (its ipmi_sim ends) / answers again.
     pub fn bmc_stop(&self, k: usize) {
         self.node_cmd("bmc-stop", k);

@@ -137,3 +137,43 @@ fn pacemakerd_gate() {
         wd
     ));
 }
+
+#[test]
+fn crm_mon_runs_after_a_change_a_reconnect_or_the_safety_interval_only() {
+    let t0 = Instant::now();
+    let every = Duration::from_secs(30);
+    let mut p = RefreshPolicy::new(every);
+    // Nothing asked yet: due.
+    assert!(p.due(t0));
+    p.refreshed(t0);
+    // Quiet CIB: not due until the safety interval.
+    assert!(!p.due(t0 + Duration::from_secs(1)));
+    assert!(!p.due(t0 + Duration::from_secs(29)));
+    assert!(p.due(t0 + every));
+    // A notification (or a new connection) makes it due at once, once.
+    p.changed();
+    assert!(p.due(t0 + Duration::from_secs(2)));
+    p.refreshed(t0 + Duration::from_secs(2));
+    assert!(!p.due(t0 + Duration::from_secs(3)));
+    // A failed crm_mon leaves it due (the servant calls changed()).
+    p.changed();
+    assert!(p.due(t0 + Duration::from_secs(4)));
+}
+
+#[test]
+fn cib_requests_are_pacemaker_2_1s_client_protocol() {
+    use super::cib::request;
+    assert_eq!(
+        request::register(),
+        r#"<cib_command t="cib" cib_op="register" cib_clientname="sbd" cib_callopt="4096"/>"#
+    );
+    assert_eq!(
+        request::notify(true),
+        r#"<cib-callback cib_op="cib_notify" cib_notify_type="cib_diff_notify" cib_notify_activate="1"/>"#
+    );
+    // sync (0x1000) + local scope (0x100)
+    assert_eq!(
+        request::noop(7),
+        r#"<cib_command t="cib" cib_op="noop" cib_callid="7" cib_callopt="4352"/>"#
+    );
+}
