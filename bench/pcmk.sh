@@ -3,7 +3,7 @@
 # own, in a REAL corosync 3 + pacemaker 2.1 cluster (tests/fixtures/pcmk/lab.sh: 3 nodes
 # in network namespaces, each node's power behind its own ipmi_sim BMC, token 1000 ms).
 #
-#   sudo bash bench/pcmk.sh        (BENCH_RUNS=5 faults per stack; BENCH_PARTS="agents sbd node suite";
+#   sudo bash bench/pcmk.sh        (BENCH_RUNS=5 faults per stack; BENCH_PARTS="agents sbd node";
 #                                   BENCH_SBD_STACKS="ours theirs" for part sbd)
 #
 # Part "agents": for each fence_ipmilan one lab is started (ours: the release build
@@ -41,10 +41,6 @@
 # BENCH mode (deadtime 1 s; its own lab, tests/fixtures/cluster), printed beside the
 # pacemaker figures so an admin sees what each stack costs.
 #
-# Part "suite": the pacemaker lab scenarios kept out of the test suite for its time
-# (`cargo test --test pcmk_cluster -- --ignored`: the cut and the killed corosync fenced
-# through our fence_ipmilan, with their assertions); its result line is printed.
-#
 # Printed: the medians per stack and the ratio ours/theirs. Numbers only, no assertions;
 # not part of the suite. Needs root. Every lab is ended on exit (lab.sh down).
 set -euo pipefail
@@ -54,7 +50,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-5}
-PARTS=${BENCH_PARTS:-agents sbd node suite}
+PARTS=${BENCH_PARTS:-agents sbd node}
 LAB=$PWD/tests/fixtures/pcmk/lab.sh
 DIR=$(mktemp -d /tmp/palisade-bench-pcmk.XXXXXX)
 CURRENT=
@@ -389,8 +385,3 @@ if [[ " $PARTS " == *" node "* ]]; then
     fi
 fi
 
-if [[ " $PARTS " == *" suite "* ]]; then
-    echo "== pacemaker lab scenarios kept out of the suite (cargo test --test pcmk_cluster -- --ignored)"
-    cargo test --locked --test pcmk_cluster -- --ignored --nocapture >"$DIR/suite.out" 2>&1 || true
-    grep -E '^(SUMMARY|test result|test .* \.\.\. )' "$DIR/suite.out" | sed 's/^/   /'
-fi

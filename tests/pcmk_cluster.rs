@@ -14,9 +14,8 @@
 //!    (the node itself and its Dummy live on): pacemaker's recovery fences it through our
 //!    agent before Dummy starts elsewhere; the node reboots and rejoins.
 //!
-//! Not in the suite (`#[ignore]`, for its 45 s): `bench/pcmk.sh` runs it (part `suite`),
-//! and the suite's `tests/pcmk_sbd_disk.rs` fences through our fence_ipmilan at level 1
-//! after a killed corosync in the same lab.
+//! The issue's headline scenario: it stays in the suite (about 30 s with the lab's fast
+//! first formation).
 //!
 //! Assertions are on structured data only (exit codes, crm_mon / crm_resource /
 //! stonith_admin XML, BMC log lines, the Dummy state files); every wait is a bounded poll
@@ -96,8 +95,6 @@ fn assert_fenced_by_our_agent(lab: &PcmkLab, victim: usize, survivor: usize, t0:
 }
 
 #[test]
-#[ignore = "bench/pcmk.sh (part suite) runs it: in the suite, tests/pcmk_sbd_disk.rs fences \
-            through our fence_ipmilan (level 1) in the same lab"]
 fn pacemaker_fences_through_our_fence_ipmilan() {
     if !lab_available() {
         return;
