@@ -8,8 +8,11 @@
 #   slow-<i>   a script agent that answers after BENCH_AGENT_SLEEP seconds, like a BMC
 #              that takes a while (so a serial fencer would need N x that time)
 # For each kind it prints the median time of one fence and of N fences sent at once on
-# one connection, and the ratio (target: N at once <= 3x one). Then the daemon's idle RSS
-# and CPU with all devices registered. Numbers only, no assertions; not part of the suite.
+# one connection, and the ratio (target: N at once <= 3x one). Then a fallback: level 1
+# an agent that hangs (killed at its 1 s pcmk_reboot_timeout), level 2 our fence_dummy;
+# the median time of that fence beside the step timeout (the tests check that it ends
+# "timed out" at level 1 and done at level 2; this is how long it takes). Then the
+# daemon's idle RSS and CPU with all devices registered. Numbers only, no assertions; not part of the suite.
 # Everything runs on this machine; the daemon is stopped by its PID.
 set -euo pipefail
 
@@ -46,6 +49,12 @@ sleep $SLEEP
 exit 0
 SCRIPT
 chmod 755 "$DIR/fence_slow"
+cat >"$DIR/fence_hang" <<'SCRIPT'
+#!/bin/sh
+case "$(cat)" in *action=monitor*|*action=metadata*) exit 0 ;; esac
+exec sleep 300
+SCRIPT
+chmod 755 "$DIR/fence_hang"
 
 # pcmk_monitor_interval = 0: no device health checks, like the stand-alone pacemaker-fenced
 # it is compared with (there, monitors are scheduled by pacemaker-controld, absent here).
@@ -59,6 +68,13 @@ chmod 755 "$DIR/fence_slow"
         printf '[[device]]\nname = "slow-%d"\nagent = "%s"\nparams = { pcmk_host_list = "slow%d", pcmk_monitor_interval = "0" }\n' \
             "$i" "$DIR/fence_slow" "$i"
     done
+    printf 'on' >"$DIR/fallback"
+    printf '[[device]]\nname = "hang-0"\nagent = "%s"\nparams = { pcmk_host_list = "fallback0", pcmk_reboot_timeout = "1s", pcmk_monitor_interval = "0" }\n' \
+        "$DIR/fence_hang"
+    printf '[[device]]\nname = "fallback-dummy-0"\nagent = "%s"\nparams = { status_file = "%s", pcmk_host_list = "fallback0", pcmk_monitor_interval = "0" }\n' \
+        "$DUMMY" "$DIR/fallback"
+    printf '[[level]]\nindex = 1\ntarget = "fallback0"\ndevices = ["hang-0"]\n'
+    printf '[[level]]\nindex = 2\ntarget = "fallback0"\ndevices = ["fallback-dummy-0"]\n'
 } >"$DIR/palisade.toml"
 
 "$PALISADE" daemon --config "$DIR/palisade.toml" 2>"$DIR/daemon.log" &
@@ -102,6 +118,9 @@ for kind in dummy slow; do
             'BEGIN {printf "%-8s %6d %12.1f %10.1fms %7.2fx  (target <= 3x)\n", k, n, one*1000, many*1000, many/one}'
     done
 done
+
+fallback=$(for ((r = 0; r < RUNS; r++)); do fire fallback 1; done | median)
+awk -v t="$fallback" 'BEGIN {printf "\nfallback past a hanging level 1 (step timeout 1000 ms): %.1f ms\n", t*1000}'
 
 sleep 2
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$DAEMON_PID/status")

@@ -6,7 +6,9 @@
 #
 # Prints the median wall time (ms) of `-o status` and `-o reboot --power-wait 0` per tool,
 # the ratios ours/theirs and ours/ipmitool beside the targets, and peak RSS
-# (/usr/bin/time -f %M). No assertions: numbers only. Not part of the test suite.
+# (/usr/bin/time -f %M); then how long each gives up on a BMC that never answers, with
+# --login-timeout/--power-timeout 3 (BENCH_FAIL_RUNS=N, default 5; the tests check the
+# outcome, these numbers the time). No assertions: numbers only. Not part of the test suite.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,7 +16,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-20}
+FAIL_RUNS=${BENCH_FAIL_RUNS:-5}
 PORT=${BENCH_PORT:-16624}
+DEAD_PORT=$((PORT + 1))
 USER_=admin
 PASS=bench-secret
 DIR=/tmp/palisade-bench-bmc
@@ -63,3 +67,11 @@ printf '%-32s %10s   %s\n' "status ours/ClusterLabs" "$(ratio "$ours_status" "$t
 printf '%-32s %10s   %s\n' "status ours/ipmitool" "$(ratio "$ours_status" "$ipmitool_status")" "<= 0.500"
 printf '%-32s %10s   %s\n' "reboot ours/ClusterLabs" "$(ratio "$ours_reboot" "$theirs_reboot")" "-"
 printf '%-32s %10s   %s\n' "peak RSS ours/ClusterLabs" "$(ratio "$ours_rss" "$theirs_rss")" "<= 0.250 (1/4)"
+echo
+dead=(-a 127.0.0.1 -u "$DEAD_PORT" -l "$USER_" -p "$PASS" --lanplus -C 3 --login-timeout 3 --power-timeout 3)
+printf '%-32s %12s %12s %8s\n' "median time to fail (ms)" ours ClusterLabs ratio
+for action in status monitor; do
+    ours=$(median_fail_ms 1 "$OURS" "${dead[@]}" -o "$action")
+    theirs=$(median_fail_ms 1 "$THEIRS" "${dead[@]}" -o "$action")
+    printf '%-32s %12s %12s %8s\n' "$action, no BMC, timeouts 3 s" "$ours" "$theirs" "$(ratio "$ours" "$theirs")"
+done

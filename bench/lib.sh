@@ -32,13 +32,13 @@ build_release() {
 }
 
 # time_ms <cmd...>: wall time of one run in ms (bash's clock, no extra fork). Every
-# benchmarked command reads a powered/running target and so exits 0; anything else
-# means the run is not comparable.
+# benchmarked command reads a powered/running target and so exits 0 (or EXPECT_RC, set
+# by median_fail_ms); anything else means the run is not comparable.
 time_ms() {
     local t0=$EPOCHREALTIME t1 rc=0
     "$@" >/dev/null 2>&1 || rc=$?
     t1=$EPOCHREALTIME
-    ((rc == 0)) || die "'$*' exited $rc"
+    ((rc == ${EXPECT_RC:-0})) || die "'$*' exited $rc, not ${EXPECT_RC:-0}"
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }'
 }
 
@@ -55,6 +55,14 @@ median_ms() {
     "$@" >/dev/null 2>&1 || true
     local i
     for ((i = 0; i < RUNS; i++)); do time_ms "$@"; done | median '%.2f'
+}
+
+# median_fail_ms CODE <cmd...>: median_ms of a run that must fail with exit CODE (how
+# long an agent takes to give up: a timeout, a refusal), over FAIL_RUNS runs (default 5).
+median_fail_ms() {
+    local EXPECT_RC=$1 RUNS=${FAIL_RUNS:-5}
+    shift
+    median_ms "$@"
 }
 
 # peak_rss_kb <cmd...>: the largest max-RSS (KiB) over 5 runs.

@@ -7,7 +7,9 @@
 #
 # Prints the median wall time (ms) of `-o status` (with --systems-uri: one GET each) and
 # of `-o reboot` (ForceOff, poll, On, poll), the ratios ours/ClusterLabs and ours/curl,
-# peak RSS (/usr/bin/time -f %M) and our binary's size. No assertions: numbers only.
+# peak RSS (/usr/bin/time -f %M) and our binary's size; then how long each gives up
+# (BENCH_FAIL_RUNS=N, default 5) on a refused port and on a silent one at login_timeout
+# 2 s (the tests check the outcome, these numbers the time; ClusterLabs' hangs there). No assertions: numbers only.
 # Not part of the test suite.
 set -euo pipefail
 
@@ -16,7 +18,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-20}
+FAIL_RUNS=${BENCH_FAIL_RUNS:-5}
 PORT=${BENCH_PORT:-18499}
+REFUSED_PORT=$((PORT + 1))
+SILENT_PORT=$((PORT + 2))
 USER_=admin
 PASS=bench-secret
 OURS=${BENCH_AGENT:-target/release/fence_redfish}
@@ -35,8 +40,17 @@ if [[ -z ${BENCH_AGENT:-} ]]; then
 fi
 [[ -x $OURS ]] || die "$OURS missing"
 
-trap 'bash "$FIXTURE" stop >/dev/null' EXIT
+SILENT_PID=
+cleanup() {
+    [[ -z $SILENT_PID ]] || kill "$SILENT_PID" 2>/dev/null || true
+    bash "$FIXTURE" stop >/dev/null
+}
+trap cleanup EXIT
 bash "$FIXTURE" start "$PORT" >/dev/null
+# A port that accepts TCP (the kernel's backlog) but never answers.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(86400)' "$SILENT_PORT" &
+SILENT_PID=$!
 
 conn=(-a 127.0.0.1 -u "$PORT" -l "$USER_" -p "$PASS" --ssl-insecure --systems-uri "$SYSTEM")
 curl_cmd=(curl -sfk -o /dev/null -u "$USER_:$PASS" -H "OData-Version: 4.0"
@@ -67,3 +81,23 @@ printf '%-32s %10s\n' "status ours/ClusterLabs" "$(ratio "$ours_status" "$theirs
 printf '%-32s %10s\n' "status ours/curl" "$(ratio "$ours_status" "$curl_status")"
 printf '%-32s %10s\n' "reboot ours/ClusterLabs" "$(ratio "$ours_reboot" "$theirs_reboot")"
 printf '%-32s %10s\n' "peak RSS ours/ClusterLabs" "$(ratio "$ours_rss" "$theirs_rss")"
+echo
+printf '%-32s %12s %12s %8s\n' "median time to fail (ms)" ours ClusterLabs ratio
+fail_row() {
+    local name=$1 ours theirs
+    shift
+    ours=$(median_fail_ms 1 "$OURS" "$@")
+    theirs=$(median_fail_ms 1 "$THEIRS" "$@")
+    printf '%-32s %12s %12s %8s\n' "$name" "$ours" "$theirs" "$(ratio "$ours" "$theirs")"
+}
+fail_row "refused port" -a 127.0.0.1 -u "$REFUSED_PORT" -l "$USER_" -p "$PASS" --ssl-insecure -o status
+# ClusterLabs' fence_redfish (4.12) does not bound a silent port by login_timeout: it
+# hangs, so it gets one run under `timeout 10` (exit 124 = still waiting at 10 s).
+silent=(-a 127.0.0.1 -u "$SILENT_PORT" -l "$USER_" -p "$PASS" --ssl-insecure --login-timeout 2 -o status)
+ours=$(median_fail_ms 1 "$OURS" "${silent[@]}")
+rc=0
+t0=$EPOCHREALTIME
+timeout 10 "$THEIRS" "${silent[@]}" >/dev/null 2>&1 || rc=$?
+theirs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", (b - a) * 1000 }')
+((rc != 124)) || theirs="hung>10s"
+printf '%-32s %12s %12s %8s\n' "silent port, login_timeout 2 s" "$ours" "$theirs" "-"

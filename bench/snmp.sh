@@ -6,7 +6,10 @@
 #   bash bench/snmp.sh            (BENCH_RUNS=N to change the 20 runs per case)
 #
 # Prints the median wall time (ms) of `-o status` per tool and protocol version, and the
-# ratios ours/ClusterLabs beside the target (<= 1/20). No assertions: numbers only.
+# ratios ours/ClusterLabs beside the target (<= 1/20); then how long each gives up on
+# refused credentials (BENCH_FAIL_RUNS=N, default 5): a silent peer at login_timeout, a
+# USM report at once (the tests check the outcome, these numbers the time). No
+# assertions: numbers only.
 # Not part of the test suite.
 set -euo pipefail
 
@@ -15,6 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/lib.sh
 
 RUNS=${BENCH_RUNS:-20}
+FAIL_RUNS=${BENCH_FAIL_RUNS:-5}
 PORT=${BENCH_PORT:-18590}
 DIR=/tmp/palisade-bench-snmpd
 APC=${BENCH_APC:-target/release/fence_apc_snmp}
@@ -58,5 +62,22 @@ row "fence_apc_snmp v3 authPriv SHA/AES" fence_apc_snmp "${v3[@]}" -o status
 row "fence_ifmib v2c" fence_ifmib "${v2c[@]}" -o status
 row "fence_ifmib v3 authPriv SHA/AES" fence_ifmib "${v3[@]}" -o status
 printf '%-40s %10s\n' "one bare snmpget (v2c)" "$(median_ms "${snmpget_cmd[@]}")"
+
 echo
-echo "target: status ours/ClusterLabs <= 0.050 (1/20)"
+printf '%-40s %10s %12s %8s\n' "median time to fail (ms)" ours ClusterLabs ratio
+fail_row() {
+    local name=$1 ours theirs
+    shift
+    local agent=$1
+    shift
+    ours=$(median_fail_ms 1 "target/release/$agent" "$@")
+    theirs=$(median_fail_ms 1 "/usr/sbin/$agent" "$@")
+    printf '%-40s %10s %12s %8s\n' "$name" "$ours" "$theirs" "$(ratio "$ours" "$theirs")"
+}
+fail_row "wrong community, login_timeout 1.5 s" fence_apc_snmp "${addr[@]}" -d 2c -c wrong -n 3 \
+    --login-timeout 1.5 -o status
+fail_row "wrong v3 auth password (USM report)" fence_apc_snmp "${addr[@]}" -d 3 -l fenceuser \
+    -p wrongpass123 -b SHA -E authPriv -B AES -P privpass123 -n 3 -o status
+
+echo
+echo "target: status ours/ClusterLabs <= 0.050 (1/20); a refusal fails at once, silence at login_timeout"

@@ -158,10 +158,8 @@ fn off_on_reboot_status_list_seen_by_debian_sbd() {
     let off = ours(&d, "off", Some("node1"));
     off.expect_code(0, "off")
         .expect_line("Success: Powered OFF", "off");
-    assert!(
-        off.elapsed >= std::time::Duration::from_millis(950),
-        "off returned before msgwait: {off:?}"
-    );
+    // That off is confirmed only after msgwait is checked without a clock by the
+    // agent's unit test (a recording pause: one msgwait after delivery, none for on).
     assert_eq!(listed_command(&disks[0], "node1"), "off");
     assert_eq!(listed_command(&disks[0], "node2"), "clear");
     ours(&d, "status", Some("node1"))

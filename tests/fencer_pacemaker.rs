@@ -7,9 +7,12 @@
 //!   argv, the same stdin lines, `PCMK_service`, own process group).
 //!
 //! Skipped (with a notice) when pacemaker is not installed or we are not root. Only one
-//! pacemaker-fenced can run per host, so everything is one test. The links in /usr/sbin
-//! carry this process's PID in their names and are removed afterwards; the fencer is
-//! stopped by its PID.
+//! pacemaker-fenced can run per host, so everything is one test. The host's /usr/sbin is
+//! never changed: pacemaker-fenced runs in a private mount namespace of its own where a
+//! read-only overlay puts a temp dir of `fence_*` links over /usr/sbin, and every
+//! `stonith_admin` joins that namespace (it runs agents itself for --metadata and
+//! --validate). IPC (/dev/shm, abstract sockets) is shared, as the network namespace is.
+//! The fencer is stopped by its PID.
 
 mod common_fencer;
 
@@ -23,14 +26,21 @@ use common_fencer::*;
 const FENCED: &str = "/usr/lib/pacemaker/pacemaker-fenced";
 const STONITH_ADMIN: &str = "/usr/sbin/stonith_admin";
 
-/// A link `/usr/sbin/<name>` removed on drop.
+/// Run as `sh -c MOUNT_AND_EXEC sh LINKS PROGRAM ARGS...` right after `unshare --mount
+/// --propagation private`: LINKS goes over /usr/sbin (read-only overlay, LINKS on top),
+/// then the program replaces the shell (same PID).
+const MOUNT_AND_EXEC: &str = r#"links=$1; shift
+mount -t overlay palisade-test-agents -o "lowerdir=$links:/usr/sbin" /usr/sbin || exit 97
+exec "$@""#;
+
+/// A link `<links dir>/<name>` to one of our agents: seen as `/usr/sbin/<name>` only
+/// inside the fencer's mount namespace.
 struct AgentLink(PathBuf);
 
 impl AgentLink {
-    fn new(name: &str, to: &Path) -> AgentLink {
-        let path = Path::new("/usr/sbin").join(name);
-        let _ = std::fs::remove_file(&path);
-        symlink(to, &path).expect("link agent into /usr/sbin");
+    fn new(links: &Path, name: &str, to: &Path) -> AgentLink {
+        let path = links.join(name);
+        symlink(to, &path).expect("link agent into the links dir");
         AgentLink(path)
     }
 
@@ -39,12 +49,6 @@ impl AgentLink {
             .file_name()
             .and_then(|n| n.to_str())
             .expect("agent name")
-    }
-}
-
-impl Drop for AgentLink {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -67,20 +71,31 @@ impl Drop for Fenced {
     }
 }
 
-fn admin(args: &[&str]) -> Output {
-    Command::new(STONITH_ADMIN)
-        .args(args)
-        .output()
-        .expect("run stonith_admin")
+impl Fenced {
+    /// `stonith_admin ARGS` inside the fencer's mount namespace (where the links are).
+    fn admin(&self, args: &[&str]) -> Output {
+        Command::new("nsenter")
+            .arg(format!("--mount=/proc/{}/ns/mnt", self.0.id()))
+            .arg("--")
+            .arg(STONITH_ADMIN)
+            .args(args)
+            .output()
+            .expect("run stonith_admin through nsenter")
+    }
 }
 
 fn usable() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let installed = Path::new(FENCED).is_file() && Path::new(STONITH_ADMIN).is_file();
+    let installed = Path::new(FENCED).is_file()
+        && Path::new(STONITH_ADMIN).is_file()
+        && ["unshare", "nsenter"]
+            .iter()
+            .all(|p| Path::new("/usr/bin").join(p).is_file());
     if !root || !installed {
         testkit::skip::required(format!(
-            "pacemaker interop needs root and apt package pacemaker ({FENCED}, {STONITH_ADMIN})"
+            "pacemaker interop needs root, apt package pacemaker ({FENCED}, {STONITH_ADMIN}) \
+             and util-linux (unshare, nsenter)"
         ));
     }
     root && installed
@@ -112,16 +127,21 @@ fn pacemaker_fencer_uses_our_agent_and_calls_agents_like_palisade() {
         return;
     }
     let dir = TempDir::new("pacemaker");
+    let links = dir.join("sbin");
+    std::fs::create_dir(&links).expect("links dir");
     let pid = std::process::id();
-    let dummy = AgentLink::new(&format!("fence_pt{pid}_dummy"), &our_dummy());
+    let dummy = AgentLink::new(&links, &format!("fence_pt{pid}_dummy"), &our_dummy());
     let spy_script = dir.join("spy.sh");
     write_script(&spy_script, SPY);
-    let spy = AgentLink::new(&format!("fence_pt{pid}_spy"), &spy_script);
+    let spy = AgentLink::new(&links, &format!("fence_pt{pid}_spy"), &spy_script);
+    let on_host = |link: &AgentLink| Path::new("/usr/sbin").join(link.name()).exists();
 
     let log = dir.join("fenced.log");
-    let child = Command::new(FENCED)
-        .arg("-s")
-        .arg("-l")
+    let child = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .args([MOUNT_AND_EXEC, "sh"])
+        .arg(&links)
+        .args([FENCED, "-s", "-l"])
         .arg(&log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -129,21 +149,24 @@ fn pacemaker_fencer_uses_our_agent_and_calls_agents_like_palisade() {
         .spawn()
         .expect("start pacemaker-fenced");
     let mut fenced = Fenced(child);
-    let up = wait_until(Duration::from_secs(15), || admin(&["-L"]).status.success());
+    let up = wait_until(Duration::from_secs(15), || {
+        fenced.admin(&["-L"]).status.success()
+    });
     if !up {
-        let exited = matches!(fenced.0.try_wait(), Ok(Some(_)));
+        let exited = fenced.0.try_wait().ok().flatten();
         testkit::skip::required(format!(
-            "pacemaker-fenced did not come up (exited: {exited}; another one running?)\n{}",
+            "pacemaker-fenced did not come up (exited: {exited:?}; 97: no overlay over /usr/sbin; \
+             another one running?)\n{}",
             std::fs::read_to_string(&log).unwrap_or_default()
         ));
         return;
     }
 
     // stonith_admin --metadata / --validate run our agent themselves.
-    let meta = admin(&["--metadata", "-a", dummy.name()]);
+    let meta = fenced.admin(&["--metadata", "-a", dummy.name()]);
     assert!(meta.status.success(), "{}", show(&meta));
     assert!(String::from_utf8_lossy(&meta.stdout).contains("status_file"));
-    let valid = admin(&["--validate", "-a", dummy.name(), "-o", "status_file=/tmp/x"]);
+    let valid = fenced.admin(&["--validate", "-a", dummy.name(), "-o", "status_file=/tmp/x"]);
     assert!(valid.status.success(), "{}", show(&valid));
 
     // Register our fence_dummy (and a failing one as level 1) and fence through them.
@@ -162,20 +185,20 @@ fn pacemaker_fencer_uses_our_agent_and_calls_agents_like_palisade() {
         if let Some(extra) = extra {
             args.extend(["-o", extra]);
         }
-        let out = admin(&args);
+        let out = fenced.admin(&args);
         assert!(out.status.success(), "register {name}: {}", show(&out));
     }
     for (index, device) in [("1", "pt-fail"), ("2", "pt-good")] {
-        let out = admin(&["--register-level", "node1", "--index", index, "-v", device]);
+        let out = fenced.admin(&["--register-level", "node1", "--index", index, "-v", device]);
         assert!(out.status.success(), "level {index}: {}", show(&out));
     }
-    let listed = admin(&["-l", "node1"]);
+    let listed = fenced.admin(&["-l", "node1"]);
     assert!(listed.status.success(), "{}", show(&listed));
     assert!(String::from_utf8_lossy(&listed.stdout).contains("pt-good"));
-    let monitor = admin(&["-Q", "pt-good"]);
+    let monitor = fenced.admin(&["-Q", "pt-good"]);
     assert!(monitor.status.success(), "{}", show(&monitor));
 
-    let off = admin(&["-F", "node1", "-t", "30"]);
+    let off = fenced.admin(&["-F", "node1", "-t", "30"]);
     assert!(
         off.status.success(),
         "{}\n{}",
@@ -183,13 +206,13 @@ fn pacemaker_fencer_uses_our_agent_and_calls_agents_like_palisade() {
         std::fs::read_to_string(&log).unwrap_or_default()
     );
     assert_eq!(read_state(&node), "off");
-    let on = admin(&["-U", "node1", "-t", "30"]);
+    let on = fenced.admin(&["-U", "node1", "-t", "30"]);
     assert!(on.status.success(), "{}", show(&on));
     assert_eq!(read_state(&node), "on");
-    let reboot = admin(&["-B", "node1", "-t", "30"]);
+    let reboot = fenced.admin(&["-B", "node1", "-t", "30"]);
     assert!(reboot.status.success(), "{}", show(&reboot));
     assert_eq!(read_state(&node), "on");
-    let nobody = admin(&["-F", "node2", "-t", "10"]);
+    let nobody = fenced.admin(&["-F", "node2", "-t", "10"]);
     assert_eq!(nobody.status.code(), Some(105), "{}", show(&nobody));
 
     // The same device through pacemaker and through palisade: identical invocations.
@@ -211,12 +234,14 @@ fn pacemaker_fencer_uses_our_agent_and_calls_agents_like_palisade() {
         args.push(p);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = admin(&args);
+    let out = fenced.admin(&args);
     assert!(out.status.success(), "{}", show(&out));
-    let out = admin(&["-F", "node5", "-t", "20"]);
+    let out = fenced.admin(&["-F", "node5", "-t", "20"]);
     assert!(out.status.success(), "{}", show(&out));
 
-    let daemon = Daemon::start("pacemaker-palisade", "", "");
+    // palisade finds the same link by name in its agent-dirs (no namespace needed).
+    let agent_dirs = format!("agent-dirs = [\"{}\"]", links.display());
+    let daemon = Daemon::start("pacemaker-palisade", &agent_dirs, "");
     let mut args = vec![
         "register".to_string(),
         "pt-spy".to_string(),
@@ -263,4 +288,8 @@ fn pacemaker_fencer_uses_our_agent_and_calls_agents_like_palisade() {
     );
     assert_eq!(normalise(&by_palisade), pacemaker_call);
     drop(fenced);
+    assert!(
+        !on_host(&dummy) && !on_host(&spy),
+        "a link reached the host's /usr/sbin"
+    );
 }

@@ -5,7 +5,7 @@
 
 mod common_fencer;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common_fencer::*;
 use serde_json::Value;
@@ -140,12 +140,12 @@ fn hanging_agent_is_killed_with_its_group_and_level_two_used() {
     ]
     .join("\n");
     let daemon = Daemon::start("topo-hang", "", &body);
-    let started = Instant::now();
+    // Level 1 ends at its 1 s step timeout (the history below says "timed out"), not at
+    // the agent's `sleep 300`: were the timeout ignored, this request would hang and the
+    // harness's hang is the failure.
     let out = daemon.cli(&["fence", "node1", "--action", "off", "--json"]);
-    let took = started.elapsed();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(json(&out)["level"], 2);
-    assert!(took < Duration::from_secs(10), "took {took:?}");
     let text = std::fs::read_to_string(&pids).expect("hanging agent recorded its pids");
     let ids: Vec<i32> = text
         .split_whitespace()

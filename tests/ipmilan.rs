@@ -13,9 +13,11 @@ mod common;
 use common::*;
 use std::time::Duration;
 
-/// The agent's own network timeout used in failure tests, and the slack on top of it.
+/// The agent's own network timeout used in failure tests. That the agent gives up at it
+/// rather than hanging is checked by outcome (exit 1, a "timed out" error): a hang is the
+/// harness killing the agent at AGENT_HARD_LIMIT (no exit code); the time itself is
+/// measured in bench/ipmilan.sh.
 const TIMEOUT_S: u64 = 3;
-const SLACK: Duration = Duration::from_secs(3);
 
 const SET_OFF: &str = "0x20 set power 0";
 const SET_ON: &str = "0x20 set power 1";
@@ -204,10 +206,7 @@ fn monitor_fails_when_unreachable(mode: Mode) {
         .set("login_timeout", TIMEOUT_S);
     let out = agent(mode, &options);
     out.expect_code(1, "monitor with nothing listening");
-    assert!(
-        out.elapsed < Duration::from_secs(TIMEOUT_S) + SLACK,
-        "{out:#?}"
-    );
+    assert!(out.stderr.contains("timed out"), "{out:#?}");
 }
 both_modes!(
     monitor_unreachable_is_exit_1,
@@ -382,9 +381,8 @@ fn unreachable(mode: Mode) {
         let out = agent(mode, &options);
         out.expect_code(1, "nothing listening");
         assert!(
-            out.elapsed < Duration::from_secs(TIMEOUT_S) + SLACK,
-            "{action} against nothing took {:?} (timeout {TIMEOUT_S} s): {out:#?}",
-            out.elapsed
+            out.stderr.contains("timed out"),
+            "{action} against nothing: {out:#?}"
         );
         assert!(!out.stdout.contains("Success"), "claimed success: {out:#?}");
         assert!(!out.stderr_clean().trim().is_empty(), "no error message");

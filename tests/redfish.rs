@@ -125,8 +125,17 @@ fn a_slow_bmc_is_polled_until_the_state_arrives() {
     let out = agent(Mode::Argv, &bmc.options("off"));
     out.expect_code(0, "off on a BMC that takes 1-2 s")
         .expect_line("Success: Powered OFF", "slow off");
-    assert!(out.elapsed >= Duration::from_millis(900), "{out:#?}");
     assert_eq!(bmc.resets(1), ["ForceOff"], "the command is sent once");
+    // Polled, not trusted: after the reset the emulator served the system's state more
+    // than once (at least one read still "On", then "Off").
+    let log = bmc.log();
+    let reset = log
+        .find("POST ")
+        .unwrap_or_else(|| panic!("no reset in the emulator's log:\n{log}"));
+    let polls = log[reset..]
+        .matches(&format!("\"GET {} HTTP", system_uri(1)))
+        .count();
+    assert!(polls >= 2, "{polls} status reads after the reset:\n{log}");
 }
 
 #[test]
@@ -138,7 +147,9 @@ fn a_bmc_slower_than_power_timeout_fails() {
         out.stderr.contains("Timed out waiting to power OFF"),
         "{out:#?}"
     );
-    assert!(out.elapsed < Duration::from_secs(5), "{out:#?}");
+    // Giving up at power_timeout rather than hanging: a hang is the harness killing the
+    // agent (AGENT_HARD_LIMIT, no exit code); the time is in bench/redfish.sh.
+    assert_eq!(bmc.resets(1), ["ForceOff"], "the command is sent once");
 }
 
 // ---- diag, monitor, list -----------------------------------------------------------------
@@ -297,17 +308,21 @@ fn password_script_and_deprecated_names_on_stdin() {
 #[test]
 fn a_refused_port_fails_at_once() {
     let port = redfish_peer::free_tcp_port();
+    // "At once": with timeouts past the harness's limit, an agent that kept retrying
+    // would be killed (no exit code).
+    let patient = AGENT_HARD_LIMIT.as_secs() * 5;
     let opts = Options::new()
         .set("action", "off")
         .set("ip", LOOPBACK)
         .set("ipport", port)
         .set("username", BMC_USER)
         .set("password", BMC_PASS)
+        .set("login_timeout", patient)
+        .set("power_timeout", patient)
         .flag("ssl_insecure");
     let out = agent(Mode::Argv, &opts);
     out.expect_code(1, "nobody listening");
     assert!(out.stderr.contains("Connection refused"), "{out:#?}");
-    assert!(out.elapsed < Duration::from_secs(3), "{out:#?}");
 }
 
 #[test]
@@ -326,8 +341,9 @@ fn a_silent_port_fails_within_the_login_timeout() {
         .flag("ssl_insecure");
     let out = agent(Mode::Stdin, &opts);
     out.expect_code(1, "silent service");
+    // Giving up at login_timeout rather than hanging: a hang is the harness killing the
+    // agent (AGENT_HARD_LIMIT, no exit code); the time is in bench/redfish.sh.
     assert!(out.stderr.contains("Connection timed out"), "{out:#?}");
-    assert!(out.elapsed < Duration::from_secs(4), "{out:#?}");
     drop(silent);
 }
 

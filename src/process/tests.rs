@@ -244,15 +244,12 @@ async fn grace_zero_kills_at_once_and_a_grace_sends_sigterm_first() {
             ready.display()
         ),
     );
+    // Not the whole grace: a runner that waited out 300 s after the program had exited
+    // would hang this test, and the harness's hang is the failure.
     l.kill_grace = Duration::from_secs(300);
-    let t = std::time::Instant::now();
     let out = run(&spec(polite), &l, exists(ready)).await;
     assert_eq!(out.ended, Ended::Cancelled);
     assert_eq!(out.stdout, "cleaned\n");
-    assert!(
-        t.elapsed() < Duration::from_secs(300),
-        "not the whole grace"
-    );
 }
 
 #[tokio::test]

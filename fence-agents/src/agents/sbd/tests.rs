@@ -256,3 +256,28 @@ fn a_zero_msgwait_or_watchdog_timeout_cannot_confirm_a_fence() {
         agent.set_power(Some("node1"), PowerState::On).unwrap();
     }
 }
+
+thread_local! {
+    /// Every wait the agent asked for in this test thread (the recording `pause`).
+    static PAUSES: std::cell::RefCell<Vec<Duration>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[test]
+fn off_waits_msgwait_once_after_delivery_and_on_does_not_wait() {
+    let disks = Disks::new(2, 3);
+    let mut agent = disks.agent();
+    agent.pause = |wait| PAUSES.with(|p| p.borrow_mut().push(wait));
+    agent.set_power(Some("node1"), PowerState::Off).unwrap();
+    assert_eq!(disks.mailbox(0, "node1"), MailboxCommand::Off);
+    assert_eq!(
+        PAUSES.with(|p| p.take()),
+        [Duration::from_secs(3)],
+        "off is confirmed only after one msgwait"
+    );
+    agent.set_power(Some("node1"), PowerState::On).unwrap();
+    assert_eq!(disks.mailbox(0, "node1"), MailboxCommand::Clear);
+    assert!(
+        PAUSES.with(|p| p.take()).is_empty(),
+        "clearing is not a fence"
+    );
+}
