@@ -599,6 +599,8 @@ mod tests {
         let asked = Instant::now();
         let text =
             poison_pill_wait(&img.display().to_string(), asked, "fence_sbd off ok".into()).await;
+        // A lower bound on a wait the program itself does (msgwait counted from `asked`,
+        // taken here before the call): a slow machine only lengthens it, so it cannot flake.
         assert!(asked.elapsed() >= Duration::from_secs(1), "{text}");
         assert!(text.contains("msgwait 1000ms passed"), "{text}");
         let _ = std::fs::remove_file(img);
@@ -645,6 +647,8 @@ addresses = ["127.0.0.2"]
             ),
             "{out:?}"
         );
+        // A lower bound on a wait the fencer itself does (the 300 ms watchdog timeout,
+        // counted from after `asked`): a slow machine only lengthens it, so it cannot flake.
         assert!(asked.elapsed() >= Duration::from_millis(300));
         assert!(out.result.text().contains("watchdog"), "{out:?}");
     }

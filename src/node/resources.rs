@@ -346,7 +346,6 @@ pub fn spawn(
 mod tests {
     use super::*;
     use crate::node::operations::{Monitor, Operations};
-    use std::time::Instant;
 
     fn entry() -> ResourceEntry {
         ResourceEntry {
@@ -501,9 +500,10 @@ mod tests {
         };
         assert_eq!(run("start", 5000), OcfRc::Success);
         assert_eq!(run("monitor", 5000), OcfRc::NotRunning);
-        let t = Instant::now();
+        // stop sleeps 30 s and exits 0: TimedOut (not Success) is the 300 ms timeout
+        // ending it; a runner that waited for the sleep anyway would hang this test, and
+        // the harness's hang is the failure.
         assert_eq!(run("stop", 300), OcfRc::TimedOut);
-        assert!(t.elapsed() < Duration::from_secs(5));
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

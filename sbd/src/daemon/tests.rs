@@ -273,21 +273,18 @@ fn in_process_hung_disk_is_overdue_and_starves_the_watchdog() {
         std::thread::sleep(Duration::from_millis(1500));
         hanging.set_stalled(true);
     });
-    let started = Instant::now();
+    // A daemon that waited for the stalled read instead of counting the device overdue
+    // would never return: the harness's hang is the failure. The exit code, the record
+    // and the pet log's own expiry say how it ended.
     assert_eq!(daemon.run(), 21);
     staller.join().unwrap();
-    // Stalled at 1.5 s, so the last good report came before; the device counts as good
-    // for I/O + loop (2 s) after it, then the watchdog (2 s) starves: at most 5.5 s.
-    assert!(
-        started.elapsed() < Duration::from_millis(6000),
-        "{:?}",
-        started.elapsed()
-    );
     let record = std::fs::read_to_string(dir.0.join("record")).unwrap();
     assert!(
         record.starts_with("reboot flush watchdog starved"),
         "{record}"
     );
+    let pets = watchdog::PetLog::read(&dir.0.join("pets")).unwrap();
+    assert!(pets.fired_at(watchdog::monotonic_now()).is_some());
     device.set_stalled(false); // let the servant thread finish its read
 }
 
