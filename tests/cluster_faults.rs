@@ -155,9 +155,9 @@ fn fault_matrix(tag: &str, nodes: usize, signals: &[(&str, i32)]) {
     let mut report = Scenario::new(&format!("{nodes} nodes: {}", names.join(", ")));
     c.start_all();
     let mut owner = wait_for_owner(&c, Duration::from_secs(20));
-    // Detection (deadtime 1 s) + agreement + the BMC (ipmi_sim acts on its next 1 s
-    // tick); two nodes: + the survivor's race delay (3 s) + the slow BMC (0.5 s).
-    let limit_ms = if two { 7000 } else { 3000 };
+    // No limit on the failover time here (it is printed, and bench/cluster.sh measures
+    // it): `failover` asserts the order that matters, the victim powered off before the
+    // service started elsewhere; its 15 s wait is only the harness's bound.
     if two {
         if signals.is_empty() {
             two_node_race(&mut c, &mut report);
@@ -169,7 +169,6 @@ fn fault_matrix(tag: &str, nodes: usize, signals: &[(&str, i32)]) {
             c.cut(victim, None)
         });
         println!("link cut of node{victim}: service on node{next} after {ms} ms");
-        assert!(ms <= limit_ms, "link cut: failover took {ms} ms");
         report.failover("link cut", ms);
         rejoin(&mut c, victim);
         owner = next;
@@ -181,7 +180,6 @@ fn fault_matrix(tag: &str, nodes: usize, signals: &[(&str, i32)]) {
             c.signal(victim, signal)
         });
         println!("{name} of node{victim}: service on node{next} after {ms} ms");
-        assert!(ms <= limit_ms, "{name}: failover took {ms} ms");
         report.failover(name, ms);
         rejoin(&mut c, victim);
         owner = next;
