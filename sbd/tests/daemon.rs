@@ -97,7 +97,7 @@ fn debian_messages_drive_our_watcher() {
         "{}",
         watcher.log()
     );
-    assert!(still_petting(&watcher), "{}", watcher.log());
+    assert!(watcher.still_petting(), "{}", watcher.log());
     must(
         THEIR_SBD,
         &[dev],
@@ -134,7 +134,7 @@ fn losing_the_disk_majority_starves_the_watchdog_and_self_fences() {
     lose(&disks[0]);
     std::thread::sleep(WATCHDOG * 2);
     assert!(watcher.running(), "{}", watcher.log());
-    assert!(still_petting(&watcher), "{}", watcher.log());
+    assert!(watcher.still_petting(), "{}", watcher.log());
     assert!(watcher.record().is_none());
 
     // Two of three: the pets stop and the starved watchdog turns into a self-fence.
@@ -193,7 +193,7 @@ fn a_healthy_cluster_keeps_the_node_alive_until_its_reports_stop() {
     lose(&disks[1]);
     std::thread::sleep(WATCHDOG * 2);
     assert!(watcher.running(), "{}", watcher.log());
-    assert!(still_petting(&watcher), "{}", watcher.log());
+    assert!(watcher.still_petting(), "{}", watcher.log());
     assert!(
         watcher.log().contains("surviving on the cluster"),
         "{}",
@@ -352,23 +352,4 @@ fn a_stopped_daemon_lets_the_watchdog_expire() {
     );
     // (Dropping the watcher kills the stopped process; the real watchdog would have
     // reset the node by now, whatever the daemon decides once continued.)
-}
-
-/// The watcher keeps its watchdog fed: a pet recorded after this call (the 30 s is only
-/// the harness's bound on a watcher that stopped petting), and, judged at that pet's own
-/// recorded time (the program's records, not the test's clock), the modelled watchdog
-/// never ran out between its pets.
-fn still_petting(watcher: &Watcher) -> bool {
-    let before = watcher.pet_log().last_pet();
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = watcher.pet_log();
-        if let Some(last) = log.last_pet().filter(|&last| Some(last) > before) {
-            return log.fired_at(last).is_none();
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

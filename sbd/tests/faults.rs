@@ -44,8 +44,7 @@ fn the_only_device_failing_with_io_errors_stops_the_pets_in_time() {
     };
     let mut watcher = Watcher::start(&work, "w", &[disks[0].path.as_str()], &[], &[]);
     watcher.wait_armed();
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(watcher.last_pet_age() < Duration::from_millis(1500));
+    assert!(watcher.still_petting(), "{}", watcher.log());
 
     let broken_at = monotonic_now();
     disks[0].fail_with_io_errors();
@@ -100,21 +99,19 @@ fn one_of_three_devices_failing_is_survived_two_are_not() {
     disks[1].fail_with_io_errors();
     std::thread::sleep(WATCHDOG * 2);
     assert!(watcher.running(), "{}", watcher.log());
-    assert!(
-        watcher.last_pet_age() < Duration::from_millis(1500),
-        "{}",
-        watcher.log()
-    );
+    assert!(watcher.still_petting(), "{}", watcher.log());
     assert!(
         watcher.log().contains("Input/output error"),
         "the failing device is reported:\n{}",
         watcher.log()
     );
     assert!(watcher.record().is_none());
-    let pets = watcher.pet_log();
+    // The modelled watchdog never ran out while 2 of 3 devices answered (judged on the
+    // program's own pet records, not on a gap the test's clock could stretch).
     assert!(
-        pets.longest_gap(monotonic_now()) < Duration::from_millis(1600),
-        "a pet was skipped while 2 of 3 devices answered"
+        watcher.pet_log().fired_at(monotonic_now()).is_none(),
+        "the watchdog ran out while 2 of 3 devices answered:\n{}",
+        watcher.log()
     );
 
     let broken_at = monotonic_now();

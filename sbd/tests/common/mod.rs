@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use watchdog::{monotonic_now, PetLog};
+use watchdog::PetLog;
 
 pub const OURS: &str = env!("CARGO_BIN_EXE_palisade-sbd");
 pub const THEIR_SBD: &str = "/usr/sbin/sbd";
@@ -275,10 +275,23 @@ impl Watcher {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Age of the last pet now.
-    pub fn last_pet_age(&self) -> Duration {
-        let last = self.pet_log().last_pet().expect("at least one pet");
-        monotonic_now().saturating_sub(last)
+    /// The watcher keeps its watchdog fed: a pet recorded after this call (the 30 s is
+    /// only the harness's bound on a watcher that stopped petting), and, judged at that
+    /// pet's own recorded time (the program's records, not the test's clock), the
+    /// modelled watchdog never ran out between its pets.
+    pub fn still_petting(&self) -> bool {
+        let before = self.pet_log().last_pet();
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.pet_log();
+            if let Some(last) = log.last_pet().filter(|&last| Some(last) > before) {
+                return log.fired_at(last).is_none();
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn sigterm(&self) {
