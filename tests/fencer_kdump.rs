@@ -101,17 +101,7 @@ fn no_kdump_message_falls_through_to_the_power_device() {
     assert_eq!(read_state(&node), "off");
     let out = daemon.cli(&["history", "localhost", "--json"]);
     let history: Value = serde_json::from_slice(&out.stdout).expect("history json");
-    let attempts: Vec<(String, bool)> = history["entries"][0]["attempts"]
-        .as_array()
-        .expect("attempts")
-        .iter()
-        .map(|a| {
-            (
-                a["device"].as_str().unwrap_or("").to_string(),
-                a["ok"] == true,
-            )
-        })
-        .collect();
+    let attempts = attempts(&history["entries"][0]);
     assert_eq!(
         attempts,
         [("kdump".to_string(), false), ("pdu".to_string(), true)],

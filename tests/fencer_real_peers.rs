@@ -8,7 +8,7 @@ mod common;
 mod common_fencer;
 
 use common::Bmc;
-use common_fencer::{built_binary, show, Daemon};
+use common_fencer::{attempts, built_binary, show, Daemon};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -137,17 +137,7 @@ fn bmc_first_then_pdu_when_the_bmc_is_down() {
         .iter()
         .find(|e| e["attempts"].as_array().is_some_and(|a| a.len() > 1))
         .unwrap_or_else(|| panic!("no operation with a fallback: {history}"));
-    let attempts: Vec<(String, bool)> = fallback["attempts"]
-        .as_array()
-        .expect("attempts")
-        .iter()
-        .map(|a| {
-            (
-                a["device"].as_str().unwrap_or("").to_string(),
-                a["ok"] == true,
-            )
-        })
-        .collect();
+    let attempts = attempts(fallback);
     let (last, bmc) = attempts.split_last().expect("attempts");
     assert_eq!(last, &("pdu".to_string(), true), "{fallback}");
     assert!(

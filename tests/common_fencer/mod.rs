@@ -246,6 +246,23 @@ impl Drop for Daemon {
 }
 
 /// Text of a command's stdout and stderr, for assertion messages.
+/// A history operation's attempts (JSON `attempts`): (device, ok) in order.
+pub fn attempts(operation: &serde_json::Value) -> Vec<(String, bool)> {
+    operation["attempts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|a| {
+                    (
+                        a["device"].as_str().unwrap_or("").to_string(),
+                        a["ok"] == true,
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn show(out: &Output) -> String {
     format!(
         "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
