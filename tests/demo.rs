@@ -73,7 +73,9 @@ fn the_demo_moves_the_page_to_a_survivor_and_loses_no_request() {
     let victim = s["victim"].as_str().expect("victim");
     let survivor = s["survivor"].as_str().expect("survivor");
     assert_ne!(victim, survivor, "{s:#}");
-    // The page came from the victim before the cut and from the survivor after it.
+    // The page came from the victim before the cut and from the survivor after it (a
+    // request in flight at the cut may still be answered by the victim before its power
+    // goes: every answer came from a node whose log shows web running then).
     assert_eq!(
         s["requests"]["served_before_cut"],
         serde_json::json!([victim]),
@@ -81,7 +83,11 @@ fn the_demo_moves_the_page_to_a_survivor_and_loses_no_request() {
     );
     let after = s["requests"]["served_after_cut"].as_array().expect("after");
     assert!(after.iter().any(|n| n == survivor), "{s:#}");
-    assert!(!after.iter().any(|n| n == victim), "{s:#}");
+    assert_eq!(
+        s["answers_outside_logged_instances"],
+        serde_json::json!([]),
+        "{s:#}"
+    );
     assert!(s["requests"]["acknowledged"].as_u64() > Some(0), "{s:#}");
     // Nothing acknowledged is lost or written twice; the file system is clean and was
     // never mounted on two nodes at once.
