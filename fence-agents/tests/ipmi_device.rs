@@ -326,7 +326,8 @@ fn lanplus_power_cycle_turns_off_then_on() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(sim.set_actions(), vec!["set power 0", "set power 1"]);
-    assert!(sim.power_file());
+    // The sim logs the action before its power script writes the state: wait for it.
+    assert!(sim.wait_power(true, Duration::from_secs(10)));
 }
 
 #[test]
