@@ -20,12 +20,7 @@ fn missing_peer() -> Option<&'static str> {
         ("losetup", "mount"),
     ];
     for (tool, package) in tools {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
+        if !testkit::peers::on_path(tool) {
             return Some(package);
         }
     }

@@ -34,6 +34,10 @@ pub mod cib;
 pub mod crm_mon;
 pub mod pacemakerd;
 
+/// pacemaker 2.1's common library (its IPC clients), loaded at run time by [`cib`] and
+/// [`pacemakerd`].
+const LIBCRMCOMMON: &str = "libcrmcommon.so.34";
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

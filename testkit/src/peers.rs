@@ -106,6 +106,17 @@ pub fn read_pid_file(path: &Path) -> Option<i32> {
         .and_then(|s| s.trim().parse::<i32>().ok())
 }
 
+/// Whether a peer's tool is installed: `tool` is an executable file in a directory of
+/// `PATH` (what `command -v` finds for a program).
+pub fn on_path(tool: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(tool))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// True while `pid` runs: it exists and is not a zombie (a daemon whose fixture shell
 /// has exited stays a zombie until init reaps it; an unreaped child of ours likewise).
 pub fn running(pid: i32) -> bool {

@@ -23,7 +23,6 @@ pub mod runner;
 pub mod san;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common_cluster::{lab, repo_root, Cluster, NodeToml, Setup};
 
@@ -61,11 +60,7 @@ pub fn workload_unavailable() -> Option<String> {
         "iptables",
         "modprobe",
     ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
+        if !testkit::peers::on_path(tool) {
             return Some(format!(
                 "{tool} missing (e2fsprogs, util-linux, curl, iptables, kmod)"
             ));

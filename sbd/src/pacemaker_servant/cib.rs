@@ -68,7 +68,7 @@ struct IpcLib {
 fn ipc_lib() -> Result<&'static IpcLib, DynlibError> {
     static LIB: OnceLock<Result<IpcLib, DynlibError>> = OnceLock::new();
     LIB.get_or_init(|| {
-        let lib = Library::open(&["libcrmcommon.so.34"])?;
+        let lib = Library::open(&[super::LIBCRMCOMMON])?;
         // SAFETY: the types are those of pacemaker 2.1's ipc.h and xml.h.
         unsafe {
             Ok(IpcLib {

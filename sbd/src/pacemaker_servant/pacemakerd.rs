@@ -91,7 +91,7 @@ struct CrmLib {
 fn crm_lib() -> Result<&'static CrmLib, DynlibError> {
     static LIB: OnceLock<Result<CrmLib, DynlibError>> = OnceLock::new();
     LIB.get_or_init(|| {
-        let lib = Library::open(&["libcrmcommon.so.34"])?;
+        let lib = Library::open(&[super::LIBCRMCOMMON])?;
         // SAFETY: the types are those of pacemaker 2.1's ipc.h / ipc_pacemakerd.h.
         unsafe {
             Ok(CrmLib {
